@@ -1,0 +1,4 @@
+"""Keras 3 layers of pxnas_tf (serializable, package "pxnas_tf")."""
+
+from pxnas_tf.layers.mbconv import MBConv
+from pxnas_tf.layers.zero_op import ZeroOp
