@@ -141,3 +141,39 @@ def mobilenet_v2_in(space: SearchSpace, width_mult: float = 1.0) -> Arch:
     space = space.replace(width_mult=width_mult, name=f"{space.name}_x{width_mult:g}")
     ops = tuple("k3_e6" if "k3_e6" in b.candidates else b.candidates[0] for b in space.blocks())
     return Arch(space, ops, f"mobilenet_v2_like_x{width_mult:g}")
+
+
+def resolve_arch(arch: str, space=None, *, input_shape=None, num_classes: int | None = None,
+                 width_mult: float | None = None) -> Arch:
+    """An arch from a zoo name or an arch JSON file, with overrides.
+
+    Args:
+        arch: zoo name or path of an arch JSON file.
+        space: search space (name, file or object) replacing the arch's own.
+        input_shape, num_classes, width_mult: overrides of the space.
+
+    Raises:
+        SpaceError: naming the bad name/file/field.
+    """
+    import os
+
+    from pxnas_tf.search_space import load_arch, load_space, validate_ops
+
+    if arch in _REGISTRY and not os.path.exists(arch):
+        result = get_arch(arch)
+    elif os.path.exists(arch):
+        result = load_arch(arch)
+    else:
+        raise SpaceError(
+            f"--arch {arch!r} is neither an arch JSON file nor a zoo name; zoo names are "
+            f"{list_names()}")
+    if space is not None:
+        new_space = load_space(space)
+        result = Arch(new_space, validate_ops(new_space, result.ops, source=str(arch)), result.name)
+    overrides = {k: v for k, v in (("input_shape", input_shape), ("num_classes", num_classes),
+                                   ("width_mult", width_mult)) if v is not None}
+    if overrides:
+        if "input_shape" in overrides:
+            overrides["input_shape"] = [int(x) for x in overrides["input_shape"]]
+        result = Arch(result.space.replace(**overrides), result.ops, result.name)
+    return result

@@ -1,0 +1,42 @@
+# pxnas_tf: the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bazel-test clean
+
+$(STAMP): setup.py
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+$(FMNIST):
+	@echo "Installing Debian's dataset-fashion-mnist (Fashion-MNIST IDX files)"
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q dataset-fashion-mnist
+
+install: $(STAMP) $(FMNIST)
+
+## The main job.
+demo: install
+	$(VENV)/bin/pxnas demo
+
+## The whole test suite (slow tests included).
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## Without the tests marked slow.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+## Bazel (offline, Debian's Bazel 4): every test file is a py_test.
+bazel-test: install
+	bash tools/bazel_test.sh $(BAZEL_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

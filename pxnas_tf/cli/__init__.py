@@ -1,0 +1,1 @@
+"""The `pxnas` command line (absl flags): thin wrappers over the library."""
