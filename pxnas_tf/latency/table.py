@@ -1,0 +1,474 @@
+"""Latency lookup tables: per-layer latencies measured on one target.
+
+The JSON document (what `LatencyTable.save` writes):
+
+    {
+      "format": "pxnas_tf.latency_table/v1",
+      "metadata": {
+        "device": "Pixel 7 (Tensor G2), big core", "runtime": "tflite benchmark_model",
+        "runtime_version": "2.21.0", "threads": 1, "precision": "float32",
+        "delegate": "xnnpack", "date": "2026-01-31T12:00:00Z", "space": "proxyless_imagenet",
+        ...any further fields (kept as `extra`)
+      },
+      "entries": {
+        "Conv-input:224x224x3-output:112x112x32":
+            {"mean": 4.08, "median": 4.05, "std": 0.5, "count": 50},
+        ...
+      }
+    }
+
+Every number is in milliseconds; `count` is how many measurements an entry
+summarises. Keys follow `pxnas_tf.latency.keys`.
+
+The published ProxylessNAS table (YAML: ``key: {count, mean, var}``) is read
+with `LatencyTable.from_yaml` and written with `LatencyTable.to_yaml`. That
+format has no median: imported entries have ``median=None`` and
+`LatencyTable.value` uses the mean unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+from typing import Any, Iterable, Iterator, Mapping
+
+import yaml
+
+from pxnas_tf import fileio
+from pxnas_tf.latency import keys as keys_lib
+
+TABLE_FORMAT = "pxnas_tf.latency_table/v1"
+STATS = ("mean", "median", "std")
+
+# Metadata fields that must agree before two tables' entries may be mixed.
+COMPAT_FIELDS = ("device", "threads", "precision", "delegate")
+
+
+class LatencyTableError(ValueError):
+    """A latency table is malformed or cannot be used as asked; the message
+    names the file (where there is one) and the problem."""
+
+
+class IncompatibleTablesError(LatencyTableError):
+    """Two tables were measured under different conditions."""
+
+
+class MissingKeysError(LatencyTableError, KeyError):
+    """A table lacks keys that were asked for.
+
+    Attributes:
+        missing: the missing keys, all of them.
+    """
+
+    def __init__(self, message: str, missing: Iterable[str] = ()):
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyEntry:
+    """Latency of one layer, in milliseconds.
+
+    Attributes:
+        mean: mean over the measurements.
+        median: median, None where the source did not record it.
+        std: standard deviation, None where unknown.
+        count: number of measurements summarised.
+    """
+
+    mean: float
+    median: float | None = None
+    std: float | None = None
+    count: int = 1
+
+    def __post_init__(self):
+        problem = _entry_problem(self)
+        if problem:
+            raise LatencyTableError(f"invalid latency entry: {problem}")
+
+    def stat(self, name: str) -> float | None:
+        if name not in STATS:
+            raise ValueError(f"unknown statistic {name!r}: expected one of {list(STATS)}")
+        return getattr(self, name)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "median": self.median, "std": self.std, "count": self.count}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entry_problem(entry: LatencyEntry) -> str | None:
+    if not _is_number(entry.mean) or entry.mean < 0:
+        return f"'mean' must be a finite number >= 0, got {entry.mean!r}"
+    for name in ("median", "std"):
+        value = getattr(entry, name)
+        if value is not None and (not _is_number(value) or value < 0):
+            return f"'{name}' must be a finite number >= 0 or null, got {value!r}"
+    if isinstance(entry.count, bool) or not isinstance(entry.count, int) or entry.count < 1:
+        return f"'count' must be an integer >= 1, got {entry.count!r}"
+    return None
+
+
+def _entry_from_dict(d: Any, where: str) -> LatencyEntry:
+    if isinstance(d, (int, float)) and not isinstance(d, bool):
+        d = {"mean": d}
+    if not isinstance(d, dict):
+        raise LatencyTableError(f"{where}: expected an object {{mean, median, std, count}}, got {d!r}")
+    unknown = set(d) - {"mean", "median", "std", "count"}
+    if unknown:
+        raise LatencyTableError(
+            f"{where}: unknown field(s) {sorted(unknown)}; an entry has mean, median, std, count (ms)")
+    if "mean" not in d:
+        raise LatencyTableError(f"{where}: missing field 'mean'")
+    try:
+        return LatencyEntry(d["mean"], d.get("median"), d.get("std"), d.get("count", 1))
+    except LatencyTableError as e:
+        raise LatencyTableError(f"{where}: {str(e).removeprefix('invalid latency entry: ')}") from None
+
+
+@dataclasses.dataclass
+class TableMetadata:
+    """Where and how a table was measured. Unknown fields are None.
+
+    Attributes:
+        device: e.g. ``"Pixel 1"``, ``"host: AMD EPYC 7B13"``.
+        runtime, runtime_version: e.g. ``"tflite benchmark_model"``, ``"2.21.0"``.
+        threads: inference threads.
+        precision: ``"float32"``, ``"float16"``, ``"int8"``.
+        delegate: ``"none"``, ``"xnnpack"``, ``"gpu"``, ...
+        date: ISO 8601 date of the measurement.
+        space: name of the search space the table was built for.
+        extra: any further fields, kept as they are.
+    """
+
+    device: str | None = None
+    runtime: str | None = None
+    runtime_version: str | None = None
+    threads: int | None = None
+    precision: str | None = None
+    delegate: str | None = None
+    date: str | None = None
+    space: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**d, **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "metadata") -> "TableMetadata":
+        if d is None:
+            return cls()
+        if not isinstance(d, dict):
+            raise LatencyTableError(f"{where}: expected an object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        fields = {k: d[k] for k in known if k in d}
+        threads = fields.get("threads")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise LatencyTableError(f"{where}: field 'threads': expected an integer >= 1, got {threads!r}")
+        for name, value in fields.items():
+            if name != "threads" and value is not None and not isinstance(value, str):
+                raise LatencyTableError(f"{where}: field '{name}': expected a string, got {value!r}")
+        return cls(**fields, extra={k: v for k, v in d.items() if k not in known})
+
+    def describe(self) -> str:
+        """One line naming the compat fields, for messages."""
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in COMPAT_FIELDS)
+
+
+def today() -> str:
+    """Today's date in ISO 8601 (UTC), for `TableMetadata.date`."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def _norm(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def compat_differences(a: TableMetadata, b: TableMetadata) -> list[str]:
+    """The compat fields (device, threads, precision, delegate) where `a` and
+    `b` differ, as ``"name: a != b"`` lines. Strings compare case-insensitively;
+    an unknown (None) value differs from any known one."""
+    return [f"{name}: {getattr(a, name)!r} != {getattr(b, name)!r}"
+            for name in COMPAT_FIELDS if _norm(getattr(a, name)) != _norm(getattr(b, name))]
+
+
+@dataclasses.dataclass
+class LatencyTable:
+    """Per-layer latencies (ms) keyed by `pxnas_tf.latency.keys` strings.
+
+    Attributes:
+        metadata: device, runtime, threads, precision, delegate, ...
+        entries: key -> `LatencyEntry`, in insertion order.
+        source: the file it was read from (for messages), if any.
+    """
+
+    metadata: TableMetadata = dataclasses.field(default_factory=TableMetadata)
+    entries: dict[str, LatencyEntry] = dataclasses.field(default_factory=dict)
+    source: str | None = None
+
+    # Access -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def keys(self) -> list[str]:
+        return list(self.entries)
+
+    @property
+    def name(self) -> str:
+        """The source file, or a short description, for messages."""
+        return self.source or f"<latency table, device={self.metadata.device!r}>"
+
+    def get(self, key: str) -> LatencyEntry | None:
+        return self.entries.get(key)
+
+    def entry(self, key: str) -> LatencyEntry:
+        """The entry of `key`.
+
+        Raises:
+            MissingKeysError: if the table has no such key.
+        """
+        try:
+            return self.entries[key]
+        except KeyError:
+            raise MissingKeysError(
+                f"{self.name}: no entry for key {key!r} ({len(self)} entries)", [key]) from None
+
+    def value(self, key: str, stat: str = "mean") -> float:
+        """Latency of `key` in ms: its mean (default), median or std.
+
+        Raises:
+            MissingKeysError: if the table has no such key.
+            LatencyTableError: if the entry did not record `stat` (the published
+                YAML has no median).
+        """
+        value = self.entry(key).stat(stat)
+        if value is None:
+            raise LatencyTableError(
+                f"{self.name}: entry {key!r} has no {stat} (the published YAML format records "
+                "only mean, var and count); use stat='mean'")
+        return float(value)
+
+    # Updates ----------------------------------------------------------------
+
+    def set(self, key: str, entry: LatencyEntry | Mapping[str, Any] | float) -> None:
+        """Adds or replaces the entry of `key` (normalised, checked against the
+        key grammar). A bare number is a mean with count 1."""
+        try:
+            canonical = keys_lib.normalize_key(key)
+        except keys_lib.LatencyKeyError as e:
+            raise LatencyTableError(f"{self.name}: {e}") from None
+        if not isinstance(entry, LatencyEntry):
+            entry = _entry_from_dict(dict(entry) if isinstance(entry, Mapping) else entry,
+                                     f"{self.name}: entry {key!r}")
+        self.entries[canonical] = entry
+
+    def update(self, entries: Mapping[str, LatencyEntry | Mapping[str, Any] | float]) -> None:
+        """`set` for every item of `entries`."""
+        for key, entry in entries.items():
+            self.set(key, entry)
+
+    def check_compatible(self, other: "LatencyTable") -> None:
+        """Refuses tables measured under different device, threads, precision
+        or delegate.
+
+        Raises:
+            IncompatibleTablesError: listing every differing field.
+        """
+        diffs = compat_differences(self.metadata, other.metadata)
+        if diffs:
+            raise IncompatibleTablesError(
+                f"cannot mix latency tables {self.name} and {other.name}: they were measured "
+                f"under different conditions ({'; '.join(diffs)}); build one table per target")
+
+    def merge(self, other: "LatencyTable", on_conflict: str = "replace") -> list[str]:
+        """Copies `other`'s entries into this table after `check_compatible`.
+
+        Args:
+            other: the table to merge in.
+            on_conflict: for a key both tables hold: ``"replace"`` (take
+                `other`'s), ``"keep"`` (keep this one's) or ``"error"``.
+
+        Returns:
+            The keys that were added or replaced.
+
+        Raises:
+            IncompatibleTablesError: if the tables' conditions differ.
+            LatencyTableError: on a conflict with ``on_conflict="error"``.
+        """
+        if on_conflict not in ("replace", "keep", "error"):
+            raise ValueError(f"on_conflict must be 'replace', 'keep' or 'error', got {on_conflict!r}")
+        self.check_compatible(other)
+        both = [k for k in other.entries if k in self.entries]
+        if both and on_conflict == "error":
+            raise LatencyTableError(
+                f"{other.name} and {self.name} both hold {len(both)} key(s), e.g. {both[0]!r}; "
+                "pass on_conflict='replace' or 'keep'")
+        changed = [k for k in other.entries if k not in self.entries or on_conflict == "replace"]
+        for key in changed:
+            self.entries[key] = other.entries[key]
+        return changed
+
+    # JSON -------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": TABLE_FORMAT,
+            "metadata": self.metadata.to_dict(),
+            "entries": {k: e.to_dict() for k, e in self.entries.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "<latency table>") -> "LatencyTable":
+        """Validates a table document.
+
+        Raises:
+            LatencyTableError: naming `source` and the problem.
+        """
+        if not isinstance(d, dict):
+            raise LatencyTableError(f"{source}: not a latency table: expected a JSON object with "
+                                    f"'metadata' and 'entries', got {type(d).__name__}")
+        fmt = d.get("format", TABLE_FORMAT)
+        if fmt != TABLE_FORMAT:
+            raise LatencyTableError(f"{source}: not a latency table: 'format' is {fmt!r}, "
+                                    f"expected {TABLE_FORMAT!r}")
+        if "entries" not in d:
+            hint = (" (it looks like the published YAML format: use LatencyTable.from_yaml)"
+                    if d and all(isinstance(v, dict) and "mean" in v for v in d.values()) else "")
+            raise LatencyTableError(f"{source}: not a latency table: missing field 'entries'{hint}")
+        unknown = set(d) - {"format", "metadata", "entries"}
+        if unknown:
+            raise LatencyTableError(f"{source}: unknown top-level field(s) {sorted(unknown)}; "
+                                    "expected format, metadata, entries")
+        entries = d["entries"]
+        if not isinstance(entries, dict):
+            raise LatencyTableError(f"{source}: field 'entries': expected an object key -> entry")
+        table = cls(TableMetadata.from_dict(d.get("metadata"), f"{source}: field 'metadata'"),
+                    source=source)
+        for key, raw in entries.items():
+            try:
+                keys_lib.parse_key(key)
+            except keys_lib.LatencyKeyError as e:
+                raise LatencyTableError(f"{source}: field 'entries': {e}") from None
+            table.set(key, _entry_from_dict(raw, f"{source}: entry {key!r}"))
+        return table
+
+    def save(self, path: str) -> None:
+        """Writes the JSON document atomically (safe to call after every
+        measured block)."""
+        fileio.atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str) -> "LatencyTable":
+        """Reads a table JSON file (``.yaml``/``.yml`` files go through `from_yaml`).
+
+        Raises:
+            LatencyTableError: naming the file and the problem.
+        """
+        if path.endswith((".yaml", ".yml")):
+            return cls.from_yaml(path)
+        text = _read_text(path)
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise LatencyTableError(f"{path}: not a latency table: not valid JSON ({e})") from None
+        return cls.from_dict(d, source=path)
+
+    # The published YAML format ----------------------------------------------
+
+    @classmethod
+    def from_yaml(cls, path: str, metadata: TableMetadata | Mapping[str, Any] | None = None
+                  ) -> "LatencyTable":
+        """Imports the published ProxylessNAS / once-for-all YAML table
+        (``key: {count, mean, var}``): std = sqrt(var), median = None.
+
+        Args:
+            path: the YAML file.
+            metadata: what is known about how it was measured (the file says
+                nothing about it).
+
+        Raises:
+            LatencyTableError: naming the file and the problem.
+        """
+        text = _read_text(path)
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise LatencyTableError(f"{path}: not a latency table: not valid YAML ({e})") from None
+        if not isinstance(metadata, TableMetadata):
+            metadata = TableMetadata.from_dict(dict(metadata or {}), f"{path}: metadata")
+        if not isinstance(doc, dict) or not doc:
+            raise LatencyTableError(f"{path}: not a latency table: expected a mapping "
+                                    "'key: {count, mean, var}', got "
+                                    f"{'an empty file' if doc is None else type(doc).__name__}")
+        if "entries" in doc and "format" in doc:
+            raise LatencyTableError(f"{path}: this is a pxnas_tf JSON table, not the published "
+                                    "YAML format: use LatencyTable.load")
+        table = cls(metadata, source=path)
+        for key, raw in doc.items():
+            where = f"{path}: entry {key!r}"
+            if not isinstance(key, str):
+                raise LatencyTableError(f"{where}: keys must be strings")
+            if not isinstance(raw, dict) or "mean" not in raw:
+                raise LatencyTableError(f"{where}: expected a mapping with count, mean, var, got {raw!r}")
+            unknown = set(raw) - {"count", "mean", "var"}
+            if unknown:
+                raise LatencyTableError(f"{where}: unknown field(s) {sorted(unknown)}; "
+                                        "expected count, mean, var")
+            var = raw.get("var")
+            if var is not None and (not _is_number(var) or var < 0):
+                raise LatencyTableError(f"{where}: 'var' must be a number >= 0, got {var!r}")
+            try:
+                keys_lib.parse_key(key)
+            except keys_lib.LatencyKeyError as e:
+                raise LatencyTableError(f"{path}: {e}") from None
+            std = None if var is None else math.sqrt(var)
+            table.set(key, _entry_from_dict(
+                {"mean": raw["mean"], "std": std, "count": raw.get("count", 1)}, where))
+        return table
+
+    def to_yaml(self, path: str) -> None:
+        """Exports to the published YAML format (count, mean, var = std**2),
+        atomically. Medians and metadata are not part of that format: the
+        metadata goes into a leading comment only; an unknown std is written
+        as ``var: null``."""
+        doc = {
+            key: {"count": e.count, "mean": float(e.mean),
+                  "var": None if e.std is None else float(e.std) ** 2}
+            for key, e in self.entries.items()
+        }
+        header = "".join(f"# {k}: {json.dumps(v)}\n"
+                         for k, v in self.metadata.to_dict().items() if v is not None)
+        body = yaml.safe_dump(doc, default_flow_style=False, sort_keys=True)
+        fileio.atomic_write_text(path, header + body)
+
+
+def _read_text(path: str) -> str:
+    if not os.path.exists(path):
+        raise LatencyTableError(f"latency table file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LatencyTableError(f"{path}: cannot read latency table ({e})") from None
+
+
+def load_table(path: str) -> LatencyTable:
+    """Reads a JSON table, or a published-format YAML table by its extension."""
+    return LatencyTable.load(path)

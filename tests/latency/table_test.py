@@ -1,0 +1,228 @@
+"""Tests of latency tables: JSON and published-YAML I/O, merging, errors."""
+
+import json
+import math
+import os
+
+import pytest
+import yaml
+
+from pxnas_tf.latency.table import (
+    IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
+    TableMetadata, load_table,
+)
+
+PUBLISHED = os.path.join(os.path.dirname(__file__), "testdata", "proxylessnas_mobile_trim.yaml")
+STEM = "Conv-input:224x224x3-output:112x112x32"
+BLOCK = "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:5-stride:1-idskip:1"
+HEAD = "Conv_1-input:7x7x320-output:7x7x1280"
+
+
+def published_path():
+    return PUBLISHED
+
+
+def host_metadata(**changes):
+    fields = dict(device="host: test cpu", runtime="litert", runtime_version="2.3.0", threads=1,
+                  precision="float32", delegate="xnnpack", date="2026-01-31",
+                  space="proxyless_imagenet", extra={"cpu_mask": "0x1", "input_size": 224})
+    fields.update(changes)
+    return TableMetadata(**fields)
+
+
+def small_table(**meta):
+    table = LatencyTable(host_metadata(**meta))
+    table.set(STEM, LatencyEntry(4.0, 3.9, 0.2, 50))
+    table.set(BLOCK, {"mean": 2.5, "median": 2.4, "std": 0.1, "count": 50})
+    return table
+
+
+def test_json_round_trip(tmp_path):
+    path = str(tmp_path / "table.json")
+    table = small_table()
+    table.save(path)
+    loaded = LatencyTable.load(path)
+    assert loaded.entries == table.entries
+    assert loaded.metadata == table.metadata
+    assert loaded.metadata.extra == {"cpu_mask": "0x1", "input_size": 224}
+    assert list(loaded.entries) == [STEM, BLOCK]  # insertion order kept
+    with open(path) as f:
+        doc = json.load(f)
+    assert doc["format"] == "pxnas_tf.latency_table/v1"
+    assert doc["metadata"]["threads"] == 1 and doc["metadata"]["cpu_mask"] == "0x1"
+    assert doc["entries"][STEM] == {"mean": 4.0, "median": 3.9, "std": 0.2, "count": 50}
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temporary left
+
+
+def test_save_after_every_update(tmp_path):
+    path = str(tmp_path / "sub" / "table.json")
+    table = LatencyTable(host_metadata())
+    for i, key in enumerate([STEM, BLOCK, HEAD]):
+        table.set(key, LatencyEntry(1.0 + i, count=10))
+        table.save(path)
+        assert len(load_table(path)) == i + 1
+
+
+def test_value_accessor():
+    table = small_table()
+    assert table.value(STEM) == 4.0
+    assert table.value(STEM, "median") == 3.9
+    assert table.value(BLOCK, stat="std") == 0.1
+    with pytest.raises(ValueError, match="unknown statistic"):
+        table.value(STEM, "p90")
+    with pytest.raises(MissingKeysError) as info:
+        table.value(HEAD)
+    assert isinstance(info.value, KeyError) and HEAD in str(info.value)
+
+
+def test_set_normalises_and_checks_keys():
+    table = LatencyTable()
+    table.set(BLOCK.replace("expand:6", "expand:6.0"), 2.0)
+    assert BLOCK in table and table.entry(BLOCK) == LatencyEntry(2.0, count=1)
+    with pytest.raises(LatencyTableError, match="malformed latency key"):
+        table.set("Conv-input:224x224x3", 1.0)
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"mean": -1.0}, "'mean' must be"),
+    ({"mean": float("nan")}, "'mean' must be"),
+    ({"mean": 1.0, "std": -0.5}, "'std' must be"),
+    ({"mean": 1.0, "count": 0}, "'count' must be"),
+    ({"mean": 1.0, "count": 2.5}, "'count' must be"),
+    ({"median": 1.0}, "missing field 'mean'"),
+    ({"mean": 1.0, "var": 0.1}, "unknown field"),
+    ("fast", "expected an object"),
+])
+def test_invalid_entries(entry, words):
+    with pytest.raises(LatencyTableError, match=words):
+        LatencyTable().set(STEM, entry)
+
+
+def test_merge_compatible():
+    a = small_table()
+    b = LatencyTable(host_metadata(date="2026-02-01", runtime_version="2.4.0"))
+    b.set(BLOCK, LatencyEntry(9.0))
+    b.set(HEAD, LatencyEntry(3.0))
+    assert a.merge(b, on_conflict="keep") == [HEAD]
+    assert a.value(BLOCK) == 2.5
+    assert a.merge(b) == [BLOCK, HEAD]
+    assert a.value(BLOCK) == 9.0 and a.value(HEAD) == 3.0
+    with pytest.raises(LatencyTableError, match="both hold 2 key"):
+        a.merge(b, on_conflict="error")
+
+
+def test_merge_refuses_different_conditions():
+    a = small_table()
+    b = small_table(threads=4, delegate="none")
+    with pytest.raises(IncompatibleTablesError) as info:
+        a.merge(b)
+    message = str(info.value)
+    assert "threads: 1 != 4" in message and "delegate: 'xnnpack' != 'none'" in message
+    assert "precision" not in message
+    with pytest.raises(IncompatibleTablesError, match="device"):
+        a.check_compatible(small_table(device="Pixel 1"))
+    with pytest.raises(IncompatibleTablesError, match="precision"):
+        a.check_compatible(small_table(precision="int8"))
+    a.check_compatible(small_table(precision="Float32", delegate="XNNPACK"))  # case-insensitive
+    assert a.value(STEM) == 4.0  # nothing merged on refusal
+
+
+def test_from_yaml_reads_published_table():
+    path = published_path()
+    with open(path) as f:
+        raw = yaml.safe_load(f)
+    table = LatencyTable.from_yaml(path, {"device": "Pixel 1", "threads": 1})
+    assert len(table) == len(raw) == 72
+    assert table.metadata.device == "Pixel 1"
+    for key, values in raw.items():
+        entry = table.entry(key)
+        assert entry.mean == values["mean"] and entry.count == values["count"]
+        assert entry.std == pytest.approx(math.sqrt(values["var"]))
+        assert entry.median is None
+    with pytest.raises(LatencyTableError, match="no median"):
+        table.value(STEM, "median")
+    assert load_table(path).entries == table.entries  # by extension
+
+
+def test_yaml_round_trip(tmp_path):
+    table = LatencyTable.from_yaml(published_path())
+    out = str(tmp_path / "copy.yaml")
+    table.to_yaml(out)
+    again = LatencyTable.from_yaml(out)
+    assert list(sorted(again.entries)) == list(sorted(table.entries))
+    for key, entry in table.entries.items():
+        other = again.entry(key)
+        assert other.mean == entry.mean and other.count == entry.count
+        assert other.std == pytest.approx(entry.std, rel=1e-12)
+    with open(published_path()) as f:
+        raw = yaml.safe_load(f)
+    with open(out) as f:
+        written = yaml.safe_load(f)
+    for key, values in raw.items():
+        assert written[key]["mean"] == values["mean"]
+        assert written[key]["var"] == pytest.approx(values["var"], rel=1e-12)
+
+
+def test_yaml_export_of_measured_table(tmp_path):
+    table = small_table()
+    table.set(HEAD, LatencyEntry(3.0))  # no std
+    out = str(tmp_path / "t.yaml")
+    table.to_yaml(out)
+    with open(out) as f:
+        text = f.read()
+    assert text.startswith("# device: ")
+    doc = yaml.safe_load(text)
+    assert doc[STEM] == {"count": 50, "mean": 4.0, "var": pytest.approx(0.04)}
+    assert doc[HEAD]["var"] is None
+    again = LatencyTable.from_yaml(out)
+    assert again.entry(HEAD).std is None and again.entry(STEM).median is None
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("a.json", "{not json", "not valid JSON"),
+    ("b.json", "[1, 2]", "expected a JSON object"),
+    ("c.json", json.dumps({"metadata": {}}), "missing field 'entries'"),
+    ("d.json", json.dumps({STEM: {"mean": 1.0, "count": 2}}), "use LatencyTable.from_yaml"),
+    ("e.json", json.dumps({"format": "other/v2", "entries": {}}), "'format' is 'other/v2'"),
+    ("f.json", json.dumps({"entries": {"Conv-input:1x1": {"mean": 1}}}), "malformed latency key"),
+    ("g.json", json.dumps({"entries": {STEM: {"mean": "x"}}}), "'mean' must be"),
+    ("h.json", json.dumps({"entries": {}, "metadata": {"threads": "one"}}), "threads"),
+    ("i.json", json.dumps({"entries": {}, "extra": 1}), "unknown top-level field"),
+])
+def test_load_errors_name_the_file(tmp_path, name, text, words):
+    path = write(tmp_path, name, text)
+    with pytest.raises(LatencyTableError) as info:
+        LatencyTable.load(path)
+    assert path in str(info.value) and words in str(info.value)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "an empty file"),
+    ("- 1\n- 2\n", "expected a mapping"),
+    ("key: [unclosed\n", "not valid YAML"),
+    (f"{STEM}:\n  count: 3\n  var: 0.1\n", "expected a mapping with count, mean, var"),
+    (f"{STEM}:\n  count: 3\n  mean: 1.0\n  var: -0.1\n", "'var' must be"),
+    (f"{STEM}:\n  mean: 1.0\n  p50: 1.0\n", "unknown field"),
+    ("Conv-in:3:\n  mean: 1.0\n", "malformed latency key"),
+    ('{"format": "pxnas_tf.latency_table/v1", "entries": {}}', "use LatencyTable.load"),
+])
+def test_yaml_errors_name_the_file(tmp_path, text, words):
+    path = write(tmp_path, "t.yaml", text)
+    with pytest.raises(LatencyTableError) as info:
+        LatencyTable.from_yaml(path)
+    assert path in str(info.value) and words in str(info.value)
+
+
+def test_missing_file():
+    with pytest.raises(LatencyTableError, match="does not exist"):
+        LatencyTable.load("/nonexistent/table.json")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
