@@ -84,6 +84,16 @@ def mbconv_layers(
     return layers
 
 
+def strided_output_shape(input_shape, filters: int, strides: int) -> tuple:
+    """(batch, H', W', filters) of a block with symmetric k // 2 padding:
+    H' = ceil(H / strides) for every odd kernel."""
+    b, h, w, _ = input_shape
+
+    def out(size):
+        return None if size is None else (size - 1) // strides + 1
+    return (b, out(h), out(w), filters)
+
+
 def apply(layers: list[keras.layers.Layer], x, training=None):
     """Applies `layers` in order."""
     for layer in layers:

@@ -76,10 +76,7 @@ class MBConv(keras.layers.Layer):
         return inputs + x if self.use_residual else x
 
     def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        def out(size):
-            return None if size is None else (size - 1) // self.strides + 1
-        return (b, out(h), out(w), self.filters)
+        return blocks.strided_output_shape(input_shape, self.filters, self.strides)
 
     def profile(self, input_shape) -> tuple[int, int]:
         """(macs, pool_ops) of one image, for `models.profile.profile_model`."""

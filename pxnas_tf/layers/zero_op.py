@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from pxnas_tf.layers import blocks
+
 
 @keras.saving.register_keras_serializable(package="pxnas_tf")
 class ZeroOp(keras.layers.Layer):
@@ -34,10 +36,7 @@ class ZeroOp(keras.layers.Layer):
         return keras.ops.zeros_like(x) * keras.ops.zeros((self.filters,), dtype=x.dtype)
 
     def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        def out(size):
-            return None if size is None else (size - 1) // self.strides + 1
-        return (b, out(h), out(w), self.filters)
+        return blocks.strided_output_shape(input_shape, self.filters, self.strides)
 
     def get_config(self):
         config = super().get_config()

@@ -77,28 +77,25 @@ def _proxyless(name: str, stem: int, first: int, widths: list[int], head: int,
     return Arch(space, ops, name)
 
 
+_MOBILE_OPS = [
+    "k5_e3,k3_e3,zero,zero",
+    "k7_e3,k3_e3,k5_e3,k5_e3",
+    "k7_e6,k5_e3,k5_e3,k5_e3",
+    "k5_e6,k5_e3,k5_e3,k5_e3",
+    "k7_e6,k7_e6,k7_e3,k7_e3",
+    "k7_e6",
+]
+
+
 @register("proxyless_mobile", "ProxylessNAS searched for a Pixel 1 phone: 74.6% top-1, 78 ms")
 def proxyless_mobile() -> Arch:
-    return _proxyless("proxyless_mobile", 32, 16, [32, 40, 80, 96, 192, 320], 1280, [
-        "k5_e3,k3_e3,zero,zero",
-        "k7_e3,k3_e3,k5_e3,k5_e3",
-        "k7_e6,k5_e3,k5_e3,k5_e3",
-        "k5_e6,k5_e3,k5_e3,k5_e3",
-        "k7_e6,k7_e6,k7_e3,k7_e3",
-        "k7_e6",
-    ])
+    return _proxyless("proxyless_mobile", 32, 16, [32, 40, 80, 96, 192, 320], 1280, _MOBILE_OPS)
 
 
 @register("proxyless_mobile_14", "proxyless_mobile with 1.4x widths")
 def proxyless_mobile_14() -> Arch:
-    return _proxyless("proxyless_mobile_14", 48, 24, [40, 56, 112, 136, 256, 448], 1792, [
-        "k5_e3,k3_e3,zero,zero",
-        "k7_e3,k3_e3,k5_e3,k5_e3",
-        "k7_e6,k5_e3,k5_e3,k5_e3",
-        "k5_e6,k5_e3,k5_e3,k5_e3",
-        "k7_e6,k7_e6,k7_e3,k7_e3",
-        "k7_e6",
-    ])
+    return _proxyless("proxyless_mobile_14", 48, 24, [40, 56, 112, 136, 256, 448], 1792,
+                      _MOBILE_OPS)
 
 
 @register("proxyless_cpu", "ProxylessNAS searched for an Intel Xeon CPU: 75.3% top-1")
