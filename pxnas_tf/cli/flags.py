@@ -51,3 +51,223 @@ def define_demo_flags() -> None:
     flags.DEFINE_integer("epochs", 1, "Training epochs of the demo net.")
     flags.DEFINE_integer("batch_size", 128, "Batch size.")
     flags.DEFINE_integer("seed", 0, "Seed of the demo's arch sampling and data order.")
+
+
+def define_search_flags() -> None:
+    """`pxnas search`: every field of `pxnas_tf.search.SearchConfig` plus data,
+    latency model and strategy. Unset schedule flags take the dataset's
+    defaults (the paper's for imagenet2012, scaled for small datasets)."""
+    # What to search, on what, where.
+    flags.DEFINE_string("space", "proxyless_small", "Search-space preset name or JSON file; its "
+                        "input shape and classes are set from the dataset.")
+    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (see pxnas_tf.data.list_datasets).")
+    flags.DEFINE_string("data_dir", None, "Where the dataset is (default: the dataset's own place).")
+    flags.DEFINE_integer("image_size", None, "Resize images to this size (default: the dataset's).")
+    flags.DEFINE_integer("channels", None, "1 or 3 image channels (default: the dataset's).")
+    flags.DEFINE_integer("holdout_size", None, "Training examples held out for the arch steps "
+                         "(class-balanced; default: the dataset's, 5000 for small datasets).")
+    flags.DEFINE_integer("train_limit", None, "Use at most this many training examples.")
+    flags.DEFINE_integer("holdout_limit", None, "Use at most this many holdout examples.")
+    flags.DEFINE_boolean("augment", True, "Augment the training images.")
+    flags.DEFINE_string("workdir", None, "Where checkpoints, logs, history.json and arch.json go; "
+                        "re-running the same command resumes from its last checkpoint.")
+    # Schedule.
+    flags.DEFINE_enum("grad_mode", None, ["full_v2", "two", "full", "reinforce"],
+                      "How the arch logits learn (default full_v2).")
+    flags.DEFINE_integer("warmup_epochs", None, "Weight-only epochs on uniform paths.")
+    flags.DEFINE_integer("epochs", None, "Joint search epochs after the warm-up.")
+    flags.DEFINE_integer("batch_size", None, "Global batch size (all replicas).")
+    flags.DEFINE_integer("steps_per_epoch", None, "Weight steps per epoch (default: one pass).")
+    flags.DEFINE_float("warmup_lr", None, "Initial cosine lr of the warm-up (0.05).")
+    flags.DEFINE_float("lr", None, "Initial cosine lr of the search epochs (0.025).")
+    flags.DEFINE_float("momentum", None, "SGD momentum (0.9).")
+    flags.DEFINE_boolean("nesterov", None, "Nesterov momentum (on).")
+    flags.DEFINE_float("weight_decay", None, "L2 on kernels of shared layers and active "
+                       "candidates (4e-5).")
+    flags.DEFINE_boolean("decay_bn_bias", None, "Also decay BN gammas/betas and biases (off).")
+    flags.DEFINE_float("label_smoothing", None, "Label smoothing of the weight steps (0.1).")
+    flags.DEFINE_float("dropout", None, "Dropout before the classifier (0).")
+    flags.DEFINE_float("arch_lr", None, "Adam lr of the arch logits (1e-3; 5e-3 on small datasets).")
+    flags.DEFINE_float("arch_beta1", None, "Adam beta1 of the logits (0).")
+    flags.DEFINE_float("arch_beta2", None, "Adam beta2 of the logits (0.999).")
+    flags.DEFINE_float("arch_epsilon", None, "Adam epsilon of the logits (1e-8).")
+    flags.DEFINE_integer("arch_every", None, "Weight steps per arch step (5).")
+    flags.DEFINE_integer("arch_delay_epochs", None, "Search epochs without arch steps (1).")
+    # Latency.
+    flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
+    flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
+                      "proxy (millions of MACs used as latency) or none (accuracy only).")
+    flags.DEFINE_enum("latency_stat", "mean", ["mean", "median"], "Table statistic to use.")
+    flags.DEFINE_string("latency_precision", None, "Refuse a table measured at another precision "
+                        "(e.g. int8).")
+    flags.DEFINE_float("target_latency", None, "Target latency T, in the latency model's unit "
+                       "(ms for a table, MMACs for the proxy).")
+    flags.DEFINE_alias("target_latency_ms", "target_latency")
+    flags.DEFINE_enum("loss", None, ["ce", "mul#log", "add#linear"], "Arch loss (default "
+                      "mul#log with a target, ce without).")
+    flags.DEFINE_float("latency_scale", None, "mul#log scale (0.2).")
+    flags.DEFINE_float("latency_beta", None, "mul#log exponent beta (0.3).")
+    flags.DEFINE_float("latency_lambda", None, "add#linear weight lambda (0.1).")
+    flags.DEFINE_enum("latency_budget", None, ["soft", "hard"], "hard: derive the most probable "
+                      "arch within the target when the argmax arch exceeds it.")
+    flags.DEFINE_integer("reinforce_samples", None, "REINFORCE: archs per update M (10).")
+    flags.DEFINE_float("reinforce_exponent", None, "REINFORCE: w in acc * (T/LAT)^w (0.1).")
+    flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE: baseline decay (0.9).")
+    # Running.
+    flags.DEFINE_integer("seed", None, "Seed of initialisation, path sampling and data (0).")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                      "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+    flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+    flags.DEFINE_boolean("jit_compile", None, "XLA-compile the step functions.")
+    flags.DEFINE_integer("checkpoint_every", None, "Weight steps between checkpoints (200; "
+                         "0: epoch ends only).")
+    flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep (3).")
+    flags.DEFINE_integer("log_every", None, "Weight steps between TensorBoard scalars (20).")
+    flags.DEFINE_integer("eval_batches", None, "Holdout batches for the per-epoch accuracy "
+                         "(default: the whole holdout).")
+    flags.DEFINE_boolean("progress", True, "Show a progress bar per epoch.")
+
+
+def _data_flags(default_dataset: str | None) -> None:
+    """Dataset flags shared by `train` and `export`."""
+    flags.DEFINE_string("dataset", default_dataset, "Dataset name (see pxnas_tf.data.list_datasets).")
+    flags.DEFINE_string("data_dir", None, "Where the dataset is (default: the dataset's own place).")
+    flags.DEFINE_integer("image_size", None, "Resize images to this size (default: the dataset's).")
+    flags.DEFINE_integer("channels", None, "1 or 3 image channels (default: the dataset's).")
+
+
+def define_train_flags() -> None:
+    """`pxnas train`: every field of `pxnas_tf.train.TrainConfig` plus arch,
+    data, strategy and warm start."""
+    flags.DEFINE_string("arch", None, "Arch JSON file (e.g. a search's arch.json) or a zoo name; "
+                        "its space takes the dataset's input shape and classes.")
+    flags.DEFINE_string("space", None, "Search-space preset or JSON file replacing the arch's own.")
+    flags.DEFINE_float("width_mult", None, "Override the width multiplier of the arch's space.")
+    _data_flags("fashion_mnist")
+    flags.DEFINE_integer("train_limit", None, "Use at most this many training examples.")
+    flags.DEFINE_integer("val_limit", None, "Use at most this many validation (test) examples.")
+    flags.DEFINE_integer("holdout_size", 0, "Training examples held out (the search's arch split); "
+                         "0 retrains on the whole training split.")
+    flags.DEFINE_boolean("augment", True, "Augment the training images.")
+    flags.DEFINE_string("workdir", None, "Where checkpoints, best.keras, last.keras, history.json, "
+                        "results.json and TensorBoard logs go; re-running the same command resumes.")
+    flags.DEFINE_integer("epochs", None, "Training epochs (required).")
+    flags.DEFINE_integer("batch_size", 256, "Global batch size (all replicas).")
+    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch on the repeated training split "
+                         "(default: one pass).")
+    flags.DEFINE_float("lr", 0.05, "Peak learning rate (cosine decay after the warm-up).")
+    flags.DEFINE_float("min_lr", 0.0, "Final learning rate.")
+    flags.DEFINE_float("warmup_epochs", 1.0, "Linear warm-up epochs.")
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+    flags.DEFINE_boolean("nesterov", True, "Nesterov momentum.")
+    flags.DEFINE_float("weight_decay", 4e-5, "L2 weight decay on conv / dense kernels.")
+    flags.DEFINE_boolean("decay_bn_bias", False, "Also decay BN gammas/betas and biases.")
+    flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
+    flags.DEFINE_float("dropout", 0.1, "Dropout before the classifier.")
+    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                      "auto: mixed_float16 on recent GPUs, mixed_bfloat16 on TPUs, else float32.")
+    flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                      "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+    flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+    flags.DEFINE_string("warm_start", None, "Inherit weights by layer name from a search workdir "
+                        "(its supernet checkpoint), a .keras model or a .npz of layer weights.")
+    flags.DEFINE_boolean("progress", True, "Progress bar per epoch (one line per epoch when off).")
+
+
+def define_export_flags() -> None:
+    """`pxnas export`."""
+    flags.DEFINE_string("model", None, "A trained .keras model, or a `pxnas train` workdir (its "
+                        "best.keras, arch.json and dataset are used).")
+    flags.DEFINE_string("arch", None, "The model's arch JSON file or zoo name (default: arch.json "
+                        "beside the model).")
+    flags.DEFINE_enum("mode", "int8", ["float32", "fp16", "dynamic", "int8", "qat"],
+                      "float32, fp16 (float16 weights), dynamic (int8 weights), int8 (full "
+                      "integer, calibrated), qat (quantization-aware fine-tuning, then int8).")
+    flags.DEFINE_string("out", None, "The .tflite file (default: MODEL_DIR/net_MODE.tflite); a "
+                        "sidecar OUT.json gets the metadata and the verification report.")
+    _data_flags(None)
+    flags.DEFINE_integer("calibration_examples", 500, "Training images for int8 calibration.")
+    flags.DEFINE_boolean("verify", True, "Run the file in LiteRT on the test split before writing it.")
+    flags.DEFINE_integer("verify_examples", None, "Test images for the verification (default: all).")
+    flags.DEFINE_float("min_agreement", None, "Refuse the file unless this fraction of top-1 "
+                       "predictions agree with the Keras model (e.g. 0.98).")
+    flags.DEFINE_string("latency_table", None, "A latency table: its prediction for the arch is "
+                        "shown beside the measured host latency.")
+    flags.DEFINE_integer("latency_threads", 1, "Interpreter threads when timing.")
+    flags.DEFINE_boolean("latency", True, "Time the file on this host (LiteRT, batch 1).")
+    flags.DEFINE_integer("qat_epochs", 2, "qat: fine-tuning epochs.")
+    flags.DEFINE_integer("qat_examples", 10000, "qat: training images to fine-tune on.")
+    flags.DEFINE_float("qat_lr", 1e-3, "qat: initial learning rate (cosine decay).")
+    flags.DEFINE_integer("qat_batch_size", 64, "qat: batch size.")
+    flags.DEFINE_integer("seed", 0, "Seed of the calibration / fine-tuning sample.")
+
+
+def define_show_flags() -> None:
+    """`pxnas show`."""
+    flags.DEFINE_string("arch", None, "Arch JSON file or zoo name.")
+    flags.DEFINE_string("space", None, "Search-space preset or JSON file replacing the arch's own.")
+    flags.DEFINE_string("out", None, "The picture: .png, .svg or .pdf.")
+    flags.DEFINE_string("title", None, "Title (default: name, space and arch string).")
+
+
+def define_latency_flags() -> None:
+    """`pxnas latency build|import|export|predict|validate|show`."""
+    define_model_flags()
+    flags.DEFINE_string("space", None, "Search-space preset or JSON file (build; validate and "
+                        "predict default to the table's space).")
+    flags.DEFINE_string("device", "host", "Target: host (LiteRT on this CPU), linux:PATH (a local "
+                        "benchmark_model binary), adb or adb:SERIAL[,SERIAL...] (phones).")
+    flags.DEFINE_enum("precision", "int8", ["int8", "float32", "fp16"], "Precision of the block "
+                      "models (int8: full-integer).")
+    flags.DEFINE_integer("threads", 1, "Inference threads.")
+    flags.DEFINE_boolean("xnnpack", True, "Use the XNNPACK delegate (--noxnnpack: builtin "
+                         "kernels).")
+    flags.DEFINE_string("out", None, "build/import: the table JSON to write (build resumes it if "
+                        "it exists).")
+    flags.DEFINE_string("table", None, "The latency table (JSON, or the published YAML).")
+    flags.DEFINE_string("yaml", None, "import: the published-format YAML to read; export: the "
+                        "YAML to write.")
+    flags.DEFINE_list("metadata", None, "import: what is known about the YAML's target, e.g. "
+                      "device=Pixel 1,threads=1,precision=float32,delegate=none.")
+    flags.DEFINE_string("arch", None, "predict: arch JSON file or zoo name.")
+    flags.DEFINE_string("keras_model", None, "predict: a Keras conv net (.keras) that pxnas did "
+                        "not build (conv, depthwise, dense, pooling, add).")
+    flags.DEFINE_boolean("json", False, "Print one JSON object.")
+    flags.DEFINE_boolean("layers", False, "predict: add the per-layer breakdown.")
+    flags.DEFINE_integer("num_archs", 30, "validate: random archs of the space.")
+    flags.DEFINE_integer("seed", 0, "validate: seed of the arch sample.")
+    flags.DEFINE_boolean("zoo", True, "validate: also the zoo nets at the space's input shape.")
+    flags.DEFINE_boolean("plot", True, "validate: write TABLE.validation.png.")
+    flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
+    flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (taskset on a phone, e.g. "
+                        "f0 for big cores 4-7; host/linux: pin the measuring process).")
+    flags.DEFINE_boolean("use_gpu", False, "benchmark_model runners: --use_gpu=true.")
+    flags.DEFINE_boolean("op_profiling", False, "benchmark_model runners: "
+                         "--enable_op_profiling=true.")
+    flags.DEFINE_string("adb", "adb", "The adb executable.")
+    flags.DEFINE_float("adb_timeout_s", 20.0, "Timeout of one adb call (not a benchmark).")
+    flags.DEFINE_float("timeout_s", 120.0, "Timeout of one benchmark_model run.")
+    flags.DEFINE_integer("warmup_runs", 20, "Warm-up invokes per model (per tool run).")
+    flags.DEFINE_integer("num_runs", 20, "Timed invokes per round (host: at least; "
+                         "benchmark_model: --num_runs).")
+    flags.DEFINE_integer("min_rounds", 5, "Rounds (host) / tool runs before the stop rule.")
+    flags.DEFINE_integer("max_rounds", 30, "Rounds / tool runs at most per pass.")
+    flags.DEFINE_float("max_spread", 0.02, "Stable when the quiet rounds' medians agree within "
+                       "this (relative).")
+    flags.DEFINE_float("max_load", 0.3, "host/linux: throw away a round during which other "
+                       "processes used more than this many CPUs.")
+    flags.DEFINE_float("max_wait_s", 300.0, "host/linux: how long one batch may wait for a "
+                       "quiet machine before keeping (and flagging) contended rounds.")
+    flags.DEFINE_integer("min_passes", 2, "Separate passes per key / net.")
+    flags.DEFINE_integer("max_passes", 4, "Passes at most when they disagree (then: unstable).")
+    flags.DEFINE_float("agree_tol", 0.03, "Passes agree within this (relative).")
+    flags.DEFINE_integer("batch_size", 8, "Models per runner batch.")
+    flags.DEFINE_integer("max_measurements", None, "build: stop after this many measurements "
+                         "(run again to resume).")
+    flags.DEFINE_string("models_dir", None, "build: where block models are kept (default "
+                        "TABLE.models/PRECISION).")
+    flags.DEFINE_list("extra_archs", None, "build: also measure the layers of these nets at the "
+                      "space's input shape: zoo names, 'zoo' for all, or arch files (so that they "
+                      "are predicted from measured layers, not the op model).")
+    flags.DEFINE_boolean("progress", True, "Show progress bars with ETA.")

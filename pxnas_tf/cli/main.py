@@ -17,6 +17,11 @@ COMMANDS = {
     "zoo": ("pxnas_tf.cli.zoo_cmd", "list, show and profile the named nets (ProxylessNAS, MobileNetV2)"),
     "build": ("pxnas_tf.cli.build_cmd", "build a derived Keras model from an arch file or zoo name"),
     "demo": ("pxnas_tf.cli.demo_cmd", "the main job, end to end on Fashion-MNIST"),
+    "search": ("pxnas_tf.cli.search_cmd", "search an arch (ProxylessNAS) for a dataset and a latency target"),
+    "train": ("pxnas_tf.cli.train_cmd", "train a derived net (arch file or zoo name), resumable"),
+    "export": ("pxnas_tf.cli.export_cmd", "export a trained net to TFLite (float32/fp16/dynamic/int8/qat), verified"),
+    "show": ("pxnas_tf.cli.show_cmd", "draw a derived net as the paper does (PNG/SVG)"),
+    "latency": ("pxnas_tf.cli.latency_cmd", "latency tables: build on a target, import, predict, validate"),
 }
 
 

@@ -96,16 +96,23 @@ def missing_keys_error(keys: Sequence[str], table: LatencyTable, space: SearchSp
     )
 
 
-def _lookup(table: LatencyTable, keys: Sequence[str], space: SearchSpace, stat: str) -> dict:
+def _lookup(table: LatencyTable, keys: Sequence[str], space: SearchSpace, stat: str | None
+            ) -> dict:
+    stat = stat or table.default_stat
     missing = [k for k in keys if k not in table]
     if missing:
         raise missing_keys_error(missing, table, space)
     return {k: table.value(k, stat) for k in dict.fromkeys(keys)}
 
 
-def expected_latency(arch: Arch, table: LatencyTable, stat: str = "mean") -> LatencyEstimate:
+def expected_latency(arch: Arch, table: LatencyTable, stat: str | None = None
+                     ) -> LatencyEstimate:
     """Latency of `arch` from `table`: stem + first block + head conv + logits
     + the chosen op of every searchable block (zero op: 0 ms).
+
+    `stat`: ``"mean"`` or ``"median"``; default: the table's own
+    (`LatencyTable.default_stat`: the median for tables this project builds,
+    the mean for the published YAML).
 
     Raises:
         MissingKeysError: listing the keys the table lacks.
@@ -116,12 +123,13 @@ def expected_latency(arch: Arch, table: LatencyTable, stat: str = "mean") -> Lat
     out = tuple(LayerLatency(layer.name, layer.op, layer.key,
                              0.0 if layer.key is None else values[layer.key])
                 for layer in layers)
-    return LatencyEstimate(float(sum(layer.ms for layer in out)), out, stat)
+    return LatencyEstimate(float(sum(layer.ms for layer in out)), out, stat or table.default_stat)
 
 
-def block_latency_matrix(space: SearchSpace, table: LatencyTable, stat: str = "mean"
+def block_latency_matrix(space: SearchSpace, table: LatencyTable, stat: str | None = None
                          ) -> LatencyMatrix:
-    """The constant part and per-block candidate latencies of `space`.
+    """The constant part and per-block candidate latencies of `space`
+    (`stat` as in `expected_latency`).
 
     Raises:
         MissingKeysError: listing the keys the table lacks (all of the space's

@@ -18,7 +18,12 @@ The JSON document (what `LatencyTable.save` writes):
     }
 
 Every number is in milliseconds; `count` is how many measurements an entry
-summarises. Keys follow `pxnas_tf.latency.keys`.
+summarises. Keys follow `pxnas_tf.latency.keys`. Tables built by
+`pxnas_tf.latency.builder` add to an entry ``runs`` (the value of every
+measurement pass) and, where a value is doubtful, ``flags``
+(``"unstable"``, ``"contended"``); their metadata names the statistic to
+use (``"stat": "median"``, see `LatencyTable.default_stat`) and the
+per-invoke overhead that was taken out (``"overhead"``).
 
 The published ProxylessNAS table (YAML: ``key: {count, mean, var}``) is read
 with `LatencyTable.from_yaml` and written with `LatencyTable.to_yaml`. That
@@ -80,12 +85,19 @@ class LatencyEntry:
         median: median, None where the source did not record it.
         std: standard deviation, None where unknown.
         count: number of measurements summarised.
+        flags: marks of doubtful values, e.g. ``"unstable"`` (repeated
+            measurements kept disagreeing) or ``"contended"`` (other
+            processes were busy); empty for a clean measurement.
+        runs: the value of each separate measurement pass (ms, before any
+            overhead correction), when the builder recorded them.
     """
 
     mean: float
     median: float | None = None
     std: float | None = None
     count: int = 1
+    flags: tuple[str, ...] = ()
+    runs: tuple[float, ...] = ()
 
     def __post_init__(self):
         problem = _entry_problem(self)
@@ -98,7 +110,12 @@ class LatencyEntry:
         return getattr(self, name)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "median": self.median, "std": self.std, "count": self.count}
+        d = {"mean": self.mean, "median": self.median, "std": self.std, "count": self.count}
+        if self.flags:
+            d["flags"] = list(self.flags)
+        if self.runs:
+            d["runs"] = list(self.runs)
+        return d
 
 
 def _is_number(value: Any) -> bool:
@@ -114,6 +131,10 @@ def _entry_problem(entry: LatencyEntry) -> str | None:
             return f"'{name}' must be a finite number >= 0 or null, got {value!r}"
     if isinstance(entry.count, bool) or not isinstance(entry.count, int) or entry.count < 1:
         return f"'count' must be an integer >= 1, got {entry.count!r}"
+    if not isinstance(entry.flags, tuple) or not all(isinstance(f, str) and f for f in entry.flags):
+        return f"'flags' must be a list of non-empty strings, got {entry.flags!r}"
+    if not isinstance(entry.runs, tuple) or not all(_is_number(r) and r >= 0 for r in entry.runs):
+        return f"'runs' must be a list of finite numbers >= 0, got {entry.runs!r}"
     return None
 
 
@@ -122,14 +143,18 @@ def _entry_from_dict(d: Any, where: str) -> LatencyEntry:
         d = {"mean": d}
     if not isinstance(d, dict):
         raise LatencyTableError(f"{where}: expected an object {{mean, median, std, count}}, got {d!r}")
-    unknown = set(d) - {"mean", "median", "std", "count"}
+    unknown = set(d) - {"mean", "median", "std", "count", "flags", "runs"}
     if unknown:
         raise LatencyTableError(
-            f"{where}: unknown field(s) {sorted(unknown)}; an entry has mean, median, std, count (ms)")
+            f"{where}: unknown field(s) {sorted(unknown)}; an entry has mean, median, std, count "
+            "(ms) and optionally flags, runs")
     if "mean" not in d:
         raise LatencyTableError(f"{where}: missing field 'mean'")
+    flags, runs = d.get("flags", ()), d.get("runs", ())
     try:
-        return LatencyEntry(d["mean"], d.get("median"), d.get("std"), d.get("count", 1))
+        return LatencyEntry(d["mean"], d.get("median"), d.get("std"), d.get("count", 1),
+                            tuple(flags) if isinstance(flags, list) else flags,
+                            tuple(runs) if isinstance(runs, list) else runs)
     except LatencyTableError as e:
         raise LatencyTableError(f"{where}: {str(e).removeprefix('invalid latency entry: ')}") from None
 
@@ -234,6 +259,16 @@ class LatencyTable:
     def name(self) -> str:
         """The source file, or a short description, for messages."""
         return self.source or f"<latency table, device={self.metadata.device!r}>"
+
+    @property
+    def default_stat(self) -> str:
+        """The statistic predictions use unless told otherwise: the one the
+        metadata names (``stat``, set by `pxnas latency build` to
+        ``"median"``), where every entry has it; else ``"mean"``."""
+        stat = self.metadata.extra.get("stat")
+        if stat in STATS and all(e.stat(stat) is not None for e in self.entries.values()):
+            return stat
+        return "mean"
 
     def get(self, key: str) -> LatencyEntry | None:
         return self.entries.get(key)

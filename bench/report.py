@@ -1,0 +1,58 @@
+"""Assembles docs/BENCHMARKS.md from the sections the benchmarks write.
+
+Each script under bench/ writes its own section, docs/benchmarks/<name>.md,
+with date, machine and command; this script joins them, in a fixed order,
+into the one report:
+
+    python bench/report.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTIONS_DIR = os.path.join(ROOT, "docs", "benchmarks")
+REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+# The order of the report; sections not listed follow alphabetically.
+ORDER = ["search", "latency", "export", "pareto", "specialization"]
+
+HEADER = """# Benchmark report
+
+Every figure below was produced by a script under `bench/` on the machine
+named in its section, with the command given there; each script rewrites its
+own section (`docs/benchmarks/<name>.md`) and `python bench/report.py` joins
+them into this file. The machines are shared and noisy: figures are medians
+and ratios measured side by side in one run.
+"""
+
+
+def section_names(directory: str = SECTIONS_DIR) -> list[str]:
+    present = sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".md"))
+    return [n for n in ORDER if n in present] + [n for n in present if n not in ORDER]
+
+
+def build_report(directory: str = SECTIONS_DIR) -> str:
+    parts = [HEADER]
+    names = section_names(directory)
+    if not names:
+        parts.append("\nNo benchmark has been run yet.\n")
+    for name in names:
+        with open(os.path.join(directory, name + ".md"), encoding="utf-8") as f:
+            parts.append("\n" + f.read().strip() + "\n")
+    return "".join(parts)
+
+
+def main() -> int:
+    sys.path.insert(0, ROOT)
+    from pxnas_tf import fileio
+
+    os.makedirs(SECTIONS_DIR, exist_ok=True)
+    fileio.atomic_write_text(REPORT, build_report())
+    print(f"wrote {REPORT} ({', '.join(section_names()) or 'no sections'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

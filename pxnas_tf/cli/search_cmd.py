@@ -1,0 +1,122 @@
+"""Search an architecture with ProxylessNAS (binary gates, latency-aware).
+
+usage:
+  %s --workdir=DIR [--space=proxyless_small] [--dataset=fashion_mnist]
+     [--latency_table=FILE | --latency_proxy=macs] [--target_latency=T]
+     [--loss=mul#log|add#linear|ce] [--grad_mode=full_v2|two|full|reinforce]
+     [--strategy=default|mirrored|multi_worker|tpu] [--jit_compile]
+     [--warmup_epochs=N] [--epochs=N] [--batch_size=N] [--train_limit=N] ...
+
+Writes to the workdir: checkpoints/, tensorboard/, history.json (per-epoch
+op probabilities), arch.json (the derived arch, loadable by `pxnas build
+--arch=DIR/arch.json`) and summary.json. Re-running the same command
+resumes from the last checkpoint; a workdir of another run is refused.
+T is in the latency model's unit: ms for a table, millions of MACs for the
+MACs proxy (--target_latency_ms is an alias).
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from pxnas_tf.cli import flags as flag_defs
+from pxnas_tf.cli.errors import UsageError
+
+FLAGS = flags.FLAGS
+
+# Flags that map 1:1 onto SearchConfig fields.
+_CONFIG_FLAGS = (
+    "grad_mode", "warmup_epochs", "epochs", "batch_size", "steps_per_epoch", "warmup_lr", "lr",
+    "momentum", "nesterov", "weight_decay", "decay_bn_bias", "label_smoothing", "dropout",
+    "arch_lr", "arch_beta1", "arch_beta2", "arch_epsilon", "arch_every", "arch_delay_epochs",
+    "loss", "target_latency", "latency_scale", "latency_beta", "latency_lambda",
+    "reinforce_samples", "reinforce_exponent", "reinforce_baseline_decay", "latency_budget",
+    "seed", "jit_compile", "checkpoint_every", "keep_checkpoints", "log_every", "eval_batches",
+)
+
+
+def define_flags() -> None:
+    flag_defs.define_search_flags()
+
+
+def _config():
+    from pxnas_tf.search import make_config
+    values = {name: getattr(FLAGS, name) for name in _CONFIG_FLAGS}
+    if values["loss"] is None:
+        values["loss"] = "mul#log" if values["target_latency"] is not None else "ce"
+    try:
+        return make_config(FLAGS.dataset, **values)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _latency_model(space):
+    from pxnas_tf.search import LatencyModel
+    if FLAGS.latency_table:
+        return LatencyModel.from_table(space, FLAGS.latency_table, FLAGS.latency_stat,
+                                       FLAGS.latency_precision)
+    if FLAGS.latency_proxy == "macs":
+        return LatencyModel.from_macs(space)
+    return None
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}; use --flag=value")
+    if not FLAGS.workdir:
+        raise UsageError("--workdir is required (checkpoints and results go there)")
+    from absl import logging
+    logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines
+    from pxnas_tf.latency import LatencyTableError
+    from pxnas_tf.search import SearchError, make_strategy
+    try:
+        # MultiWorkerMirroredStrategy must exist before TensorFlow runs ops.
+        strategy = make_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
+        config = _config()
+        _run(strategy, config)
+    except (SearchError, LatencyTableError) as e:
+        raise UsageError(str(e)) from None
+
+
+def _run(strategy, config) -> None:
+    from pxnas_tf import data
+    from pxnas_tf.search import Search, SearchData, is_chief
+    from pxnas_tf.search_space import load_space
+
+    splits = data.load(
+        FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size, image_size=FLAGS.image_size,
+        channels=FLAGS.channels, holdout_size=FLAGS.holdout_size, seed=config.seed,
+        deterministic=True, augment=FLAGS.augment, repeat=True, train_limit=FLAGS.train_limit,
+        holdout_limit=FLAGS.holdout_limit)
+    space = load_space(FLAGS.space, input_shape=list(splits.input_shape),
+                       num_classes=splits.num_classes)
+    latency = _latency_model(space)
+    chief = is_chief(strategy)
+    if chief:
+        unit = f" {latency.unit}" if latency else ""
+        print(f"search {space.name}: {space.num_blocks} blocks, {space.num_archs():.3g} archs; "
+              f"{splits.name} {list(splits.input_shape)} sizes {splits.sizes}; "
+              f"{strategy.num_replicas_in_sync} replica(s)")
+        if latency:
+            fastest, slowest = latency.bounds()
+            print(f"latency model {latency.source}: archs take {fastest:.4g} to {slowest:.4g}{unit}; "
+                  f"loss {config.loss}, target {config.target_latency}{unit if config.target_latency else ''}")
+    search_data = SearchData.from_splits(splits, config.steps_per_epoch)
+    search = Search(space, search_data, config, FLAGS.workdir, latency, strategy,
+                    progress=FLAGS.progress)
+    if chief and search.restored_from:
+        print(f"resuming from {search.restored_from} (weight step {search.weight_steps} of "
+              f"{search.total_steps})")
+    result = search.run()
+    if not chief:
+        return
+    print("\nSearch finished")
+    print(f"  derived arch      {result.arch.arch_string}  ({result.derived_by})")
+    if result.latency is not None:
+        print(f"  latency           {result.latency:.4g} {result.unit} "
+              f"(expected under the final probabilities {result.expected_latency:.4g})")
+    print(f"  holdout top-1     {result.holdout_accuracy:.4f} (supernet weights, arch holdout)")
+    print(f"  cost              {result.params:,} params, {result.macs / 1e6:.2f}M MACs")
+    print(f"  steps             {result.weight_steps} weight, {result.arch_steps} arch")
+    for what in ("arch", "summary", "history"):
+        print(f"  {what:<17} {result.files[what]}")

@@ -1,0 +1,297 @@
+"""The one export function: a trained Keras model -> a verified `.tflite`
+file with metadata, in one of five modes.
+
+    float32   float weights and activations.
+    fp16      float16 weights, float32 compute.
+    dynamic   int8 weights, float activations (dynamic-range quantization).
+    int8      full integer: int8 weights, activations, input and output,
+              calibrated on images from the training split.
+    qat       quantization-aware fine-tuning (tfmot, in a tf_keras child
+              process), then full integer like int8.
+
+Every export writes to a temporary name beside the output, runs the file in
+LiteRT (verification, on by default) and only then renames it into place,
+so a good file is never replaced by a broken one. A sidecar JSON
+(``OUT.json``) holds the metadata and the verification report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from pxnas_tf import fileio
+from pxnas_tf.export import convert, metadata as metadata_lib, prepare, verify as verify_lib
+from pxnas_tf.export.errors import ExportError
+from pxnas_tf.export.qat import QatOptions, run_qat
+from pxnas_tf.search_space import Arch
+
+MODES = tuple(convert.MODES) + ("qat",)
+# Images run through LiteRT when no evaluation images are given.
+DEFAULT_CHECK_IMAGES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportResult:
+    """What `export_tflite` wrote.
+
+    Attributes:
+        path: the `.tflite` file.
+        sidecar: the JSON file beside it.
+        mode: the export mode.
+        metadata: the metadata stored in the file.
+        report: the verification report (None with ``verify=False``).
+        qat_log: the QAT child's log (history, seconds, versions), qat only.
+    """
+
+    path: str
+    sidecar: str
+    mode: str
+    metadata: dict
+    report: verify_lib.VerificationReport | None
+    qat_log: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "mode": self.mode, "metadata": self.metadata,
+                "verification": None if self.report is None else self.report.to_dict(),
+                "qat": self.qat_log}
+
+
+def check_export_mode(mode: str) -> str:
+    """Canonical mode name.
+
+    Raises:
+        ExportError: for an unknown mode, listing the valid ones.
+    """
+    if mode == "qat":
+        return mode
+    try:
+        return convert.check_mode(mode)
+    except convert.ConversionError:
+        raise ExportError(f"unknown export mode {mode!r}: valid modes are {list(MODES)}") from None
+
+
+def sidecar_path(path: str) -> str:
+    """``net.tflite`` -> ``net.tflite.json``."""
+    return path + ".json"
+
+
+def export_tflite(
+    model,
+    out_path: str,
+    mode: str = "int8",
+    *,
+    arch: Arch | None = None,
+    calibration_images: np.ndarray | None = None,
+    eval_images: np.ndarray | None = None,
+    eval_labels: Sequence[int] | np.ndarray | None = None,
+    qat_images: np.ndarray | None = None,
+    qat_labels: Sequence[int] | np.ndarray | None = None,
+    qat_options: QatOptions = QatOptions(),
+    normalization: dict | None = None,
+    class_names: Sequence[str] | None = None,
+    verify: bool = True,
+    latency: bool = True,
+    latency_table=None,
+    latency_threads: int = 1,
+    latency_settings=None,
+    min_agreement: float | None = None,
+) -> ExportResult:
+    """Converts, verifies and writes a TFLite file.
+
+    Args:
+        model: a trained `keras.Model` or the path of a `.keras` file.
+        out_path: the `.tflite` file to write.
+        mode: one of `MODES`.
+        arch: the arch the model was built from: the derived net is rebuilt
+            from it with batch 1 (which checks that the model fits it), and
+            it goes into the metadata. Needed by ``qat``; without it the
+            model's own config is rebuilt with batch 1.
+        calibration_images: `(N, H, W, C)` normalised float32 images from the
+            training split; needed by ``int8`` and ``qat``.
+        eval_images, eval_labels: the test split (or part of it) for the
+            verification; without them a few calibration images (or random
+            ones) are compared and no accuracy is reported.
+        qat_images, qat_labels: fine-tuning data for ``qat``.
+        qat_options: fine-tuning settings for ``qat``.
+        normalization: the input normalisation (``Normalization.to_dict()``),
+            for the metadata.
+        class_names: one name per class, for the metadata.
+        verify: run the file in LiteRT before writing it.
+        latency: time the file on this host (`pxnas_tf.latency`'s host
+            runner) as part of the verification.
+        latency_table: a `LatencyTable` (or its path): its prediction for
+            `arch` is reported beside the measured host latency.
+        latency_threads: interpreter threads when timing.
+        latency_settings: the host runner's `MeasureSettings` (default:
+            `verify.latency_settings()`).
+        min_agreement: fail unless this fraction of top-1 predictions agree
+            with the Keras model.
+
+    Returns:
+        An `ExportResult`.
+
+    Raises:
+        ExportError: bad model file, model not fitting `arch`, missing data,
+            or a layer TFLite cannot convert (naming the op and layer).
+        VerificationError: the file failed its check; nothing was written.
+    """
+    mode = check_export_mode(mode)
+    if isinstance(model, str):
+        model = prepare.load_keras_model(model)
+    if mode == "qat" and arch is None:
+        raise ExportError("mode 'qat' rebuilds the net in tf_keras from its arch: pass the arch "
+                          "(--arch, or the train workdir's arch.json)")
+    if mode in verify_lib.INTEGER_MODES and _empty(calibration_images):
+        raise ExportError(f"mode {mode!r} needs calibration images from the training split "
+                          "(--dataset, or calibration_images=...); none were given")
+    _check_out_path(out_path)
+    predicted = _predicted_latency(arch, latency_table)  # a table that misses keys fails early
+    reference = prepare.inference_model(model, arch, batch_size=None)
+    qat_log = None
+    if mode == "qat":
+        if _empty(qat_images) or qat_labels is None:
+            raise ExportError("mode 'qat' needs fine-tuning images and labels from the training "
+                              "split (--dataset, or qat_images=/qat_labels=)")
+        content, qat_log = run_qat(arch, reference, np.asarray(qat_images),
+                                   np.asarray(qat_labels), np.asarray(calibration_images),
+                                   qat_options)
+    else:
+        content = _convert(prepare.inference_model(model, arch, batch_size=1), mode,
+                           calibration_images)
+    doc = metadata_lib.build_metadata(
+        content, mode=mode, arch=arch, normalization=normalization, class_names=class_names)
+    content = metadata_lib.add_metadata(content, doc)
+    tmp = _temporary_path(out_path)
+    try:
+        fileio.atomic_write_bytes(tmp, content)
+        report = None
+        if verify:
+            with open(tmp, "rb") as f:
+                written = f.read()
+            timing = (latency_threads, latency_settings) if latency else None
+            report = _verify(written, tmp, mode, reference, calibration_images, eval_images,
+                             eval_labels, predicted, timing, min_agreement)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
+                          mode, doc, report, qat_log)
+    fileio.atomic_write_json(result.sidecar, result.to_dict())
+    return result
+
+
+def _empty(images) -> bool:
+    return images is None or len(images) == 0
+
+
+def _check_out_path(path: str) -> None:
+    if not path or os.path.isdir(path):
+        raise ExportError(f"output path {path!r} is a directory or empty; name a .tflite file")
+    if not path.endswith(".tflite"):
+        raise ExportError(f"output path {path!r} must end with .tflite")
+
+
+def _temporary_path(path: str) -> str:
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, f".{name}.unverified-{os.getpid()}")
+
+
+def _convert(model, mode: str, calibration_images) -> bytes:
+    data = None
+    if calibration_images is not None:
+        images = np.asarray(calibration_images, np.float32)
+        data = lambda: iter(images)
+    try:
+        # Keras' SavedModel export prints its signatures to stdout: keep them
+        # out of the user's output.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return convert.to_tflite(model, mode, data)
+    except convert.ConversionError as e:
+        raise ExportError(explain_conversion_error(e, mode)) from e
+
+
+_SELECT_OPS = re.compile(r"TF Select ops: ([^\n]+)")
+_TF_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)@')
+
+
+def explain_conversion_error(error: Exception, mode: str) -> str:
+    """A one-paragraph cause from a converter failure: the TensorFlow ops
+    without a TFLite builtin kernel and the layers they come from, when the
+    converter's log names them."""
+    text = "\n".join(str(e) for e in (error, error.__cause__) if e is not None)
+    ops = []
+    for match in _SELECT_OPS.finditer(text):
+        ops += [op.strip() for op in match.group(1).split(",") if op.strip()]
+    ops += _TF_OP.findall(text)
+    ops = list(dict.fromkeys(ops))
+    layers = list(dict.fromkeys(
+        "/".join(path.split("/")[1:-1]) or path for op, path in _LOCATION.findall(text)
+        if op in ops))
+    if not ops:
+        return str(error)
+    where = f" in layer(s) {', '.join(layers)}" if layers else ""
+    return (f"TFLite cannot convert the model in mode {mode!r}: TensorFlow op(s) "
+            f"{', '.join(ops)}{where} have no TFLite builtin kernel"
+            f"{' with int8 support' if mode == 'int8' else ''}. Replace those layers with "
+            "conv, depthwise conv, dense, pooling, add, BN or ReLU6 (the derived nets use only "
+            "these)")
+
+
+def _verify(content: bytes, path: str, mode: str, reference, calibration_images, eval_images,
+            eval_labels, predicted: tuple[float | None, str | None], timing: tuple | None,
+            min_agreement: float | None) -> verify_lib.VerificationReport:
+    if mode in verify_lib.INTEGER_MODES:
+        verify_lib.check_integer_only(content)
+    labels = None
+    if not _empty(eval_images):
+        images = np.asarray(eval_images, np.float32)
+        labels = None if eval_labels is None else np.asarray(eval_labels).reshape(-1)
+    elif not _empty(calibration_images):
+        images = np.asarray(calibration_images, np.float32)[:DEFAULT_CHECK_IMAGES]
+    else:
+        shape = (DEFAULT_CHECK_IMAGES, *reference.input_shape[1:])
+        images = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    keras_logits = _keras_logits(reference, images)
+    tflite_out = verify_lib.tflite_logits(content, images)
+    latency = None if timing is None else verify_lib.measure_latency(path, *timing)
+    report = verify_lib.compare(mode, content, keras_logits, tflite_out, labels, latency,
+                                *predicted)
+    verify_lib.check_report(report, min_agreement)
+    return report
+
+
+def _keras_logits(model, images: np.ndarray) -> np.ndarray:
+    """Logits of `model` in inference mode, in batches (a direct call: no
+    new tf.function per exported model)."""
+    batch = model.input_shape[0] or 256
+    out = [np.asarray(model(images[i:i + batch], training=False), np.float32)
+           for i in range(0, len(images), batch)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | None]:
+    if table is None:
+        return None, None
+    from pxnas_tf.latency import expected_latency, load_table
+
+    if isinstance(table, str):
+        table = load_table(table)
+    if arch is None:
+        raise ExportError("a latency table predicts the latency of an arch: pass the arch too")
+    meta = table.metadata
+    name = ", ".join(str(v) for v in (meta.device, meta.precision) if v) or "unnamed table"
+    return float(expected_latency(arch, table).total_ms), name
+
+
+__all__ = ["ExportResult", "MODES", "QatOptions", "check_export_mode",
+           "explain_conversion_error", "export_tflite", "sidecar_path"]

@@ -1,0 +1,150 @@
+"""Block models: one small batch-1 model per latency-table key.
+
+Each key names one layer of a network at its shapes (`pxnas_tf.latency.keys`);
+`layer_model(key)` builds exactly the layers a derived net runs for it, with
+the same stock-Keras helpers (`pxnas_tf.layers.blocks`), so that the
+converted block computes the same TFLite ops as that part of a whole net:
+
+    Conv-...           [pad] KxK conv -> BN -> ReLU6 (the stem; K from the space)
+    expanded_conv-...  [1x1 expand -> BN -> ReLU6] -> [pad] KxK depthwise -> BN ->
+                       ReLU6 -> 1x1 project -> BN [-> + input]
+    Conv_1-...         1x1 conv -> BN -> ReLU6 (the head conv)
+    Logits-...         global average pool -> dense
+
+`overhead_model(shape)` is the identity on an input of that shape: invoking
+it costs only the fixed per-invoke overhead, which every block measured alone
+carries once (see `pxnas_tf.latency.builder` for how it is taken out).
+
+Weights are random: latency does not depend on their values. For int8 the
+calibration images are random normal for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.search_space.space import conv_out_size
+
+DEFAULT_STEM_KERNEL = 3
+
+
+class BlockModelError(ValueError):
+    """A key cannot be turned into a block model; the message says why."""
+
+
+def stem_stride(in_size: int, out_size: int, kernel: int) -> int:
+    """The stride that maps `in_size` to `out_size` with a `kernel` conv padded
+    k // 2 (the stem key does not spell it).
+
+    Raises:
+        BlockModelError: if no stride does.
+    """
+    for stride in range(1, in_size + 1):
+        if conv_out_size(in_size, kernel, stride) == out_size:
+            return stride
+    raise BlockModelError(f"no stride maps size {in_size} to {out_size} with a {kernel}x{kernel} "
+                          "conv padded k // 2")
+
+
+def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
+    """The batch-1 Keras model of one table key.
+
+    Args:
+        key: a table key (stem, MBConv, head conv or logits).
+        stem_kernel: kernel of a ``Conv`` (stem) key, which the key does not hold.
+
+    Raises:
+        BlockModelError: for a key kind this project does not build, or
+            inconsistent shapes.
+    """
+    import keras
+
+    from pxnas_tf.layers import blocks
+
+    k = keys_lib.parse_key(key)
+    inputs = keras.Input(k.input_shape, batch_size=1, name="x")
+    if k.kind == keys_lib.STEM:
+        stride = stem_stride(k.input_shape[0], k.output_shape[0], stem_kernel)
+        y = blocks.apply(blocks.conv_bn_layers(k.output_shape[2], stem_kernel, stride, "stem"),
+                         inputs)
+    elif k.kind == keys_lib.HEAD:
+        y = blocks.apply(blocks.conv_bn_layers(k.output_shape[2], 1, 1, "head"), inputs)
+    elif k.kind == keys_lib.LOGITS:
+        y = keras.layers.GlobalAveragePooling2D(name="pool")(inputs)
+        y = keras.layers.Dense(k.output_shape[0], name="logits")(y)
+    elif k.kind == keys_lib.MBCONV:
+        y = blocks.apply(blocks.mbconv_layers(k.input_shape[2], k.output_shape[2], k.kernel,
+                                              k.expand, k.stride, "block"), inputs)
+        if k.idskip:
+            if k.input_shape != k.output_shape:
+                raise BlockModelError(f"key {key!r} has idskip:1 but input and output shapes "
+                                      "differ")
+            y = keras.layers.Add(name="block_add")([inputs, y])
+    else:
+        raise BlockModelError(f"cannot build a block model for key kind {k.kind!r} ({key!r}); "
+                              "supported kinds are Conv, expanded_conv, Conv_1, Logits")
+    got = tuple(int(d) for d in y.shape[1:])
+    if got != k.output_shape:
+        raise BlockModelError(f"key {key!r}: the layers produce shape {got}, not the key's "
+                              f"output {k.output_shape}")
+    return keras.Model(inputs, y, name=_model_name(k.kind))
+
+
+def overhead_model(input_shape):
+    """The identity on a batch-1 input of `input_shape` (H, W, C)."""
+    import keras
+
+    inputs = keras.Input(tuple(int(x) for x in input_shape), batch_size=1, name="x")
+    return keras.Model(inputs, keras.layers.Identity(name="identity")(inputs), name="overhead")
+
+
+def overhead_name(input_shape) -> str:
+    """``"overhead-input:32x32x3"``: how the overhead model of a shape is named."""
+    return f"overhead-input:{keys_lib.format_shape(input_shape)}"
+
+
+def input_shape_of(key: str) -> tuple[int, ...]:
+    """The input shape (H, W, C) of a key."""
+    return keys_lib.parse_key(key).input_shape
+
+
+def _model_name(kind: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", kind.lower())
+
+
+def file_name(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> str:
+    """A short, filesystem-safe, unique file name for a key or overhead name:
+    ``expanded_conv-3f2a9c1b7e01.tflite`` (a stem key's hash includes the
+    stem kernel, which the key does not spell)."""
+    text = name + (f"|k{stem_kernel}" if name.startswith(keys_lib.STEM + "-") else "")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    return f"{_model_name(name.split('-', 1)[0])}-{digest}.tflite"
+
+
+def convert(name: str, precision: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> bytes:
+    """The ``.tflite`` bytes of a key (or of an `overhead_name`) in `precision`."""
+    from pxnas_tf.export import random_representative_data, to_tflite
+
+    if name.startswith("overhead-input:"):
+        shape = tuple(int(x) for x in name.split(":", 1)[1].split("x"))
+        model = overhead_model(shape)
+    else:
+        shape = input_shape_of(name)
+        model = layer_model(name, stem_kernel)
+    return to_tflite(model, precision, random_representative_data(shape))
+
+
+def ensure_model_file(name: str, precision: str, folder: str,
+                      stem_kernel: int = DEFAULT_STEM_KERNEL) -> str:
+    """The path of the model file of `name` in `folder`, converting it first
+    if it is not there yet (written atomically, so a killed build never leaves
+    a half file)."""
+    from pxnas_tf.export import save_tflite
+
+    path = os.path.join(folder, file_name(name, stem_kernel))
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        save_tflite(convert(name, precision, stem_kernel), path)
+    return path

@@ -1,0 +1,443 @@
+"""Building a latency table on a target: resumable, pass by pass.
+
+    1. Every key a search space can need (`keys.space_keys`) becomes a block
+       model (`block_models`), converted once into ``MODELS_DIR`` (default:
+       ``TABLE.models/PRECISION/``) and kept there.
+    2. The per-invoke overhead is measured on identity models, one per
+       distinct input shape.
+    3. Every key is measured in at least `min_passes` separate passes over
+       the whole key list (minutes apart on a big space), so that a slow
+       phase of the machine (thermal throttling, a busy neighbour) cannot
+       set a value alone. A key whose two lowest pass values disagree by
+       more than `agree_tol`, or whose best pass the runner flagged, gets
+       another pass, up to `max_passes`; then it is flagged ``unstable``.
+       The entry holds the statistics of its lowest pass (other processes
+       only ever add time) and ``runs``, every pass's value.
+    4. Overhead: a block measured alone pays the fixed per-invoke overhead
+       once, and so does a whole net. Every entry except the stem (``Conv``
+       keys) has the overhead of its input shape subtracted; the stem keeps it. A table
+       sum (stem + blocks + head + logits) therefore counts it exactly once,
+       like the whole net. The values are in the metadata (``overhead``).
+
+The table is saved atomically after every measurement: a killed build, an
+unplugged phone or a spent budget loses nothing, and running the same build
+again measures only what is missing. A table is only ever resumed under the
+same device, threads, precision and delegate (`table.compat_differences`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Callable, Iterable, Sequence
+
+from pxnas_tf.latency import block_models
+from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.latency.measurement import UNSTABLE, Measurement
+from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
+from pxnas_tf.latency.table import (
+    IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, TableMetadata,
+    compat_differences, today,
+)
+from pxnas_tf.search_space.space import SearchSpace
+
+PRECISIONS = ("float32", "fp16", "int8")
+OVERHEAD_METHOD = ("identity model of each input shape; subtracted from every entry except the "
+                   "stem, so that a table sum counts it once, like a whole net")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSettings:
+    """Passes and batching of a build.
+
+    Attributes:
+        min_passes: separate passes every key gets.
+        max_passes: passes at most for a key whose passes disagree.
+        agree_tol: the two lowest pass values must agree within this (relative).
+        batch_size: models handed to the runner at once (interleaved on the
+            host; one push per batch on a phone).
+        max_measurements: stop after this many measurements in this session
+            (a budget; run again to resume). None: no limit.
+    """
+
+    min_passes: int = 2
+    max_passes: int = 4
+    agree_tol: float = 0.03
+    batch_size: int = 8
+    max_measurements: int | None = None
+
+    def __post_init__(self):
+        if self.min_passes < 1 or self.max_passes < self.min_passes:
+            raise ValueError(f"need 1 <= min_passes <= max_passes, got {self.min_passes}, "
+                             f"{self.max_passes}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.agree_tol > 0:
+            raise ValueError(f"agree_tol must be > 0, got {self.agree_tol}")
+
+
+@dataclasses.dataclass
+class BuildReport:
+    """What one `build_table` call did.
+
+    Attributes:
+        table: the table as saved.
+        path: where.
+        measured: measurements taken in this call (passes included).
+        reused: keys that were already complete in the file.
+        complete: every key has its passes.
+        unstable: keys flagged unstable.
+        elapsed_s, convert_s: wall time in all and converting models.
+    """
+
+    table: LatencyTable
+    path: str
+    measured: int = 0
+    reused: int = 0
+    complete: bool = False
+    unstable: list[str] = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+    convert_s: float = 0.0
+
+
+def default_models_dir(table_path: str, precision: str) -> str:
+    """``TABLE.models/PRECISION`` beside the table."""
+    return os.path.join(os.path.splitext(table_path)[0] + ".models", precision)
+
+
+def check_precision(precision: str) -> str:
+    """Canonical precision name (``float16`` -> ``fp16``).
+
+    Raises:
+        LatencyTableError: for anything else.
+    """
+    name = {"float16": "fp16", "fp32": "float32"}.get(precision, precision)
+    if name not in PRECISIONS:
+        raise LatencyTableError(f"unknown precision {precision!r}: expected one of "
+                                f"{list(PRECISIONS)}")
+    return name
+
+
+def chosen_run(runs: Sequence[float], tol: float) -> int | None:
+    """Pure: the index of the value a key settles on: the lowest pass value
+    that another pass confirms (within `tol`, relative). Other processes
+    only add time, so the lowest confirmed value is the quiet machine's;
+    a single low outlier (one interpreter instance that happened to be
+    faster) is not confirmed and not chosen. None while nothing is confirmed."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i])
+    for a, b in zip(order, order[1:]):
+        if runs[b] <= runs[a] * (1.0 + tol):
+            return a
+    return None
+
+
+def fallback_run(runs: Sequence[float]) -> int:
+    """Pure: the pass used when no value is confirmed: the median one."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i])
+    return order[(len(order) - 1) // 2]
+
+
+def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
+    """Pure stop rule: does a key with these pass values need another pass?"""
+    if len(runs) < settings.min_passes:
+        return True
+    if len(runs) >= settings.max_passes:
+        return False
+    return not is_settled(runs, best_flags, settings)
+
+
+def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
+    """Pure: enough passes, a confirmed value, and its pass is clean."""
+    return (len(runs) >= settings.min_passes and not best_flags
+            and chosen_run(runs, settings.agree_tol) is not None)
+
+
+@dataclasses.dataclass
+class _State:
+    """Pass values of one model name during a build."""
+
+    runs: list[float]
+    best_flags: tuple[str, ...] = ()
+    passes: dict[int, Measurement] = dataclasses.field(default_factory=dict)  # this session
+
+
+class _Build:
+    def __init__(self, space: SearchSpace, runner: Runner, path: str, precision: str,
+                 settings: BuildSettings, models_dir: str, keys: Sequence[str],
+                 progress: bool, log: Callable[[str], None]):
+        self.space, self.runner, self.path = space, runner, path
+        self.precision, self.settings = precision, settings
+        self.models_dir, self.keys, self.progress, self.log = models_dir, list(keys), progress, log
+        shapes = list(dict.fromkeys(block_models.input_shape_of(k) for k in self.keys))
+        self.overhead_names = [block_models.overhead_name(s) for s in shapes]
+        self.table = self._open_table()
+        self.overhead = self.table.metadata.extra.setdefault(
+            "overhead", {"method": OVERHEAD_METHOD, "ms": {}, "runs": {}})
+        self.states: dict[str, _State] = {}
+        for name in self.overhead_names:
+            shape = name.split(":", 1)[1]
+            self.states[name] = _State(list(self.overhead["runs"].get(shape, [])))
+        for key in self.keys:
+            entry = self.table.get(key)
+            runs = list(entry.runs) if entry is not None else []
+            flags = tuple(f for f in entry.flags if f != UNSTABLE) if entry is not None else ()
+            self.states[key] = _State(runs, best_flags=flags)
+        self.measured = 0
+
+    # The table ------------------------------------------------------------
+
+    def _metadata(self) -> TableMetadata:
+        fields = dict(self.runner.metadata())
+        known = {f.name for f in dataclasses.fields(TableMetadata)} - {"extra"}
+        meta = TableMetadata(**{k: fields.pop(k) for k in list(fields) if k in known})
+        meta.extra.update(fields)
+        meta.precision = self.precision
+        meta.date = today()
+        meta.space = self.space.name if self.space is not None else None
+        meta.extra["stat"] = "median"
+        if self.space is not None:
+            meta.extra["stem_kernel"] = self.space.stem_kernel
+            meta.extra["space_spec"] = self.space.to_dict()  # tables of custom spaces stand alone
+            meta.extra["input_shape"] = list(self.space.input_shape)
+        meta.extra["build"] = {"min_passes": self.settings.min_passes,
+                               "max_passes": self.settings.max_passes,
+                               "agree_tol": self.settings.agree_tol}
+        meta.extra["complete"] = False
+        return meta
+
+    def _open_table(self) -> LatencyTable:
+        meta = self._metadata()
+        if not os.path.exists(self.path):
+            return LatencyTable(meta, source=self.path)
+        table = LatencyTable.load(self.path)
+        diffs = compat_differences(table.metadata, meta)
+        if diffs:
+            raise IncompatibleTablesError(
+                f"{self.path} was measured under other conditions than this build "
+                f"({'; '.join(diffs)}): a table never mixes devices, thread counts, precisions "
+                "or delegates. Pass another --out for this target, or the same flags as before "
+                "to resume it.")
+        if meta.space and table.metadata.space and table.metadata.space != meta.space:
+            raise IncompatibleTablesError(
+                f"{self.path} was built for search space {table.metadata.space!r}, not "
+                f"{meta.space!r}; pass another --out")
+        old = table.metadata
+        meta.extra = {**old.extra, **{k: v for k, v in meta.extra.items() if k != "overhead"}}
+        table.metadata = dataclasses.replace(meta, extra=meta.extra)
+        return table
+
+    def _save(self) -> None:
+        self.table.save(self.path)
+
+    # Measuring ------------------------------------------------------------
+
+    def _needs(self, name: str) -> bool:
+        state = self.states[name]
+        return needs_run(state.runs, state.best_flags, self.settings)
+
+    def _record(self, name: str, m: Measurement) -> None:
+        state = self.states[name]
+        state.runs.append(round(m.value_ms, 6))
+        state.passes[len(state.runs) - 1] = m
+        chosen = chosen_run(state.runs, self.settings.agree_tol)
+        index = fallback_run(state.runs) if chosen is None else chosen
+        value = state.runs[index]
+        if name in self.overhead_names:
+            shape = name.split(":", 1)[1]
+            self.overhead["runs"][shape] = state.runs
+            self.overhead["ms"][shape] = value
+            self._save()
+            return
+        best = state.passes.get(index)
+        entry = self.table.get(name)
+        if best is not None:
+            state.best_flags = best.flags
+            net = best if _is_stem(name) else best.minus(self._overhead_of(name))
+            entry = LatencyEntry(round(net.mean_ms, 6), round(net.value_ms, 6),
+                                 None if net.std_ms is None else round(net.std_ms, 6),
+                                 net.count, tuple(best.flags), tuple(state.runs))
+        else:  # the chosen pass ran in an earlier session: keep its statistics
+            median = value if _is_stem(name) else max(0.0, value - self._overhead_of(name))
+            entry = dataclasses.replace(entry, median=round(median, 6), runs=tuple(state.runs))
+        self.table.set(name, entry)
+        self._save()
+
+    def _overhead_of(self, key: str) -> float:
+        shape = keys_lib.format_shape(block_models.input_shape_of(key))
+        return float(self.overhead["ms"].get(shape, 0.0))
+
+    def _finalize_flags(self) -> list[str]:
+        unstable = []
+        for key in self.keys:
+            state, entry = self.states[key], self.table.get(key)
+            if entry is None:
+                continue
+            flags = [f for f in entry.flags if f != UNSTABLE]
+            if not self._needs(key) and not is_settled(state.runs, state.best_flags,
+                                                       self.settings):
+                flags.append(UNSTABLE)
+                unstable.append(key)
+            self.table.set(key, dataclasses.replace(entry, flags=tuple(flags)))
+        return unstable
+
+    def run(self) -> BuildReport:
+        t0 = time.monotonic()
+        report = BuildReport(self.table, self.path)
+        report.reused = sum(1 for k in self.keys if not self._needs(k))
+        names = self.overhead_names + self.keys
+        paths = self._convert([n for n in names if self._needs(n)], report)
+        self._save()
+        bar = _progress(sum(max(0, self.settings.min_passes - len(self.states[n].runs))
+                            for n in names), self.progress)
+        try:
+            # The overhead first: every entry is stored net of it.
+            for group in (self.overhead_names, self.keys):
+                while True:
+                    todo = [n for n in group if self._needs(n)]
+                    if not todo:
+                        break
+                    for i in range(0, len(todo), self.settings.batch_size):
+                        batch = [BenchModel(n, paths.get(n) or self._path(n))
+                                 for n in todo[i:i + self.settings.batch_size]]
+                        for model, measurement in self.runner.measure(batch):
+                            before = self._needs(model.name)
+                            self._record(model.name, measurement)
+                            self.measured += 1
+                            bar.update(1)
+                            if (before and self._needs(model.name)
+                                    and len(self.states[model.name].runs)
+                                    >= self.settings.min_passes):
+                                bar.total += 1  # an extra pass
+                                bar.refresh()
+                            if (self.settings.max_measurements is not None
+                                    and self.measured >= self.settings.max_measurements):
+                                raise _BudgetSpent()
+        except _BudgetSpent:
+            pass
+        except RunnerError as e:
+            bar.close()
+            raise RunnerError(f"{e}\n{self._saved_note()}") from None
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"\ninterrupted. {self._saved_note()}", file=sys.stderr)
+            raise
+        bar.close()
+        report.complete = not any(self._needs(n) for n in names)
+        if report.complete:
+            report.unstable = self._finalize_flags()
+            order = {k: i for i, k in enumerate(self.keys)}  # network order, for readers
+            self.table.entries = dict(sorted(self.table.entries.items(),
+                                             key=lambda kv: order.get(kv[0], len(order))))
+            self.table.metadata.extra["complete"] = True
+            self._save()
+        report.measured = self.measured
+        report.elapsed_s = time.monotonic() - t0
+        return report
+
+    def _saved_note(self) -> str:
+        done = sum(1 for k in self.keys if k in self.table)
+        return (f"{done} of {len(self.keys)} keys are saved in {self.path}; run the same command "
+                "again to resume (nothing measured is measured again).")
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.models_dir, block_models.file_name(name, self._stem_kernel()))
+
+    def _stem_kernel(self) -> int:
+        return self.space.stem_kernel if self.space is not None else block_models.DEFAULT_STEM_KERNEL
+
+    def _convert(self, names: Iterable[str], report: BuildReport) -> dict[str, str]:
+        names = list(names)
+        t0 = time.monotonic()
+        missing = [n for n in names if not os.path.isfile(self._path(n))]
+        bar = _progress(len(missing), self.progress and bool(missing), "converting")
+        paths = {}
+        for name in names:
+            paths[name] = block_models.ensure_model_file(name, self.precision, self.models_dir,
+                                                         self._stem_kernel())
+            if name in missing:
+                bar.update(1)
+        bar.close()
+        report.convert_s = time.monotonic() - t0
+        return paths
+
+
+def _is_stem(key: str) -> bool:
+    """Stem entries keep the per-invoke overhead (every net has one stem)."""
+    return key.startswith(keys_lib.STEM + "-")
+
+
+def extra_arch_keys(space: SearchSpace, names: Sequence[str]) -> list[str]:
+    """The keys of extra nets to measure with a space's table: zoo names
+    (``zoo`` for all of them) or arch files, rebuilt at the space's input
+    shape and number of classes, so that whole nets outside the space can be
+    predicted from measured layers.
+
+    Raises:
+        SpaceError: an unknown name or a malformed file.
+    """
+    from pxnas_tf.models import zoo
+
+    wanted = []
+    for name in names:
+        wanted += zoo.list_names() if name == "zoo" else [name]
+    keys = []
+    for name in wanted:
+        arch = zoo.resolve_arch(name, input_shape=list(space.input_shape),
+                                num_classes=space.num_classes)
+        keys += keys_lib.arch_keys(arch)
+    return list(dict.fromkeys(keys))
+
+
+class _BudgetSpent(Exception):
+    pass
+
+
+def _progress(total: int, enabled: bool, desc: str = "measuring"):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="model", disable=not enabled, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = "int8",
+                settings: BuildSettings | None = None, models_dir: str | None = None,
+                keys: Sequence[str] | None = None, progress: bool = True,
+                log: Callable[[str], None] | None = None,
+                extra_archs: Sequence[str] = ()) -> BuildReport:
+    """Measures (or resumes measuring) the latency table of `space` on `runner`.
+
+    Args:
+        space: the search space whose keys are measured.
+        runner: the target (`runner.make_runner`).
+        path: the table JSON; created, or resumed if it exists.
+        precision: ``int8``, ``float32`` or ``fp16``.
+        settings: passes, batching, budget.
+        models_dir: where the block models are kept (default beside the table).
+        keys: measure these keys instead of all of the space's.
+        extra_archs: also measure the layers of these nets (zoo names,
+            ``zoo`` for all, or arch files; see `extra_arch_keys`).
+        progress: show a progress bar with ETA on stderr.
+        log: where to print notes (default: stderr).
+
+    Returns:
+        A `BuildReport`; `complete` is False when the budget stopped it.
+
+    Raises:
+        IncompatibleTablesError: `path` holds a table of another target,
+            precision, thread count, delegate or space.
+        RunnerError: the target failed; what was measured is saved and the
+            message says how to resume.
+    """
+    precision = check_precision(precision)
+    settings = settings or BuildSettings()
+    keys = list(keys) if keys is not None else keys_lib.space_keys(space)
+    if extra_archs:
+        keys = list(dict.fromkeys(keys + extra_arch_keys(space, extra_archs)))
+    models_dir = models_dir or default_models_dir(path, precision)
+    log = log or (lambda text: print(text, file=sys.stderr))
+    build = _Build(space, runner, path, precision, settings, models_dir, keys, progress, log)
+    if extra_archs:
+        old = build.table.metadata.extra.get("extra_archs") or []
+        build.table.metadata.extra["extra_archs"] = list(dict.fromkeys([*old, *extra_archs]))
+    return build.run()

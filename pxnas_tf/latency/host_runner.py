@@ -1,0 +1,221 @@
+"""The host runner: this machine's CPU through the LiteRT interpreter.
+
+Every model of a batch gets its own interpreter (``ai_edge_litert``,
+`num_threads`, XNNPACK on by default or off with
+``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), is warmed up, and is then timed in
+interleaved rounds: one round of model A, one of model B, ..., so that a
+burst of load from another process lands on all of them instead of skewing
+one. A round is `settings.runs` or more back-to-back ``invoke()`` calls
+(enough to fill `settings.round_s`), each timed with
+``time.perf_counter_ns``; the input is set once, before timing, so only
+inference is measured. A round during which other processes kept the
+machine busy (`pxnas_tf.latency.load`) is thrown away and run again after
+a pause (kept and flagged ``contended`` once `settings.max_wait_s` is
+spent). A model stops once its quiet rounds agree (see
+`pxnas_tf.latency.measurement`) or after `settings.max_rounds` rounds, then
+flagged unstable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import time
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from pxnas_tf.latency.load import LoadMonitor
+from pxnas_tf.latency.measurement import (
+    CONTENDED, Measurement, is_stable, summarize_rounds,
+)
+from pxnas_tf.latency.runner import BenchModel, MeasureSettings, Runner, RunnerError
+
+MAX_INVOKES_PER_ROUND = 2000
+REWARM_INVOKES = 2
+LOAD_PAUSE_S = 0.2
+
+
+def cpu_model_name() -> str:
+    """The CPU model from /proc/cpuinfo (else `platform.processor()`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def parse_cpu_mask(mask: str) -> set[int]:
+    """``"0x3"`` / ``"3"`` (hex, as ``taskset`` takes it) -> {0, 1}.
+
+    Raises:
+        RunnerError: if it is not a non-zero hex number.
+    """
+    try:
+        value = int(mask, 16)
+    except (TypeError, ValueError):
+        value = 0
+    if value <= 0:
+        raise RunnerError(f"--cpu_mask={mask!r} is not a CPU mask: give a non-zero hex number such "
+                          "as 0x1 (CPU 0) or f0 (CPUs 4-7), as taskset takes it")
+    return {i for i in range(value.bit_length()) if value >> i & 1}
+
+
+def litert_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("ai-edge-litert")
+    except Exception:  # not installed as a distribution
+        return "unknown"
+
+
+class _Timed:
+    """One model's interpreter and its rounds."""
+
+    def __init__(self, model: BenchModel, threads: int, xnnpack: bool):
+        from ai_edge_litert import interpreter as litert
+        if not os.path.isfile(model.path):
+            raise RunnerError(f"model file {model.path!r} does not exist")
+        resolver = (litert.OpResolverType.AUTO if xnnpack
+                    else litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        try:
+            self.interp = litert.Interpreter(model_path=model.path, num_threads=threads,
+                                             experimental_op_resolver_type=resolver)
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise RunnerError(f"LiteRT cannot load {model.path!r} ({model.name}): {e}; "
+                              "re-create the model file (delete it and run again)") from None
+        rng = np.random.default_rng(0)
+        for detail in self.interp.get_input_details():
+            shape, dtype = detail["shape"], detail["dtype"]
+            if np.issubdtype(dtype, np.integer):
+                info = np.iinfo(dtype)
+                data = rng.integers(max(info.min, -100), min(info.max, 100), size=shape)
+            else:
+                data = rng.standard_normal(shape)
+            self.interp.set_tensor(detail["index"], data.astype(dtype))
+        self.model = model
+        self.rounds: list[np.ndarray] = []
+        self.invokes_per_round = 1
+        self.contended_rounds = 0
+
+    def invoke(self, n: int) -> np.ndarray:
+        """Times `n` back-to-back invokes (ms)."""
+        invoke, clock = self.interp.invoke, time.perf_counter_ns
+        out = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            t0 = clock()
+            invoke()
+            out[i] = clock() - t0
+        return out / 1e6
+
+
+class HostRunner(Runner):
+    """LiteRT on this machine's CPU.
+
+    Args:
+        threads: interpreter threads.
+        xnnpack: keep LiteRT's default XNNPACK delegate.
+        settings: warm-up, rounds and stop rule.
+        cpu_mask: pin the measuring process to these CPUs (hex mask).
+    """
+
+    kind = "host"
+
+    def __init__(self, threads: int = 1, xnnpack: bool = True,
+                 settings: MeasureSettings | None = None, cpu_mask: str | None = None):
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError as e:
+            raise RunnerError(f"the host runner needs ai_edge_litert ({e}); "
+                              "pip install ai-edge-litert") from None
+        self.threads = threads
+        self.xnnpack = xnnpack
+        self.settings = settings or MeasureSettings()
+        self.cpu_mask = cpu_mask
+        self.cpus = parse_cpu_mask(cpu_mask) if cpu_mask else None
+        self.discarded_rounds = 0  # thrown away because the machine was busy
+        self.waited_s = 0.0  # paused waiting for a quiet machine
+        if self.cpus is not None and hasattr(os, "sched_getaffinity"):
+            available = os.sched_getaffinity(0)
+            if not self.cpus & available:
+                raise RunnerError(f"--cpu_mask={cpu_mask} selects CPUs {sorted(self.cpus)}, none "
+                                  f"of which this process may use ({sorted(available)})")
+
+    def metadata(self) -> dict[str, Any]:
+        uname = platform.uname()
+        return {
+            "device": f"host: {cpu_model_name()} ({uname.machine}, {os.cpu_count()} CPUs)",
+            "runtime": "litert interpreter (python)",
+            "runtime_version": litert_version(),
+            "threads": self.threads,
+            "delegate": "xnnpack" if self.xnnpack else "none",
+            "runner": "host",
+            "os": f"{uname.system} {uname.release}",
+            "cpu_mask": self.cpu_mask,
+        }
+
+    def measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
+        saved = None
+        if self.cpus is not None and hasattr(os, "sched_setaffinity"):
+            saved = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, self.cpus)
+        try:
+            yield from self._measure(models)
+        finally:
+            if saved is not None:
+                os.sched_setaffinity(0, saved)
+
+    def _measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
+        s = self.settings
+        active = [_Timed(m, self.threads, self.xnnpack) for m in models]
+        for t in active:
+            warm = t.invoke(max(1, s.warmup_runs))
+            per_invoke = float(np.median(warm)) / 1e3  # s
+            fill = int(s.round_s / per_invoke) if per_invoke > 0 else s.runs
+            t.invokes_per_round = int(min(MAX_INVOKES_PER_ROUND, max(s.runs, fill)))
+        monitor = LoadMonitor()
+        waited = 0.0
+        while active:
+            for t in active:
+                t.invoke(REWARM_INVOKES)
+                while True:
+                    monitor.reset()
+                    times = t.invoke(t.invokes_per_round)
+                    load = monitor.other_cpus()
+                    if load <= s.max_load:
+                        break
+                    if waited >= s.max_wait_s:
+                        t.contended_rounds += 1
+                        break
+                    self.discarded_rounds += 1
+                    # Sleep (costing the others nothing) until one pause
+                    # was quiet, then time the round again.
+                    while waited < s.max_wait_s:
+                        step = min(LOAD_PAUSE_S, s.max_wait_s - waited)
+                        monitor.reset()
+                        time.sleep(step)
+                        waited += step
+                        self.waited_s += step
+                        if monitor.other_cpus() <= s.max_load:
+                            break
+                    t.invoke(REWARM_INVOKES)
+                t.rounds.append(times)
+            still = []
+            for t in active:
+                medians = [float(np.median(r)) for r in t.rounds]
+                done = len(t.rounds) >= s.max_rounds or (
+                    len(t.rounds) >= s.min_rounds
+                    and is_stable(medians, s.min_quiet, s.max_spread, s.quiet_tol))
+                if done:
+                    result = summarize_rounds(t.rounds, s.quiet_tol, s.max_spread, s.min_quiet)
+                    if t.contended_rounds:
+                        result = dataclasses.replace(result, flags=result.flags + (CONTENDED,))
+                    yield t.model, result
+                else:
+                    still.append(t)
+            active = still

@@ -1,0 +1,367 @@
+"""Validation: predicted vs measured latency of whole nets.
+
+    1. Nets: `num_archs` random archs of the table's space (fixed seed) and,
+       optionally, the zoo nets rebuilt at the space's input shape and
+       number of classes.
+    2. Each net is built (`models.build_model`, batch 1), converted in the
+       table's precision and measured with the same runner and the same pass
+       rule as the table (`builder.chosen_run`): at least two passes, the
+       lowest value another pass confirms.
+    3. Prediction: the table entry of every layer (the sum that search
+       uses); a layer the table lacks comes from the fitted op model
+       (`op_model`), and the net is marked as such.
+    4. Report: per net predicted vs measured, MAPE, RMSE, share within
+       +/-10%, Kendall tau; a scatter plot PNG next to the table.
+
+Measured nets are saved after every measurement in
+``TABLE.validation.json``: a rerun measures only what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from typing import Sequence
+
+from pxnas_tf import fileio
+from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.latency import metrics
+from pxnas_tf.latency.builder import BuildSettings, chosen_run, fallback_run, needs_run
+from pxnas_tf.latency.op_model import OpModel
+from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
+from pxnas_tf.latency.table import LatencyTable, LatencyTableError, compat_differences
+from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
+
+RESULTS_FORMAT = "pxnas_tf.latency_validation/v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """One validation net. `group`: ``"space"`` (random arch of the
+    table's space) or ``"zoo"``."""
+
+    name: str
+    arch: Arch
+    group: str = "space"
+
+    @property
+    def fingerprint(self) -> str:
+        text = json.dumps(self.arch.to_dict(), sort_keys=True)
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetResult:
+    """Predicted and measured latency of one net.
+
+    Attributes:
+        predicted_ms, measured_ms: the two figures.
+        std_ms: the prediction's uncertainty (op-model layers only; 0 when
+            every layer came from the table).
+        source: ``"table"``, ``"table+op_model"`` or ``"op_model"``.
+        runs: the measured passes (ms).
+        flags: e.g. ``"unstable"`` when the passes never agreed.
+    """
+
+    name: str
+    group: str
+    arch_string: str
+    predicted_ms: float
+    measured_ms: float
+    std_ms: float
+    source: str
+    runs: tuple[float, ...]
+    flags: tuple[str, ...] = ()
+
+    @property
+    def error(self) -> float:
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms
+
+
+def sample_archs(space: SearchSpace, num: int, seed: int = 0) -> list[Arch]:
+    """`num` distinct random archs of `space` (uniform op per block); fewer
+    if the space has fewer archs."""
+    rng = random.Random(seed)
+    blocks = space.blocks()
+    seen, out = set(), []
+    attempts = 0
+    while len(out) < min(num, space.num_archs()) and attempts < 100 * max(num, 1):
+        attempts += 1
+        ops = tuple(rng.choice(b.candidates) for b in blocks)
+        if ops not in seen:
+            seen.add(ops)
+            out.append(Arch(space, ops, f"random_{len(out):03d}"))
+    return out
+
+
+def zoo_nets(space: SearchSpace) -> list[Net]:
+    """The zoo nets at the input shape and class count of `space` (those
+    whose strides fit the input)."""
+    from pxnas_tf.models import zoo
+
+    nets = []
+    for name in zoo.list_names():
+        try:
+            arch = zoo.get_arch(name, input_shape=space.input_shape,
+                                num_classes=space.num_classes)
+        except SpaceError:
+            continue
+        nets.append(Net(f"zoo:{name}", arch, "zoo"))
+    return nets
+
+
+def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool = True
+                    ) -> list[Net]:
+    """Random archs of `space`, then (optionally) the zoo nets."""
+    nets = [Net(a.name, a, "space") for a in sample_archs(space, num_archs, seed)]
+    return nets + (zoo_nets(space) if zoo else [])
+
+
+def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
+                 stat: str | None = None) -> tuple[float, float, str]:
+    """(ms, std_ms, source) of `arch`: table entries where the table has the
+    layer's key, the op model elsewhere.
+
+    Raises:
+        LatencyTableError: a key is missing and there is no op model.
+    """
+    stat = stat or table.default_stat
+    total = var = 0.0
+    from_table = from_model = 0
+    missing = []
+    for layer in keys_lib.arch_layers(arch):
+        if layer.key is None:
+            continue
+        if layer.key in table:
+            total += table.value(layer.key, stat)
+            from_table += 1
+        elif op_model is not None:
+            p = op_model.predict_key(layer.key)
+            total += p.ms
+            var += p.std_ms  # errors of one fit are correlated: add linearly
+            from_model += 1
+        else:
+            missing.append(layer.key)
+    if missing:
+        from pxnas_tf.latency.predictor import missing_keys_error
+        raise missing_keys_error(missing, table, arch.space)
+    if from_table == 0 and op_model is not None:
+        total += op_model.overhead_ms  # the stem entry would have carried it
+    source = ("table" if not from_model else "op_model" if not from_table
+              else "table+op_model")
+    return total, var, source
+
+
+# Measuring whole nets -------------------------------------------------------------
+
+def results_path(table_path: str) -> str:
+    return os.path.splitext(table_path)[0] + ".validation.json"
+
+
+def plot_path(table_path: str) -> str:
+    return os.path.splitext(table_path)[0] + ".validation.png"
+
+
+def _load_results(path: str, table: LatencyTable) -> dict:
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if doc.get("format") != RESULTS_FORMAT:
+        return {}
+    from pxnas_tf.latency.table import TableMetadata
+    if compat_differences(TableMetadata.from_dict(doc.get("metadata") or {}), table.metadata):
+        return {}  # measured under other conditions: start over
+    return doc.get("nets", {})
+
+
+def _net_file(net: Net, precision: str, folder: str) -> str:
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.models import build_model
+
+    path = os.path.join(folder, f"{_safe(net.name)}-{net.fingerprint}.tflite")
+    if not os.path.isfile(path):
+        model = build_model(net.arch, batch_size=1)
+        save_tflite(to_tflite(model, precision, random_representative_data(
+            net.arch.space.input_shape)), path)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+
+
+def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_path: str,
+                 settings: BuildSettings | None = None, models_dir: str | None = None,
+                 progress: bool = True) -> dict[str, dict]:
+    """Measures every net (resuming from ``TABLE.validation.json``) and
+    returns name -> {"runs", "measured_ms", "flags", "fingerprint"}."""
+    from tqdm import tqdm
+
+    settings = settings or BuildSettings()
+    precision = table.metadata.precision or "int8"
+    from pxnas_tf.latency.builder import default_models_dir
+    folder = models_dir or os.path.join(default_models_dir(table_path, precision), "nets")
+    path = results_path(table_path)
+    done = _load_results(path, table)
+    state = {}
+    for net in nets:
+        old = done.get(net.name)
+        state[net.name] = (list(old["runs"]) if old and old.get("fingerprint") == net.fingerprint
+                           else [])
+    doc = {"format": RESULTS_FORMAT, "metadata": table.metadata.to_dict(), "nets": done}
+
+    def save(net: Net) -> None:
+        runs = state[net.name]
+        index = chosen_run(runs, settings.agree_tol)
+        value = runs[fallback_run(runs) if index is None else index]
+        if needs_run(runs, (), settings):
+            flags = ["pending"]  # more passes to come
+        else:
+            flags = [] if index is not None else ["unstable"]
+        doc["nets"][net.name] = {"fingerprint": net.fingerprint, "arch": net.arch.arch_string,
+                                 "runs": runs, "measured_ms": value, "flags": flags}
+        fileio.atomic_write_json(path, doc)
+
+    todo_nets = [n for n in nets if needs_run(state[n.name], (), settings)]
+    files = {}
+    bar = tqdm(total=len(todo_nets), desc="converting nets", unit="net", file=sys.stderr,
+               disable=not progress or not todo_nets)
+    for net in todo_nets:
+        files[net.name] = _net_file(net, precision, folder)
+        bar.update(1)
+    bar.close()
+    by_name = {n.name: n for n in nets}
+    bar = tqdm(total=sum(max(0, settings.min_passes - len(state[n.name])) for n in todo_nets),
+               desc="measuring nets", unit="model", file=sys.stderr, disable=not progress)
+    try:
+        while True:
+            todo = [n for n in nets if needs_run(state[n.name], (), settings)]
+            if not todo:
+                break
+            for i in range(0, len(todo), settings.batch_size):
+                batch = [BenchModel(n.name, files.get(n.name) or _net_file(n, precision, folder))
+                         for n in todo[i:i + settings.batch_size]]
+                for model, m in runner.measure(batch):
+                    state[model.name].append(round(m.value_ms, 6))
+                    save(by_name[model.name])
+                    bar.update(1)
+    except RunnerError as e:
+        raise RunnerError(f"{e}\nnets measured so far are saved in {path}; run again to "
+                          "resume") from None
+    finally:
+        bar.close()
+    return {n.name: doc["nets"][n.name] for n in nets}
+
+
+# The report -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ValidationReport:
+    """Per-net results and the summary metrics (over all nets, and per group)."""
+
+    results: list[NetResult]
+    summary: dict[str, float]
+    by_group: dict[str, dict[str, float]]
+    plot: str | None = None
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**self.summary, "by_group": self.by_group, "plot": self.plot,
+                "nets": [dataclasses.asdict(r) | {"error": r.error} for r in self.results]}
+
+
+def report(results: Sequence[NetResult]) -> tuple[dict, dict]:
+    """(summary over all nets, summary per group) of `results` (pure)."""
+    if not results:
+        raise LatencyTableError("no validation nets to report")
+    overall = metrics.summary([r.predicted_ms for r in results],
+                              [r.measured_ms for r in results])
+    groups = {}
+    for g in dict.fromkeys(r.group for r in results):
+        rs = [r for r in results if r.group == g]
+        groups[g] = metrics.summary([r.predicted_ms for r in rs], [r.measured_ms for r in rs])
+    return overall, groups
+
+
+def scatter_plot(results: Sequence[NetResult], path: str, title: str) -> str:
+    """Predicted vs measured, log-log, with y = x and a +/-10% band (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.0), dpi=120)
+    values = [v for r in results for v in (r.predicted_ms, r.measured_ms)]
+    lo, hi = min(values) * 0.8, max(values) * 1.25
+    line = np.geomspace(lo, hi, 50)
+    ax.plot(line, line, color="black", lw=0.8, label="y = x")
+    ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.2, label="+/-10%")
+    styles = {"space": ("o", "tab:blue"), "zoo": ("s", "tab:red")}
+    for g in dict.fromkeys(r.group for r in results):
+        rs = [r for r in results if r.group == g]
+        marker, color = styles.get(g, ("^", "tab:green"))
+        ax.errorbar([r.measured_ms for r in rs], [r.predicted_ms for r in rs],
+                    yerr=[r.std_ms for r in rs], fmt=marker, color=color, ms=4, lw=0.8,
+                    label=f"{g} ({len(rs)})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def validate(table: LatencyTable, table_path: str, runner: Runner, space: SearchSpace,
+             num_archs: int = 30, seed: int = 0, zoo: bool = True,
+             op_model: OpModel | None = None, settings: BuildSettings | None = None,
+             plot: bool = True, progress: bool = True) -> ValidationReport:
+    """Measures and predicts the validation nets; see the module docstring.
+
+    Raises:
+        IncompatibleTablesError-like LatencyTableError: the runner's target
+            differs from the table's.
+    """
+    t0 = time.monotonic()
+    runner_meta = runner.metadata()
+    for name in ("device", "threads", "delegate"):
+        mine, theirs = runner_meta.get(name), getattr(table.metadata, name)
+        if theirs is not None and str(mine).lower() != str(theirs).lower():
+            raise LatencyTableError(
+                f"the table {table.name} was measured with {name}={theirs!r} but this runner has "
+                f"{name}={mine!r}; validate with the same --device/--threads/--xnnpack as the "
+                "build")
+    nets = validation_nets(space, num_archs, seed, zoo)
+    measured = measure_nets(nets, runner, table, table_path, settings, progress=progress)
+    results = []
+    for net in nets:
+        predicted, std, source = predict_arch(net.arch, table, op_model)
+        m = measured[net.name]
+        results.append(NetResult(net.name, net.group, net.arch.arch_string, predicted,
+                                 float(m["measured_ms"]), std, source, tuple(m["runs"]),
+                                 tuple(m["flags"])))
+    overall, groups = report(results)
+    png = None
+    if plot:
+        meta = table.metadata
+        title = (f"{meta.space}: {meta.precision}, {meta.threads} thread(s), {meta.delegate}\n"
+                 f"{meta.device}\nMAPE {overall['mape']:.1%}, within 10% "
+                 f"{overall['within_10pct']:.0%}, tau {overall['kendall_tau']:.3f}")
+        png = scatter_plot(results, plot_path(table_path), title)
+    return ValidationReport(results, overall, groups, png, time.monotonic() - t0)

@@ -1,0 +1,212 @@
+"""The mixed op of ProxylessNAS (binary gates) as a serializable Keras 3 layer."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pxnas_tf.layers import blocks
+from pxnas_tf.layers.mbconv import MBConv
+from pxnas_tf.layers.zero_op import ZeroOp
+from pxnas_tf.ops import gates
+from pxnas_tf.search_space import decode_op
+
+MODES = ("full_v2", "two", "full")
+
+
+def candidate_name(prefix: str, op: str) -> str:
+    """Layer name of candidate `op` in the mixed op `prefix` ("b03" ->
+    "b03_k5_e3", the derived net's block name, so weights match by name)."""
+    return f"{prefix}_{op.replace('.', 'p')}"
+
+
+@keras.saving.register_keras_serializable(package="pxnas_tf")
+class MixedOp(keras.layers.Layer):
+    """A searchable block: candidate ops, architecture logits, binary gates.
+
+    out = x + sum_j g_j o_j(x) where the block has a residual connection,
+    sum_j g_j o_j(x) otherwise, with g the one-hot gate of the active
+    candidate. The zero op contributes 0, so choosing it skips the block.
+
+    Modes (how the logits get their gradient, see `pxnas_tf.ops.gates`):
+        full_v2: only the active candidate runs in forward (`tf.switch_case`)
+            and stores activations. In backward, an identity-in-forward
+            custom gradient computes dL/dg_j = <dL/dy, o_j(x)> for every j,
+            re-running each inactive candidate on the saved input without
+            recording gradients and without touching BN moving statistics
+            (`stateless_call`), then dL/dalpha from p = softmax(alpha).
+        two: as full_v2 for the sampled pair only, with q = softmax over the
+            pair's logits in place of p (the caller renormalises after the
+            optimizer step, `gates.renormalise_offset`).
+        full: every candidate runs in forward, y = sum_j g_j o_j(x) with the
+            gates from `gates.binarize`: the memory reference and the ground
+            truth for the other modes' gradient.
+
+    Unlike the original, the logits get their gradient also when the zero
+    op is active: with the residual, dL/dg_j of the other candidates is
+    still defined (o_zero = 0 only removes its own term).
+
+    Args:
+        filters: output channels.
+        candidates: op strings, e.g. ["k3_e3", "k5_e6", "zero"].
+        strides: stride of the block (1 or 2).
+        residual: add the input once for all candidates (needs stride 1 and
+            equal widths).
+        mode: one of "full_v2", "two", "full".
+        bn_momentum: Keras BN momentum of the candidates.
+
+    Call arguments:
+        inputs: `(batch, H, W, C_in)`.
+        path: int32 `(2,)` (active, partner) or a scalar active index.
+        training: BN mode.
+        arch_grad: attach the logit gradient (arch steps); weight steps
+            leave it off and cost one path.
+        update_stats: False runs BN in `training` mode without updating its
+            moving statistics (evaluation of sampled paths).
+
+    Returns:
+        `(batch, ceil(H / strides), ceil(W / strides), filters)`.
+
+    Example:
+    >>> op = MixedOp(16, ["k3_e3", "k5_e6", "zero"], residual=True)
+    >>> y = op(keras.ops.ones((2, 8, 8, 16)), tf.constant([1, 1]))
+    >>> tuple(y.shape)
+    (2, 8, 8, 16)
+    """
+
+    def __init__(self, filters: int, candidates, strides: int = 1, residual: bool = False,
+                 mode: str = "full_v2", bn_momentum: float = blocks.BN_MOMENTUM, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
+        self.filters = int(filters)
+        self.candidates = [decode_op(op).name for op in candidates]
+        if not self.candidates:
+            raise ValueError(f"{self.name}: a mixed op needs at least one candidate")
+        self.strides = int(strides)
+        self.residual = bool(residual)
+        self.mode = mode
+        self.bn_momentum = bn_momentum
+        self.ops = []
+        for op in self.candidates:
+            spec = decode_op(op)
+            name = candidate_name(self.name, op)
+            if spec.is_zero:
+                self.ops.append(ZeroOp(self.filters, self.strides, name=name))
+            else:
+                self.ops.append(MBConv(self.filters, spec.kernel, spec.expand, self.strides,
+                                       residual=False, bn_momentum=bn_momentum, name=name))
+
+    @property
+    def num_candidates(self) -> int:
+        return len(self.ops)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        if self.residual and (self.strides != 1 or in_channels != self.filters):
+            raise ValueError(
+                f"{self.name}: residual needs stride 1 and equal widths, got stride "
+                f"{self.strides}, {in_channels} -> {self.filters} channels")
+        if "zero" in self.candidates and not self.residual:
+            raise ValueError(f"{self.name}: the zero op needs a residual block (it would "
+                             "cut the network)")
+        for op in self.ops:
+            op.build(tuple(input_shape))
+        self.alpha = self.add_weight(
+            shape=(self.num_candidates,), name="alpha", trainable=True,
+            initializer=keras.initializers.RandomNormal(0.0, 1e-3))
+
+    # One candidate --------------------------------------------------------
+
+    def _run(self, j: int, x, training, update_stats: bool = True):
+        """o_j(x): (B, H, W, C_in) -> (B, H', W', filters)."""
+        op = self.ops[j]
+        if isinstance(op, ZeroOp):
+            return op(x)
+        if update_stats or not training:
+            return op(x, training=training)
+        return self._stateless(j, x, training)
+
+    def _stateless(self, j: int, x, training):
+        """o_j(x) with BN in `training` mode and no state written."""
+        op = self.ops[j]
+        out, _ = op.stateless_call([v.value for v in op.trainable_variables],
+                                   [v.value for v in op.non_trainable_variables],
+                                   x, training=training)
+        return out
+
+    # The logit gradient ---------------------------------------------------
+
+    def _attach_logit_grad(self, y, x, path, training):
+        """Identity on y (B, H', W', C) whose backward adds dL/dalpha."""
+        n = self.num_candidates
+        two = self.mode == "two"
+
+        @tf.custom_gradient
+        def attach(y, x, alpha, path):
+            active = path[0]
+
+            def grad(dy):
+                needed = gates.pair_mask(n, path) if two else tf.ones((n,))
+                gate_grads = []
+                for j, op in enumerate(self.ops):
+                    if isinstance(op, ZeroOp):
+                        gate_grads.append(tf.zeros((), dy.dtype))
+                        continue
+
+                    def rerun(j=j):
+                        o_j = tf.stop_gradient(self._stateless(j, x, training))
+                        return tf.reduce_sum(dy * o_j)
+
+                    def maybe_rerun(j=j, rerun=rerun):
+                        if not two:
+                            return rerun()
+                        return tf.cond(needed[j] > 0, rerun, lambda: tf.zeros((), dy.dtype))
+
+                    gate_grads.append(tf.cond(tf.equal(active, j),
+                                              lambda: tf.reduce_sum(dy * y), maybe_rerun))
+                gate_grad = tf.stack(gate_grads)  # (N,) dL/dg_j
+                probs = gates.masked_softmax(alpha, needed) if two else tf.nn.softmax(alpha)
+                return dy, None, gates.logit_grad(gate_grad * needed, probs), None
+
+            return tf.identity(y), grad
+
+        return attach(y, x, self.alpha.value, path)
+
+    # Forward --------------------------------------------------------------
+
+    def call(self, inputs, path, training=None, arch_grad=False, update_stats=True):
+        path = tf.cast(path, tf.int32)
+        if path.shape.rank == 0:
+            path = tf.stack([path, path])
+        active = path[0]
+        if self.mode == "full":
+            outs = [self._run(j, inputs, training, update_stats) for j in range(self.num_candidates)]
+            if arch_grad:
+                g = gates.binarize(self.alpha.value, active)  # (N,)
+            else:
+                g = tf.one_hot(active, self.num_candidates, dtype=inputs.dtype)
+            y = tf.add_n([g[j] * o for j, o in enumerate(outs)])
+        else:
+            branches = [lambda j=j: self._run(j, inputs, training, update_stats)
+                        for j in range(self.num_candidates)]
+            y = tf.switch_case(active, branches)  # (B, H', W', filters): one path computed
+            if arch_grad:
+                y = self._attach_logit_grad(y, inputs, path, training)
+        return inputs + y if self.residual else y
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+
+        def out(size):
+            return None if size is None else (size - 1) // self.strides + 1
+        return (b, out(h), out(w), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters, "candidates": list(self.candidates),
+            "strides": self.strides, "residual": self.residual, "mode": self.mode,
+            "bn_momentum": self.bn_momentum,
+        })
+        return config

@@ -1,0 +1,159 @@
+"""Hyperparameters of the search, with the paper's defaults for ImageNet and
+defaults scaled for small datasets.
+
+ProxylessNAS on ImageNet (design note section 3): 40 warm-up epochs (lr 0.05
+cosine), 120 search epochs (SGD Nesterov 0.9, lr 0.025 cosine, batch 256,
+weight decay 4e-5, label smoothing 0.1), an arch step every 5 weight steps
+from the second search epoch on, Adam(1e-3, betas (0, 0.999), eps 1e-8) for
+the logits, loss mul#log with scale 0.2 and beta 0.3 (add#linear: lambda 0.1).
+
+Small datasets (Fashion-MNIST, CIFAR-10, image folders): a few hundred
+steps per epoch instead of about 5,000, so fewer epochs (5 warm-up + 30
+search) and a larger arch learning rate (5e-3): with 1e-3 the logits would
+move about 15x less in total than in the paper's run. Batch 128.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+GRAD_MODES = ("full_v2", "two", "full", "reinforce")
+LOSS_FORMS = ("ce", "mul#log", "add#linear")
+BUDGETS = ("soft", "hard")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Every knob of the search (CLI flags map 1:1 onto these fields).
+
+    Attributes:
+        grad_mode: "full_v2", "two", "full" (gradient) or "reinforce".
+        warmup_epochs: weight-only epochs on uniformly sampled paths.
+        epochs: joint search epochs after the warm-up.
+        batch_size: global batch size (all replicas together).
+        steps_per_epoch: weight steps per epoch; None: one pass over train.
+        warmup_lr, lr: initial cosine learning rates (warm-up, search).
+        momentum, nesterov: SGD of the weights.
+        weight_decay: L2 on conv / dense kernels of the shared layers and the
+            active candidates.
+        decay_bn_bias: also decay BN gammas / betas and biases.
+        label_smoothing: of the weight steps' cross-entropy.
+        dropout: before the classifier.
+        arch_lr, arch_beta1, arch_beta2, arch_epsilon: Adam of the logits.
+        arch_every: weight steps per arch step.
+        arch_delay_epochs: search epochs without arch steps (paper: 1).
+        loss: "ce", "mul#log" or "add#linear".
+        target_latency: T, in the latency model's unit (ms, or MMACs for
+            the MACs proxy); needed by the latency-aware losses.
+        latency_scale, latency_beta: mul#log's scale and exponent.
+        latency_lambda: add#linear's weight.
+        reinforce_samples: archs sampled per REINFORCE update (M).
+        reinforce_exponent: w in R = acc * (T / LAT) ** w.
+        reinforce_baseline_decay: moving-average decay of the baseline.
+        latency_budget: "hard" derives the most probable arch within the
+            target when the argmax arch exceeds it; "soft" keeps the argmax.
+        seed: seeds initialisation, path sampling and (in the CLI) data.
+        jit_compile: XLA-compile the forward / backward of the steps.
+        checkpoint_every: weight steps between checkpoints (0: epoch ends
+            only); checkpoints are also written at every epoch end.
+        keep_checkpoints: how many checkpoints to keep.
+        log_every: weight steps between TensorBoard scalars.
+        eval_batches: arch-holdout batches for the per-epoch accuracy of
+            the argmax arch; None: the whole holdout.
+    """
+
+    grad_mode: str = "full_v2"
+    warmup_epochs: int = 40
+    epochs: int = 120
+    batch_size: int = 256
+    steps_per_epoch: int | None = None
+    warmup_lr: float = 0.05
+    lr: float = 0.025
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    decay_bn_bias: bool = False
+    label_smoothing: float = 0.1
+    dropout: float = 0.0
+    arch_lr: float = 1e-3
+    arch_beta1: float = 0.0
+    arch_beta2: float = 0.999
+    arch_epsilon: float = 1e-8
+    arch_every: int = 5
+    arch_delay_epochs: int = 1
+    loss: str = "mul#log"
+    target_latency: float | None = None
+    latency_scale: float = 0.2
+    latency_beta: float = 0.3
+    latency_lambda: float = 0.1
+    reinforce_samples: int = 10
+    reinforce_exponent: float = 0.1
+    reinforce_baseline_decay: float = 0.9
+    latency_budget: str = "soft"
+    seed: int = 0
+    jit_compile: bool = False
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    eval_batches: int | None = None
+
+    def __post_init__(self):
+        _choice("grad_mode", self.grad_mode, GRAD_MODES)
+        _choice("loss", self.loss, LOSS_FORMS)
+        _choice("latency_budget", self.latency_budget, BUDGETS)
+        for name in ("warmup_epochs", "epochs", "arch_delay_epochs", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "arch_every", "reinforce_samples", "keep_checkpoints",
+                     "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+        if self.loss != "ce" and self.target_latency is None:
+            raise ValueError(f"loss {self.loss!r} needs a target latency (--target_latency); "
+                             "use --loss=ce to search for accuracy only")
+        if self.target_latency is not None and self.target_latency <= 0:
+            raise ValueError(f"target_latency must be > 0, got {self.target_latency}")
+        if self.latency_budget == "hard" and self.target_latency is None:
+            raise ValueError("latency_budget='hard' needs a target latency")
+
+    @property
+    def mixed_op_mode(self) -> str:
+        """The supernet's mixed-op mode (REINFORCE runs one path: full_v2)."""
+        return "full_v2" if self.grad_mode == "reinforce" else self.grad_mode
+
+    @property
+    def total_epochs(self) -> int:
+        return self.warmup_epochs + self.epochs
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "SearchConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Defaults per dataset family: the paper's for ImageNet, scaled for small data.
+PAPER = {}
+SMALL = {"warmup_epochs": 5, "epochs": 30, "batch_size": 128, "arch_lr": 5e-3}
+_DATASET_DEFAULTS = {"imagenet2012": PAPER}
+
+
+def defaults_for(dataset: str) -> dict:
+    """The default overrides of `SearchConfig` for `dataset`."""
+    return dict(_DATASET_DEFAULTS.get(dataset, SMALL))
+
+
+def make_config(dataset: str, **values: Any) -> SearchConfig:
+    """A `SearchConfig` with the dataset's defaults, then `values` (None
+    values are ignored: an unset flag keeps the default)."""
+    fields = defaults_for(dataset)
+    fields.update({k: v for k, v in values.items() if v is not None})
+    return SearchConfig(**fields)
+
+
+def _choice(name: str, value: str, valid: tuple) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {list(valid)}")

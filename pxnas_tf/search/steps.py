@@ -1,0 +1,223 @@
+"""The step functions of the search under a tf.distribute strategy.
+
+Each step is a `tf.function` in cross-replica context: it draws the step's
+paths statelessly from (seed, step counter) — the same on every replica and
+worker — passes them to `strategy.run`, and advances its counter. Inside a
+replica, per-example losses are averaged over the GLOBAL batch
+(`tf.nn.compute_average_loss`) and replica-wide terms (weight decay, the
+additive latency term) are divided by the number of replicas, so the
+all-reduced (summed) gradients are those of the global batch. With
+`jit_compile` the forward and backward of each replica step are compiled
+with XLA; the optimizer updates run outside it.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from pxnas_tf.ops import gates, objectives, reinforce
+from pxnas_tf.search.config import SearchConfig
+from pxnas_tf.search.latency_model import LatencyModel
+from pxnas_tf.search.state import SearchState
+
+
+class SearchSteps:
+    """Weight, arch (gradient or REINFORCE) and evaluation steps.
+
+    Args:
+        state: the variables.
+        config: the configuration.
+        latency: the latency model (None: the loss ignores latency).
+        strategy: the strategy `state` was created under.
+        global_batch_size: examples per step over all replicas.
+    """
+
+    def __init__(self, state: SearchState, config: SearchConfig, latency: LatencyModel | None,
+                 strategy: tf.distribute.Strategy, global_batch_size: int):
+        self.state = state
+        self.config = config
+        self.latency = latency
+        self.strategy = strategy
+        self.global_batch_size = int(global_batch_size)
+        net = state.supernet
+        self._weight_vars = net.weight_variables
+        self._arch_vars = net.arch_variables
+        self._shared_decay = net.shared_decay_variables(config.decay_bn_bias)
+        self._cand_decay = net.candidate_decay_variables(config.decay_bn_bias)
+        jit = config.jit_compile
+        self._weight_grads = tf.function(self._weight_grads_fn, jit_compile=jit)
+        self._arch_grads = tf.function(self._arch_grads_fn, jit_compile=jit)
+        self.weight_step = tf.function(self._weight_step)
+        self.arch_step = tf.function(self._arch_step)
+        self.reinforce_step = tf.function(self._reinforce_step)
+        self.eval_step = tf.function(self._eval_step)
+
+    # Helpers ----------------------------------------------------------------
+
+    def _logits(self):
+        return [a.value for a in self._arch_vars]
+
+    def _paths(self, counter, salt: int, uniform=False):
+        seed = gates.step_seed(self.config.seed, counter, salt)
+        return gates.sample_paths(self._logits(), seed, self.config.mixed_op_mode, uniform)
+
+    def _l2(self, paths):
+        """Weight decay on the shared kernels and the active candidates'."""
+        wd = self.config.weight_decay
+        total = objectives.l2_penalty(self._shared_decay, wd)
+        for b, per_cand in enumerate(self._cand_decay):
+            onehot = tf.one_hot(paths[b, 0], len(per_cand))  # (N_b,)
+            for j, variables in enumerate(per_cand):
+                if variables:
+                    total += onehot[j] * objectives.l2_penalty(variables, wd)
+        return total
+
+    def _expected_latency(self):
+        probs = [tf.nn.softmax(a) for a in self._logits()]
+        return objectives.expected_latency(probs, self.latency.blocks, self.latency.constant)
+
+    def _sum(self, per_replica):
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    # Weight step ------------------------------------------------------------
+
+    def _weight_grads_fn(self, images, labels, paths):
+        with tf.GradientTape() as tape:
+            logits = self.state.supernet(images, paths, training=True)  # (B, classes)
+            ce = objectives.cross_entropy(labels, logits, self.config.label_smoothing)  # (B,)
+            loss = tf.nn.compute_average_loss(ce, global_batch_size=self.global_batch_size)
+            loss += tf.nn.scale_regularization_loss(self._l2(paths))
+        grads = tape.gradient(loss, [v.value for v in self._weight_vars])
+        stats = {"loss": tf.reduce_sum(ce), "correct": tf.reduce_sum(objectives.correct(labels, logits)),
+                 "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+        return grads, stats
+
+    def _replica_weight(self, batch, paths):
+        images, labels = batch
+        grads, stats = self._weight_grads(images, labels, paths)
+        self.state.weight_opt.apply_gradients(zip(grads, self._weight_vars))
+        return stats
+
+    def _weight_step(self, iterator, uniform):
+        """One weight step on the next train batch.
+
+        Args:
+            iterator: distributed iterator of (images, labels).
+            uniform: bool tensor, sample paths uniformly (warm-up).
+
+        Returns:
+            {"loss": sum of CE, "correct": top-1 hits, "count": examples}.
+        """
+        paths = self._paths(self.state.weight_steps, gates.SALT_WEIGHT, uniform)
+        self.state.weight_opt.set_paths(paths)
+        stats = self.strategy.run(self._replica_weight, args=(next(iterator), paths))
+        self.state.weight_steps.assign_add(1)
+        return self._sum(stats)
+
+    # Arch step (gradient) ---------------------------------------------------
+
+    def _arch_grads_fn(self, images, labels, paths):
+        cfg = self.config
+        with tf.GradientTape() as tape:
+            logits = self.state.supernet(images, paths, training=True, arch_grad=True)
+            ce = objectives.cross_entropy(labels, logits)  # (B,)
+            ce_share = tf.nn.compute_average_loss(ce, global_batch_size=self.global_batch_size)
+            if self.latency is not None and cfg.loss != "ce":
+                expected = self._expected_latency()
+                loss = objectives.latency_loss(
+                    ce_share, expected, cfg.target_latency, cfg.loss, scale=cfg.latency_scale,
+                    beta=cfg.latency_beta, lam=cfg.latency_lambda,
+                    num_replicas=self.strategy.num_replicas_in_sync)
+            else:
+                expected = tf.constant(0.0)
+                loss = ce_share
+        grads = tape.gradient(loss, [a.value for a in self._arch_vars])
+        stats = {"arch_loss": loss, "arch_ce": tf.reduce_sum(ce),
+                 "arch_correct": tf.reduce_sum(objectives.correct(labels, logits)),
+                 "arch_count": tf.cast(tf.shape(labels)[0], tf.float32),
+                 "expected_latency": expected / self.strategy.num_replicas_in_sync}
+        return grads, stats
+
+    def _replica_arch(self, batch, paths):
+        images, labels = batch
+        grads, stats = self._arch_grads(images, labels, paths)
+        self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
+        return stats
+
+    def _arch_step(self, iterator):
+        """One gradient step of the logits on the next arch-holdout batch;
+        mode "two" then renormalises the sampled pairs' logits."""
+        paths = self._paths(self.state.arch_steps, gates.SALT_ARCH)
+        old = [tf.identity(a) for a in self._logits()]
+        stats = self.strategy.run(self._replica_arch, args=(next(iterator), paths))
+        stats = self._sum(stats)
+        if self.config.mixed_op_mode == "two":
+            with tf.control_dependencies(list(stats.values())):
+                for b, alpha in enumerate(self._arch_vars):
+                    mask = gates.pair_mask(alpha.shape[0], paths[b])
+                    offset = gates.renormalise_offset(old[b], alpha.value, mask)
+                    alpha.assign(alpha.value - offset * mask)
+        self.state.arch_steps.assign_add(1)
+        return stats
+
+    # Arch step (REINFORCE) --------------------------------------------------
+
+    def _replica_correct(self, batch, paths):
+        images, labels = batch
+        logits = self.state.supernet(images, paths, training=True, update_stats=False)
+        return {"correct": tf.reduce_sum(objectives.correct(labels, logits)),
+                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+
+    def _replica_reinforce(self, archs, advantages):
+        with tf.GradientTape() as tape:
+            loss = reinforce.surrogate_loss(self._logits(), archs, advantages)
+            loss /= self.strategy.num_replicas_in_sync  # the gradient is all-reduced (summed)
+        grads = tape.gradient(loss, [a.value for a in self._arch_vars])
+        self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
+        return loss
+
+    def _reinforce_step(self, iterator):
+        """REINFORCE: M archs scored on one arch batch (train-mode BN, no
+        state written), reward acc * (T / LAT) ** w, moving-average baseline."""
+        cfg = self.config
+        seed = gates.step_seed(cfg.seed, self.state.arch_steps, gates.SALT_REINFORCE)
+        archs = gates.sample_archs(self._logits(), seed, cfg.reinforce_samples)  # (M, blocks)
+        batch = next(iterator)
+        accuracy, latency = [], []
+        for m in range(cfg.reinforce_samples):
+            paths = tf.stack([archs[m], archs[m]], axis=1)
+            hits = self._sum(self.strategy.run(self._replica_correct, args=(batch, paths)))
+            accuracy.append(hits["correct"] / hits["count"])
+            if self.latency is not None:
+                latency.append(objectives.arch_latency(archs[m], self.latency.blocks,
+                                                       self.latency.constant))
+        accuracy = tf.stack(accuracy)  # (M,)
+        if self.latency is not None and cfg.target_latency is not None:
+            rewards = reinforce.reward(accuracy, tf.stack(latency), cfg.target_latency,
+                                       cfg.reinforce_exponent)
+        else:
+            rewards = accuracy
+        baseline = reinforce.update_baseline(self.state.baseline, tf.reduce_mean(rewards),
+                                             cfg.reinforce_baseline_decay, self.state.baseline_ready)
+        self.state.baseline.assign(baseline)
+        self.state.baseline_ready.assign(True)
+        self.strategy.run(self._replica_reinforce, args=(archs, rewards - baseline))
+        self.state.arch_steps.assign_add(1)
+        mean_latency = tf.reduce_mean(tf.stack(latency)) if latency else tf.constant(0.0)
+        return {"reward": tf.reduce_mean(rewards), "baseline": baseline,
+                "sampled_accuracy": tf.reduce_mean(accuracy), "sampled_latency": mean_latency}
+
+    # Evaluation -------------------------------------------------------------
+
+    def _replica_eval(self, batch, paths):
+        images, labels = batch
+        logits = self.state.supernet(images, paths, training=True, update_stats=False)
+        return {"loss": tf.reduce_sum(objectives.cross_entropy(labels, logits)),
+                "correct": tf.reduce_sum(objectives.correct(labels, logits)),
+                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+
+    def _eval_step(self, batch, paths):
+        """Sums of CE and hits of the arch `paths` on one distributed batch
+        (BN on batch statistics, as the original validates its supernet)."""
+        return self._sum(self.strategy.run(self._replica_eval, args=(batch, paths)))

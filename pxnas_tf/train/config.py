@@ -1,0 +1,97 @@
+"""Hyperparameters of retraining a derived net.
+
+Defaults follow the ProxylessNAS retrain recipe (design note section 3:
+SGD Nesterov 0.9, lr 0.05 cosine, weight decay 4e-5, label smoothing 0.1,
+batch 256, 300 epochs on ImageNet) with a linear warm-up, except the
+epochs: 300 ImageNet epochs are not a sensible default elsewhere, so
+`epochs` defaults to 30 and the CLI asks for it explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+class TrainError(ValueError):
+    """Training cannot run as asked (bad settings, a workdir holding another
+    run, a warm-start source that does not fit); the message names the
+    cause and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of `train` (the CLI flags map 1:1 onto these fields).
+
+    Attributes:
+        epochs: passes over the training split (or `steps_per_epoch` steps).
+        batch_size: global batch size (all replicas together); the data
+            pipeline must be batched with it.
+        steps_per_epoch: steps per epoch on the repeated training split;
+            None: one pass per epoch.
+        lr: peak learning rate (after warm-up), decayed by a cosine to `min_lr`.
+        min_lr: final learning rate.
+        warmup_epochs: linear warm-up from 0 to `lr` (fractions allowed).
+        momentum, nesterov: SGD.
+        weight_decay: L2 on conv, depthwise and dense kernels (added to the
+            loss as weight_decay / 2 * ||w||^2, i.e. PyTorch's weight_decay).
+        decay_bn_bias: also decay BN gammas / betas and biases.
+        label_smoothing: of the cross-entropy.
+        dropout: before the classifier.
+        precision: "auto" (mixed_float16 on GPUs of compute capability >= 7,
+            mixed_bfloat16 on TPUs, float32 elsewhere), or a Keras policy.
+        seed: initial weights (and, in the CLI, the data order).
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    steps_per_epoch: int | None = None
+    lr: float = 0.05
+    min_lr: float = 0.0
+    warmup_epochs: float = 1.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    decay_bn_bias: bool = False
+    label_smoothing: float = 0.1
+    dropout: float = 0.1
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise TrainError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise TrainError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise TrainError(f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch}")
+        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
+            raise TrainError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, "
+                             f"min_lr={self.min_lr}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise TrainError(f"warmup_epochs must be in [0, epochs={self.epochs}], got "
+                             f"{self.warmup_epochs}")
+        if not 0 <= self.momentum < 1:
+            raise TrainError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise TrainError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise TrainError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.dropout < 1:
+            raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.precision not in PRECISIONS:
+            raise TrainError(f"unknown precision {self.precision!r}: expected one of "
+                             f"{list(PRECISIONS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise TrainError(f"unknown train setting(s) {sorted(unknown)}; valid: {sorted(fields)}")
+        return cls(**d)

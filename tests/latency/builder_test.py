@@ -1,0 +1,203 @@
+"""Building latency tables on the host: end to end on a tiny space, resume
+after a budget stop and after a SIGKILL, and refusal to mix targets."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pxnas_tf.latency import builder, keys as keys_lib, predictor
+from pxnas_tf.latency.builder import BuildSettings, build_table, chosen_run, needs_run
+from pxnas_tf.latency.host_runner import HostRunner
+from pxnas_tf.latency.runner import Runner
+from pxnas_tf.latency.table import IncompatibleTablesError, load_table
+from pxnas_tf.search_space import Arch
+
+
+class Recording(Runner):
+    """The real host runner, noting what it measured (not a mock: every
+    number still comes from LiteRT)."""
+
+    kind = "host"
+
+    def __init__(self, inner):
+        self.inner, self.names = inner, []
+
+    def metadata(self):
+        return self.inner.metadata()
+
+    def measure(self, models):
+        for model, result in self.inner.measure(models):
+            self.names.append(model.name)
+            yield model, result
+
+
+def _all_runs(table):
+    runs = {k: list(e.runs) for k, e in table.entries.items()}
+    for shape, values in table.metadata.extra["overhead"]["runs"].items():
+        runs[f"overhead-input:{shape}"] = list(values)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """Block models converted once and shared by every build of this file
+    (conversion is the slow part; the builder reuses files it finds)."""
+    return str(tmp_path_factory.mktemp("block_models"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_space, quick, quick_build, models_dir):
+    path = str(tmp_path_factory.mktemp("table") / "tiny.json")
+    report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", quick_build,
+                         models_dir=models_dir, progress=False)
+    return path, report
+
+
+def test_pass_rules():
+    s = BuildSettings(min_passes=2, max_passes=4, agree_tol=0.03)
+    assert chosen_run([1.0, 1.02], 0.03) == 0
+    assert chosen_run([0.7, 1.0, 1.01], 0.03) == 1  # a lone low outlier is not chosen
+    assert chosen_run([1.0, 1.2], 0.03) is None
+    assert needs_run([1.0], (), s) and not needs_run([1.0, 1.02], (), s)
+    assert needs_run([1.0, 1.2], (), s) and needs_run([1.0, 1.01], ("contended",), s)
+    assert not needs_run([1.0, 1.2, 1.4, 1.6], (), s)  # max passes: stop, flag unstable
+
+
+def test_extra_arch_keys():
+    from pxnas_tf.search_space import load_space
+    space = load_space("proxyless_small")
+    keys = builder.extra_arch_keys(space, ["mobilenet_v2"])
+    assert keys[0] == "Conv-input:32x32x3-output:16x16x32"  # its own stem, stride 2
+    assert keys[-1] == "Logits-input:1x1x1280-output:10"
+    everything = builder.extra_arch_keys(space, ["zoo"])
+    assert set(keys) < set(everything) and len(everything) == len(set(everything))
+
+
+def test_tiny_table_end_to_end(built, tiny_space):
+    path, report = built
+    table = load_table(path)
+    assert report.complete and report.measured >= 2 * (len(table) + 1)
+    assert table.keys() == keys_lib.space_keys(tiny_space)
+    meta = table.metadata
+    assert (meta.precision, meta.threads, meta.space, meta.delegate) == (
+        "int8", 1, "tiny_latency", "xnnpack")
+    assert meta.extra["complete"] is True and table.default_stat == "median"
+    shapes = {keys_lib.format_shape(keys_lib.parse_key(k).input_shape) for k in table.keys()}
+    assert set(meta.extra["overhead"]["ms"]) == shapes
+    for key, entry in table.entries.items():
+        assert len(entry.runs) >= 2 and entry.median > 0 and entry.count > 0
+        overhead = 0.0 if key == keys_lib.stem_key(tiny_space) else meta.extra["overhead"]["ms"][
+            keys_lib.format_shape(keys_lib.parse_key(key).input_shape)]
+        index = chosen_run(entry.runs, 0.5)
+        assert entry.median == pytest.approx(entry.runs[index] - overhead, abs=2e-6)
+    # What search uses works on it; the sum is the hand sum of the medians.
+    arch = Arch(tiny_space, ("k5_e6", "zero", "k3_e3"))
+    hand = sum(table.value(k, "median") for k in keys_lib.arch_keys(arch))
+    assert predictor.expected_latency(arch, table).total_ms == pytest.approx(hand)
+    matrix = predictor.block_latency_matrix(tiny_space, table)
+    assert matrix.blocks[1][-1] == 0.0 and len(matrix.blocks) == 3
+    assert builder.default_models_dir(path, "int8").endswith("tiny.models/int8")
+
+
+def test_rebuild_measures_nothing(built, tiny_space, quick, quick_build, models_dir):
+    path, _ = built
+    runner = Recording(HostRunner(settings=quick))
+    before = _all_runs(load_table(path))
+    report = build_table(tiny_space, runner, path, "int8", quick_build, models_dir=models_dir,
+                         progress=False)
+    assert runner.names == [] and report.measured == 0 and report.complete
+    assert _all_runs(load_table(path)) == before
+
+
+def test_resume_after_budget_stop(tmp_path, tiny_space, quick, models_dir):
+    path = str(tmp_path / "t.json")
+    settings = BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4,
+                             max_measurements=7)
+    first = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
+                        models_dir=models_dir, progress=False)
+    assert not first.complete and first.measured == 7
+    saved = _all_runs(load_table(path))
+    assert sum(len(r) for r in saved.values()) == 7
+    runner = Recording(HostRunner(settings=quick))
+    second = build_table(tiny_space, runner, path, "int8",
+                         BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4),
+                         models_dir=models_dir, progress=False)
+    assert second.complete
+    final = _all_runs(load_table(path))
+    for name, runs in saved.items():
+        assert final[name][:len(runs)] == runs  # kept, not measured again
+    assert sum(len(r) for r in final.values()) == 7 + len(runner.names)
+
+
+def test_refuses_to_mix_targets(built, tmp_path, tiny_space, quick):
+    path = str(tmp_path / "copy.json")
+    shutil.copy(built[0], path)
+    with pytest.raises(IncompatibleTablesError, match=r"threads: 1 != 2.*another --out"):
+        build_table(tiny_space, HostRunner(threads=2, settings=quick), path, "int8",
+                    progress=False)
+    with pytest.raises(IncompatibleTablesError, match="precision: 'int8' != 'float32'"):
+        build_table(tiny_space, HostRunner(settings=quick), path, "float32", progress=False)
+    with pytest.raises(IncompatibleTablesError, match="delegate"):
+        build_table(tiny_space, HostRunner(xnnpack=False, settings=quick), path, "int8",
+                    progress=False)
+    other = tiny_space.replace(name="other_space")
+    with pytest.raises(IncompatibleTablesError, match="built for search space 'tiny_latency'"):
+        build_table(other, HostRunner(settings=quick), path, "int8", progress=False)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path, tiny_space, quick, quick_build, models_dir):
+    """A real `pxnas latency build` process killed with SIGKILL mid-build
+    loses nothing, and the resumed build measures no pass twice."""
+    space_file = tmp_path / "space.json"
+    space_file.write_text(tiny_space.to_json())
+    path = tmp_path / "killed.json"
+    cmd = [sys.executable, "-m", "pxnas_tf.cli.main", "latency", "build",
+           f"--space={space_file}", f"--out={path}", "--noprogress", "--min_rounds=3",
+           "--max_rounds=6", "--num_runs=5", "--warmup_runs=5", "--max_spread=0.05",
+           "--agree_tol=0.5", "--max_passes=3", "--batch_size=1", "--max_load=1000",
+           f"--models_dir={models_dir}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    doc = json.loads(path.read_text())
+                except json.JSONDecodeError:  # never happens: writes are atomic
+                    raise AssertionError("half-written table")
+                if len(doc["entries"]) >= 3:
+                    break
+            assert proc.poll() is None, "the build ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no entries after 240 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    saved = _all_runs(load_table(str(path)))
+    runner = Recording(HostRunner(settings=quick))
+    report = build_table(tiny_space, runner, str(path), "int8", quick_build,
+                         models_dir=models_dir, progress=False)
+    assert report.complete
+    final = _all_runs(load_table(str(path)))
+    for name, runs in saved.items():
+        assert final[name][:len(runs)] == runs
+    assert (sum(len(r) for r in final.values())
+            == sum(len(r) for r in saved.values()) + len(runner.names))
+    assert not [n for n, runs in saved.items() if len(runs) >= 2 and n in runner.names
+                and final[n] == runs]
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

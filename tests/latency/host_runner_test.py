@@ -1,0 +1,83 @@
+"""The host runner end to end: real block models in the real LiteRT
+interpreter."""
+
+import os
+
+import pytest
+
+from pxnas_tf.latency import block_models
+from pxnas_tf.latency.host_runner import HostRunner, parse_cpu_mask
+from pxnas_tf.latency.runner import BenchModel, RunnerError
+
+BLOCK = "expanded_conv-input:16x16x8-output:16x16x8-expand:6-kernel:5-stride:1-idskip:1"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("models"))
+    return [BenchModel(name, block_models.ensure_model_file(name, "int8", folder))
+            for name in (block_models.overhead_name((16, 16, 8)), BLOCK)]
+
+
+@pytest.mark.parametrize("xnnpack", [True, False])
+def test_measures_every_model_of_a_batch(models, xnnpack, quick):
+    runner = HostRunner(threads=1, xnnpack=xnnpack, settings=quick)
+    results = dict((m.name, r) for m, r in runner.measure(models))
+    assert set(results) == {m.name for m in models}
+    overhead, block = results[models[0].name], results[BLOCK]
+    for r in (overhead, block):
+        assert r.count >= quick.min_quiet * quick.runs and quick.min_rounds <= r.rounds
+        assert 0 < r.median_ms and r.std_ms >= 0
+    # An MBConv block costs far more than an invoke of the identity.
+    assert block.median_ms > 5 * overhead.median_ms
+
+
+def test_cpu_mask_pins_only_while_measuring(models, quick):
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    runner = HostRunner(settings=quick, cpu_mask=hex(1 << cpu))
+    assert runner.metadata()["cpu_mask"] == hex(1 << cpu)
+    assert len(list(runner.measure(models[:1]))) == 1
+    assert os.sched_getaffinity(0) == before
+    assert parse_cpu_mask("f0") == {4, 5, 6, 7}
+
+
+def test_busy_machine_rounds_are_thrown_away_then_flagged(models, quick):
+    """Rounds timed while another process keeps a CPU busy are discarded;
+    once the wait budget is spent they are kept and the result is flagged."""
+    import dataclasses
+    import subprocess
+    import sys
+    import time
+
+    from pxnas_tf.latency.load import LoadMonitor
+    if not LoadMonitor().enabled:
+        pytest.skip("no /proc/stat here")
+    settings = dataclasses.replace(quick, max_load=0.3, max_wait_s=0.5, round_s=0.05)
+    runner = HostRunner(settings=settings)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        (_, result), = runner.measure(models[1:])
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert runner.discarded_rounds > 0 and runner.waited_s >= 0.5
+    assert "contended" in result.flags
+
+
+def test_bad_model_files(tmp_path, quick):
+    runner = HostRunner(settings=quick)
+    with pytest.raises(RunnerError, match="does not exist"):
+        list(runner.measure([BenchModel("x", str(tmp_path / "missing.tflite"))]))
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(RunnerError, match="LiteRT cannot load .*re-create the model file"):
+        list(runner.measure([BenchModel("bad", str(bad))]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

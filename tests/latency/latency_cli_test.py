@@ -1,0 +1,144 @@
+"""`pxnas latency ...` run as a real process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pxnas_tf.latency import builder
+from pxnas_tf.latency.op_model import fit_table
+from pxnas_tf.latency.table import load_table
+from pxnas_tf.models import build_model
+from pxnas_tf.search_space import Arch, load_space
+
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+PUBLISHED = os.path.join(TESTDATA, "proxylessnas_mobile_trim.yaml")
+REAL = os.path.join(TESTDATA, "host_int8_proxyless_small.json")
+
+OPS = ["k3_e3", "k5_e3", "zero", "k7_e6", "k5_e6", "zero", "zero", "k3_e3", "k7_e3", "k3_e6",
+       "k5_e3", "zero", "k5_e3", "k3_e3", "zero", "k7_e6", "k7_e6", "k5_e6", "k3_e3", "zero",
+       "k7_e6"]
+# The keys of that arch, written out by hand from the published grammar.
+HAND_KEYS = [
+    "Conv-input:224x224x3-output:112x112x32",
+    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0",
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0",
+    "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
+    "expanded_conv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0",
+    "expanded_conv-input:28x28x40-output:28x28x40-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:28x28x40-output:14x14x80-expand:3-kernel:7-stride:2-idskip:0",
+    "expanded_conv-input:14x14x80-output:14x14x80-expand:6-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:14x14x80-output:14x14x80-expand:3-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:14x14x80-output:14x14x96-expand:3-kernel:5-stride:1-idskip:0",
+    "expanded_conv-input:14x14x96-output:14x14x96-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:14x14x96-output:14x14x96-expand:6-kernel:7-stride:1-idskip:1",
+    "expanded_conv-input:14x14x96-output:7x7x192-expand:6-kernel:7-stride:2-idskip:0",
+    "expanded_conv-input:7x7x192-output:7x7x192-expand:6-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:7x7x192-output:7x7x192-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:7x7x192-output:7x7x320-expand:6-kernel:7-stride:1-idskip:0",
+    "Conv_1-input:7x7x320-output:7x7x1280",
+    "Logits-input:7x7x1280-output:1000",
+]
+
+
+def pxnas(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "latency", *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_import_then_predict_equals_the_hand_sum(tmp_path):
+    table = tmp_path / "mobile.json"
+    out = pxnas("import", f"--yaml={PUBLISHED}", f"--out={table}",
+                "--metadata=device=Google Pixel 1,threads=1,precision=float32",
+                "--space=proxyless_imagenet")
+    assert out.returncode == 0, out.stderr
+    assert "imported 72 entries" in out.stdout
+    meta = json.loads(table.read_text())["metadata"]
+    assert meta["device"] == "Google Pixel 1" and meta["threads"] == 1
+    arch = tmp_path / "arch.json"
+    Arch(load_space("proxyless_imagenet"), tuple(OPS), "hand").save(str(arch))
+    out = pxnas("predict", f"--table={table}", f"--arch={arch}", "--json")
+    assert out.returncode == 0, out.stderr
+    with open(PUBLISHED) as f:
+        published = yaml.safe_load(f)
+    hand = sum(published[k]["mean"] for k in HAND_KEYS)
+    result = json.loads(out.stdout)
+    assert result["latency_ms"] == pytest.approx(hand, rel=1e-12)
+    assert result["source"] == "table"
+    # And back to the published format.
+    back = tmp_path / "back.yaml"
+    out = pxnas("export", f"--table={table}", f"--yaml={back}")
+    assert out.returncode == 0, out.stderr
+    exported = yaml.safe_load(back.read_text())
+    assert {k: v["mean"] for k, v in exported.items()} == {
+        k: v["mean"] for k, v in published.items()}
+
+
+def test_predict_a_foreign_keras_model(tmp_path):
+    space = load_space("proxyless_small")
+    model = build_model(Arch(space, tuple(b.candidates[0] for b in space.blocks())),
+                        batch_size=1)
+    path = tmp_path / "net.keras"
+    model.save(path)
+    table = tmp_path / "t.json"
+    table.write_bytes(open(REAL, "rb").read())
+    out = pxnas("predict", f"--table={table}", f"--keras_model={path}", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    expected = fit_table(load_table(REAL)).predict_keras_model(model)
+    assert result["latency_ms"] == pytest.approx(expected.ms, rel=1e-9)
+    assert result["std_ms"] > 0 and result["source"] == "op_model"
+    out = pxnas("predict", f"--table={table}", "--arch=mobilenet_v2", "--input_shape=32,32,3",
+                "--num_classes=10", "--layers")
+    assert out.returncode == 0, out.stderr
+    assert "op_model" in out.stdout and "head_conv" in out.stdout
+
+
+def test_build_stops_on_budget_and_says_how_to_resume(tmp_path, tiny_table_path, tiny_space):
+    space = tmp_path / "space.json"
+    space.write_text(tiny_space.to_json())
+    models = builder.default_models_dir(tiny_table_path, "int8")
+    out = pxnas("build", f"--space={space}", f"--out={tmp_path / 't.json'}", "--noprogress",
+                f"--models_dir={models}", "--max_measurements=2", "--min_rounds=3",
+                "--max_rounds=4", "--max_load=1000")
+    assert out.returncode == 0, out.stderr
+    assert "stopped after 2 measurements" in out.stdout and "to resume" in out.stdout
+    out = pxnas("show", f"--table={tmp_path / 't.json'}")
+    assert out.returncode == 0, out.stderr
+    assert "covers space 'tiny_latency': no" in out.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["build", "--out=t.json"], "--space is required"),
+    (["build", "--space=proxyless_small", "--out=t.json", "--device=phone"], "unknown device"),
+    (["build", "--space=proxyless_small", "--out=t.json", "--device=adb:XYZ"],
+     "needs --benchmark_model"),
+    (["build", "--space=proxyless_small", "--out=t.yaml"], "must end with .json"),
+    (["predict", "--table=nowhere.json", "--arch=mobilenet_v2"], "does not exist"),
+    (["predict", f"--table={REAL}"], "exactly one of --arch"),
+    (["validate", f"--table={REAL}", "--device=linux:/nonexistent/benchmark_model"],
+     "does not exist; build it"),
+    (["import", "--yaml=missing.yaml", "--out=t.json"], "does not exist"),
+    (["frobnicate"], "one of build, import"),
+])
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    out = pxnas(*args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "pxnas: error:" in out.stderr and message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_help_lists_the_actions():
+    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "latency", "--help"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0
+    assert "pxnas latency build --space" in out.stdout and "--keras_model" in out.stdout
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

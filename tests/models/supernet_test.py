@@ -1,0 +1,74 @@
+"""Supernet: built from presets and files, variables kept apart, the
+forward of one path equals the derived net of that arch."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pxnas_tf.models import build_model
+from pxnas_tf.models.supernet import Supernet, copy_to_derived
+from pxnas_tf.search_space import load_space
+
+
+def tiny():
+    return load_space({
+        "name": "tiny", "input_shape": [8, 8, 1], "num_classes": 4,
+        "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
+        "stages": [{"width": 8, "blocks": 2, "stride": 1}, {"width": 16, "blocks": 1, "stride": 2}],
+        "candidates": ["k3_e3", "k5_e6"], "zero_op": True, "head_width": 16})
+
+
+def test_preset_space_builds_with_one_mixed_op_per_block():
+    space = load_space("proxyless_small")
+    net = Supernet(space)
+    net.build()
+    assert net.num_blocks == space.num_blocks == 11
+    assert [op.candidates for op in net.mixed_ops] == [list(b.candidates) for b in space.blocks()]
+    assert sum(int(a.shape[0]) for a in net.arch_variables) == sum(
+        len(b.candidates) for b in space.blocks())
+    arch_ids = {id(v) for v in net.arch_variables}
+    assert not arch_ids & {id(v) for v in net.weight_variables}
+    assert len(net.weight_variables) + len(net.arch_variables) == len(net.trainable_variables)
+    y = net(tf.zeros((2, 32, 32, 3)), net.argmax_paths(), training=False)  # rank-1 paths
+    assert tuple(y.shape) == (2, 10)
+
+
+def test_candidate_variables_map_to_their_block_and_candidate():
+    net = Supernet(tiny())
+    net.build()
+    entries = net.candidate_variables()
+    for v, b, j in entries:
+        assert f"b{b:02d}_{net.mixed_ops[b].candidates[j]}" in v.path
+    counted = sum(len(c.trainable_variables) for op in net.mixed_ops for c in op.ops)
+    assert len(entries) == counted
+    kernels = net.candidate_decay_variables()
+    assert [len(k) for k in kernels[0]] == [3, 3, 0]  # expand, depthwise, project; zero op
+    assert all(k.name == "kernel" for k in net.shared_decay_variables())
+    assert len(net.shared_decay_variables(include_bn_bias=True)) > len(net.shared_decay_variables())
+
+
+@pytest.mark.parametrize("ops", [("k5_e6", "zero", "k3_e3"), ("k3_e3", "k5_e6", "k5_e6")])
+def test_one_path_of_the_supernet_is_the_derived_net(ops):
+    space = tiny()
+    net = Supernet(space)
+    net.build()
+    x = tf.random.stateless_normal((3, 8, 8, 1), seed=[0, 1])
+    # Touch BN statistics so that they are not the initial ones.
+    for _ in range(2):
+        net(x, tf.constant([0, 1, 1]), training=True)
+        net(x, tf.constant([1, 0, 0]), training=True)
+    arch = net.arch_of([net.mixed_ops[b].candidates.index(op) for b, op in enumerate(ops)])
+    model = build_model(arch)
+    assert copy_to_derived(net, model) > 0
+    indices = [net.mixed_ops[b].candidates.index(op) for b, op in enumerate(ops)]
+    np.testing.assert_allclose(net(x, tf.constant(indices), training=False).numpy(),
+                               model(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown mixed-op mode"):
+        Supernet(tiny(), mode="half")
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,133 @@
+"""The search loop: latency steering, the two-mode rescaling in a real arch
+step, resume equals an uninterrupted run, workdir identity, NaN stops."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pxnas_tf.ops import gates
+from pxnas_tf.search import (LatencyModel, NonFiniteLossError, Search, SearchError, SearchState,
+                             SearchSteps, make_config, run_search)
+from tiny import tiny_data, tiny_space
+
+SPACE = tiny_space(candidates=("k3_e3", "k7_e6"))
+
+
+def _config(**changes):
+    base = dict(batch_size=8, warmup_epochs=1, epochs=2, arch_delay_epochs=0, arch_every=1,
+                arch_lr=0.1, loss="add#linear", latency_lambda=5.0, checkpoint_every=4,
+                keep_checkpoints=20, seed=3)
+    base.update(changes)
+    return make_config("toy", **base)
+
+
+@pytest.fixture(scope="module")
+def latency():
+    return LatencyModel.from_macs(SPACE)
+
+
+def test_tight_target_yields_a_faster_arch_than_a_loose_one(tmp_path, latency):
+    fastest, slowest = latency.bounds()
+    results = {}
+    for name, target in (("tight", fastest * 1.05), ("loose", slowest * 0.95)):
+        config = _config(target_latency=target)
+        results[name] = run_search(SPACE, tiny_data(), config, str(tmp_path / name), latency,
+                                   progress=False)
+    e = {k: latency.expected(r.probabilities) for k, r in results.items()}
+    assert e["tight"] < e["loose"]
+    assert results["tight"].latency <= results["loose"].latency
+    # The latency term moved the logits away from uniform towards the fast ops.
+    uniform = latency.expected([np.full(len(b), 1 / len(b)) for b in latency.blocks])
+    assert e["tight"] < uniform - 0.1 * (uniform - fastest)
+
+
+def test_two_mode_arch_step_keeps_unsampled_probabilities():
+    space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
+    config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5)
+    strategy = tf.distribute.get_strategy()
+    state = SearchState(space, config, strategy, 8)
+    steps = SearchSteps(state, config, None, strategy, 8)
+    it = iter(tiny_data().arch)
+    for _ in range(3):
+        paths = steps._paths(state.arch_steps, gates.SALT_ARCH).numpy()
+        before = state.supernet.probabilities()
+        steps.arch_step(it)
+        after = state.supernet.probabilities()
+        for b in range(space.num_blocks):
+            pair = set(paths[b])
+            assert len(pair) == 2
+            others = [j for j in range(len(before[b])) if j not in pair]
+            np.testing.assert_allclose(after[b][others], before[b][others], rtol=1e-5)
+            assert not np.allclose(after[b][list(pair)], before[b][list(pair)])
+
+
+def test_resume_from_a_middle_checkpoint_ends_like_an_uninterrupted_run(tmp_path, latency):
+    config = _config(target_latency=sum(latency.bounds()) / 2)
+    full_dir, resumed_dir = tmp_path / "full", tmp_path / "resumed"
+    full = run_search(SPACE, tiny_data(), config, str(full_dir), latency, progress=False)
+    # A run killed after step 12: its workdir holds run.json, history up to
+    # epoch 1 and checkpoints up to step 12.
+    os.makedirs(resumed_dir / "checkpoints")
+    shutil.copy(full_dir / "run.json", resumed_dir / "run.json")
+    history = json.loads((full_dir / "history.json").read_text())
+    (resumed_dir / "history.json").write_text(json.dumps(history[:1]))
+    for f in os.listdir(full_dir / "checkpoints"):
+        if f.startswith("ckpt-12."):
+            shutil.copy(full_dir / "checkpoints" / f, resumed_dir / "checkpoints" / f)
+    (resumed_dir / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-12"\n')
+    search = Search(SPACE, tiny_data(), config, str(resumed_dir), latency, progress=False)
+    assert search.restored_from.endswith("ckpt-12") and search.weight_steps == 12
+    resumed = search.run()
+    assert resumed.weight_steps == full.weight_steps == 24
+    assert resumed.arch_steps == full.arch_steps == 16
+    assert resumed.arch.ops == full.arch.ops
+    np.testing.assert_allclose(resumed.probabilities, full.probabilities, rtol=1e-6, atol=1e-7)
+    resumed_history = json.loads((resumed_dir / "history.json").read_text())
+    assert [h["epoch"] for h in resumed_history] == [1, 2, 3]
+    for a, b in zip(resumed_history, history):
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_workdir_of_another_run_is_refused(tmp_path, latency):
+    config = _config(target_latency=sum(latency.bounds()) / 2, warmup_epochs=0, epochs=1)
+    run_search(SPACE, tiny_data(), config, str(tmp_path), latency, progress=False)
+    other_space = tiny_space(candidates=("k3_e3", "k5_e6"))
+    with pytest.raises(SearchError, match="refusing to resume") as err:
+        Search(other_space, tiny_data(), config, str(tmp_path),
+               LatencyModel.from_macs(other_space), progress=False)
+    assert "space.candidates" in str(err.value)
+    with pytest.raises(SearchError, match="dataset.batch_size"):
+        Search(SPACE, tiny_data(batch=4), config.replace(batch_size=4), str(tmp_path), latency,
+               progress=False)
+    # Changing how often to log or checkpoint is fine.
+    Search(SPACE, tiny_data(), config.replace(log_every=7, checkpoint_every=0), str(tmp_path),
+           latency, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = tiny_data()
+    bad_from = 6  # batches 6.. carry a NaN pixel
+    def poison(i, batch):
+        images, labels = batch
+        images = tf.where(i >= bad_from, images * np.nan, images)
+        return images, labels
+    train = data.train.enumerate().map(poison)
+    data = type(data)(**{**data.__dict__, "train": train})
+    config = _config(loss="ce", checkpoint_every=4)
+    with pytest.raises(NonFiniteLossError, match="weight step 6") as err:
+        run_search(SPACE, data, config, str(tmp_path), None, progress=False)
+    assert "ckpt-4" in str(err.value)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-4")
+
+
+def test_latency_loss_without_a_latency_model_is_refused(tmp_path):
+    with pytest.raises(SearchError, match="needs a latency model"):
+        Search(SPACE, tiny_data(), _config(target_latency=0.1), str(tmp_path), None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

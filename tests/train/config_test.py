@@ -1,0 +1,37 @@
+"""TrainConfig validation and serialization."""
+
+import pytest
+
+from pxnas_tf.train.config import TrainConfig, TrainError
+
+
+def test_defaults_follow_the_retrain_recipe():
+    c = TrainConfig()
+    assert (c.lr, c.momentum, c.nesterov, c.weight_decay, c.label_smoothing) == \
+        (0.05, 0.9, True, 4e-5, 0.1)
+    assert not c.decay_bn_bias and c.precision == "auto"
+    assert TrainConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("epochs", 0, "epochs must be >= 1"),
+    ("lr", 0.0, "lr > 0"),
+    ("min_lr", 1.0, "min_lr <= lr"),
+    ("warmup_epochs", 50, "warmup_epochs must be in"),
+    ("label_smoothing", 1.0, "label_smoothing"),
+    ("dropout", -0.1, "dropout"),
+    ("precision", "float8", "unknown precision 'float8'"),
+    ("steps_per_epoch", 0, "steps_per_epoch"),
+])
+def test_bad_values_are_named(field, value, message):
+    with pytest.raises(TrainError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_setting():
+    with pytest.raises(TrainError, match=r"unknown train setting\(s\) \['lr_decay'\]"):
+        TrainConfig.from_dict({"lr_decay": 0.1})
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

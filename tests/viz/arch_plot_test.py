@@ -1,0 +1,59 @@
+"""Pictures of derived nets, and `pxnas show`."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pxnas_tf.models import zoo
+from pxnas_tf.viz import KERNEL_COLORS, block_boxes, save_arch_figure
+
+
+def test_boxes_follow_the_arch():
+    arch = zoo.get_arch("proxyless_gpu")
+    boxes = block_boxes(arch)
+    assert len(boxes) == len(arch.ops) + 4  # stem, first block, ..., head conv, pool+FC
+    blocks = boxes[2:-2]
+    for box, op in zip(blocks, arch.ops):
+        if op == "zero":
+            assert box.kind == "zero" and box.label == "skip" and box.color == "none"
+        else:
+            k, e = int(op[1]), int(op.split("_e")[1])
+            assert box.label == f"MB{e} {k}x{k}" and box.color == KERNEL_COLORS[k]
+    tall = {b.expand: b.height for b in blocks if b.kind == "block"}
+    assert tall[6] > tall[3]
+    assert boxes[0].label == "Conv 3x3" and boxes[-1].label == "Pool FC 1000"
+    assert blocks[0].shape == (56, 56, 24) or blocks[0].shape[:2] == (56, 56)
+
+
+@pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_files(tmp_path, ext, magic):
+    path = str(tmp_path / f"net{ext}")
+    save_arch_figure(zoo.get_arch("proxyless_mobile"), path)
+    with open(path, "rb") as f:
+        assert f.read(5).startswith(magic)
+    assert os.path.getsize(path) > 5000
+
+
+def test_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="one of"):
+        save_arch_figure(zoo.get_arch("proxyless_mobile"), str(tmp_path / "net.gif"))
+
+
+def test_show_command(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "show",
+                          "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.svg'}"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "drew proxyless_gpu: 13 blocks, 8 skipped" in out.stdout
+    assert (tmp_path / "gpu.svg").read_bytes().startswith(b"<?xml")
+    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "show",
+                          "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.gif'}"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2 and "pxnas: error:" in out.stderr
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
