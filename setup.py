@@ -12,7 +12,7 @@ setuptools.setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pxnas_tf", "pxnas_tf.*"]),
+    packages=setuptools.find_packages(include=["pxnas_tf", "pxnas_tf.*", "android_bench"]),
     package_data={"pxnas_tf": ["search_space/presets/*.json", "models/zoo_archs/*.json"]},
     install_requires=[
         "tensorflow==2.21.0",
