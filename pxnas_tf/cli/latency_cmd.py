@@ -107,7 +107,7 @@ def main(argv: list[str]) -> None:
 
 def _build() -> None:
     from pxnas_tf.latency.builder import build_table
-    from pxnas_tf.latency.op_model import fit_table, op_model_path
+    from pxnas_tf.latency.op_model import OpModelError, fit_table, op_model_path
     from pxnas_tf.search_space import load_space
 
     space = load_space(_need("space", "proxyless_small"))
@@ -122,8 +122,12 @@ def _build() -> None:
         print(f"stopped after {report.measured} measurements (--max_measurements); "
               f"{len(report.table)} keys saved in {out}. Run the same command to resume.")
         return
-    model = fit_table(report.table)
-    model.save(op_model_path(out))
+    try:
+        model = fit_table(report.table)
+        model.save(op_model_path(out))
+    except OpModelError as e:
+        model = None
+        print(f"  no op model: {e}")
     waited = getattr(runner, "waited_s", 0.0)
     print(f"wrote {out}: {len(report.table)} entries ({report.measured} measurements, "
           f"{report.reused} keys reused) in {report.elapsed_s:.0f} s (converting "
@@ -132,8 +136,9 @@ def _build() -> None:
     if report.unstable:
         print(f"  {len(report.unstable)} key(s) flagged unstable (passes disagreed): "
               + ", ".join(report.unstable[:3]) + (" ..." if len(report.unstable) > 3 else ""))
-    print(f"  op model: fit error {model.fit_rel_rmse:.1%}, leave-one-out "
-          f"{model.loo_rel_rmse:.1%} -> {op_model_path(out)}")
+    if model is not None:
+        print(f"  op model: fit error {model.fit_rel_rmse:.1%}, leave-one-out "
+              f"{model.loo_rel_rmse:.1%} -> {op_model_path(out)}")
 
 
 def _import() -> None:

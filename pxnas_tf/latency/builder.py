@@ -120,23 +120,17 @@ def check_precision(precision: str) -> str:
     return name
 
 
-def chosen_run(runs: Sequence[float], tol: float) -> int | None:
-    """Pure: the index of the value a key settles on: the lowest pass value
-    that another pass confirms (within `tol`, relative). Other processes
-    only add time, so the lowest confirmed value is the quiet machine's;
-    a single low outlier (one interpreter instance that happened to be
-    faster) is not confirmed and not chosen. None while nothing is confirmed."""
-    order = sorted(range(len(runs)), key=lambda i: runs[i])
-    for a, b in zip(order, order[1:]):
-        if runs[b] <= runs[a] * (1.0 + tol):
-            return a
-    return None
+def best_run(runs: Sequence[float]) -> int:
+    """Pure: the index of the pass a key takes its value from: the lowest.
+    Other processes, on this machine or (invisibly) on the host, only ever
+    add time, so the lowest pass is the closest to the quiet machine."""
+    return min(range(len(runs)), key=lambda i: runs[i])
 
 
-def fallback_run(runs: Sequence[float]) -> int:
-    """Pure: the pass used when no value is confirmed: the median one."""
-    order = sorted(range(len(runs)), key=lambda i: runs[i])
-    return order[(len(order) - 1) // 2]
+def is_confirmed(runs: Sequence[float], tol: float) -> bool:
+    """Pure: another pass came within `tol` (relative) of the lowest one."""
+    low = sorted(runs)[:2]
+    return len(low) == 2 and low[1] <= low[0] * (1.0 + tol)
 
 
 def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
@@ -151,7 +145,7 @@ def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildS
 def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
     """Pure: enough passes, a confirmed value, and its pass is clean."""
     return (len(runs) >= settings.min_passes and not best_flags
-            and chosen_run(runs, settings.agree_tol) is not None)
+            and is_confirmed(runs, settings.agree_tol))
 
 
 @dataclasses.dataclass
@@ -241,8 +235,7 @@ class _Build:
         state = self.states[name]
         state.runs.append(round(m.value_ms, 6))
         state.passes[len(state.runs) - 1] = m
-        chosen = chosen_run(state.runs, self.settings.agree_tol)
-        index = fallback_run(state.runs) if chosen is None else chosen
+        index = best_run(state.runs)
         value = state.runs[index]
         if name in self.overhead_names:
             shape = name.split(":", 1)[1]
@@ -279,6 +272,10 @@ class _Build:
                                                        self.settings):
                 flags.append(UNSTABLE)
                 unstable.append(key)
+            if state.runs:  # the value always follows the lowest pass (tables of older rules too)
+                low = min(state.runs)
+                median = low if _is_stem(key) else max(0.0, low - self._overhead_of(key))
+                entry = dataclasses.replace(entry, median=round(median, 6))
             self.table.set(key, dataclasses.replace(entry, flags=tuple(flags)))
         return unstable
 

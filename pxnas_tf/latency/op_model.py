@@ -8,17 +8,21 @@ features, and a block costs the sum over its ops:
     t(block) = sum_{op in block} theta_{g(op)} . phi_{g(op)}(op)
 
     group g                  features phi
-    conv1x1                  1, MACs, MACs16, input elements, output elements
-    convkxk  (k > 1)         1, MACs, output elements
-    dw{k}_s{s}               1, MACs, MACs16, output elements, output pixels
-    fc                       1, MACs
-    pad / pool / add         1, elements
+    conv1x1                  1, MACs, MACs16, input elements, output elements, weights
+    convkxk  (k > 1)         MACs
+    dw{k}_s{s}               1, MACs, MACs16, output elements, output pixels, weights
+    fc                       MACs
+    pool                     input elements
+    pad / add                1, elements
 
 MACs16 counts the output channels rounded up to a multiple of 16, the SIMD
 width of CPU kernels (16 int8 lanes x 4 in AVX-512 VNNI, 16 floats in
 AVX-512, 4 x 4 in NEON): a 24-channel layer costs about as much as a
-32-channel one on the last vector. On the proxyless_small int8 host table
-it halves the leave-one-out error (10% -> 5.5%).
+32-channel one on the last vector. `weights` is what every invoke reads
+once whatever the spatial size; it dominates at 1x1 or 2x2 feature maps.
+On the proxyless_small int8 host table these two features take the
+leave-one-out error from 10% to 3%. Groups seen in a single entry (the stem
+conv, the classifier) get one coefficient, scaled by MACs or elements.
 
 Because t is linear in all theta together, the per-op coefficients are fit
 jointly from block-level measurements: non-negative least squares on
@@ -50,12 +54,12 @@ from pxnas_tf.latency.table import LatencyTable, LatencyTableError
 FORMAT = "pxnas_tf.latency_op_model/v1"
 SIMD_CHANNELS = 16
 FEATURES = {
-    "conv1x1": ("one", "macs", "macs16", "in_elems", "out_elems"),
-    "convkxk": ("one", "macs", "out_elems"),
-    "dw": ("one", "macs", "macs16", "out_elems", "pixels"),
-    "fc": ("one", "macs"),
+    "conv1x1": ("one", "macs", "macs16", "in_elems", "out_elems", "weights"),
+    "convkxk": ("macs",),
+    "dw": ("one", "macs", "macs16", "out_elems", "pixels", "weights"),
+    "fc": ("macs",),
     "pad": ("one", "out_elems"),
-    "pool": ("one", "in_elems"),
+    "pool": ("in_elems",),
     "add": ("one", "out_elems"),
 }
 EXTRAPOLATION_FACTOR = 2.0
@@ -86,7 +90,7 @@ def features(op: Op) -> np.ndarray:
     pixels = op.out_elems // channels
     values = {"one": 1.0, "macs": float(op.macs), "macs16": float(op.macs * padded / channels),
               "in_elems": float(op.in_elems), "out_elems": float(op.out_elems),
-              "pixels": float(pixels)}
+              "pixels": float(pixels), "weights": float(op.weights)}
     return np.array([values[f] for f in FEATURES[_family(group_of(op))]])
 
 
@@ -149,8 +153,8 @@ class OpModel:
                     return (abs(gk - k), gs != s)
                 return np.asarray(self.coef[min(seen, key=distance)]), True
         if group == "convkxk" and "conv1x1" in self.coef:
-            c = self.coef["conv1x1"]  # one, macs, macs16, in, out -> one, macs, out
-            return np.asarray([c[0], c[1] + c[2], c[4]]), True
+            c = self.coef["conv1x1"]  # one, macs, macs16, ... -> macs
+            return np.asarray([c[1] + c[2]]), True
         raise OpModelError(
             f"the op model has no data for {group!r} ops and nothing to borrow from; measure a "
             "table whose blocks contain such ops")

@@ -5,8 +5,8 @@
        number of classes.
     2. Each net is built (`models.build_model`, batch 1), converted in the
        table's precision and measured with the same runner and the same pass
-       rule as the table (`builder.chosen_run`): at least two passes, the
-       lowest value another pass confirms.
+       rule as the table: at least two passes, more while the two lowest
+       disagree, and the lowest pass as the value (`builder.best_run`).
     3. Prediction: the table entry of every layer (the sum that search
        uses); a layer the table lacks comes from the fitted op model
        (`op_model`), and the net is marked as such.
@@ -31,7 +31,7 @@ from typing import Sequence
 from pxnas_tf import fileio
 from pxnas_tf.latency import keys as keys_lib
 from pxnas_tf.latency import metrics
-from pxnas_tf.latency.builder import BuildSettings, chosen_run, fallback_run, needs_run
+from pxnas_tf.latency.builder import BuildSettings, best_run, is_confirmed, needs_run
 from pxnas_tf.latency.op_model import OpModel
 from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.table import LatencyTable, LatencyTableError, compat_differences
@@ -221,12 +221,11 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
 
     def save(net: Net) -> None:
         runs = state[net.name]
-        index = chosen_run(runs, settings.agree_tol)
-        value = runs[fallback_run(runs) if index is None else index]
+        value = runs[best_run(runs)]
         if needs_run(runs, (), settings):
             flags = ["pending"]  # more passes to come
         else:
-            flags = [] if index is not None else ["unstable"]
+            flags = [] if is_confirmed(runs, settings.agree_tol) else ["unstable"]
         doc["nets"][net.name] = {"fingerprint": net.fingerprint, "arch": net.arch.arch_string,
                                  "runs": runs, "measured_ms": value, "flags": flags}
         fileio.atomic_write_json(path, doc)

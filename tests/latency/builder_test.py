@@ -12,7 +12,7 @@ import time
 import pytest
 
 from pxnas_tf.latency import builder, keys as keys_lib, predictor
-from pxnas_tf.latency.builder import BuildSettings, build_table, chosen_run, needs_run
+from pxnas_tf.latency.builder import BuildSettings, best_run, build_table, is_confirmed, needs_run
 from pxnas_tf.latency.host_runner import HostRunner
 from pxnas_tf.latency.runner import Runner
 from pxnas_tf.latency.table import IncompatibleTablesError, load_table
@@ -61,9 +61,10 @@ def built(tmp_path_factory, tiny_space, quick, quick_build, models_dir):
 
 def test_pass_rules():
     s = BuildSettings(min_passes=2, max_passes=4, agree_tol=0.03)
-    assert chosen_run([1.0, 1.02], 0.03) == 0
-    assert chosen_run([0.7, 1.0, 1.01], 0.03) == 1  # a lone low outlier is not chosen
-    assert chosen_run([1.0, 1.2], 0.03) is None
+    assert best_run([1.02, 1.0]) == 1 and best_run([0.7, 1.0, 1.01]) == 0
+    assert is_confirmed([1.0, 1.02], 0.03) and not is_confirmed([1.0, 1.2], 0.03)
+    assert not is_confirmed([0.7, 1.0, 1.01], 0.03)  # the lowest is not confirmed: more passes
+    assert needs_run([0.7, 1.0, 1.01], (), s)
     assert needs_run([1.0], (), s) and not needs_run([1.0, 1.02], (), s)
     assert needs_run([1.0, 1.2], (), s) and needs_run([1.0, 1.01], ("contended",), s)
     assert not needs_run([1.0, 1.2, 1.4, 1.6], (), s)  # max passes: stop, flag unstable
@@ -94,8 +95,7 @@ def test_tiny_table_end_to_end(built, tiny_space):
         assert len(entry.runs) >= 2 and entry.median > 0 and entry.count > 0
         overhead = 0.0 if key == keys_lib.stem_key(tiny_space) else meta.extra["overhead"]["ms"][
             keys_lib.format_shape(keys_lib.parse_key(key).input_shape)]
-        index = chosen_run(entry.runs, 0.5)
-        assert entry.median == pytest.approx(entry.runs[index] - overhead, abs=2e-6)
+        assert entry.median == pytest.approx(min(entry.runs) - overhead, abs=2e-6)
     # What search uses works on it; the sum is the hand sum of the medians.
     arch = Arch(tiny_space, ("k5_e6", "zero", "k3_e3"))
     hand = sum(table.value(k, "median") for k in keys_lib.arch_keys(arch))
