@@ -125,9 +125,14 @@ def main(argv: list[str]) -> None:
     result = export_tflite(
         model, out, FLAGS.mode, arch=arch, verify=FLAGS.verify,
         latency_table=FLAGS.latency_table, latency_threads=FLAGS.latency_threads,
-        latency=FLAGS.latency, min_agreement=FLAGS.min_agreement,
+        latency=FLAGS.latency, min_agreement=FLAGS.min_agreement, int8_scheme=FLAGS.int8_scheme,
         qat_options=QatOptions(epochs=FLAGS.qat_epochs, batch_size=FLAGS.qat_batch_size,
                                lr=FLAGS.qat_lr, seed=FLAGS.seed), **kwargs)
+    if result.int8_scheme is not None:
+        s = result.int8_scheme
+        extra = "" if "agreement" not in s else " (auto: " + ", ".join(
+            f"{k} {s['bytes'][k]:,} B, agreement {s['agreement'][k]:.2%}" for k in s["bytes"]) + ")"
+        print(f"  int8 weight scales: {s['scheme']}{extra}")
     if result.report is not None:
         for line in result.report.summary_lines():
             print(f"  {line}")

@@ -101,7 +101,8 @@ def _calibration(representative_data: RepresentativeData, shape: tuple[int, ...]
 
 
 def to_tflite(model, mode: str = "float32",
-              representative_data: RepresentativeData | None = None) -> bytes:
+              representative_data: RepresentativeData | None = None,
+              per_channel: bool = True) -> bytes:
     """Converts a Keras 3 model to a TFLite flatbuffer.
 
     Args:
@@ -110,6 +111,9 @@ def to_tflite(model, mode: str = "float32",
         representative_data: for ``int8``: calibration images, ``(H, W, C)``
             or ``(1, H, W, C)`` float32 arrays, as an iterable or a function
             returning one (called once). Ignored by other modes.
+        per_channel: ``int8``: one scale per output channel of each conv
+            kernel (the converter's default) or, when False, one per tensor
+            (smaller files: no per-channel scale and zero-point arrays).
 
     Returns:
         The ``.tflite`` file contents.
@@ -139,6 +143,8 @@ def to_tflite(model, mode: str = "float32",
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # The converter's own switch (a private attribute in TF 2.21).
+        converter._experimental_disable_per_channel = not per_channel
     try:
         with warnings.catch_warnings():
             # Int8 input/output without input statistics: expected here.

@@ -35,6 +35,12 @@ from pxnas_tf.search_space import Arch
 MODES = tuple(convert.MODES) + ("qat",)
 # Images run through LiteRT when no evaluation images are given.
 DEFAULT_CHECK_IMAGES = 16
+# int8 weight scales: "auto" converts both and keeps per-tensor (the smaller
+# file) unless its top-1 agreement with the Keras model on the calibration
+# images (training split, never the test split) is more than
+# AUTO_TOLERANCE below per-channel's.
+INT8_SCHEMES = ("auto", "per_channel", "per_tensor")
+AUTO_TOLERANCE = 0.005
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +54,8 @@ class ExportResult:
         metadata: the metadata stored in the file.
         report: the verification report (None with ``verify=False``).
         qat_log: the QAT child's log (history, seconds, versions), qat only.
+        int8_scheme: int8 only: the weight-scale scheme kept and, with
+            ``"auto"``, both candidates' sizes and agreements.
     """
 
     path: str
@@ -56,11 +64,12 @@ class ExportResult:
     metadata: dict
     report: verify_lib.VerificationReport | None
     qat_log: dict | None = None
+    int8_scheme: dict | None = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "mode": self.mode, "metadata": self.metadata,
                 "verification": None if self.report is None else self.report.to_dict(),
-                "qat": self.qat_log}
+                "qat": self.qat_log, "int8_scheme": self.int8_scheme}
 
 
 def check_export_mode(mode: str) -> str:
@@ -102,6 +111,7 @@ def export_tflite(
     latency_threads: int = 1,
     latency_settings=None,
     min_agreement: float | None = None,
+    int8_scheme: str = "auto",
 ) -> ExportResult:
     """Converts, verifies and writes a TFLite file.
 
@@ -133,6 +143,8 @@ def export_tflite(
             `verify.latency_settings()`).
         min_agreement: fail unless this fraction of top-1 predictions agree
             with the Keras model.
+        int8_scheme: ``int8``: weight scales ``"per_channel"``,
+            ``"per_tensor"`` or ``"auto"`` (see `INT8_SCHEMES`).
 
     Returns:
         An `ExportResult`.
@@ -143,6 +155,9 @@ def export_tflite(
         VerificationError: the file failed its check; nothing was written.
     """
     mode = check_export_mode(mode)
+    if int8_scheme not in INT8_SCHEMES:
+        raise ExportError(f"unknown int8 scheme {int8_scheme!r}: valid ones are "
+                          f"{list(INT8_SCHEMES)}")
     if isinstance(model, str):
         model = prepare.load_keras_model(model)
     if mode == "qat" and arch is None:
@@ -154,7 +169,7 @@ def export_tflite(
     _check_out_path(out_path)
     predicted = _predicted_latency(arch, latency_table)  # a table that misses keys fails early
     reference = prepare.inference_model(model, arch, batch_size=None)
-    qat_log = None
+    qat_log = scheme = None
     if mode == "qat":
         if _empty(qat_images) or qat_labels is None:
             raise ExportError("mode 'qat' needs fine-tuning images and labels from the training "
@@ -162,11 +177,16 @@ def export_tflite(
         content, qat_log = run_qat(arch, reference, np.asarray(qat_images),
                                    np.asarray(qat_labels), np.asarray(calibration_images),
                                    qat_options)
+    elif mode == "int8":
+        content, scheme = _convert_int8(prepare.inference_model(model, arch, batch_size=1),
+                                        reference, calibration_images, int8_scheme)
     else:
         content = _convert(prepare.inference_model(model, arch, batch_size=1), mode,
                            calibration_images)
     doc = metadata_lib.build_metadata(
         content, mode=mode, arch=arch, normalization=normalization, class_names=class_names)
+    if scheme is not None:
+        doc["int8_scheme"] = scheme["scheme"]
     content = metadata_lib.add_metadata(content, doc)
     tmp = _temporary_path(out_path)
     try:
@@ -183,7 +203,7 @@ def export_tflite(
         if os.path.exists(tmp):
             os.remove(tmp)
     result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
-                          mode, doc, report, qat_log)
+                          mode, doc, report, qat_log, scheme)
     fileio.atomic_write_json(result.sidecar, result.to_dict())
     return result
 
@@ -205,7 +225,29 @@ def _temporary_path(path: str) -> str:
     return os.path.join(directory, f".{name}.unverified-{os.getpid()}")
 
 
-def _convert(model, mode: str, calibration_images) -> bytes:
+def _convert_int8(model, reference, calibration_images, scheme: str) -> tuple[bytes, dict]:
+    """int8 conversion with the weight-scale scheme asked for, or with
+    "auto" the per-tensor file unless it agrees worse with the Keras model
+    (see `AUTO_TOLERANCE`)."""
+    if scheme != "auto":
+        return (_convert(model, "int8", calibration_images, per_channel=scheme == "per_channel"),
+                {"scheme": scheme})
+    images = np.asarray(calibration_images, np.float32)
+    keras_top1 = np.argmax(_keras_logits(reference, images), -1)
+    files, agreement = {}, {}
+    for name in ("per_channel", "per_tensor"):
+        files[name] = _convert(model, "int8", calibration_images,
+                               per_channel=name == "per_channel")
+        top1 = np.argmax(verify_lib.tflite_logits(files[name], images), -1)
+        agreement[name] = float(np.mean(top1 == keras_top1))
+    keep = ("per_tensor" if agreement["per_tensor"] >= agreement["per_channel"] - AUTO_TOLERANCE
+            else "per_channel")
+    return files[keep], {"scheme": keep, "asked": "auto", "check_images": int(len(images)),
+                         "agreement": agreement,
+                         "bytes": {k: len(v) for k, v in files.items()}}
+
+
+def _convert(model, mode: str, calibration_images, per_channel: bool = True) -> bytes:
     data = None
     if calibration_images is not None:
         images = np.asarray(calibration_images, np.float32)
@@ -214,7 +256,7 @@ def _convert(model, mode: str, calibration_images) -> bytes:
         # Keras' SavedModel export prints its signatures to stdout: keep them
         # out of the user's output.
         with contextlib.redirect_stdout(io.StringIO()):
-            return convert.to_tflite(model, mode, data)
+            return convert.to_tflite(model, mode, data, per_channel=per_channel)
     except convert.ConversionError as e:
         raise ExportError(explain_conversion_error(e, mode)) from e
 

@@ -62,11 +62,19 @@ def load_history(path: str) -> dict:
 
 
 def save_model(model: keras.Model, path: str) -> None:
-    """`model.save` through a temporary name and a rename."""
+    """`model.save` of an uncompiled copy, through a temporary name and a
+    rename. Uncompiled because the training compile config names
+    pxnas_tf's learning-rate schedule: a file with it would not load where
+    pxnas_tf is not installed (resuming uses the BackupAndRestore state,
+    not this file)."""
     directory, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(directory, f".{name[:-len('.keras')]}.tmp-{os.getpid()}.keras")
+    plain = model
+    if getattr(model, "compiled", False):
+        plain = type(model).from_config(model.get_config())  # clone_model would compile it
+        plain.set_weights(model.get_weights())
     try:
-        model.save(tmp)
+        plain.save(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

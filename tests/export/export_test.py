@@ -61,6 +61,36 @@ def test_int8_file_is_smaller_and_integer_only(trained, tmp_path):
     assert sizes["int8"] < sizes["float32"]
 
 
+def test_int8_schemes(trained, tmp_path):
+    """per_tensor drops the per-channel scale and zero-point arrays (a
+    smaller file with one scale per weight tensor); auto converts both,
+    records both, and keeps per_tensor unless it agrees clearly worse."""
+    arch, model, x, *_ = trained
+    files = {}
+    for scheme in ("per_channel", "per_tensor", "auto"):
+        r = export_tflite(model, str(tmp_path / f"{scheme}.tflite"), "int8", arch=arch,
+                          calibration_images=x[:64], latency=False, int8_scheme=scheme)
+        files[scheme] = r
+        assert r.metadata["int8_scheme"] == r.int8_scheme["scheme"]
+        check_integer_only(open(r.path, "rb").read())
+    size = {k: os.path.getsize(r.path) for k, r in files.items()}
+    assert size["per_tensor"] < size["per_channel"]
+    auto = files["auto"].int8_scheme
+    assert auto["check_images"] == 64 and set(auto["agreement"]) == {"per_channel", "per_tensor"}
+    assert auto["bytes"]["per_channel"] > auto["bytes"]["per_tensor"]
+    tensor_ok = auto["agreement"]["per_tensor"] >= auto["agreement"]["per_channel"] - 0.005
+    assert auto["scheme"] == ("per_tensor" if tensor_ok else "per_channel")
+    # Per-tensor: every int8 weight tensor has a single scale.
+    from ai_edge_litert.interpreter import Interpreter
+    details = Interpreter(model_path=files["per_tensor"].path).get_tensor_details()
+    assert all(len(d["quantization_parameters"]["scales"]) <= 1 for d in details)
+    assert any(len(d["quantization_parameters"]["scales"]) > 1 for d in
+               Interpreter(model_path=files["per_channel"].path).get_tensor_details())
+    with pytest.raises(ExportError, match="unknown int8 scheme 'per_row'"):
+        export_tflite(model, str(tmp_path / "n.tflite"), "int8", arch=arch,
+                      calibration_images=x[:8], int8_scheme="per_row")
+
+
 def test_a_failed_verification_keeps_the_good_file(trained, tmp_path):
     arch, model, x, _, tx, ty = trained
     out = str(tmp_path / "net.tflite")

@@ -3,6 +3,8 @@ resume after an interruption, refusal of another run's workdir."""
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -36,6 +38,16 @@ def test_train_writes_models_history_and_results(tiny_arch, splits, tmp_path):
     assert saved["val_top1"] == result.val_top1 and len(saved["history"]) == 2
     model = keras.saving.load_model(result.files["best"])
     assert model.input_shape == (None, 16, 16, 1) and model.output_shape == (None, 10)
+    # The saved nets load where pxnas_tf is not importable (no compile config
+    # naming pxnas_tf's lr schedule).
+    check = ("import sys; sys.modules['pxnas_tf'] = None; import keras; "
+             "m = keras.saving.load_model(sys.argv[1]); print(m.output_shape)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for key in ("best", "last"):
+        out = subprocess.run([sys.executable, "-c", check, result.files[key]], env=env,
+                             capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().endswith("(None, 10)")
     # The lr logged after epoch 1 is the schedule's value at step 8 (8 steps per epoch).
     assert saved["history"][0]["learning_rate"] == pytest.approx(
         warmup_cosine(8, 0.1, 16, 4), rel=1e-5)
