@@ -148,7 +148,8 @@ def export_all(arch, model_path: str, workdir: str) -> dict:
             normalization=splits.normalization.to_dict(), class_names=list(splits.class_names),
             latency=False)
         rows[mode] = {**result.report.to_dict(), "seconds": round(time.time() - start, 1),
-                      "qat": result.qat_log, "path": result.path}
+                      "qat": result.qat_log, "path": result.path,
+                      "int8_scheme": result.int8_scheme}
         r = result.report
         print(f"{mode:>8}: {r.size_bytes:>9,} B  tflite {100 * r.tflite_top1:.2f}%  keras "
               f"{100 * r.keras_top1:.2f}%  agreement {100 * r.agreement:.2f}%", flush=True)
@@ -242,15 +243,25 @@ def report(arch, cost, train_result, train_seconds, rows, command: str, load: st
     lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in checks(rows)]
     if "int8" in rows and "float32" in rows:
         f32, i8 = size_breakdown(rows["float32"]["path"]), size_breakdown(rows["int8"]["path"])
+        scheme = rows["int8"].get("int8_scheme") or {"scheme": "per_channel"}
         lines += ["", f"Where the int8 bytes go: constant buffers {i8['buffers']:,} B "
                   f"({100 * i8['buffers'] / f32['buffers']:.1f}% of float32's "
                   f"{f32['buffers']:,} B: int8 weights, int32 biases), quantization parameters "
-                  f"{i8['quantization']:,} B (a float32 scale and an int64 zero point per "
-                  "output channel of every weight and bias tensor, TFLite's per-channel scheme), "
-                  f"tensor names {i8['names']:,} B, structure and metadata {i8['other']:,} B. "
-                  "This net has many channels for its parameters (depthwise-heavy, 446k "
-                  "parameters over about 5k channels), so the per-channel parameters alone add "
-                  f"{100 * i8['quantization'] / f32['total']:.1f} points to the ratio."]
+                  f"{i8['quantization']:,} B, tensor names {i8['names']:,} B, structure and "
+                  f"metadata {i8['other']:,} B. Weight scales: {scheme['scheme']}."]
+        if "agreement" in scheme:
+            b, a = scheme["bytes"], scheme["agreement"]
+            lines += ["", "`--int8_scheme=auto` (the default) converted both schemes and compared "
+                      f"them with the Keras model on the {scheme['check_images']} calibration "
+                      "images (training split): per-channel "
+                      f"{b['per_channel']:,} B ({100 * b['per_channel'] / f32['total']:.1f}% of "
+                      f"float32), agreement {100 * a['per_channel']:.2f}%; per-tensor "
+                      f"{b['per_tensor']:,} B ({100 * b['per_tensor'] / f32['total']:.1f}%), "
+                      f"agreement {100 * a['per_tensor']:.2f}%; it kept {scheme['scheme']}. "
+                      "Per-channel stores a float32 scale and an int64 zero point per output "
+                      "channel of every weight and bias tensor; this depthwise-heavy net has "
+                      "about 5k channels for 446k parameters, so those arrays alone cost "
+                      "about 7 points of the ratio."]
     if "qat" in rows and rows["qat"].get("qat"):
         q = rows["qat"]["qat"]
         lines += ["", f"QAT child: {q['seconds']} s, tf_keras {q['tf_keras_version']}, tfmot "
