@@ -43,14 +43,65 @@ def define_build_flags() -> None:
 
 
 def define_demo_flags() -> None:
-    flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes its files.")
-    flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX folder (default: the Debian "
-                        "package's /usr/share/datasets/fashion-mnist).")
-    flags.DEFINE_integer("train_examples", 6000, "Training examples used (subset, for speed).")
-    flags.DEFINE_integer("val_examples", 2000, "Validation examples used.")
-    flags.DEFINE_integer("epochs", 1, "Training epochs of the demo net.")
-    flags.DEFINE_integer("batch_size", 128, "Batch size.")
-    flags.DEFINE_integer("seed", 0, "Seed of the demo's arch sampling and data order.")
+    """`pxnas demo`: every field of `pxnas_tf.pipeline.PipelineConfig`. The
+    defaults fit the whole job into about 10 minutes on 2 cores (subsets,
+    few epochs); the flags scale it up. Example limits of 0 mean all."""
+    flags.DEFINE_string("workdir", "runs/demo", "Where everything goes; re-running in the same "
+                        "workdir reuses the finished stages.")
+    # Data (Fashion-MNIST: the Debian package's /usr/share/datasets/fashion-mnist) and space.
+    _data_flags("fashion_mnist")
+    flags.DEFINE_string("space", "proxyless_small", "Search-space preset or JSON file; its input "
+                        "shape and classes are set from the dataset.")
+    flags.DEFINE_boolean("full_data", False, "Use every example: sets --search_examples, "
+                         "--train_examples and --val_examples to 0 (all).")
+    # Target and latency table.
+    flags.DEFINE_string("runner", "host", "Latency target: host (LiteRT on this CPU), "
+                        "linux:PATH (a local benchmark_model) or adb[:SERIAL,...] (phones; needs "
+                        "--benchmark_model). Passed to the table builder.")
+    flags.DEFINE_alias("device", "runner")
+    flags.DEFINE_integer("threads", 1, "Inference threads (table and host timing).")
+    flags.DEFINE_enum("precision", "int8", ["int8", "float32", "fp16"], "Precision of the table "
+                      "and of the exported TFLite file.")
+    flags.DEFINE_boolean("xnnpack", True, "Use the XNNPACK delegate (--noxnnpack: builtin kernels).")
+    flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
+    flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (see `pxnas latency`).")
+    flags.DEFINE_string("latency_table", None, "The latency table file (default: "
+                        "WORKDIR/latency_table.json): reused if it covers the space at this "
+                        "precision and thread count, else built or resumed there.")
+    flags.DEFINE_float("max_wait_s", 5.0, "How long one batch of measurements may wait for other "
+                       "processes to leave the CPU before it keeps (and flags) contended rounds; "
+                       "bounds the table build on a busy machine (`pxnas latency` waits 300).")
+    flags.DEFINE_integer("table_passes", 2, "Passes per table key (keys whose passes disagree "
+                         "are flagged unstable, not measured again: `pxnas latency build` "
+                         "measures up to --max_passes).")
+    # Search.
+    flags.DEFINE_float("target_ms", None, "Latency target in ms (must lie between the fastest "
+                       "and the slowest arch of the space; default: their geometric middle).")
+    flags.DEFINE_float("target_fraction", None, "Target this far from the fastest (0) to the "
+                       "slowest (1) arch, on a log scale (0.5: the geometric middle).")
+    flags.DEFINE_enum("loss", "auto", ["auto", "mul#log", "add#linear"], "Arch loss; auto: "
+                      "mul#log when every latency exceeds 1 ms, else add#linear.")
+    flags.DEFINE_integer("search_examples", 2048, "Training examples the search uses (0: all).")
+    flags.DEFINE_integer("holdout_examples", 512, "Training examples held out for the arch steps.")
+    flags.DEFINE_integer("search_batch_size", 64, "Search batch size.")
+    flags.DEFINE_integer("search_warmup_epochs", 1, "Search warm-up epochs (uniform paths).")
+    flags.DEFINE_integer("search_epochs", 2, "Search epochs with arch steps.")
+    flags.DEFINE_integer("search_steps_per_epoch", None, "Weight steps per search epoch "
+                         "(default: one pass over the search subset).")
+    flags.DEFINE_float("arch_lr", 0.02, "Adam lr of the arch logits (raised for the short demo "
+                       "search; `pxnas search` uses 5e-3 on small datasets).")
+    flags.DEFINE_integer("arch_every", 2, "Weight steps per arch step.")
+    # Training and export.
+    flags.DEFINE_integer("train_examples", 6000, "Training examples for the derived net (0: all).")
+    flags.DEFINE_integer("val_examples", 1000, "Test examples for validation and the TFLite "
+                         "verification (0: all).")
+    flags.DEFINE_integer("epochs", 2, "Training epochs of the derived net.")
+    flags.DEFINE_integer("batch_size", 128, "Training batch size.")
+    flags.DEFINE_float("lr", 0.05, "Peak learning rate of the training (cosine decay).")
+    flags.DEFINE_boolean("warm_start", True, "Start the derived net from the supernet's weights.")
+    flags.DEFINE_integer("calibration_examples", 256, "Training images for int8 calibration.")
+    flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and path sampling.")
+    flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 
 def define_search_flags() -> None:
@@ -209,7 +260,9 @@ def define_export_flags() -> None:
 
 def define_show_flags() -> None:
     """`pxnas show`."""
-    flags.DEFINE_string("arch", None, "Arch JSON file or zoo name.")
+    flags.DEFINE_string("arch", None, "Arch JSON file or zoo name: draw the net.")
+    flags.DEFINE_string("history", None, "A search's history.json, or its workdir: draw the "
+                        "search dynamics (op probabilities per block over the epochs) instead.")
     flags.DEFINE_string("space", None, "Search-space preset or JSON file replacing the arch's own.")
     flags.DEFINE_string("out", None, "The picture: .png, .svg or .pdf.")
     flags.DEFINE_string("title", None, "Title (default: name, space and arch string).")

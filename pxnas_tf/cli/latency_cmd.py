@@ -80,10 +80,20 @@ def _table():
     return path, load_table(path)
 
 
+def _space_overrides() -> dict:
+    """--input_shape / --num_classes, where given, for the space."""
+    out = {}
+    if FLAGS.input_shape:
+        out["input_shape"] = [int(v) for v in FLAGS.input_shape]
+    if FLAGS.num_classes:
+        out["num_classes"] = FLAGS.num_classes
+    return out
+
+
 def _space_of(table):
     from pxnas_tf.search_space import load_space
     if FLAGS.space:
-        return load_space(FLAGS.space)
+        return load_space(FLAGS.space, **_space_overrides())
     spec = table.metadata.extra.get("space_spec")
     if isinstance(spec, dict):
         return load_space(spec)
@@ -110,7 +120,7 @@ def _build() -> None:
     from pxnas_tf.latency.op_model import OpModelError, fit_table, op_model_path
     from pxnas_tf.search_space import load_space
 
-    space = load_space(_need("space", "proxyless_small"))
+    space = load_space(_need("space", "proxyless_small"), **_space_overrides())
     out = _need("out", "table.json")
     if not out.endswith(".json"):
         raise UsageError(f"--out={out!r} must end with .json (export YAML with `latency export`)")

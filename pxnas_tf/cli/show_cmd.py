@@ -1,12 +1,18 @@
-"""Draw a derived net as the ProxylessNAS paper does.
+"""Draw a derived net as the ProxylessNAS paper does, or a search's dynamics.
 
 usage:
   %s --arch=ARCH.json|ZOO_NAME --out=net.png|net.svg|net.pdf [--title=TEXT]
+  %s --history=SEARCH_WORKDIR|history.json --out=dynamics.png [--title=TEXT]
 
-One box per block, coloured by kernel size (3x3 blue, 5x5 green, 7x7
-orange), taller for larger expand ratios, labelled MB{expand} {k}x{k};
+--arch: one box per block, coloured by kernel size (3x3 blue, 5x5 green,
+7x7 orange), taller for larger expand ratios, labelled MB{expand} {k}x{k};
 skipped (zero) blocks are dashed outlines; feature-map sizes under the
 first block of each stage.
+
+--history: one heat map per searchable block, candidate ops on the y axis,
+epochs on the x axis (w1, w2, ... = warm-up), colour = op probability; the
+most probable op at the end is outlined; a last panel has the expected
+latency and holdout top-1 per epoch.
 """
 
 from __future__ import annotations
@@ -26,18 +32,46 @@ def define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-    from pxnas_tf.models import zoo
     from pxnas_tf.viz import arch_plot
 
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; use --arch=... --out=...")
-    if not FLAGS.arch or not FLAGS.out:
-        raise UsageError("--arch and --out are required, e.g. --arch=arch.json --out=net.png")
+    if bool(FLAGS.arch) == bool(FLAGS.history) or not FLAGS.out:
+        raise UsageError("give --out and exactly one of --arch and --history, e.g. "
+                         "--arch=arch.json --out=net.png or --history=runs/search --out=dyn.png")
     if os.path.splitext(FLAGS.out)[1].lower() not in arch_plot.FORMATS:
         raise UsageError(f"--out={FLAGS.out!r}: the format comes from the extension, one of "
                          f"{list(arch_plot.FORMATS)}")
+    if FLAGS.history:
+        _history()
+    else:
+        _arch()
+    print(f"wrote {FLAGS.out}")
+
+
+def _arch() -> None:
+    from pxnas_tf.models import zoo
+    from pxnas_tf.viz import arch_plot
+
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space)
     arch_plot.save_arch_figure(arch, FLAGS.out, FLAGS.title)
     skipped = sum(op == "zero" for op in arch.ops)
     print(f"drew {arch.name or 'arch'}: {len(arch.ops) - skipped} blocks, {skipped} skipped")
-    print(f"wrote {FLAGS.out}")
+
+
+def _history() -> None:
+    from pxnas_tf.viz import search_plot
+
+    history = search_plot.load_history(FLAGS.history)
+    d = search_plot.dynamics(history, FLAGS.history)
+    names = None
+    folder = FLAGS.history if os.path.isdir(FLAGS.history) else os.path.dirname(FLAGS.history)
+    arch_file = os.path.join(folder, "arch.json")
+    if FLAGS.space or os.path.exists(arch_file):  # block shapes for the panel titles
+        from pxnas_tf.search_space import load_arch, load_space
+        space = load_space(FLAGS.space) if FLAGS.space else load_arch(arch_file).space
+        if len(space.blocks()) == d.num_blocks:
+            names = search_plot.block_titles(space)
+    search_plot.save_search_figure(history, FLAGS.out, FLAGS.title, names)
+    ops = ", ".join(c[i] for c, i in zip(d.candidates, d.final_argmax()))
+    print(f"drew {len(d.labels)} epoch(s) of {d.num_blocks} blocks; most probable at the end: {ops}")

@@ -113,6 +113,19 @@ def test_build_stops_on_budget_and_says_how_to_resume(tmp_path, tiny_table_path,
     assert "covers space 'tiny_latency': no" in out.stdout
 
 
+def test_build_takes_the_input_shape_and_classes(tmp_path, tiny_space):
+    space = tmp_path / "space.json"
+    space.write_text(tiny_space.to_json())
+    out = pxnas("build", f"--space={space}", f"--out={tmp_path / 't.json'}", "--noprogress",
+                "--input_shape=12,12,1", "--num_classes=3", "--max_measurements=1",
+                "--min_rounds=3", "--max_rounds=4", "--max_load=1000")
+    assert out.returncode == 0, out.stderr
+    table = load_table(str(tmp_path / "t.json"))
+    assert list(table.metadata.extra["overhead"]["ms"]) == ["12x12x1"]  # measured first
+    spec = table.metadata.extra["space_spec"]
+    assert list(spec["input_shape"]) == [12, 12, 1] and spec["num_classes"] == 3
+
+
 @pytest.mark.parametrize("args,message", [
     (["build", "--out=t.json"], "--space is required"),
     (["build", "--space=proxyless_small", "--out=t.json", "--device=phone"], "unknown device"),

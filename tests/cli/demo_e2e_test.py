@@ -1,0 +1,96 @@
+"""`pxnas demo` end to end in a tiny configuration (a 2-block space on
+Fashion-MNIST resized to 8x8, tiny subsets, one pass per table key, no
+waiting for a quiet CPU): every file the summary names exists and opens,
+and a second run reuses every stage."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+# A 2-block space (8 wide, two candidates plus zero) keeps the table at a
+# handful of keys and the supernet's step functions quick to build.
+TINY_SPACE = {
+    "name": "tiny10", "input_shape": [8, 8, 1], "num_classes": 10,
+    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
+    "stages": [{"width": 8, "blocks": 2, "stride": 1}], "candidates": ["k3_e3", "k5_e3"],
+    "zero_op": True, "head_width": 16}
+
+TINY_FLAGS = [
+    "--image_size=8", "--search_examples=128", "--holdout_examples=64", "--search_batch_size=32",
+    "--search_warmup_epochs=1", "--search_epochs=2", "--arch_every=1", "--train_examples=256",
+    "--val_examples=64", "--epochs=1", "--batch_size=32", "--calibration_examples=32",
+    "--max_wait_s=0", "--table_passes=1", "--noprogress",
+]
+
+
+def demo(workdir, space):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "pxnas_tf.cli.main", "demo", f"--workdir={workdir}",
+         f"--space={space}", *TINY_FLAGS], capture_output=True, text=True, env=env, timeout=1200)
+
+
+def check_opens(name: str, path: str) -> None:
+    assert os.path.exists(path), (name, path)
+    if path.endswith(".tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+        interpreter = Interpreter(model_path=path)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        assert list(detail["shape"]) == [1, 8, 8, 1] and detail["dtype"].__name__ == "int8"
+    elif path.endswith(".keras"):
+        import keras
+        model = keras.saving.load_model(path, compile=False)
+        assert model.output_shape[-1] == 10
+    elif path.endswith(".png"):
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
+    elif path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            json.load(f)
+    elif path.endswith(".md"):
+        with open(path, encoding="utf-8") as f:
+            assert f.read().startswith("# pxnas pipeline report")
+    else:
+        raise AssertionError(f"unexpected file type {name}: {path}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs Debian's dataset-fashion-mnist")
+def test_demo_writes_every_file_and_resumes(tmp_path):
+    space = tmp_path / "tiny10.json"
+    space.write_text(json.dumps(TINY_SPACE))
+    workdir = tmp_path / "demo"
+    out = demo(workdir, space)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["format"] == "pxnas_tf.pipeline/v1"
+    for name, path in summary["files"].items():
+        assert path in out.stdout, name  # the printed summary names every file
+        check_opens(name, path)
+    lat = summary["latency"]
+    assert lat["fastest_ms"] <= lat["target_ms"] <= lat["slowest_ms"]
+    assert "Summary" in out.stdout and "derived arch" in out.stdout
+    export = summary["export"]
+    assert export["integer_only"] is True and export["mode"] == "int8"
+    assert export["measured_ms"] > 0 and export["predicted_ms"] > 0
+    assert 0.0 <= export["tflite_top1"] <= 1.0 and export["examples"] == 64
+    assert summary["search"]["predicted_ms"] <= lat["target_ms"] + 1e-9  # hard budget
+    history = json.loads(open(summary["files"]["search history"]).read())
+    assert [h["phase"] for h in history] == ["warmup", "search", "search"]
+    assert not any(stage["reused"] for stage in summary["stages"].values())
+
+    again = demo(workdir, space)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    stages = json.loads((workdir / "summary.json").read_text())["stages"]
+    assert all(stage["reused"] for stage in stages.values()), stages
+    assert "reusing" in again.stdout
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
