@@ -45,7 +45,7 @@ import time
 from typing import Callable
 
 PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
-LOSSES = ("auto", "mul#log", "add#linear")
+LOSSES = ("auto", "abs#target", "mul#log", "add#linear")
 SUMMARY_FORMAT = "pxnas_tf.pipeline/v1"
 FILES = {"table": "latency_table.json", "search": "search", "train": "train",
          "net_figure": "net.png", "dynamics": "search_dynamics.png",
@@ -83,8 +83,10 @@ class PipelineConfig:
         target_fraction: where the target lies between the fastest (0) and
             the slowest (1) arch, on a log scale; default 0.5 (the
             geometric middle).
-        loss: arch loss; "auto": mul#log when all latencies exceed 1 ms,
-            else add#linear (mul#log takes log latency).
+        loss: arch loss; "auto": abs#target, which pulls the expected
+            latency towards the target from both sides (mul#log and
+            add#linear push it down everywhere; mul#log also needs
+            latencies above 1 ms, as it takes their log).
         search_examples, holdout_examples: search training subset and arch
             holdout (carved out of the training split).
         search_batch_size, search_warmup_epochs, search_epochs,
@@ -418,11 +420,11 @@ def choose_target(fastest: float, slowest: float, target_ms: float | None = None
 
 
 def arch_loss(loss: str, fastest: float, target: float) -> str:
-    """Pure: "auto" -> mul#log when log latency is positive everywhere it is
-    taken (fastest and target above 1 ms), else add#linear."""
-    if loss != "auto":
-        return loss
-    return "mul#log" if fastest > 1.0 and target > 1.0 else "add#linear"
+    """Pure: the arch loss to use. "auto" -> abs#target, whatever the unit;
+    mul#log is refused (by the search) where it would take the log of a
+    latency at or below 1."""
+    del fastest, target  # every form but mul#log works at any scale
+    return "abs#target" if loss == "auto" else loss
 
 
 # 3. Search and derive ---------------------------------------------------------------

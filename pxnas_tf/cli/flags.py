@@ -79,8 +79,9 @@ def define_demo_flags() -> None:
                        "and the slowest arch of the space; default: their geometric middle).")
     flags.DEFINE_float("target_fraction", None, "Target this far from the fastest (0) to the "
                        "slowest (1) arch, on a log scale (0.5: the geometric middle).")
-    flags.DEFINE_enum("loss", "auto", ["auto", "mul#log", "add#linear"], "Arch loss; auto: "
-                      "mul#log when every latency exceeds 1 ms, else add#linear.")
+    flags.DEFINE_enum("loss", "auto", ["auto", "abs#target", "mul#log", "add#linear"],
+                      "Arch loss; auto: abs#target (pulls the expected latency towards the "
+                      "target from both sides).")
     flags.DEFINE_integer("search_examples", 2048, "Training examples the search uses (0: all).")
     flags.DEFINE_integer("holdout_examples", 512, "Training examples held out for the arch steps.")
     flags.DEFINE_integer("search_batch_size", 64, "Search batch size.")
@@ -154,11 +155,11 @@ def define_search_flags() -> None:
     flags.DEFINE_float("target_latency", None, "Target latency T, in the latency model's unit "
                        "(ms for a table, MMACs for the proxy).")
     flags.DEFINE_alias("target_latency_ms", "target_latency")
-    flags.DEFINE_enum("loss", None, ["ce", "mul#log", "add#linear"], "Arch loss (default "
+    flags.DEFINE_enum("loss", None, ["ce", "mul#log", "add#linear", "abs#target"], "Arch loss (default "
                       "mul#log with a target, ce without).")
     flags.DEFINE_float("latency_scale", None, "mul#log scale (0.2).")
     flags.DEFINE_float("latency_beta", None, "mul#log exponent beta (0.3).")
-    flags.DEFINE_float("latency_lambda", None, "add#linear weight lambda (0.1).")
+    flags.DEFINE_float("latency_lambda", None, "add#linear / abs#target weight lambda (0.1).")
     flags.DEFINE_enum("latency_budget", None, ["soft", "hard"], "hard: derive the most probable "
                       "arch within the target when the argmax arch exceeds it.")
     flags.DEFINE_integer("reinforce_samples", None, "REINFORCE: archs per update M (10).")

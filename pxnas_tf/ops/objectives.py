@@ -6,6 +6,12 @@ loss forms of ProxylessNAS.
 
     mul#log:     L = scale * CE * (log E[LAT] / log T) ** beta
     add#linear:  L = CE + lambda * (E[LAT] - T) / T
+    abs#target:  L = CE + lambda * |E[LAT] - T| / T
+
+mul#log and add#linear (ProxylessNAS's forms) push latency down everywhere,
+below the target too; abs#target (the absolute-value reward of TuNAS,
+Bender et al. 2020) pulls E[LAT] towards T from both sides, so a search
+spends a latency budget it was given instead of undershooting it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-LOSS_FORMS = ("ce", "mul#log", "add#linear")
+LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 
 
 def cross_entropy(labels, logits, label_smoothing: float = 0.0):
@@ -82,7 +88,7 @@ def latency_loss(ce, expected, target: float, form: str, *, scale: float = 0.2,
         target: the target latency T (> 0; > 1 for mul#log).
         form: one of LOSS_FORMS; "ce" ignores latency.
         scale, beta: mul#log parameters (the original's alpha 0.2, beta 0.3).
-        lam: add#linear weight.
+        lam: add#linear / abs#target weight.
         num_replicas: replicas in sync.
     """
     if form == "ce":
@@ -92,6 +98,8 @@ def latency_loss(ce, expected, target: float, form: str, *, scale: float = 0.2,
         return scale * ce * tf.pow(ratio, beta)
     if form == "add#linear":
         return ce + lam * (expected - target) / target / num_replicas
+    if form == "abs#target":
+        return ce + lam * tf.abs(expected - target) / target / num_replicas
     raise ValueError(f"unknown loss form {form!r}: expected one of {LOSS_FORMS}")
 
 

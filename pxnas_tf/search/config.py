@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
-LOSS_FORMS = ("ce", "mul#log", "add#linear")
+LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 BUDGETS = ("soft", "hard")
 
 
@@ -43,11 +43,12 @@ class SearchConfig:
         arch_lr, arch_beta1, arch_beta2, arch_epsilon: Adam of the logits.
         arch_every: weight steps per arch step.
         arch_delay_epochs: search epochs without arch steps (paper: 1).
-        loss: "ce", "mul#log" or "add#linear".
+        loss: "ce", "mul#log", "add#linear" or "abs#target" (see
+            `pxnas_tf.ops.objectives`).
         target_latency: T, in the latency model's unit (ms, or MMACs for
             the MACs proxy); needed by the latency-aware losses.
         latency_scale, latency_beta: mul#log's scale and exponent.
-        latency_lambda: add#linear's weight.
+        latency_lambda: add#linear's and abs#target's weight.
         reinforce_samples: archs sampled per REINFORCE update (M).
         reinforce_exponent: w in R = acc * (T / LAT) ** w.
         reinforce_baseline_decay: moving-average decay of the baseline.

@@ -94,7 +94,7 @@ class LatencyModel:
             raise SearchError(
                 f"loss mul#log takes log(latency), which needs latencies > 1 {self.unit}; the "
                 f"fastest arch takes {fastest:.4g} and the target is {target:g}: use "
-                "--loss=add#linear")
+                "--loss=abs#target or --loss=add#linear")
 
     def check_space(self, space: SearchSpace) -> None:
         """Refuses a model built for another space (block count / candidates)."""

@@ -44,6 +44,14 @@ def test_loss_forms():
     # Split over 2 replicas, the additive term adds up to one term.
     half = float(objectives.latency_loss(ce / 2, e, 20.0, "add#linear", lam=0.1, num_replicas=2))
     assert 2 * half == pytest.approx(add, rel=1e-6)
+    # abs#target: the same penalty on both sides of the target, so its
+    # gradient pulls E[LAT] up from below and down from above.
+    for lat, sign in ((30.0, 1.0), (12.0, -1.0)):
+        x = tf.Variable(lat)
+        with tf.GradientTape() as tape:
+            loss = objectives.latency_loss(ce, x, 20.0, "abs#target", lam=0.1)
+        assert float(loss) == pytest.approx(2.0 + 0.1 * abs(lat - 20) / 20, rel=1e-6)
+        assert float(tape.gradient(loss, x)) == pytest.approx(sign * 0.1 / 20, rel=1e-6)
     with pytest.raises(ValueError, match="unknown loss form"):
         objectives.latency_loss(ce, e, 20.0, "mul#linear")
 

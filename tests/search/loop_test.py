@@ -45,6 +45,20 @@ def test_tight_target_yields_a_faster_arch_than_a_loose_one(tmp_path, latency):
     assert e["tight"] < uniform - 0.1 * (uniform - fastest)
 
 
+def test_abs_target_pulls_towards_the_target_from_both_sides(tmp_path, latency):
+    """abs#target: a target near the slowest arch pulls the expected latency
+    up from uniform, one near the fastest pulls it down (add#linear and
+    mul#log only push down)."""
+    fastest, slowest = latency.bounds()
+    uniform = latency.expected([np.full(len(b), 1 / len(b)) for b in latency.blocks])
+    e = {}
+    for name, target in (("tight", fastest * 1.05), ("loose", slowest * 0.95)):
+        config = _config(target_latency=target, loss="abs#target")
+        r = run_search(SPACE, tiny_data(), config, str(tmp_path / name), latency, progress=False)
+        e[name] = latency.expected(r.probabilities)
+    assert e["tight"] < uniform < e["loose"]
+
+
 def test_two_mode_arch_step_keeps_unsampled_probabilities():
     space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
     config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5)
