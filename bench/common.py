@@ -1,0 +1,430 @@
+"""What the Pareto and specialization benchmarks share: running the `pxnas`
+command line step by step (each step's result saved to a JSON file in the
+work dir, so that a re-run skips what is done), timing exported files side
+by side on the host, and the small pure functions that compare fronts.
+
+Every net goes through the same commands a user would type:
+
+    pxnas latency build --space=SPACE.json --precision=... --threads=... --out=TABLE.json
+    pxnas search  --latency_table=TABLE.json --target_latency=T ... --workdir=S
+    pxnas train   --arch=S/arch.json|ZOO_NAME|ARCH.json --workdir=W  (one recipe for all)
+    pxnas export  --model=W/last.keras --mode=int8|float32 --nolatency
+
+and the exported files are then timed together (`pxnas_tf.export.verify.
+measure_latencies`: the host runner, interleaved rounds, rounds during which
+other processes were busy thrown away), in `passes` separate passes; the
+figure kept is the lowest pass median (other processes only ever add time).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATASET = "fashion_mnist"
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+# Flags both benchmarks take ------------------------------------------------------
+
+def define_budget_flags() -> None:
+    """The search and training budget flags (absl), shared by both scripts."""
+    from absl import flags
+    flags.DEFINE_integer("train_examples", 5000, "Training images per net (seeded subset).")
+    flags.DEFINE_integer("epochs", 3, "Training epochs per net.")
+    flags.DEFINE_integer("batch_size", 128, "Training batch size.")
+    flags.DEFINE_float("lr", 0.1, "Peak training learning rate.")
+    flags.DEFINE_integer("search_train_examples", 3000, "Search: weight-training images.")
+    flags.DEFINE_integer("search_holdout", 600, "Search: arch holdout images.")
+    flags.DEFINE_integer("search_warmup_epochs", 1, "Search: warm-up epochs.")
+    flags.DEFINE_integer("search_epochs", 2, "Search: joint epochs.")
+    flags.DEFINE_float("arch_lr", 5e-3, "Search: Adam lr of the arch logits.")
+    flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear weight.")
+    flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard"],
+                      "Search: hard derives the most probable arch within the target.")
+    flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "
+                      "[fastest, slowest]: log (fastest * (slowest/fastest)^f) or linear.")
+    flags.DEFINE_integer("passes", 2, "Latency passes (the lowest median is kept).")
+    flags.DEFINE_float("max_wait_s", 600.0, "How long a latency batch may wait for a quiet CPU.")
+
+
+def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
+    from absl import flags
+    f = flags.FLAGS
+    return (SearchBudget(train_limit=f.search_train_examples, holdout_size=f.search_holdout,
+                         warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
+                         arch_lr=f.arch_lr, latency_lambda=f.latency_lambda,
+                         latency_budget=f.latency_budget),
+            TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
+                        lr=f.lr))
+
+
+# Pure helpers ---------------------------------------------------------------------
+
+def spread_targets(fastest: float, slowest: float, fractions: Sequence[float],
+                   scale: str = "log") -> list[float]:
+    """Latency targets at `fractions` (0 = fastest, 1 = slowest) of the
+    range, on a log scale (fastest * (slowest / fastest) ** f) or linear."""
+    if not 0 < fastest < slowest:
+        raise ValueError(f"need 0 < fastest < slowest, got {fastest}, {slowest}")
+    for f in fractions:
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"target fractions must lie strictly between 0 and 1, got {f}")
+    if scale == "log":
+        return [fastest * (slowest / fastest) ** f for f in fractions]
+    if scale == "linear":
+        return [fastest + f * (slowest - fastest) for f in fractions]
+    raise ValueError(f"unknown scale {scale!r}: expected 'log' or 'linear'")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (latency, accuracy) points no other point beats on both (lower or
+    equal latency and higher or equal accuracy, one strictly), by latency."""
+    front = []
+    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((lat, acc))
+    return front
+
+
+def accuracy_at(front: Sequence[tuple[float, float]], latency: float) -> float | None:
+    """Accuracy of the front at `latency`, linear between its points (a
+    front is a staircase; interpolating credits the baseline with nets it
+    could have had in between). None outside the front's latency range."""
+    lats = [p[0] for p in front]
+    if not front or latency < lats[0] or latency > lats[-1]:
+        return None
+    i = bisect.bisect_left(lats, latency)
+    if lats[i] == latency:
+        return front[i][1]
+    (l0, a0), (l1, a1) = front[i - 1], front[i]
+    return a0 + (a1 - a0) * (latency - l0) / (l1 - l0)
+
+
+def latency_at(front: Sequence[tuple[float, float]], accuracy: float) -> float | None:
+    """Latency the front needs to reach `accuracy` (linear between points).
+    None outside the front's accuracy range (above its best point, or below
+    its fastest one: how much faster a smaller net could be is unknown)."""
+    if not front or accuracy > front[-1][1] or accuracy < front[0][1]:
+        return None
+    if accuracy == front[0][1]:
+        return front[0][0]
+    for (l0, a0), (l1, a1) in zip(front, front[1:]):
+        if a0 < accuracy <= a1:
+            return l0 + (l1 - l0) * (accuracy - a0) / (a1 - a0)
+    return None  # unreachable for a front (accuracy rises with latency)
+
+
+def md_code(text: str) -> str:
+    """`text` as inline code inside a Markdown table cell (| escaped)."""
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def probability_spread(probabilities: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """(mean, max) over blocks of how far the most probable op stands above
+    uniform (max p - 1/N): how decided a search ended."""
+    gaps = [max(p) - 1.0 / len(p) for p in probabilities]
+    return sum(gaps) / len(gaps), max(gaps)
+
+
+def best_pass(passes: Sequence[float]) -> float:
+    """The figure kept from several passes: the lowest (others only add time)."""
+    return min(passes)
+
+
+# The machine and the command line ---------------------------------------------------
+
+def machine() -> str:
+    from pxnas_tf.latency.host_runner import cpu_model_name, litert_version
+    import tensorflow as tf
+    u = platform.uname()
+    return (f"{cpu_model_name()}, {os.cpu_count()} cores, {u.system} {u.release}, Python "
+            f"{platform.python_version()}, TensorFlow {tf.__version__}, ai-edge-litert "
+            f"{litert_version()}, CPU only")
+
+
+def load_note() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def pxnas(args: Sequence[str], log_path: str) -> float:
+    """Runs `pxnas ARGS` in a child process (output appended to `log_path`);
+    returns its wall time in seconds.
+
+    Raises:
+        RuntimeError: with the log's tail when the command fails.
+    """
+    cmd = [sys.executable, "-m", "pxnas_tf.cli.main", *args]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    print(f"$ pxnas {' '.join(args)}", flush=True)
+    start = time.time()
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ pxnas {' '.join(args)}\n")
+        log.flush()
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    seconds = time.time() - start
+    if code != 0:
+        with open(log_path, encoding="utf-8") as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f"`pxnas {' '.join(args)}` failed ({code}); log {log_path}:\n{tail}")
+    return seconds
+
+
+def read_json(path: str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def done(path: str) -> dict | None:
+    """The saved result of a finished step, or None."""
+    return read_json(path) if os.path.exists(path) else None
+
+
+def save(path: str, obj) -> None:
+    from pxnas_tf import fileio
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fileio.atomic_write_json(path, obj)
+
+
+# Steps --------------------------------------------------------------------------------
+
+def space_file(workdir: str) -> str:
+    """`proxyless_small` adapted to Fashion-MNIST (28x28x1, 10 classes), as a
+    file (`pxnas latency build` takes the space's own input shape)."""
+    from pxnas_tf.search_space import load_space
+    path = os.path.join(workdir, "space_28x28x1.json")
+    if not os.path.exists(path):
+        space = load_space("proxyless_small", input_shape=list(INPUT_SHAPE),
+                           num_classes=NUM_CLASSES)
+        save(path, space.to_dict())
+    return path
+
+
+def space():
+    from pxnas_tf.search_space import load_space
+    return load_space("proxyless_small", input_shape=list(INPUT_SHAPE), num_classes=NUM_CLASSES)
+
+
+def table(workdir: str, precision: str, threads: int, max_wait_s: float = 20.0,
+          max_passes: int = 2) -> dict:
+    """Builds (or finds) the space's latency table for one host target
+    (`max_wait_s`: how long one batch may wait for a quiet CPU before its
+    rounds are kept and flagged contended; `max_passes`: passes per key at
+    most, 2 on a busy machine where nearly every key gets flagged)."""
+    name = f"table_{precision}_t{threads}"
+    record = os.path.join(workdir, name + ".done.json")
+    with _claim(record + ".lock"):
+        return done(record) or _table(workdir, name, precision, threads, max_wait_s, max_passes,
+                                      record)
+
+
+def _table(workdir, name, precision, threads, max_wait_s, max_passes, record) -> dict:
+    path = os.path.join(workdir, name + ".json")
+    seconds = pxnas(["latency", "build", f"--space={space_file(workdir)}", "--device=host",
+                     f"--precision={precision}", f"--threads={threads}", "--noprogress",
+                     f"--max_wait_s={max_wait_s:g}", f"--max_passes={max_passes}",
+                     f"--out={path}"], os.path.join(workdir, "logs", name + ".log"))
+    from pxnas_tf.search import LatencyModel
+    fastest, slowest = LatencyModel.from_table(space(), path, "median", precision).bounds()
+    out = {"path": path, "precision": precision, "threads": threads, "seconds": seconds,
+           "fastest_ms": fastest, "slowest_ms": slowest}
+    save(record, out)
+    return out
+
+
+def table_note(table_info: dict) -> str:
+    """How a table was measured: entries, and how many carry a flag
+    (contended: timed while other jobs were busy; unstable: passes disagreed)."""
+    entries = read_json(table_info["path"])["entries"]
+    flagged = sum(1 for e in entries.values() if e.get("flags"))
+    return (f"{len(entries)} entries, {flagged} flagged contended/unstable (each entry the lowest "
+            f"of its passes)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchBudget:
+    train_limit: int = 3000
+    holdout_size: int = 600
+    batch_size: int = 64
+    warmup_epochs: int = 1
+    epochs: int = 2
+    arch_lr: float = 5e-3
+    loss: str = "add#linear"
+    latency_lambda: float = 0.1
+    latency_budget: str = "hard"
+
+    def flags(self) -> list[str]:
+        return [f"--train_limit={self.train_limit}", f"--holdout_size={self.holdout_size}",
+                f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
+                f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
+                f"--loss={self.loss}", f"--latency_lambda={self.latency_lambda}",
+                f"--latency_budget={self.latency_budget}"]
+
+
+def search(workdir: str, name: str, table_info: dict, target_ms: float,
+           budget: SearchBudget) -> dict:
+    """A ProxylessNAS search against `table_info`'s table at `target_ms`."""
+    record = os.path.join(workdir, "searches", name + ".json")
+    with _claim(record + ".lock"):
+        return done(record) or _search(workdir, name, table_info, target_ms, budget, record)
+
+
+def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
+    folder = os.path.join(workdir, "searches", name)
+    args = ["search", "--space=proxyless_small", f"--dataset={DATASET}", "--seed=0",
+            f"--latency_table={table_info['path']}", "--latency_stat=median",
+            f"--latency_precision={table_info['precision']}", f"--target_latency={target_ms:.4f}",
+            *budget.flags(), "--noprogress", f"--workdir={folder}"]
+    seconds = pxnas(args, os.path.join(workdir, "logs", f"search_{name}.log"))
+    summary = read_json(os.path.join(folder, "summary.json"))
+    mean_gap, max_gap = probability_spread(summary["probabilities"])
+    out = {"name": name, "arch_path": os.path.join(folder, "arch.json"), "target_ms": target_ms,
+           "probability_gap_mean": mean_gap, "probability_gap_max": max_gap,
+           "table": table_info["path"], "seconds": seconds, "command": "pxnas " + " ".join(args),
+           "arch": summary["arch"], "predicted_ms": summary["latency"],
+           "expected_ms": summary["expected_latency"], "derived_by": summary["derived_by"],
+           "holdout_accuracy": summary["holdout_accuracy"], "weight_steps": summary["weight_steps"],
+           "arch_steps": summary["arch_steps"]}
+    save(record, out)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainBudget:
+    """The one training recipe every net gets."""
+    train_limit: int = 5000
+    val_limit: int = 2000
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 0.1
+    warmup_epochs: float = 0.5
+
+    def flags(self) -> list[str]:
+        return [f"--train_limit={self.train_limit}", f"--val_limit={self.val_limit}",
+                f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
+                f"--warmup_epochs={self.warmup_epochs}", "--precision=float32", "--seed=0"]
+
+    def describe(self) -> str:
+        return (f"{self.train_limit:,} of the 60,000 training images (seeded subset, the same for "
+                f"every net), {self.epochs} epochs, batch {self.batch_size}, SGD Nesterov lr "
+                f"{self.lr} ({self.warmup_epochs} warm-up epoch, cosine), label smoothing 0.1, "
+                "weight decay 4e-5, dropout 0.1, pad-and-crop augmentation, float32; the last "
+                "epoch's weights are exported (no selection on the test split)")
+
+
+def train_and_export(workdir: str, name: str, arch_ref: str, budget: TrainBudget,
+                     modes: Sequence[str] = ("int8",), calibration_examples: int = 500) -> dict:
+    """Trains `arch_ref` (arch file or zoo name) with the shared recipe, then
+    exports `modes` verified on the whole test split; resumable per step."""
+    record = os.path.join(workdir, "nets", name + ".json")
+    with _claim(record + ".lock"):
+        return _train_and_export(workdir, name, arch_ref, budget, modes, calibration_examples,
+                                 record)
+
+
+@contextlib.contextmanager
+def _claim(lock: str):
+    """Holds `lock` (a file with this process's id) for one net, waiting while
+    another live process of the same benchmark holds it."""
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            break
+        except FileExistsError:
+            try:
+                with open(lock, encoding="utf-8") as f:
+                    pid = int(f.read().strip() or 0)
+                os.kill(pid, 0)
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                try:  # stale: its process is gone
+                    os.remove(lock)
+                except FileNotFoundError:
+                    pass
+                continue
+            time.sleep(10)
+    try:
+        yield
+    finally:
+        os.remove(lock)
+
+
+def _train_and_export(workdir, name, arch_ref, budget, modes, calibration_examples,
+                      record) -> dict:
+    out = done(record) or {"name": name, "arch_ref": arch_ref}
+    folder = os.path.join(workdir, "nets", name)
+    log = os.path.join(workdir, "logs", f"net_{name}.log")
+    if "train" not in out:
+        seconds = pxnas(["train", f"--arch={arch_ref}", f"--workdir={folder}",
+                         f"--dataset={DATASET}", *budget.flags(), "--noprogress"], log)
+        res = read_json(os.path.join(folder, "results.json"))
+        from pxnas_tf.models import profile
+        from pxnas_tf.search_space import load_arch
+        arch = load_arch(os.path.join(folder, "arch.json"))
+        cost = profile.profile_arch(arch)
+        out["train"] = {"seconds": seconds, "val_top1_subset": res["val_top1"],
+                        "epochs": res["epochs"]}
+        out.update(arch=arch.arch_string, params=cost.params, macs=cost.macs)
+        save(record, out)
+    out.setdefault("exports", {})
+    for mode in modes:
+        if mode in out["exports"]:
+            continue
+        tflite = os.path.join(folder, f"net_{mode}.tflite")
+        seconds = pxnas(["export", f"--model={os.path.join(folder, 'last.keras')}",
+                         f"--mode={mode}", f"--out={tflite}", "--nolatency",
+                         f"--calibration_examples={calibration_examples}"], log)
+        from pxnas_tf.export import sidecar_path
+        rep = read_json(sidecar_path(tflite))["verification"]
+        out["exports"][mode] = {"path": tflite, "seconds": seconds,
+                                "tflite_top1": rep["tflite_top1"], "keras_top1": rep["keras_top1"],
+                                "agreement": rep["agreement"], "examples": rep["examples"],
+                                "size_bytes": rep["size_bytes"],
+                                "integer_only": rep["integer_only"]}
+        save(record, out)
+    return out
+
+
+def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes: int = 2,
+            max_wait_s: float = 600.0) -> dict:
+    """Host latency (LiteRT, `threads` threads, XNNPACK) of `files`, all side
+    by side, in `passes` passes; resumable per pass (nets added later get
+    their passes in the next call)."""
+    from pxnas_tf.export.verify import latency_settings, measure_latencies
+
+    record = os.path.join(workdir, f"latency_{name}.json")
+    results = done(record) or {}
+    while True:
+        todo = {k: p for k, p in files.items()
+                if len(results.get(k, {}).get("passes", [])) < passes}
+        if not todo:
+            break
+        start = time.time()
+        stats = measure_latencies(todo, threads, latency_settings(max_wait_s=max_wait_s))
+        print(f"measured {len(todo)} file(s) at {threads} thread(s) in {time.time() - start:.0f} s",
+              flush=True)
+        for k, s in stats.items():
+            r = results.setdefault(k, {"passes": [], "flags": []})
+            r["passes"].append(s.median_ms)
+            r["flags"] = sorted(set(r["flags"]) | set(s.flags))
+            r["median_ms"] = best_pass(r["passes"])
+            r["device"] = s.device
+        save(record, results)
+    return {k: results[k] for k in files}
+
+
+def flag_note(latency: dict) -> str:
+    return f" ({'/'.join(latency['flags'])})" if latency.get("flags") else ""
