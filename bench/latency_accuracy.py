@@ -64,19 +64,21 @@ FINDINGS = [
     "slower than the sum of their blocks measured alone: a block alone runs with its "
     "weights and code hot in cache).",
     "* **Zoo nets.** Their layers are measured too (`--extra_archs=zoo`), yet ProxylessNAS "
-    "mobile / GPU / mobile_14 at 32x32 run up to 2x slower than the sum. They end in "
-    "blocks at 1x1 or 2x2 feature maps with 1536-2688 hidden channels and 7x7 depthwise "
-    "kernels; the chain experiment shows the cause: such a block costs about the same "
-    "alone or after blocks of other shapes, but 1.3-2x more per block when several of "
-    "them run in one graph, while 7x7 blocks at 4x4 or 16x16 cost the same alone and "
-    "chained. (Their 1x1 weights, ~0.8 MB per block, overflow the 1 MB L2 together, but "
-    "evicting the cache before each invoke of a lone block adds only ~10%: the cause lies "
-    "in how XNNPACK runs several such ops, not found here.) A "
-    "per-layer table cannot see an effect that depends on the neighbouring layers; "
-    "MobileNetV2 and ProxylessNAS-CPU (no such blocks) are predicted like the space's archs.",
-    "* **This CPU and XNNPACK.** int8 7x7 depthwise convs are 5-15x slower than 5x5 ones "
-    "at the same shapes (XNNPACK's kernel for 49 taps); a MAC count would rank these "
-    "archs wrongly, the measured table does not.",
+    "mobile / GPU / mobile_14 at 32x32 run up to 2x slower than the sum of their layers. "
+    "The cause is the 7x7 depthwise conv of this runtime (LiteRT 2.3.0's XNNPACK on x86-64, "
+    "table \"Depthwise kernels\" below): alone it costs a few tenths of a millisecond "
+    "almost whatever its size, 50-200x a 5x5 one of the same shape and many times LiteRT's "
+    "own builtin kernel, in float32 as in int8: a fixed cost per op that does not scale "
+    "with the work, not arithmetic. The zoo nets end in 7x7 blocks at 1x1 and 2x2 maps "
+    "with 1536-2688 hidden channels, and there that cost grows with the number of such ops "
+    "in the graph (the chain experiment: 1.3-2x per block in chains of 2 and 4), which no "
+    "per-layer table can see. The space's own archs put 7x7 kernels only on maps of 4x4 "
+    "or more, where chains cost what lone blocks cost, and are predicted within the "
+    "targets; MobileNetV2 and ProxylessNAS-CPU (no 7x7 kernels at such maps) are "
+    "predicted like them.",
+    "* **What it means for search.** On this runtime 7x7 depthwise kernels are the most "
+    "expensive choice by far, while a MAC count calls them 2x a 5x5; the measured table "
+    "steers the search away from them, a FLOP proxy would not.",
     "* **A shared VM.** The host is a 2-vCPU VM shared with other jobs. Rounds timed while "
     "other processes were busy are discarded (the waits above), but some slow phases are "
     "invisible from inside the VM (contention on the physical host): the same model then "
@@ -232,6 +234,43 @@ def context_experiment(precision: str = "int8") -> list[dict]:
     return rows
 
 
+KERNEL_CASES = ((1, 1536), (4, 256), (16, 48))
+
+
+def kernel_experiment() -> list[dict]:
+    """One depthwise conv alone (k3 / k5 / k7, stride 1, `same`), int8 and
+    float32, with XNNPACK and with LiteRT's builtin kernels: the runtime's
+    cost per kernel size, which the table has to capture and no MAC count
+    does."""
+    import keras
+
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.latency.host_runner import HostRunner
+    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+
+    folder = os.path.join(FLAGS.workdir, "kernels")
+    models = []
+    for precision in ("int8", "float32"):
+        for size, channels in KERNEL_CASES:
+            for kernel in (3, 5, 7):
+                name = f"{precision} dw k{kernel} {size}x{size}x{channels}"
+                path = os.path.join(folder, f"{precision}_k{kernel}_{size}_{channels}.tflite")
+                if not os.path.exists(path):
+                    x0 = keras.Input((size, size, channels), batch_size=1)
+                    x = keras.layers.DepthwiseConv2D(kernel, padding="same", use_bias=False)(x0)
+                    save_tflite(to_tflite(keras.Model(x0, x), precision,
+                                          random_representative_data((size, size, channels))),
+                                path)
+                models.append(BenchModel(name, path))
+    rows = {m.name: {"name": m.name} for m in models}
+    for xnnpack in (True, False):
+        runner = HostRunner(threads=FLAGS.threads, xnnpack=xnnpack,
+                            settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
+        for model, m in runner.measure(models):
+            rows[model.name]["xnnpack_ms" if xnnpack else "builtin_ms"] = m.value_ms
+    return list(rows.values())
+
+
 def _fmt_summary(s: dict) -> str:
     return (f"MAPE {s['mape']:.2%}, RMSE {s['rmse_ms']:.4f} ms, within +/-10% "
             f"{s['within_10pct']:.0%}, Kendall tau {s['kendall_tau']:.3f} (n={s['n']})")
@@ -245,7 +284,7 @@ def _checks(s: dict) -> str:
 
 
 def write_report(results: list[dict], context: list[dict], command: str, elapsed_s: float,
-                 fresh: dict | None = None) -> str:
+                 fresh: dict | None = None, kernels: list[dict] | None = None) -> str:
     from pxnas_tf import fileio
     from pxnas_tf.latency import metrics
 
@@ -317,10 +356,25 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
         a, b, c = row["per_block_ms"]
         lines.append(f"| {row['block']} | {a:.4f} ms | {b:.4f} ms ({b / a:.2f}x) | "
                      f"{c:.4f} ms ({c / a:.2f}x) |")
+    if kernels:
+        lines += ["", "### Depthwise kernels on this runtime", "",
+                  "One depthwise conv alone (stride 1, `same` padding), batch 1, "
+                  f"{FLAGS.threads} thread(s), median:", "",
+                  "| model | XNNPACK ms | builtin kernels ms |", "|---|---:|---:|"]
+        lines += [f"| {r['name']} | {r['xnnpack_ms']:.4f} | {r['builtin_ms']:.4f} |"
+                  for r in kernels]
     lines += ["", "### Reading the figures", "", *FINDINGS, ""]
     text = "\n".join(lines) + "\n"
     fileio.atomic_write_text(FLAGS.out, text)
     return text
+
+
+def _previous(path: str, key: str):
+    """`key` of the last run's saved figures (None without them)."""
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get(key)
 
 
 def main(argv):
@@ -337,15 +391,17 @@ def main(argv):
             doc = json.load(f)
         print(write_report(doc["results"], doc["context"],
                            doc.get("command", "python bench/latency_accuracy.py"),
-                           doc.get("elapsed_s", 0.0), doc.get("fresh")))
+                           doc.get("elapsed_s", 0.0), doc.get("fresh"), doc.get("kernels")))
         return
     results = [run_precision(p) for p in FLAGS.precisions]
     context = context_experiment("int8")
-    fresh = fresh_build("int8") if FLAGS.fresh_build else None
+    kernels = kernel_experiment()
+    fresh = fresh_build("int8") if FLAGS.fresh_build else _previous(saved, "fresh")
     elapsed = time.monotonic() - t0
     fileio.atomic_write_json(saved, {"results": results, "context": context, "fresh": fresh,
-                                     "command": command, "elapsed_s": elapsed})
-    text = write_report(results, context, command, elapsed, fresh)
+                                     "kernels": kernels, "command": command,
+                                     "elapsed_s": elapsed})
+    text = write_report(results, context, command, elapsed, fresh, kernels)
     print(text)
 
 

@@ -258,6 +258,9 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
                           "resume") from None
     finally:
         bar.close()
+    for net in nets:  # the current pass rule, for results saved under older rules too
+        if state[net.name]:
+            save(net)
     return {n.name: doc["nets"][n.name] for n in nets}
 
 
