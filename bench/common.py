@@ -49,7 +49,9 @@ def define_budget_flags() -> None:
     flags.DEFINE_integer("search_warmup_epochs", 1, "Search: warm-up epochs.")
     flags.DEFINE_integer("search_epochs", 2, "Search: joint epochs.")
     flags.DEFINE_float("arch_lr", 5e-3, "Search: Adam lr of the arch logits.")
-    flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear weight.")
+    flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear / abs#target weight.")
+    flags.DEFINE_enum("loss", "add#linear", ["add#linear", "abs#target", "mul#log"],
+                      "Search: arch loss.")
     flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard"],
                       "Search: hard derives the most probable arch within the target.")
     flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "
@@ -63,7 +65,7 @@ def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
     f = flags.FLAGS
     return (SearchBudget(train_limit=f.search_train_examples, holdout_size=f.search_holdout,
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
-                         arch_lr=f.arch_lr, latency_lambda=f.latency_lambda,
+                         arch_lr=f.arch_lr, latency_lambda=f.latency_lambda, loss=f.loss,
                          latency_budget=f.latency_budget),
             TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
                         lr=f.lr))

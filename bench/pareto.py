@@ -56,7 +56,10 @@ flags.DEFINE_list("extra_searches", ["0.2:0.05"], "More searches, FRACTION:ARCH_
 flags.DEFINE_enum("nets", "all", ["all", "baselines"], "baselines: only train and export the "
                   "MobileNetV2 widths and zoo nets (they need no table: a second process can run "
                   "them while the first builds the table and searches), then stop.")
-flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "pareto.md"), "Report.")
+flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "pareto.md"), "Report "
+                    "(the plot goes beside it, same name, .png).")
+flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its settings) to the "
+                     "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
 
 COMMAND = "python bench/pareto.py " + " ".join(sys.argv[1:])
@@ -261,7 +264,7 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         "(stride-2 stem, five stride-2 stages: 1x1 maps at the end for a 28x28 input), "
         "rebuilt for 28x28x1 / 10 classes",
         "",
-        "![latency vs accuracy](pareto.png)", "",
+        f"![latency vs accuracy]({_plot_name()})", "",
         "| net | kind | arch | params | MACs | int8 latency ms (passes) | int8 top-1 | "
         "float top-1 | search target / predicted ms | train + export min |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -301,8 +304,13 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
               "by a similar amount, so gaps under about 0.5 points are not evidence either way.",
               "", "### Verdict", ""]
     lines += verdict(summary)
-    lines += ["", "### Why, and what it would take", ""] + FINDINGS
+    if FLAGS.findings:
+        lines += ["", "### Why, and what it would take", ""] + FINDINGS
     return "\n".join(lines) + "\n"
+
+
+def _plot_name() -> str:
+    return os.path.splitext(os.path.basename(FLAGS.out))[0] + ".png"
 
 
 def verdict(summary: dict) -> list[str]:
@@ -356,7 +364,7 @@ def main(argv) -> None:
     for r in rows:
         r["latency"] = lat[r["name"]]
     summary = summarize(rows)
-    plot(rows, os.path.join(os.path.dirname(FLAGS.out), "pareto.png"))
+    plot(rows, os.path.join(os.path.dirname(FLAGS.out), _plot_name()))
     text = report(table, searches, rows, summary, b, time.time() - start)
     fileio.atomic_write_json(os.path.join(workdir, "pareto.json"),
                              {"table": table, "searches": searches, "nets": rows,
