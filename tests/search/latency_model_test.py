@@ -72,7 +72,7 @@ def test_target_outside_the_space_names_both_bounds():
             model.check_target(target, "add#linear")
         assert f"{fastest:.4g}" in str(err.value) and f"{slowest:.4g}" in str(err.value)
     model.check_target((fastest + slowest) / 2, "add#linear")
-    with pytest.raises(SearchError, match="use --loss=add#linear"):
+    with pytest.raises(SearchError, match="use --loss=abs#target or --loss=add#linear"):
         model.check_target((fastest + slowest) / 2, "mul#log")  # MMACs < 1 here
 
 
