@@ -52,8 +52,9 @@ def define_budget_flags() -> None:
     flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear / abs#target weight.")
     flags.DEFINE_enum("loss", "add#linear", ["add#linear", "abs#target", "mul#log"],
                       "Search: arch loss.")
-    flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard"],
-                      "Search: hard derives the most probable arch within the target.")
+    flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard", "band"],
+                      "Search: hard derives the most probable arch within the target, band "
+                      "the most probable one within 90-100% of it.")
     flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "
                       "[fastest, slowest]: log (fastest * (slowest/fastest)^f) or linear.")
     flags.DEFINE_integer("passes", 2, "Latency passes (the lowest median is kept).")

@@ -50,6 +50,8 @@ flags.DEFINE_float("max_wait_s", 3600.0, "How long one batch may wait for other 
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "latency.md"), "Report.")
 flags.DEFINE_boolean("fresh_build", True, "Also time an int8 table build from scratch (block "
                      "models converted anew) in WORKDIR/fresh.")
+flags.DEFINE_boolean("experiments", True, "Run the chain and depthwise-kernel experiments "
+                     "(--noexperiments: keep the previous run's).")
 flags.DEFINE_boolean("report_only", False, "Rewrite the report from WORKDIR/latency_accuracy.json "
                      "(the last run's figures) without measuring.")
 FLAGS = flags.FLAGS
@@ -160,6 +162,16 @@ def run_precision(precision: str) -> dict:
                                        for op in ops_of_key(k)])
         op_only.append({"name": r.name, "group": r.group, "predicted_ms": p.ms,
                         "std_ms": p.std_ms, "measured_ms": r.measured_ms})
+    # The same nets predicted without the weight-streaming term.
+    from pxnas_tf.latency import cache
+    streaming = table.metadata.extra.get("weight_streaming")
+    no_streaming = []
+    for r in rep.results:
+        keys = [k for k in keys_lib.arch_keys(nets[r.name].arch)]
+        extra_ms = cache.streaming_ms(cache.weight_bytes(keys, precision), streaming)
+        no_streaming.append({"name": r.name, "group": r.group,
+                             "predicted_ms": r.predicted_ms - extra_ms,
+                             "measured_ms": r.measured_ms})
     png = os.path.join(os.path.dirname(FLAGS.out), f"latency_{precision}.png")
     os.makedirs(os.path.dirname(png), exist_ok=True)
     shutil.copyfile(rep.plot, png)
@@ -170,6 +182,7 @@ def run_precision(precision: str) -> dict:
                                         "loo": op_space_only.loo_rel_rmse},
                          "all": {"fit": op_all.fit_rel_rmse, "loo": op_all.loo_rel_rmse}},
             "op_only": op_only, "png": os.path.basename(png),
+            "streaming": streaming, "no_streaming": no_streaming,
             "waited_s_total": runner.waited_s, "discarded_rounds": runner.discarded_rounds}
 
 
@@ -329,6 +342,23 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
         ]
         for g, s in v["by_group"].items():
             lines.append(f"- {g} nets only: {_fmt_summary(s)}.")
+        ws = r.get("streaming")
+        if ws:
+            rows = r["no_streaming"]
+            s_all = metrics.summary([x["predicted_ms"] for x in rows],
+                                    [x["measured_ms"] for x in rows])
+            zoo_rows = [x for x in rows if x["group"] == "zoo"]
+            s_zoo = metrics.summary([x["predicted_ms"] for x in zoo_rows],
+                                    [x["measured_ms"] for x in zoo_rows]) if zoo_rows else None
+            lines.append(
+                f"- Weight streaming (`pxnas_tf/latency/cache.py`; calibration: a chain of "
+                f"{ws['chain_layers']} 1x1 convs at a 1x1 map, {ws['chain_mb']:.1f} MB of "
+                f"weights, {ws['chain_ms']:.3f} ms vs {ws['chain_layers']} x "
+                f"{ws['single_ms']:.4f} ms alone): {ws['ms_per_mb']:.4f} ms per MB "
+                f"({1 / max(ws['ms_per_mb'], 1e-9):.1f} GB/s), added for the weight bytes of "
+                f"nets beyond L2 = {ws['l2_bytes'] // 1024} KB. Without it: all nets "
+                f"{_fmt_summary(s_all)}" + (f"; zoo nets {_fmt_summary(s_zoo)}" if s_zoo else "")
+                + ".")
         op = r["op_only"]
         for group in ("space", "zoo"):
             rows = [x for x in op if x["group"] == group]
@@ -339,13 +369,18 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
                              f"LOO error {r['op_model']['space_only']['loo']:.1%}), {group} nets: "
                              f"{_fmt_summary(s)}.")
         lines += ["", f"![predicted vs measured, {r['precision']}]({r['png']})", "",
-                  "| net | predicted ms | measured ms | error | op model alone ms | passes |",
-                  "|---|---|---|---|---|---|"]
+                  "| net | predicted ms | measured ms | error | without streaming ms | "
+                  "op model alone ms | passes |",
+                  "|---|---|---|---|---|---|---|"]
         op_by = {x["name"]: x for x in op}
+        plain = {x["name"]: x["predicted_ms"] for x in r.get("no_streaming") or []}
         for n in v["nets"]:
             flags_ = f" ({', '.join(n['flags'])})" if n["flags"] else ""
+            without = plain.get(n["name"])
             lines.append(f"| {n['name']} | {n['predicted_ms']:.4f} | {n['measured_ms']:.4f} | "
-                         f"{n['error']:+.1%} | {op_by[n['name']]['predicted_ms']:.4f} | "
+                         f"{n['error']:+.1%} | "
+                         f"{'-' if without is None else f'{without:.4f}'} | "
+                         f"{op_by[n['name']]['predicted_ms']:.4f} | "
                          f"{', '.join(f'{x:.4f}' for x in n['runs'])}{flags_} |")
         lines.append("")
     lines += ["### Why whole nets can cost more than their blocks", "",
@@ -394,8 +429,10 @@ def main(argv):
                            doc.get("elapsed_s", 0.0), doc.get("fresh"), doc.get("kernels")))
         return
     results = [run_precision(p) for p in FLAGS.precisions]
-    context = context_experiment("int8")
-    kernels = kernel_experiment()
+    if FLAGS.experiments:
+        context, kernels = context_experiment("int8"), kernel_experiment()
+    else:
+        context, kernels = _previous(saved, "context"), _previous(saved, "kernels")
     fresh = fresh_build("int8") if FLAGS.fresh_build else _previous(saved, "fresh")
     elapsed = time.monotonic() - t0
     fileio.atomic_write_json(saved, {"results": results, "context": context, "fresh": fresh,

@@ -11,7 +11,9 @@ widths and the published ProxylessNAS nets, all trained alike.
    latency budget) at targets spread over [fastest, slowest] arch of the
    space (`--target_fractions` of that range, on a log scale by default:
    int8 7x7 depthwise convs make the slowest archs ~90x the fastest), plus
-   `--extra_searches` (FRACTION:ARCH_LR) that try a larger arch lr;
+   `--extra_searches` (FRACTION:ARCH_LR) that try a larger arch lr; or,
+   with `--target_widths`, at the latency the table predicts for
+   MobileNetV2 at those widths (matched latency by construction);
 3. trains every net with one recipe (`pxnas train`, same data subset,
    epochs, schedule): the searched nets, MobileNetV2 in the same space and
    arch format at `--widths` (`zoo.mobilenet_v2_in`: every block k3_e6, the
@@ -48,6 +50,10 @@ flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"), "Run 
 flags.DEFINE_list("target_fractions", ["0.2", "0.35", "0.5"], "Search targets as fractions of "
                   "[fastest, slowest] arch latency of the space (table prediction; see "
                   "--target_scale).")
+flags.DEFINE_list("target_widths", [], "Instead of --target_fractions: search at the latency "
+                  "the table predicts for MobileNetV2 at these width multipliers (the op model "
+                  "fills the keys of widths the space does not hold), so that each searched "
+                  "net has a MobileNetV2 of matched latency by construction.")
 flags.DEFINE_list("widths", ["0.35", "0.75", "1.0", "1.4"], "MobileNetV2 width multipliers.")
 flags.DEFINE_list("zoo", ["proxyless_mobile", "proxyless_cpu", "proxyless_gpu"], "Zoo nets.")
 common.define_budget_flags()
@@ -109,18 +115,53 @@ FINDINGS = [
 ]
 
 
-def search_name(fraction: float, arch_lr: float) -> str:
-    """int8_f0.2 for the default arch lr (also the name bench/specialization.py
-    reuses), int8_f0.2_alr0.05 for another."""
+def search_name(target: float | str, arch_lr: float) -> str:
+    """int8_f0.2 for a target fraction and the default arch lr (also the name
+    bench/specialization.py reuses), int8_f0.2_alr0.05 for another lr,
+    int8_w0.75_alr0.05 for a target named by a MobileNetV2 width."""
     tag = "" if arch_lr == DEFAULT_ARCH_LR else f"_alr{arch_lr:g}"
-    return f"int8_f{fraction:g}{tag}"
+    label = target if isinstance(target, str) else f"f{target:g}"
+    return f"int8_{label}{tag}"
+
+
+def mobilenet_v2_arch(workdir: str, width: float) -> str:
+    """The arch file of MobileNetV2 at `width` in the space's layout."""
+    from bench.common import space
+    from pxnas_tf.models import zoo
+    path = os.path.join(workdir, "archs", f"mobilenet_v2_x{width:g}.json")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        zoo.mobilenet_v2_in(space(), width).save(path)
+    return path
+
+
+def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]:
+    """Table predictions (ms) of MobileNetV2 at `widths` (op model for the
+    keys the table lacks)."""
+    from pxnas_tf.latency.op_model import load_or_fit
+    from pxnas_tf.latency.table import LatencyTable
+    from pxnas_tf.latency.validation import predict_arch
+    from pxnas_tf.search_space.space import load_arch
+
+    latency_table = LatencyTable.load(table["path"])
+    op_model = load_or_fit(latency_table, table["path"])
+    return [predict_arch(load_arch(mobilenet_v2_arch(workdir, w)), latency_table,
+                         op_model)[0] for w in widths]
 
 
 def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
-    fractions = [float(f) for f in FLAGS.target_fractions]
-    targets = common.spread_targets(table["fastest_ms"], table["slowest_ms"], fractions,
-                                   FLAGS.target_scale)
-    runs = [(f, t, search_budget.arch_lr) for f, t in zip(fractions, targets)]
+    if FLAGS.target_widths:
+        # A width is named by a fraction-like tag in the search name: w0.75.
+        widths = [float(w) for w in FLAGS.target_widths]
+        targets = width_targets(workdir, table, widths)
+        for w, t in zip(widths, targets):
+            print(f"target: MobileNetV2 x{w:g} predicted {t:.3f} ms", flush=True)
+        runs = [(f"w{w:g}", t, search_budget.arch_lr) for w, t in zip(widths, targets)]
+    else:
+        fractions = [float(f) for f in FLAGS.target_fractions]
+        targets = common.spread_targets(table["fastest_ms"], table["slowest_ms"], fractions,
+                                       FLAGS.target_scale)
+        runs = [(f, t, search_budget.arch_lr) for f, t in zip(fractions, targets)]
     for item in filter(None, FLAGS.extra_searches):
         f, lr = (float(x) for x in item.split(":"))
         t = common.spread_targets(table["fastest_ms"], table["slowest_ms"], [f],
@@ -142,10 +183,7 @@ def nets(workdir: str, searches: list[dict]) -> list[tuple[str, str, str, str]]:
     out = [(f"searched_{s['name']}", "searched", s["arch_path"],
             f"ProxylessNAS search, arch lr {s['arch_lr']:g}") for s in searches]
     for w in FLAGS.widths:
-        path = os.path.join(workdir, "archs", f"mobilenet_v2_x{float(w):g}.json")
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            zoo.mobilenet_v2_in(space(), float(w)).save(path)
+        path = mobilenet_v2_arch(workdir, float(w))
         out.append((f"mobilenet_v2_x{float(w):g}", "mobilenet_v2", path,
                     "MobileNetV2 widths (same space layout)"))
     out += [(name, "zoo", name, "published ProxylessNAS nets (ImageNet layout)")
@@ -245,9 +283,11 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         f"first joint epoch): {search_budget.train_limit:,} training images for the weights, "
         f"{search_budget.holdout_size:,} held-out training images for the arch steps, batch "
         f"{search_budget.batch_size}, {search_budget.warmup_epochs} warm-up + "
-        f"{search_budget.epochs} joint epochs; targets at "
-        f"{', '.join(FLAGS.target_fractions)} of the table's range on a {FLAGS.target_scale} "
-        "scale",
+        f"{search_budget.epochs} joint epochs; " + (
+            "targets at the table's predictions for MobileNetV2 x"
+            f"{', x'.join(FLAGS.target_widths)}" if FLAGS.target_widths else
+            f"targets at {', '.join(FLAGS.target_fractions)} of the table's range on a "
+            f"{FLAGS.target_scale} scale"),
         f"- training, every net alike (`pxnas train`): {train_budget.describe()}",
         "- accuracy: `pxnas export --mode=int8` (500 training images calibrate) verifies the "
         "file in LiteRT on the whole test split (10,000 images): *int8 top-1* is the TFLite "

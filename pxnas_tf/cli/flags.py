@@ -160,8 +160,12 @@ def define_search_flags() -> None:
     flags.DEFINE_float("latency_scale", None, "mul#log scale (0.2).")
     flags.DEFINE_float("latency_beta", None, "mul#log exponent beta (0.3).")
     flags.DEFINE_float("latency_lambda", None, "add#linear / abs#target weight lambda (0.1).")
-    flags.DEFINE_enum("latency_budget", None, ["soft", "hard"], "hard: derive the most probable "
-                      "arch within the target when the argmax arch exceeds it.")
+    flags.DEFINE_enum("latency_budget", None, ["soft", "hard", "band"], "hard: derive the most "
+                      "probable arch within the target when the argmax arch exceeds it; band: "
+                      "the most probable arch in [budget_floor * target, target] when the "
+                      "argmax arch lies outside (soft: the argmax).")
+    flags.DEFINE_float("budget_floor", None, "Lower end of --latency_budget=band as a fraction "
+                       "of the target (0.9).")
     flags.DEFINE_integer("reinforce_samples", None, "REINFORCE: archs per update M (10).")
     flags.DEFINE_float("reinforce_exponent", None, "REINFORCE: w in acc * (T/LAT)^w (0.1).")
     flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE: baseline decay (0.9).")
@@ -321,6 +325,9 @@ def define_latency_flags() -> None:
     flags.DEFINE_integer("max_passes", 4, "Passes at most when they disagree (then: unstable).")
     flags.DEFINE_float("agree_tol", 0.03, "Passes agree within this (relative).")
     flags.DEFINE_integer("batch_size", 8, "Models per runner batch.")
+    flags.DEFINE_boolean("weight_streaming", True, "build: also measure how fast the target "
+                         "streams weights that do not fit in its caches (two calibration "
+                         "models; predictions of nets larger than L2 add that time).")
     flags.DEFINE_integer("max_measurements", None, "build: stop after this many measurements "
                          "(run again to resume).")
     flags.DEFINE_string("models_dir", None, "build: where block models are kept (default "

@@ -31,7 +31,8 @@ _CONFIG_FLAGS = (
     "arch_lr", "arch_beta1", "arch_beta2", "arch_epsilon", "arch_every", "arch_delay_epochs",
     "loss", "target_latency", "latency_scale", "latency_beta", "latency_lambda",
     "reinforce_samples", "reinforce_exponent", "reinforce_baseline_decay", "latency_budget",
-    "seed", "jit_compile", "checkpoint_every", "keep_checkpoints", "log_every", "eval_batches",
+    "budget_floor", "seed", "jit_compile", "checkpoint_every", "keep_checkpoints", "log_every",
+    "eval_batches",
 )
 
 

@@ -143,6 +143,7 @@ class LocalBenchmarkRunner(BenchmarkModelRunner):
             self.cpus = None
 
     def metadata(self) -> dict[str, Any]:
+        from pxnas_tf.latency.cache import cpu_caches
         from pxnas_tf.latency.host_runner import cpu_model_name
         uname = platform.uname()
         return {
@@ -155,6 +156,7 @@ class LocalBenchmarkRunner(BenchmarkModelRunner):
             "benchmark_model": os.path.abspath(self.binary),
             "os": f"{uname.system} {uname.release}",
             "cpu_mask": self.cpu_mask,
+            "caches": {} if self.use_gpu else cpu_caches(),
         }
 
     def _invoke(self, model: BenchModel, args: list[str], worker: int) -> str:

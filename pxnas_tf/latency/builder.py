@@ -60,6 +60,9 @@ class BuildSettings:
             host; one push per batch on a phone).
         max_measurements: stop after this many measurements in this session
             (a budget; run again to resume). None: no limit.
+        weight_streaming: once the keys are done, measure the target's
+            weight-streaming rate (`pxnas_tf.latency.cache`) where the runner
+            knows its cache sizes.
     """
 
     min_passes: int = 2
@@ -67,6 +70,7 @@ class BuildSettings:
     agree_tol: float = 0.03
     batch_size: int = 8
     max_measurements: int | None = None
+    weight_streaming: bool = True
 
     def __post_init__(self):
         if self.min_passes < 1 or self.max_passes < self.min_passes:
@@ -329,9 +333,26 @@ class _Build:
                                              key=lambda kv: order.get(kv[0], len(order))))
             self.table.metadata.extra["complete"] = True
             self._save()
+            self._weight_streaming()
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
+
+    def _weight_streaming(self) -> None:
+        """Measures the target's weight-streaming rate once per table
+        (`pxnas_tf.latency.cache`), where the runner knows its caches."""
+        extra = self.table.metadata.extra
+        caches = extra.get("caches") or {}
+        if (not self.settings.weight_streaming or extra.get("weight_streaming")
+                or not caches.get("L2")):
+            return
+        from pxnas_tf.latency import cache
+        self.log("measuring the weight-streaming rate (2 calibration models)")
+        info = cache.measure_streaming(self.runner, self.precision, caches,
+                                       os.path.join(self.models_dir, "streaming"))
+        self.measured += 2
+        extra["weight_streaming"] = info
+        self._save()
 
     def _saved_note(self) -> str:
         done = sum(1 for k in self.keys if k in self.table)

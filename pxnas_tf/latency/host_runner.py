@@ -26,6 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from pxnas_tf.latency.cache import cpu_caches
 from pxnas_tf.latency.load import LoadMonitor
 from pxnas_tf.latency.measurement import (
     CONTENDED, Measurement, is_stable, summarize_rounds,
@@ -157,6 +158,7 @@ class HostRunner(Runner):
             "runner": "host",
             "os": f"{uname.system} {uname.release}",
             "cpu_mask": self.cpu_mask,
+            "caches": cpu_caches(),
         }
 
     def measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:

@@ -125,7 +125,9 @@ def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool
 def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
                  stat: str | None = None) -> tuple[float, float, str]:
     """(ms, std_ms, source) of `arch`: table entries where the table has the
-    layer's key, the op model elsewhere.
+    layer's key, the op model elsewhere, plus the weight-streaming time of
+    the whole net where the table measured its rate
+    (`pxnas_tf.latency.cache`; source then ends in "+streaming").
 
     Raises:
         LatencyTableError: a key is missing and there is no op model.
@@ -154,6 +156,14 @@ def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = Non
         total += op_model.overhead_ms  # the stem entry would have carried it
     source = ("table" if not from_model else "op_model" if not from_table
               else "table+op_model")
+    streaming = table.metadata.extra.get("weight_streaming")
+    if streaming:
+        from pxnas_tf.latency import cache
+        keys = [layer.key for layer in keys_lib.arch_layers(arch) if layer.key is not None]
+        weights = cache.weight_bytes(keys, table.metadata.precision or "float32",
+                                     table.metadata.extra.get("stem_kernel", 3))
+        total += cache.streaming_ms(weights, streaming)
+        source += "+streaming"
     return total, var, source
 
 

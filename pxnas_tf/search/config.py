@@ -20,7 +20,7 @@ from typing import Any
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
-BUDGETS = ("soft", "hard")
+BUDGETS = ("soft", "hard", "band")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,10 @@ class SearchConfig:
         reinforce_exponent: w in R = acc * (T / LAT) ** w.
         reinforce_baseline_decay: moving-average decay of the baseline.
         latency_budget: "hard" derives the most probable arch within the
-            target when the argmax arch exceeds it; "soft" keeps the argmax.
+            target when the argmax arch exceeds it; "band" the most probable
+            arch in [budget_floor * target, target] when the argmax arch
+            lies outside; "soft" keeps the argmax.
+        budget_floor: the band's lower end, as a fraction of the target.
         seed: seeds initialisation, path sampling and (in the CLI) data.
         jit_compile: XLA-compile the forward / backward of the steps.
         checkpoint_every: weight steps between checkpoints (0: epoch ends
@@ -92,6 +95,7 @@ class SearchConfig:
     reinforce_exponent: float = 0.1
     reinforce_baseline_decay: float = 0.9
     latency_budget: str = "soft"
+    budget_floor: float = 0.9
     seed: int = 0
     jit_compile: bool = False
     checkpoint_every: int = 200
@@ -117,8 +121,12 @@ class SearchConfig:
                              "use --loss=ce to search for accuracy only")
         if self.target_latency is not None and self.target_latency <= 0:
             raise ValueError(f"target_latency must be > 0, got {self.target_latency}")
-        if self.latency_budget == "hard" and self.target_latency is None:
-            raise ValueError("latency_budget='hard' needs a target latency")
+        if self.latency_budget != "soft" and self.target_latency is None:
+            raise ValueError(f"latency_budget={self.latency_budget!r} needs a target latency "
+                             "(--target_latency)")
+        if not 0.0 < self.budget_floor < 1.0:
+            raise ValueError(f"budget_floor must lie strictly between 0 and 1, got "
+                             f"{self.budget_floor}")
 
     @property
     def mixed_op_mode(self) -> str:

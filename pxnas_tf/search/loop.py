@@ -46,7 +46,8 @@ class SearchResult:
 
     Attributes:
         arch: the derived arch.
-        derived_by: "argmax" or "budget" (hard latency budget).
+        derived_by: "argmax", "budget" (most probable within the target) or
+            "band" (most probable in [budget_floor * target, target]).
         probabilities: per block, the final op probabilities.
         latency: the derived arch's latency (model unit), None without a model.
         expected_latency: E[LAT] under the final probabilities.
@@ -134,7 +135,7 @@ class Search:
         if data.batch_size % self.strategy.num_replicas_in_sync:
             raise SearchError(f"batch size {data.batch_size} does not split evenly over "
                               f"{self.strategy.num_replicas_in_sync} replicas")
-        needs_latency = cfg.loss != "ce" or cfg.latency_budget == "hard" or (
+        needs_latency = cfg.loss != "ce" or cfg.latency_budget != "soft" or (
             cfg.grad_mode == "reinforce" and cfg.target_latency is not None)
         if needs_latency and self.latency is None:
             raise SearchError(f"loss {cfg.loss!r} / budget {cfg.latency_budget!r} needs a latency "
@@ -299,7 +300,8 @@ class Search:
         probs = self.state.supernet.probabilities()
         if lat is not None:
             indices, how = derive.derive_indices(probs, lat.blocks, lat.constant,
-                                                 cfg.target_latency, cfg.latency_budget)
+                                                 cfg.target_latency, cfg.latency_budget,
+                                                 cfg.budget_floor)
         else:
             indices, how = derive.argmax_indices(probs), "argmax"
         arch = self.state.supernet.arch_of(indices, name=f"searched_{self.space.name}")

@@ -22,7 +22,7 @@ RUN_FORMAT = "pxnas_tf.search_run/v1"
 # Config fields that may change between a run and its resumption: they do
 # not change what is computed.
 RESUMABLE_CHANGES = ("jit_compile", "checkpoint_every", "keep_checkpoints", "log_every",
-                     "eval_batches", "latency_budget")
+                     "eval_batches", "latency_budget", "budget_floor")
 
 
 def paths(workdir: str) -> dict[str, str]:

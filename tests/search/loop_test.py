@@ -59,6 +59,25 @@ def test_abs_target_pulls_towards_the_target_from_both_sides(tmp_path, latency):
     assert e["tight"] < uniform < e["loose"]
 
 
+def test_band_budget_derives_an_arch_near_the_target(tmp_path, latency):
+    """--latency_budget=band: the derived arch lies in [0.9 T, T] (some arch
+    of the tiny space does), whatever the argmax would have been."""
+    import itertools
+    fastest, slowest = latency.bounds()
+    target = fastest + 0.5 * (slowest - fastest)
+    sums = [latency.arch_latency(list(ix))
+            for ix in itertools.product(*[range(len(b)) for b in latency.blocks])]
+    assert any(0.9 * target <= x <= target for x in sums)  # the test's premise
+    config = _config(target_latency=target, loss="add#linear", latency_budget="band")
+    r = run_search(SPACE, tiny_data(), config, str(tmp_path), latency, progress=False)
+    assert 0.9 * target - 1e-9 <= r.latency <= target + 1e-9
+    assert r.derived_by in ("argmax", "band")
+    with pytest.raises(ValueError, match="budget_floor"):
+        _config(target_latency=target, latency_budget="band", budget_floor=1.5)
+    with pytest.raises(ValueError, match="needs a target latency"):
+        _config(loss="ce", latency_budget="band")
+
+
 def test_two_mode_arch_step_keeps_unsampled_probabilities():
     space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
     config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5)

@@ -1,0 +1,154 @@
+"""Weight streaming: whole nets whose weights do not stay in the CPU caches.
+
+A block model timed back to back keeps its packed weights in L2: every
+invoke after the first reads them from there. Inside a whole net, by the time
+a block runs again one inference later every other block's weights have
+passed through the caches too, so once the net's weights outgrow L2 each
+block reads its own from further away. A table of back-to-back block times
+then predicts such nets too fast, by an amount that grows with the net's
+weight bytes, not with its MACs (float32 MobileNetV2 at 32x32 on a 2-vCPU
+EPYC VM: 0.56 ms summed over its blocks, 1.02 ms measured whole).
+
+The cost is measured once per table, on the target, with two calibration
+models that contain nothing but weights to stream: one 1x1 convolution at a
+1x1 feature map (C -> C channels), and a chain of N of them whose weights
+total about twice the last-level cache. Timed back to back, the chain
+costs more than N singles by the time it takes to stream its weights:
+
+    ms_per_mb = (t(chain) - N * t(single)) / (chain weight MB)
+
+A net of W weight bytes is then predicted as the sum of its blocks plus
+
+    ms_per_mb * W_MB * phi(W),    phi(W) = clip((W - L2) / L2, 0, 1)
+
+(0 while the net fits in L2, the full rate once it holds twice L2). Nothing
+here is fitted to whole-net measurements; the validation nets test it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Any, Sequence
+
+from pxnas_tf.latency.ops import ops_of_key
+
+BYTES_PER_WEIGHT = {"int8": 1, "fp16": 2, "float32": 4}
+SYSFS_CACHES = "/sys/devices/system/cpu/cpu0/cache"
+DEFAULT_CHANNELS = 1024
+FORMAT = "pxnas_tf.weight_streaming/v1"
+
+
+def parse_size(text: str) -> int:
+    """``"512K"`` / ``"8192K"`` / ``"32M"`` / ``"1048576"`` -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a cache size: {text!r}")
+    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2).upper()]
+    return int(m.group(1)) * scale
+
+
+def cpu_caches(root: str = SYSFS_CACHES) -> dict[str, int]:
+    """Data / unified cache sizes of CPU 0 by level (``{"L1": .., "L2": ..,
+    "L3": ..}``, bytes) from sysfs; {} where sysfs does not say."""
+    out: dict[str, int] = {}
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return out
+    for entry in entries:
+        folder = os.path.join(root, entry)
+        try:
+            with open(os.path.join(folder, "type"), encoding="utf-8") as f:
+                kind = f.read().strip()
+            with open(os.path.join(folder, "level"), encoding="utf-8") as f:
+                level = int(f.read().strip())
+            with open(os.path.join(folder, "size"), encoding="utf-8") as f:
+                size = parse_size(f.read())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified"):
+            out[f"L{level}"] = size
+    return out
+
+
+def weight_bytes(keys: Sequence[str], precision: str, stem_kernel: int = 3) -> int:
+    """Bytes of weights of the layers `keys` in `precision`."""
+    try:
+        per = BYTES_PER_WEIGHT[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}: one of "
+                         f"{', '.join(BYTES_PER_WEIGHT)}") from None
+    return per * sum(op.weights for key in keys for op in ops_of_key(key, stem_kernel))
+
+
+def streaming_fraction(weights: float, l2: int) -> float:
+    """phi(W): 0 while `weights` fit in L2, 1 from twice L2, linear between."""
+    if l2 <= 0:
+        raise ValueError(f"L2 size must be > 0, got {l2}")
+    return min(1.0, max(0.0, (weights - l2) / l2))
+
+
+def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
+    """The extra time (ms) of a net with `weights` bytes under the table's
+    `info` (its ``weight_streaming`` metadata); 0 without it."""
+    if not info:
+        return 0.0
+    return info["ms_per_mb"] * weights / 1e6 * streaming_fraction(weights, info["l2_bytes"])
+
+
+def chain_length(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS) -> int:
+    """Layers of the chain: its weights about 2x the last-level cache."""
+    last = max(caches.values()) if caches else 8 << 20
+    per_layer = channels * channels * BYTES_PER_WEIGHT[precision]
+    return max(2, -(-2 * last // per_layer))
+
+
+def calibration_models(precision: str, length: int, folder: str,
+                       channels: int = DEFAULT_CHANNELS) -> dict[str, str]:
+    """Writes the single-layer and chain ``.tflite`` models (reused when
+    there); returns {"single": path, "chain": path}."""
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+
+    os.makedirs(folder, exist_ok=True)
+    out = {}
+    for name, n in (("single", 1), ("chain", length)):
+        path = os.path.join(folder, f"streaming_{name}_{precision}_c{channels}_n{n}.tflite")
+        if not os.path.isfile(path):
+            import keras
+            x = inputs = keras.Input((1, 1, channels), batch_size=1)
+            for _ in range(n):
+                x = keras.layers.Conv2D(channels, 1)(x)
+            model = keras.Model(inputs, x)
+            save_tflite(to_tflite(model, precision, random_representative_data(
+                (1, 1, channels))), path)
+        out[name] = path
+    return out
+
+
+def measure_streaming(runner, precision: str, caches: dict[str, int],
+                      folder: str | None = None, channels: int = DEFAULT_CHANNELS
+                      ) -> dict[str, Any]:
+    """Measures the weight-streaming rate on `runner` (see the module doc).
+
+    Raises:
+        ValueError: no L2 size is known (the model needs it).
+    """
+    from pxnas_tf.latency.runner import BenchModel
+
+    if not caches.get("L2"):
+        raise ValueError("the target's L2 cache size is unknown, so the weight-streaming model "
+                         "cannot be used")
+    length = chain_length(caches, precision, channels)
+    folder = folder or tempfile.mkdtemp(prefix="pxnas_streaming_")
+    paths = calibration_models(precision, length, folder, channels)
+    times = {}
+    for model, m in runner.measure([BenchModel(k, v) for k, v in paths.items()]):
+        times[model.name] = m.median_ms if m.median_ms is not None else m.mean_ms
+    megabytes = length * channels * channels * BYTES_PER_WEIGHT[precision] / 1e6
+    extra = times["chain"] - length * times["single"]
+    return {"format": FORMAT, "ms_per_mb": max(0.0, extra) / megabytes,
+            "l2_bytes": caches["L2"], "caches": dict(caches), "channels": channels,
+            "chain_layers": length, "chain_mb": megabytes, "single_ms": times["single"],
+            "chain_ms": times["chain"]}

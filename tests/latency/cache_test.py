@@ -1,0 +1,92 @@
+"""Weight streaming: cache sizes from a sysfs tree, the blend rule by hand,
+the calibration measured by the real host runner, and a prediction that
+adds the streaming time of the net's own weight bytes."""
+
+import os
+
+import pytest
+
+from pxnas_tf.latency import cache, validation
+from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.latency.host_runner import HostRunner
+from pxnas_tf.latency.ops import ops_of_key
+from pxnas_tf.latency.table import load_table
+
+
+def _sysfs(root, entries):
+    for i, (level, kind, size) in enumerate(entries):
+        d = root / f"index{i}"
+        d.mkdir(parents=True)
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    return str(root)
+
+
+def test_cache_sizes_from_sysfs(tmp_path):
+    root = _sysfs(tmp_path / "cache", [(1, "Data", "32K"), (1, "Instruction", "64K"),
+                                       (2, "Unified", "512K"), (3, "Unified", "8192K")])
+    assert cache.cpu_caches(root) == {"L1": 32 << 10, "L2": 512 << 10, "L3": 8 << 20}
+    assert cache.cpu_caches(str(tmp_path / "missing")) == {}
+    assert cache.parse_size("32M") == 32 << 20 and cache.parse_size("1048576") == 1 << 20
+    with pytest.raises(ValueError, match="not a cache size"):
+        cache.parse_size("lots")
+
+
+def test_streaming_fraction_and_time_by_hand():
+    l2 = 1_000_000
+    assert cache.streaming_fraction(0.5 * l2, l2) == 0.0
+    assert cache.streaming_fraction(1.5 * l2, l2) == pytest.approx(0.5)
+    assert cache.streaming_fraction(5 * l2, l2) == 1.0
+    info = {"ms_per_mb": 0.05, "l2_bytes": l2}
+    assert cache.streaming_ms(4e6, info) == pytest.approx(0.05 * 4.0)
+    assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.05 * 1.5 * 0.5)
+    assert cache.streaming_ms(4e6, None) == 0.0
+    # 2 x 8 MB of float32 1024x1024 layers (4 MB each): 4 layers.
+    assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "float32") == 4
+    assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "int8") == 16
+
+
+def test_weight_bytes_count_every_op_of_the_keys():
+    key = "expanded_conv-input:8x8x16-output:8x8x16-expand:3-kernel:3-stride:1-idskip:1"
+    weights = sum(op.weights for op in ops_of_key(key))
+    assert weights == 16 * 48 + 9 * 48 + 48 * 16
+    assert cache.weight_bytes([key, key], "float32") == 2 * 4 * weights
+    assert cache.weight_bytes([key], "int8") == weights
+    with pytest.raises(ValueError, match="unknown precision"):
+        cache.weight_bytes([key], "int4")
+
+
+def test_streaming_rate_measured_on_this_host(tmp_path, quick):
+    # Small calibration models (128 channels, caches said to be tiny) so that
+    # the chain (8 float32 layers of 64 KB) streams from beyond the
+    # "caches"; the figure itself is not checked, its bookkeeping is.
+    caches = {"L2": 64 << 10, "L3": 256 << 10}
+    info = cache.measure_streaming(HostRunner(settings=quick), "float32", caches,
+                                   str(tmp_path), channels=128)
+    assert info["chain_layers"] == 8
+    assert info["chain_mb"] == pytest.approx(8 * 128 * 128 * 4 / 1e6)
+    assert info["single_ms"] > 0 and info["chain_ms"] > info["single_ms"]
+    expected = max(0.0, info["chain_ms"] - 8 * info["single_ms"]) / info["chain_mb"]
+    assert info["ms_per_mb"] == pytest.approx(expected)
+    assert len(os.listdir(tmp_path)) == 2  # the two models, reused by a re-run
+    with pytest.raises(ValueError, match="L2 cache size is unknown"):
+        cache.measure_streaming(HostRunner(settings=quick), "float32", {}, str(tmp_path))
+
+
+def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
+    table = load_table(tiny_table_path)
+    arch = validation.sample_archs(tiny_space, 1)[0]
+    base, _, source = validation.predict_arch(arch, table)
+    assert source == "table"
+    keys = [layer.key for layer in keys_lib.arch_layers(arch) if layer.key]
+    weights = cache.weight_bytes(keys, "int8")
+    # An L2 a quarter of the net's weights: the full rate applies.
+    table.metadata.extra["weight_streaming"] = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
+    ms, _, source = validation.predict_arch(arch, table)
+    assert source == "table+streaming"
+    assert ms == pytest.approx(base + 2.0 * weights / 1e6)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
