@@ -126,7 +126,8 @@ def test_resume_after_budget_stop(tmp_path, tiny_space, quick, models_dir):
     assert sum(len(r) for r in saved.values()) == 7
     runner = Recording(HostRunner(settings=quick))
     second = build_table(tiny_space, runner, path, "int8",
-                         BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4),
+                         BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4,
+                                       weight_streaming=False),
                          models_dir=models_dir, progress=False)
     assert second.complete
     final = _all_runs(load_table(path))

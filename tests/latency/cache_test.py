@@ -88,5 +88,29 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     assert ms == pytest.approx(base + 2.0 * weights / 1e6)
 
 
+
+class _SmallCaches(HostRunner):
+    """The real host runner, reporting caches small enough that the
+    calibration chain is 2 MB of int8 weights (quick to convert here)."""
+
+    def metadata(self):
+        return {**super().metadata(), "caches": {"L2": 64 << 10, "L3": 256 << 10}}
+
+
+def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
+    from pxnas_tf.latency.builder import BuildSettings, build_table
+    settings = BuildSettings(min_passes=1, max_passes=2, agree_tol=0.5, batch_size=8)
+    path = str(tmp_path / "t.json")
+    report = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
+                         progress=False)
+    assert report.complete
+    info = load_table(path).metadata.extra["weight_streaming"]
+    assert info["chain_layers"] == 2 and info["l2_bytes"] == 64 << 10
+    again = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
+                        progress=False)
+    assert again.measured == 0  # nothing re-measured, the rate included
+    assert load_table(path).metadata.extra["weight_streaming"] == info
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
