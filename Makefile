@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+ADB := /usr/bin/adb
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
@@ -20,7 +21,12 @@ $(FMNIST):
 	$(SUDO) apt-get update -q
 	$(SUDO) apt-get install -y -q dataset-fashion-mnist
 
-install: $(STAMP) $(FMNIST)
+$(ADB):
+	@echo "Installing Debian's adb (the adb runner's tests run it with no phone attached)"
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q adb
+
+install: $(STAMP) $(FMNIST) $(ADB)
 
 ## The main job.
 demo: install
