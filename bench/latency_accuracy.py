@@ -170,8 +170,8 @@ def run_precision(precision: str) -> dict:
     streaming = table.metadata.extra.get("weight_streaming")
     no_streaming = []
     for r in rep.results:
-        keys = [k for k in keys_lib.arch_keys(nets[r.name].arch)]
-        extra_ms = cache.streaming_ms(cache.weight_bytes(keys, precision), streaming)
+        extra_ms = cache.streaming_ms(
+            cache.weight_bytes(keys_lib.arch_keys(nets[r.name].arch), precision), streaming)
         no_streaming.append({"name": r.name, "group": r.group,
                              "predicted_ms": r.predicted_ms - extra_ms,
                              "measured_ms": r.measured_ms})

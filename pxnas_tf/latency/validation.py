@@ -159,8 +159,7 @@ def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = Non
     streaming = table.metadata.extra.get("weight_streaming")
     if streaming:
         from pxnas_tf.latency import cache
-        keys = [layer.key for layer in keys_lib.arch_layers(arch) if layer.key is not None]
-        weights = cache.weight_bytes(keys, table.metadata.precision or "float32",
+        weights = cache.weight_bytes(keys_lib.arch_keys(arch), table.metadata.precision or "float32",
                                      table.metadata.extra.get("stem_kernel", 3))
         total += cache.streaming_ms(weights, streaming)
         source += "+streaming"

@@ -79,8 +79,7 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     arch = validation.sample_archs(tiny_space, 1)[0]
     base, _, source = validation.predict_arch(arch, table)
     assert source == "table"
-    keys = [layer.key for layer in keys_lib.arch_layers(arch) if layer.key]
-    weights = cache.weight_bytes(keys, "int8")
+    weights = cache.weight_bytes(keys_lib.arch_keys(arch), "int8")
     # An L2 a quarter of the net's weights: the full rate applies.
     table.metadata.extra["weight_streaming"] = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
     ms, _, source = validation.predict_arch(arch, table)
