@@ -32,13 +32,17 @@ install: $(STAMP) $(FMNIST) $(ADB)
 demo: install
 	$(VENV)/bin/pxnas demo
 
-## The whole test suite (slow tests included).
+## The whole test suite (slow tests included): the tests that time models on
+## this CPU (marker `timing`) run alone, after the others, which share the
+## cores on two pytest-xdist workers.
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not timing" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m timing $(PYTEST_ARGS)
 
 ## Without the tests marked slow.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow and not timing" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "timing and not slow" $(PYTEST_ARGS)
 
 ## Bazel (offline, Debian's Bazel 4): every test file is a py_test.
 bazel-test: install

@@ -30,6 +30,6 @@ setuptools.setup(
         "tqdm>=4.66",
         "PyYAML>=6",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},
     entry_points={"console_scripts": ["pxnas=pxnas_tf.cli.main:run"]},
 )

@@ -175,6 +175,10 @@ def define_search_flags() -> None:
                       "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_boolean("jit_compile", None, "XLA-compile the step functions.")
+    flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism: a killed and "
+                         "resumed run ends bit for bit like an uninterrupted one even on a busy "
+                         "machine (multithreaded kernels otherwise may sum in another order, and "
+                         "sampled paths amplify the difference); somewhat slower.")
     flags.DEFINE_integer("checkpoint_every", None, "Weight steps between checkpoints (200; "
                          "0: epoch ends only).")
     flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep (3).")

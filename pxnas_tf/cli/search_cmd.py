@@ -4,13 +4,15 @@ usage:
   %s --workdir=DIR [--space=proxyless_small] [--dataset=fashion_mnist]
      [--latency_table=FILE | --latency_proxy=macs] [--target_latency=T]
      [--loss=mul#log|add#linear|ce] [--grad_mode=full_v2|two|full|reinforce]
-     [--strategy=default|mirrored|multi_worker|tpu] [--jit_compile]
+     [--strategy=default|mirrored|multi_worker|tpu] [--jit_compile] [--deterministic]
      [--warmup_epochs=N] [--epochs=N] [--batch_size=N] [--train_limit=N] ...
 
 Writes to the workdir: checkpoints/, tensorboard/, history.json (per-epoch
 op probabilities), arch.json (the derived arch, loadable by `pxnas build
 --arch=DIR/arch.json`) and summary.json. Re-running the same command
 resumes from the last checkpoint; a workdir of another run is refused.
+With --deterministic (TensorFlow op determinism) the resumed run ends bit
+for bit like an uninterrupted one even on a busy machine.
 T is in the latency model's unit: ms for a table, millions of MACs for the
 MACs proxy (--target_latency_ms is an alias).
 """
@@ -73,6 +75,9 @@ def main(argv: list[str]) -> None:
     try:
         # MultiWorkerMirroredStrategy must exist before TensorFlow runs ops.
         strategy = make_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
+        if FLAGS.deterministic:
+            import tensorflow as tf
+            tf.config.experimental.enable_op_determinism()
         config = _config()
         _run(strategy, config)
     except (SearchError, LatencyTableError) as e:

@@ -144,17 +144,16 @@ class LocalBenchmarkRunner(BenchmarkModelRunner):
 
     def metadata(self) -> dict[str, Any]:
         from pxnas_tf.latency.cache import cpu_caches
-        from pxnas_tf.latency.host_runner import cpu_model_name
-        uname = platform.uname()
+        from pxnas_tf.latency.host_runner import cpu_description
         return {
-            "device": f"linux: {cpu_model_name()} ({uname.machine}, {os.cpu_count()} CPUs)",
+            "device": f"linux: {cpu_description()}",
             "runtime": "tflite benchmark_model",
             "runtime_version": f"binary sha1 {file_sha1(self.binary)[:12]}",
             "threads": self.threads,
             "delegate": "gpu" if self.use_gpu else ("xnnpack" if self.xnnpack else "none"),
             "runner": "linux",
             "benchmark_model": os.path.abspath(self.binary),
-            "os": f"{uname.system} {uname.release}",
+            "os": f"{platform.uname().system} {platform.uname().release}",
             "cpu_mask": self.cpu_mask,
             "caches": {} if self.use_gpu else cpu_caches(),
         }

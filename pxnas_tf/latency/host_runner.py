@@ -50,6 +50,33 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+# The widest vector extension first: XNNPACK picks its kernels by these, so two
+# hosts with the same model name but different extensions time differently
+# (the int8 kernels most of all: VNNI dot products).
+_ISA_ORDER = ("avx512_vnni", "avx512f", "avx_vnni", "avx2", "avx", "sse4_2", "asimddp", "asimd")
+
+
+def cpu_isa(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The widest SIMD extension that /proc/cpuinfo lists, e.g. ``"avx512_vnni"``
+    (``""`` when the file or its flags line is missing)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                name = line.split(":", 1)[0].strip().lower()
+                if name in ("flags", "features"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return next((isa for isa in _ISA_ORDER if isa in flags), "")
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_description() -> str:
+    """``"AMD EPYC (x86_64, 2 CPUs, avx512_vnni)"``: what a table's device names."""
+    parts = [platform.uname().machine, f"{os.cpu_count()} CPUs", cpu_isa()]
+    return f"{cpu_model_name()} ({', '.join(p for p in parts if p)})"
+
+
 def parse_cpu_mask(mask: str) -> set[int]:
     """``"0x3"`` / ``"3"`` (hex, as ``taskset`` takes it) -> {0, 1}.
 
@@ -150,7 +177,7 @@ class HostRunner(Runner):
     def metadata(self) -> dict[str, Any]:
         uname = platform.uname()
         return {
-            "device": f"host: {cpu_model_name()} ({uname.machine}, {os.cpu_count()} CPUs)",
+            "device": f"host: {cpu_description()}",
             "runtime": "litert interpreter (python)",
             "runtime_version": litert_version(),
             "threads": self.threads,

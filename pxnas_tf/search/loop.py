@@ -11,7 +11,10 @@ hold every variable and the step counters; the path draws are stateless
 functions of the seed and the counters, and the data streams restart at
 the step they had reached (`skip`), so a killed run re-run with the same
 command continues where its last checkpoint was and ends where an
-uninterrupted run ends (on this CPU bit for bit). Skipping re-reads the
+uninterrupted run ends: bit for bit under TensorFlow op determinism
+(`tf.config.experimental.enable_op_determinism`, `pxnas search
+--deterministic`); without it, multithreaded kernels may sum in another
+order on a busy machine, and the sampled paths amplify such differences. Skipping re-reads the
 skipped batches (no training on them). An epoch resumed in its middle
 reports train loss / accuracy of its steps after the resumption only.
 """

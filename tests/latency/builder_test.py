@@ -92,7 +92,10 @@ def test_tiny_table_end_to_end(built, tiny_space):
     shapes = {keys_lib.format_shape(keys_lib.parse_key(k).input_shape) for k in table.keys()}
     assert set(meta.extra["overhead"]["ms"]) == shapes
     for key, entry in table.entries.items():
-        assert len(entry.runs) >= 2 and entry.median > 0 and entry.count > 0
+        assert len(entry.runs) >= 2 and entry.count > 0
+        # A block can cost no more than an empty invoke (the tiny classifier),
+        # then overhead subtraction leaves 0; an MBConv always costs more.
+        assert entry.median > 0 if key.startswith("expanded_conv") else entry.median >= 0
         overhead = 0.0 if key == keys_lib.stem_key(tiny_space) else meta.extra["overhead"]["ms"][
             keys_lib.format_shape(keys_lib.parse_key(key).input_shape)]
         assert entry.median == pytest.approx(min(entry.runs) - overhead, abs=2e-6)

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from pxnas_tf.latency import block_models
-from pxnas_tf.latency.host_runner import HostRunner, parse_cpu_mask
+from pxnas_tf.latency.host_runner import HostRunner, cpu_isa, parse_cpu_mask
 from pxnas_tf.latency.runner import BenchModel, RunnerError
 
 BLOCK = "expanded_conv-input:16x16x8-output:16x16x8-expand:6-kernel:5-stride:1-idskip:1"
@@ -77,6 +77,19 @@ def test_bad_model_files(tmp_path, quick):
     bad.write_bytes(b"not a flatbuffer at all")
     with pytest.raises(RunnerError, match="LiteRT cannot load .*re-create the model file"):
         list(runner.measure([BenchModel("bad", str(bad))]))
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni", "avx512_vnni"),
+    ("fpu sse4_2 avx avx2 fma", "avx2"),
+    ("fpu vme de", ""),
+])
+def test_cpu_isa_names_the_widest_extension(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n"
+                       f"flags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert cpu_isa(str(cpuinfo)) == expected
+    assert cpu_isa(str(tmp_path / "missing")) == ""
 
 
 if __name__ == "__main__":

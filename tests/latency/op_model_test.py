@@ -103,15 +103,14 @@ def test_save_load_and_staleness(tmp_path):
         om.fit_ops([], [])
 
 
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__, "-q"]))
-
-
 @pytest.mark.slow
 def test_predicts_another_width_multiplier_measured_live(tmp_path):
     """Keys of proxyless_small at width 0.75 (none of them in the table) are
     measured now on this host and predicted by the op model fit on the
-    width-1.0 table measured here before."""
+    width-1.0 fixture table. The fixture was measured on another machine, so
+    its times are first brought to this host's speed by the median ratio over
+    a few of its own keys, measured alongside (hosts of the same model name
+    ran these blocks at 0.5x to 7x the fixture's times)."""
     import dataclasses
 
     from pxnas_tf.latency import block_models
@@ -120,18 +119,27 @@ def test_predicts_another_width_multiplier_measured_live(tmp_path):
 
     table = load_table(REAL)
     runner = HostRunner(settings=MeasureSettings(max_wait_s=60.0))
-    if runner.metadata()["device"] != table.metadata.device:
-        pytest.skip(f"the fixture table was measured on {table.metadata.device!r}")
     space = load_space("proxyless_small").replace(width_mult=0.75)
     keys = [k for k in keys_lib.space_keys(space) if k not in table][1::4]
     assert len(keys) >= 6
+    # A few of the fixture's own keys, measured alongside.
+    probes = [k for k in table.keys() if not k.startswith(("Conv", "Logits"))][::12]
     models = [BenchModel(k, block_models.ensure_model_file(k, "int8", str(tmp_path)))
-              for k in keys]
+              for k in keys + probes]
     measured = dict((m.name, r) for m, r in runner.measure(models))
     if any(r.flags for r in measured.values()):
         pytest.skip("the machine stayed busy: measurements are contended")
-    model = om.fit_table(table)
     overhead = om.table_overhead_ms(table)
-    errors = np.array([model.predict_key(k).ms / (measured[k].value_ms - overhead) - 1
+    ratios = np.array([(measured[k].value_ms - overhead) / table.value(k) for k in probes])
+    if ratios.max() > 2 * ratios.min():
+        pytest.skip(f"this host's speed relative to the fixture's differs from block to block "
+                    f"({ratios.min():.2f}x to {ratios.max():.2f}x): no common scale to compare")
+    speed = float(np.median(ratios))
+    model = om.fit_table(table)
+    errors = np.array([speed * model.predict_key(k).ms / (measured[k].value_ms - overhead) - 1
                        for k in keys])
-    assert np.median(np.abs(errors)) < 0.25, dataclasses.asdict(model)["loo_rel_rmse"]
+    assert np.median(np.abs(errors)) < 0.25, (speed, errors, dataclasses.asdict(model)["loo_rel_rmse"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

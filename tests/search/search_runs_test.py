@@ -19,11 +19,14 @@ ARGS = ["--dataset=fashion_mnist", "--image_size=8", "--train_limit=512", "--hol
         "--batch_size=16", "--warmup_epochs=1", "--epochs=3", "--arch_delay_epochs=0",
         "--arch_every=2", "--loss=add#linear", "--target_latency=0.06", "--arch_lr=0.05",
         "--checkpoint_every=8", "--noprogress", "--seed=5"]
+# Bit-exact resumption on a busy machine (other tests running beside) needs op
+# determinism: without it this test failed now and then under load.
+RESUME_ARGS = [*ARGS, "--deterministic"]
 
 
-def _cmd(space_file, workdir):
+def _cmd(space_file, workdir, args=ARGS):
     return [sys.executable, "-m", "pxnas_tf.cli.main", "search", f"--space={space_file}",
-            f"--workdir={workdir}", *ARGS]
+            f"--workdir={workdir}", *args]
 
 
 def pxnas(*args, timeout=400):
@@ -48,7 +51,7 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     space_file.write_text(json.dumps(TINY_SPACE))
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     ckpt_dir = killed_dir / "checkpoints"
-    proc = subprocess.Popen(_cmd(space_file, killed_dir), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_cmd(space_file, killed_dir, RESUME_ARGS), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env())
     try:
         deadline = time.time() + 300
@@ -67,11 +70,11 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     assert not (killed_dir / "summary.json").exists()
     json.loads((killed_dir / "run.json").read_text())  # atomic writes: whole files only
 
-    rerun = subprocess.run(_cmd(space_file, killed_dir), capture_output=True, text=True,
+    rerun = subprocess.run(_cmd(space_file, killed_dir, RESUME_ARGS), capture_output=True, text=True,
                            env=_env(), timeout=400)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     assert "resuming from" in rerun.stdout
-    clean = subprocess.run(_cmd(space_file, clean_dir), capture_output=True, text=True,
+    clean = subprocess.run(_cmd(space_file, clean_dir, RESUME_ARGS), capture_output=True, text=True,
                            env=_env(), timeout=400)
     assert clean.returncode == 0, clean.stderr[-4000:]
     assert "resuming from" not in clean.stdout
