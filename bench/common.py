@@ -55,6 +55,9 @@ def define_budget_flags() -> None:
     flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard", "band"],
                       "Search: hard derives the most probable arch within the target, band "
                       "the most probable one within 90-100% of it.")
+    flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
+                      "Search: candidate ops as slices of one shared block per block (trains "
+                      "within these budgets) or each with its own weights (the paper's).")
     flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "
                       "[fastest, slowest]: log (fastest * (slowest/fastest)^f) or linear.")
     flags.DEFINE_integer("passes", 2, "Latency passes (the lowest median is kept).")
@@ -67,7 +70,8 @@ def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
     return (SearchBudget(train_limit=f.search_train_examples, holdout_size=f.search_holdout,
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
                          arch_lr=f.arch_lr, latency_lambda=f.latency_lambda, loss=f.loss,
-                         latency_budget=f.latency_budget),
+                         latency_budget=f.latency_budget,
+                         candidate_weights=f.candidate_weights),
             TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
                         lr=f.lr))
 
@@ -266,13 +270,15 @@ class SearchBudget:
     loss: str = "add#linear"
     latency_lambda: float = 0.1
     latency_budget: str = "hard"
+    candidate_weights: str = "shared"
 
     def flags(self) -> list[str]:
         return [f"--train_limit={self.train_limit}", f"--holdout_size={self.holdout_size}",
                 f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
                 f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
                 f"--loss={self.loss}", f"--latency_lambda={self.latency_lambda}",
-                f"--latency_budget={self.latency_budget}"]
+                f"--latency_budget={self.latency_budget}",
+                f"--candidate_weights={self.candidate_weights}"]
 
 
 def search(workdir: str, name: str, table_info: dict, target_ms: float,

@@ -92,6 +92,9 @@ class PipelineConfig:
         search_batch_size, search_warmup_epochs, search_epochs,
         search_steps_per_epoch, arch_lr, arch_every: the search schedule
             (None: `search.make_config`'s small-dataset defaults).
+        candidate_weights: "shared" (default here: a supernet of
+            independent candidates does not train within the demo's few
+            hundred steps) or "independent" (the paper's).
         train_examples, val_examples: training subset and test subset
             (validation, and the export's verification).
         epochs, batch_size, lr: training of the derived net.
@@ -127,6 +130,7 @@ class PipelineConfig:
     search_steps_per_epoch: int | None = None
     arch_lr: float | None = 0.02
     arch_every: int | None = 2
+    candidate_weights: str = "shared"
     train_examples: int = 6000
     val_examples: int = 1000
     epochs: int = 2
@@ -441,6 +445,7 @@ def search_config(config: PipelineConfig, target: Target, loss: str):
             epochs=config.search_epochs, batch_size=config.search_batch_size,
             steps_per_epoch=config.search_steps_per_epoch, arch_lr=config.arch_lr,
             arch_every=config.arch_every, arch_delay_epochs=0, loss=loss,
+            candidate_weights=config.candidate_weights,
             target_latency=target.target, latency_budget="hard", seed=config.seed)
     except ValueError as e:
         raise SearchError(f"search settings: {e}") from None

@@ -92,6 +92,9 @@ def define_demo_flags() -> None:
     flags.DEFINE_float("arch_lr", 0.02, "Adam lr of the arch logits (raised for the short demo "
                        "search; `pxnas search` uses 5e-3 on small datasets).")
     flags.DEFINE_integer("arch_every", 2, "Weight steps per arch step.")
+    flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
+                      "Candidate ops of a block: slices of one shared block (trains within the "
+                      "demo's few hundred steps) or each its own weights (the paper's).")
     # Training and export.
     flags.DEFINE_integer("train_examples", 6000, "Training examples for the derived net (0: all).")
     flags.DEFINE_integer("val_examples", 1000, "Test examples for validation and the TFLite "
@@ -139,6 +142,10 @@ def define_search_flags() -> None:
     flags.DEFINE_boolean("decay_bn_bias", None, "Also decay BN gammas/betas and biases (off).")
     flags.DEFINE_float("label_smoothing", None, "Label smoothing of the weight steps (0.1).")
     flags.DEFINE_float("dropout", None, "Dropout before the classifier (0).")
+    flags.DEFINE_enum("candidate_weights", None, ["independent", "shared"],
+                      "independent: each candidate op its own weights (the paper's; default); "
+                      "shared: a block's candidates are slices of its largest (k3 the centre "
+                      "of k7, e3 the first channels of e6), which trains on small budgets.")
     flags.DEFINE_float("arch_lr", None, "Adam lr of the arch logits (1e-3; 5e-3 on small datasets).")
     flags.DEFINE_float("arch_beta1", None, "Adam beta1 of the logits (0).")
     flags.DEFINE_float("arch_beta2", None, "Adam beta2 of the logits (0.999).")

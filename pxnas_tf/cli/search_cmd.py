@@ -30,6 +30,7 @@ FLAGS = flags.FLAGS
 _CONFIG_FLAGS = (
     "grad_mode", "warmup_epochs", "epochs", "batch_size", "steps_per_epoch", "warmup_lr", "lr",
     "momentum", "nesterov", "weight_decay", "decay_bn_bias", "label_smoothing", "dropout",
+    "candidate_weights",
     "arch_lr", "arch_beta1", "arch_beta2", "arch_epsilon", "arch_every", "arch_delay_epochs",
     "loss", "target_latency", "latency_scale", "latency_beta", "latency_lambda",
     "reinforce_samples", "reinforce_exponent", "reinforce_baseline_decay", "latency_budget",

@@ -2,4 +2,5 @@
 
 from pxnas_tf.layers.mbconv import MBConv
 from pxnas_tf.layers.mixed_op import MixedOp
+from pxnas_tf.layers.shared_mbconv import SharedMBConv
 from pxnas_tf.layers.zero_op import ZeroOp

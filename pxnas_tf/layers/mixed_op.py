@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from pxnas_tf.layers import blocks
 from pxnas_tf.layers.mbconv import MBConv
+from pxnas_tf.layers.shared_mbconv import SharedMBConv
 from pxnas_tf.layers.zero_op import ZeroOp
 from pxnas_tf.ops import gates
 from pxnas_tf.search_space import decode_op
@@ -54,6 +56,9 @@ class MixedOp(keras.layers.Layer):
             equal widths).
         mode: one of "full_v2", "two", "full".
         bn_momentum: Keras BN momentum of the candidates.
+        shared: the MBConv candidates share one set of weights (each a
+            slice of the largest, `SharedMBConv`) instead of each having its
+            own (the paper's).
 
     Call arguments:
         inputs: `(batch, H, W, C_in)`.
@@ -75,7 +80,8 @@ class MixedOp(keras.layers.Layer):
     """
 
     def __init__(self, filters: int, candidates, strides: int = 1, residual: bool = False,
-                 mode: str = "full_v2", bn_momentum: float = blocks.BN_MOMENTUM, **kwargs):
+                 mode: str = "full_v2", bn_momentum: float = blocks.BN_MOMENTUM,
+                 shared: bool = False, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
@@ -87,12 +93,21 @@ class MixedOp(keras.layers.Layer):
         self.residual = bool(residual)
         self.mode = mode
         self.bn_momentum = bn_momentum
-        self.ops = []
-        for op in self.candidates:
-            spec = decode_op(op)
+        self.shared = bool(shared)
+        self.specs = [decode_op(op) for op in self.candidates]
+        self.ops = []  # per candidate: its layer (ZeroOp, or MBConv unless shared)
+        convs = [s for s in self.specs if not s.is_zero]
+        self.shared_op = None
+        if self.shared and convs:
+            self.shared_op = SharedMBConv(
+                self.filters, [s.kernel for s in convs], [s.expand for s in convs], self.strides,
+                bn_momentum, name=f"{self.name}_shared")
+        for op, spec in zip(self.candidates, self.specs):
             name = candidate_name(self.name, op)
             if spec.is_zero:
                 self.ops.append(ZeroOp(self.filters, self.strides, name=name))
+            elif self.shared:
+                self.ops.append(None)
             else:
                 self.ops.append(MBConv(self.filters, spec.kernel, spec.expand, self.strides,
                                        residual=False, bn_momentum=bn_momentum, name=name))
@@ -111,28 +126,94 @@ class MixedOp(keras.layers.Layer):
             raise ValueError(f"{self.name}: the zero op needs a residual block (it would "
                              "cut the network)")
         for op in self.ops:
-            op.build(tuple(input_shape))
+            if op is not None:
+                op.build(tuple(input_shape))
+        if self.shared_op is not None:
+            self.shared_op.build(tuple(input_shape))
         self.alpha = self.add_weight(
             shape=(self.num_candidates,), name="alpha", trainable=True,
             initializer=keras.initializers.RandomNormal(0.0, 1e-3))
 
     # One candidate --------------------------------------------------------
 
+    def is_zero(self, j: int) -> bool:
+        return self.specs[j].is_zero
+
     def _run(self, j: int, x, training, update_stats: bool = True):
         """o_j(x): (B, H, W, C_in) -> (B, H', W', filters)."""
         op = self.ops[j]
-        if isinstance(op, ZeroOp):
+        if self.is_zero(j):
             return op(x)
+        if self.shared:
+            spec = self.specs[j]
+            return self.shared_op.run(x, spec.kernel, spec.expand, training, update_stats)
         if update_stats or not training:
             return op(x, training=training)
         return self._stateless(j, x, training)
 
     def _stateless(self, j: int, x, training):
         """o_j(x) with BN in `training` mode and no state written."""
+        if self.shared:
+            return self._run(j, x, training, update_stats=False)
         op = self.ops[j]
         out, _ = op.stateless_call([v.value for v in op.trainable_variables],
                                    [v.value for v in op.non_trainable_variables],
                                    x, training=training)
+        return out
+
+    # Candidate weights ----------------------------------------------------
+
+    def candidate_variables(self) -> list[tuple]:
+        """(variable, candidate) of every trainable variable that belongs to
+        one candidate alone (none with shared weights)."""
+        return [(v, j) for j, op in enumerate(self.ops) if op is not None
+                for v in op.trainable_variables]
+
+    def shared_masks(self) -> list[tuple]:
+        """(variable, (N, *shape) bool masks): the entries of each shared
+        variable that candidate j uses (none for the zero op)."""
+        if self.shared_op is None:
+            return []
+        per_candidate = []
+        for spec in self.specs:
+            if spec.is_zero:
+                per_candidate.append(None)
+            else:
+                per_candidate.append(dict((id(v), (v, m)) for v, m in
+                                          self.shared_op.masks(spec.kernel, spec.expand)))
+        out = []
+        for v in self.shared_op.trainable_variables:
+            masks = [np.zeros(v.shape, bool) if c is None else c[id(v)][1] for c in per_candidate]
+            out.append((v, np.stack(masks)))
+        return out
+
+    def decay_tensors(self, j: int, include_bn_bias: bool = False) -> list:
+        """What weight decay applies to when candidate j is active: its conv
+        kernels (all its trainable weights with `include_bn_bias`)."""
+        from pxnas_tf.models.supernet import decay_variables
+
+        if self.is_zero(j):
+            return []
+        if not self.shared:
+            return [v.value for v in decay_variables(self.ops[j], include_bn_bias)]
+        spec = self.specs[j]
+        if not include_bn_bias:
+            return self.shared_op.decay_kernels(spec.kernel, spec.expand)
+        return [v.value[m] for v, m in self.shared_op.masks(spec.kernel, spec.expand)]
+
+    def derived_weights(self) -> dict[str, list]:
+        """Derived-net layer name -> numpy weights, for every candidate."""
+        out = {}
+        for op_name, spec, op in zip(self.candidates, self.specs, self.ops):
+            prefix = candidate_name(self.name, op_name)
+            if spec.is_zero:
+                continue
+            if self.shared:
+                out.update(self.shared_op.candidate_weights(prefix, spec.kernel, spec.expand))
+            else:
+                for layer in op.body:
+                    if layer.weights:
+                        out[layer.name] = [np.asarray(w) for w in layer.get_weights()]
         return out
 
     # The logit gradient ---------------------------------------------------
@@ -149,8 +230,8 @@ class MixedOp(keras.layers.Layer):
             def grad(dy):
                 needed = gates.pair_mask(n, path) if two else tf.ones((n,))
                 gate_grads = []
-                for j, op in enumerate(self.ops):
-                    if isinstance(op, ZeroOp):
+                for j in range(n):
+                    if self.is_zero(j):
                         gate_grads.append(tf.zeros((), dy.dtype))
                         continue
 
@@ -207,6 +288,6 @@ class MixedOp(keras.layers.Layer):
         config.update({
             "filters": self.filters, "candidates": list(self.candidates),
             "strides": self.strides, "residual": self.residual, "mode": self.mode,
-            "bn_momentum": self.bn_momentum,
+            "bn_momentum": self.bn_momentum, "shared": self.shared,
         })
         return config

@@ -17,6 +17,7 @@ from pxnas_tf.layers.mixed_op import MODES, MixedOp
 from pxnas_tf.models import derived
 from pxnas_tf.search_space import Arch, SearchSpace
 
+CANDIDATE_WEIGHTS = ("independent", "shared")
 _DECAYED_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
@@ -40,6 +41,9 @@ class Supernet(keras.Model):
         mode: mixed-op mode, one of "full_v2", "two", "full".
         dropout: dropout before the classifier.
         bn_momentum: Keras BN momentum.
+        candidate_weights: "independent" (every candidate op its own
+            weights, the paper's) or "shared" (each block's MBConv
+            candidates are slices of its largest, `SharedMBConv`).
 
     Call arguments:
         images: `(batch, H, W, C)` float32.
@@ -60,13 +64,18 @@ class Supernet(keras.Model):
     """
 
     def __init__(self, space: SearchSpace, mode: str = "full_v2", dropout: float = 0.0,
-                 bn_momentum: float = blocks.BN_MOMENTUM, **kwargs):
+                 bn_momentum: float = blocks.BN_MOMENTUM, candidate_weights: str = "independent",
+                 **kwargs):
         kwargs.setdefault("name", "supernet")
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
+        if candidate_weights not in CANDIDATE_WEIGHTS:
+            raise ValueError(f"unknown candidate_weights {candidate_weights!r}: expected one of "
+                             f"{CANDIDATE_WEIGHTS}")
         self.space = space
         self.mode = mode
+        self.candidate_weights = candidate_weights
         self.dropout = dropout
         self.block_specs = space.blocks()
         images = keras.Input(space.input_shape)
@@ -76,7 +85,7 @@ class Supernet(keras.Model):
                                     name="head")
         self.mixed_ops = [
             MixedOp(b.out_channels, b.candidates, b.stride, b.residual, mode, bn_momentum,
-                    name=f"b{b.index:02d}")
+                    shared=candidate_weights == "shared", name=f"b{b.index:02d}")
             for b in self.block_specs
         ]
 
@@ -120,20 +129,41 @@ class Supernet(keras.Model):
         return [v for v in self.trainable_variables if id(v) not in arch]
 
     def candidate_variables(self) -> list[tuple]:
-        """(variable, block, candidate) for every trainable variable of
-        every candidate op."""
+        """(variable, block, candidate) for every trainable variable that
+        belongs to one candidate op alone."""
         return [(v, b, j) for b, op in enumerate(self.mixed_ops)
-                for j, cand in enumerate(op.ops) for v in cand.trainable_variables]
+                for v, j in op.candidate_variables()]
+
+    def shared_masks(self) -> list[tuple]:
+        """(variable, block, (N_b, *shape) bool masks) for every variable
+        that the candidates of a block share: mask j marks candidate j's
+        entries."""
+        return [(v, b, masks) for b, op in enumerate(self.mixed_ops)
+                for v, masks in op.shared_masks()]
 
     def shared_decay_variables(self, include_bn_bias: bool = False) -> list:
         """Decayed variables of the stem, first block and head."""
         return (decay_variables(self.stem_net, include_bn_bias)
                 + decay_variables(self.head_net, include_bn_bias))
 
-    def candidate_decay_variables(self, include_bn_bias: bool = False) -> list[list[list]]:
-        """Per block, per candidate: the variables weight decay applies to."""
-        return [[decay_variables(cand, include_bn_bias) for cand in op.ops]
+    def candidate_decay_tensors(self, include_bn_bias: bool = False) -> list[list[list]]:
+        """Per block, per candidate: the tensors weight decay applies to
+        when that candidate is active (its kernels, or with shared weights
+        its slices of them)."""
+        return [[op.decay_tensors(j, include_bn_bias) for j in range(op.num_candidates)]
                 for op in self.mixed_ops]
+
+    def derived_weights(self) -> dict[str, list]:
+        """Layer name -> numpy weights, named like the layers of derived nets:
+        the stem, head and every candidate of every block (with shared
+        weights, its slices)."""
+        from pxnas_tf.train import weights as weights_lib
+
+        out = dict(weights_lib.layer_weights(self.stem_net))
+        out.update(weights_lib.layer_weights(self.head_net))
+        for op in self.mixed_ops:
+            out.update(op.derived_weights())
+        return out
 
     # Architecture -----------------------------------------------------------
 
@@ -165,7 +195,7 @@ def copy_to_derived(supernet: Supernet, model: keras.Model) -> int:
     Raises:
         ValueError: naming a derived layer with weights that the supernet lacks.
     """
-    by_name = {layer.name: layer for layer in supernet._flatten_layers(include_self=False)}
+    by_name = supernet.derived_weights()
     copied = 0
     for layer in model.layers:
         if not layer.weights:
@@ -174,6 +204,6 @@ def copy_to_derived(supernet: Supernet, model: keras.Model) -> int:
         if source is None:
             raise ValueError(f"layer {layer.name!r} of {model.name!r} has no namesake in the "
                              "supernet (is the model a derived net of the supernet's space?)")
-        layer.set_weights(source.get_weights())
+        layer.set_weights(source)
         copied += 1
     return copied

@@ -40,6 +40,11 @@ class SearchConfig:
         decay_bn_bias: also decay BN gammas / betas and biases.
         label_smoothing: of the weight steps' cross-entropy.
         dropout: before the classifier.
+        candidate_weights: "independent" (each candidate op has its own
+            weights, the paper's) or "shared" (a block's MBConv candidates
+            are slices of its largest one: k3 the centre of k7, e3 the first
+            channels of e6). On small budgets only "shared" trains: see
+            `pxnas_tf.layers.shared_mbconv`.
         arch_lr, arch_beta1, arch_beta2, arch_epsilon: Adam of the logits.
         arch_every: weight steps per arch step.
         arch_delay_epochs: search epochs without arch steps (paper: 1).
@@ -80,6 +85,7 @@ class SearchConfig:
     decay_bn_bias: bool = False
     label_smoothing: float = 0.1
     dropout: float = 0.0
+    candidate_weights: str = "independent"
     arch_lr: float = 1e-3
     arch_beta1: float = 0.0
     arch_beta2: float = 0.999
@@ -107,6 +113,7 @@ class SearchConfig:
         _choice("grad_mode", self.grad_mode, GRAD_MODES)
         _choice("loss", self.loss, LOSS_FORMS)
         _choice("latency_budget", self.latency_budget, BUDGETS)
+        _choice("candidate_weights", self.candidate_weights, ("independent", "shared"))
         for name in ("warmup_epochs", "epochs", "arch_delay_epochs", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

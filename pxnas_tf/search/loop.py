@@ -135,6 +135,12 @@ class Search:
                 f"space {space.name!r} expects inputs {list(space.input_shape)} and "
                 f"{space.num_classes} classes, the data has {list(data.input_shape)} and "
                 f"{data.num_classes}")
+        if cfg.candidate_weights == "shared" and self.strategy.num_replicas_in_sync > 1:
+            raise SearchError(
+                f"candidate_weights='shared' runs on one replica for now (this strategy has "
+                f"{self.strategy.num_replicas_in_sync}): its gradients do not yet all-reduce "
+                "across replicas. Use --strategy=default, or --candidate_weights=independent "
+                "to search on several devices")
         if data.batch_size % self.strategy.num_replicas_in_sync:
             raise SearchError(f"batch size {data.batch_size} does not split evenly over "
                               f"{self.strategy.num_replicas_in_sync} replicas")

@@ -19,9 +19,14 @@ class PathMaskedSGD(keras.optimizers.SGD):
     momentum keep their values (`tf.where` on the path mask). Shared
     variables (stem, first block, head) update as in SGD.
 
+    With shared candidate weights (`SharedMBConv`), a block's variable is
+    used by several candidates, each on its own slice: only the active
+    candidate's entries (weights and momentum) update.
+
     Usage (inside the step's tf.function, before `apply_gradients`):
 
         opt.track_candidates(supernet.candidate_variables())  # once
+        opt.track_shared(supernet.shared_masks())             # once
         opt.set_paths(paths)                                  # every step
         opt.apply_gradients(zip(grads, supernet.weight_variables))
 
@@ -36,6 +41,7 @@ class PathMaskedSGD(keras.optimizers.SGD):
         super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
                          name=name, **kwargs)
         self._candidate_of: dict = {}
+        self._shared_of: dict = {}
         self._paths = None
 
     def track_candidates(self, entries) -> None:
@@ -47,6 +53,14 @@ class PathMaskedSGD(keras.optimizers.SGD):
         """
         self._candidate_of = {self._var_key(v): (int(b), int(j)) for v, b, j in entries}
 
+    def track_shared(self, entries) -> None:
+        """Maps shared variables to their (block, (N_b, *shape) bool masks).
+
+        Args:
+            entries: (variable, block, masks) triples (`Supernet.shared_masks()`).
+        """
+        self._shared_of = {self._var_key(v): (int(b), masks) for v, b, masks in entries}
+
     def set_paths(self, paths) -> None:
         """The step's paths: int32 (num_blocks, 2) or (num_blocks,); column 0
         is the active candidate, the only one of its block that updates."""
@@ -54,13 +68,18 @@ class PathMaskedSGD(keras.optimizers.SGD):
         self._paths = paths if paths.shape.rank == 1 else paths[:, 0]
 
     def update_step(self, gradient, variable, learning_rate):
-        where = self._candidate_of.get(self._var_key(variable))
-        if where is None:
+        key = self._var_key(variable)
+        where, shared = self._candidate_of.get(key), self._shared_of.get(key)
+        if where is None and shared is None:
             return super().update_step(gradient, variable, learning_rate)
         if self._paths is None:
             raise ValueError("PathMaskedSGD: call set_paths(paths) before apply_gradients")
-        block, candidate = where
-        active = tf.equal(self._paths[block], candidate)
+        if shared is not None:
+            block, masks = shared
+            active = tf.gather(tf.constant(masks), self._paths[block])  # (*shape) bool
+        else:
+            block, candidate = where
+            active = tf.equal(self._paths[block], candidate)
         lr = tf.cast(learning_rate, variable.dtype)
         gradient = tf.cast(gradient, variable.dtype)
         momentum = tf.cast(self.momentum, variable.dtype)

@@ -41,13 +41,15 @@ class SearchState:
                  strategy: tf.distribute.Strategy, steps_per_epoch: int):
         self.config = config
         with strategy.scope():
-            self.supernet = Supernet(space, mode=config.mixed_op_mode, dropout=config.dropout)
+            self.supernet = Supernet(space, mode=config.mixed_op_mode, dropout=config.dropout,
+                                     candidate_weights=config.candidate_weights)
             self.supernet.build()
             schedule = TwoPhaseCosine(config.warmup_lr, config.warmup_epochs * steps_per_epoch,
                                       config.lr, config.epochs * steps_per_epoch)
             self.weight_opt = PathMaskedSGD(schedule, momentum=config.momentum,
                                             nesterov=config.nesterov)
             self.weight_opt.track_candidates(self.supernet.candidate_variables())
+            self.weight_opt.track_shared(self.supernet.shared_masks())
             self.weight_opt.build(self.supernet.weight_variables)
             self.arch_opt = keras.optimizers.Adam(
                 config.arch_lr, beta_1=config.arch_beta1, beta_2=config.arch_beta2,

@@ -43,7 +43,6 @@ class SearchSteps:
         self._weight_vars = net.weight_variables
         self._arch_vars = net.arch_variables
         self._shared_decay = net.shared_decay_variables(config.decay_bn_bias)
-        self._cand_decay = net.candidate_decay_variables(config.decay_bn_bias)
         jit = config.jit_compile
         self._weight_grads = tf.function(self._weight_grads_fn, jit_compile=jit)
         self._arch_grads = tf.function(self._arch_grads_fn, jit_compile=jit)
@@ -65,7 +64,8 @@ class SearchSteps:
         """Weight decay on the shared kernels and the active candidates'."""
         wd = self.config.weight_decay
         total = objectives.l2_penalty(self._shared_decay, wd)
-        for b, per_cand in enumerate(self._cand_decay):
+        per_block = self.state.supernet.candidate_decay_tensors(self.config.decay_bn_bias)
+        for b, per_cand in enumerate(per_block):
             onehot = tf.one_hot(paths[b, 0], len(per_cand))  # (N_b,)
             for j, variables in enumerate(per_cand):
                 if variables:

@@ -2,10 +2,11 @@
 
 Sources:
     a search workdir   (``run.json`` + ``checkpoints/`` of `pxnas search`):
-                       the supernet is rebuilt from the run's space, its
-                       latest checkpoint restored, and each chosen op takes
-                       the weights of the same candidate (candidate layers
-                       are named like derived blocks, ``b03_k5_e3_*``);
+                       the supernet is rebuilt from the run's space and
+                       candidate weights, its latest checkpoint restored,
+                       and each chosen op takes the weights of the same
+                       candidate (named like derived blocks, ``b03_k5_e3_*``;
+                       with shared weights, its slices);
     a ``.keras`` file  any model with the same layer names (e.g. a shorter
                        run of the same arch);
     a ``.npz`` file    layer weights as written by `weights.save_npz`;
@@ -53,7 +54,8 @@ def supernet_from_search(workdir: str):
         raise TrainError(f"search workdir {workdir!r} has no checkpoint yet in "
                          f"{SEARCH_CHECKPOINTS}/")
     space = space_from_dict(run["space"], source=os.path.join(workdir, SEARCH_RUN))
-    supernet = Supernet(space)
+    supernet = Supernet(space, candidate_weights=run.get("config", {}).get(
+        "candidate_weights", "independent"))
     supernet.build()
     # The search checkpoints the supernet's variables as an explicit list in
     # the supernet's own order (pxnas_tf.search.state); only that part is read.
@@ -72,11 +74,13 @@ def source_weights(source) -> dict[str, list[np.ndarray]]:
     Raises:
         TrainError: a path that is none of the supported sources.
     """
+    if hasattr(source, "derived_weights"):  # a Supernet: its candidates as derived layers
+        return source.derived_weights()
     if isinstance(source, keras.Model) or hasattr(source, "_flatten_layers"):
         return weights_lib.layer_weights(source)
     path = str(source)
     if is_search_workdir(path):
-        return weights_lib.layer_weights(supernet_from_search(path))
+        return supernet_from_search(path).derived_weights()
     if path.endswith(".npz") and os.path.isfile(path):
         return weights_lib.load_npz(path)
     if path.endswith(".keras") and os.path.isfile(path):

@@ -155,7 +155,7 @@ def test_demo_help_lists_the_scaling_flags():
     assert out.returncode == 0, out.stderr
     for flag in ("--runner", "--precision", "--threads", "--latency_table", "--target_ms",
                  "--target_fraction", "--full_data", "--search_epochs", "--epochs", "--dataset",
-                 "--max_wait_s"):
+                 "--max_wait_s", "--candidate_weights"):
         assert flag in out.stdout, flag
 
 

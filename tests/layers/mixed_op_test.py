@@ -14,8 +14,8 @@ CANDS = ["k3_e3", "k5_e3", "zero"]
 X = tf.random.stateless_normal((4, 6, 6, 8), seed=[1, 2])
 
 
-def make(mode="full_v2", cands=CANDS, like=None):
-    op = MixedOp(8, cands, strides=1, residual=True, mode=mode)
+def make(mode="full_v2", cands=CANDS, like=None, shared=False):
+    op = MixedOp(8, cands, strides=1, residual=True, mode=mode, shared=shared)
     op.build(X.shape)
     if like is not None:
         op.set_weights(like.get_weights())
@@ -63,10 +63,11 @@ def test_stride_two_block_without_residual():
         MixedOp(8, CANDS, mode="one")
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("active", [0, 1, 2])
-def test_full_v2_logit_gradient_equals_the_full_mode_reference(active):
-    full = make("full")
-    v2 = make("full_v2", like=full)
+def test_full_v2_logit_gradient_equals_the_full_mode_reference(active, shared):
+    full = make("full", shared=shared)
+    v2 = make("full_v2", like=full, shared=shared)
     g_full = alpha_grad(full, active, square)
     g_v2 = alpha_grad(v2, active, square)
     np.testing.assert_allclose(g_v2, g_full, rtol=1e-4, atol=1e-6)
@@ -151,6 +152,20 @@ def test_full_mode_computes_every_path():
     before = [v.numpy().copy() for v in op.ops[1].non_trainable_variables]
     op(X, tf.constant([0, 0]), training=True)
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, op.ops[1].non_trainable_variables))
+
+
+def test_shared_backward_reruns_leave_bn_statistics():
+    op = make(shared=True, cands=["k3_e3", "k5_e6", "zero"])
+    stats = [v.numpy().copy() for v in op.shared_op.non_trainable_variables]
+    assert stats[0].shape == (48,)  # the expand BN's moving mean, e6 of 8 channels
+    with tf.GradientTape() as tape:
+        loss = square(op(X, tf.constant([0, 0]), training=True, arch_grad=True))
+    assert np.all(np.abs(tape.gradient(loss, op.alpha.value).numpy()) > 1e-6)
+    # Only the active k3_e3's channels (the first 24 of the expand BN) moved:
+    # the backward re-ran k5_e6 on all 48 without writing statistics.
+    expand_mean = op.shared_op.expand_bn["moving_mean"].numpy()
+    assert not np.array_equal(expand_mean[:24], stats[0][:24])
+    np.testing.assert_array_equal(expand_mean[24:], stats[0][24:])
 
 
 def test_update_stats_false_leaves_bn_statistics():

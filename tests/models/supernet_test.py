@@ -41,16 +41,18 @@ def test_candidate_variables_map_to_their_block_and_candidate():
         assert f"b{b:02d}_{net.mixed_ops[b].candidates[j]}" in v.path
     counted = sum(len(c.trainable_variables) for op in net.mixed_ops for c in op.ops)
     assert len(entries) == counted
-    kernels = net.candidate_decay_variables()
+    kernels = net.candidate_decay_tensors()
     assert [len(k) for k in kernels[0]] == [3, 3, 0]  # expand, depthwise, project; zero op
+    assert net.shared_masks() == []
     assert all(k.name == "kernel" for k in net.shared_decay_variables())
     assert len(net.shared_decay_variables(include_bn_bias=True)) > len(net.shared_decay_variables())
 
 
+@pytest.mark.parametrize("weights", ["independent", "shared"])
 @pytest.mark.parametrize("ops", [("k5_e6", "zero", "k3_e3"), ("k3_e3", "k5_e6", "k5_e6")])
-def test_one_path_of_the_supernet_is_the_derived_net(ops):
+def test_one_path_of_the_supernet_is_the_derived_net(ops, weights):
     space = tiny()
-    net = Supernet(space)
+    net = Supernet(space, candidate_weights=weights)
     net.build()
     x = tf.random.stateless_normal((3, 8, 8, 1), seed=[0, 1])
     # Touch BN statistics so that they are not the initial ones.
@@ -61,8 +63,31 @@ def test_one_path_of_the_supernet_is_the_derived_net(ops):
     model = build_model(arch)
     assert copy_to_derived(net, model) > 0
     indices = [net.mixed_ops[b].candidates.index(op) for b, op in enumerate(ops)]
-    np.testing.assert_allclose(net(x, tf.constant(indices), training=False).numpy(),
-                               model(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+    for training in (False, True):
+        np.testing.assert_allclose(
+            net(x, tf.constant(indices), training=training, update_stats=False).numpy(),
+            model(x, training=training).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_shared_candidates_are_slices_of_one_block():
+    net = Supernet(tiny(), candidate_weights="shared")
+    net.build()
+    assert net.candidate_variables() == []
+    op = net.mixed_ops[0]  # candidates k3_e3, k5_e6, zero
+    weights = op.derived_weights()
+    small, big = weights[f"{op.name}_k3_e3_depthwise_dw"][0], weights[f"{op.name}_k5_e6_depthwise_dw"][0]
+    assert small.shape[:2] == (3, 3) and big.shape[:2] == (5, 5)
+    np.testing.assert_array_equal(small, big[1:4, 1:4, :small.shape[2]])  # centre, first channels
+    e3 = weights[f"{op.name}_k3_e3_expand_conv"][0]
+    np.testing.assert_array_equal(e3, weights[f"{op.name}_k5_e6_expand_conv"][0][..., :e3.shape[-1]])
+    # Candidate j's masks mark exactly its slices; the zero op marks nothing.
+    for v, b, masks in net.shared_masks():
+        if b == 0:
+            assert masks.shape == (3, *v.shape) and not masks[2].any() and masks[1].all()
+            assert 0 < masks[0].sum() < masks[1].sum() or v.path.endswith("project_bn_gamma") \
+                or v.path.endswith("project_bn_beta")
+    with pytest.raises(ValueError, match="unknown candidate_weights"):
+        Supernet(tiny(), candidate_weights="tied")
 
 
 def test_unknown_mode_is_refused():

@@ -49,12 +49,14 @@ space = tiny_space()
 latency = LatencyModel.from_macs(space)
 out = {}
 for mode in sys.argv[3].split(","):
+    grad_mode, _, weights = mode.partition(":")  # e.g. "full_v2:shared"
     for name, strategy in (("one", tf.distribute.get_strategy()),
                            ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
         data = SearchData(train=doubled(32, 0), arch=doubled(16, 1), arch_eval=doubled(16, 1).take(2),
                           steps_per_epoch=4, batch_size=8, name="toy", input_shape=(8, 8, 1),
                           num_classes=4)
-        config = make_config("toy", grad_mode=mode, batch_size=8, warmup_epochs=1, epochs=1,
+        config = make_config("toy", grad_mode=grad_mode, candidate_weights=weights or "independent",
+                             batch_size=8, warmup_epochs=1, epochs=1,
                              arch_delay_epochs=0, arch_every=1, arch_lr=0.05, loss="add#linear",
                              target_latency=sum(latency.bounds()) / 2, reinforce_samples=3, seed=1)
         search = Search(space, data, config, os.path.join(sys.argv[2], mode, name), latency,
@@ -94,6 +96,30 @@ def test_mirrored_two_devices_equal_one_device(tmp_path):
         assert two["holdout_accuracy"] == pytest.approx(one["holdout_accuracy"])
         # The logits did move (the comparison is not between two untouched states).
         assert np.ptp(one["probabilities"][0]) > 1e-3, mode
+
+
+SHARED_ON_TWO_REPLICAS = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from tiny import tiny_data, tiny_space
+from pxnas_tf.search import Search, SearchError, make_config
+
+config = make_config("toy", batch_size=8, loss="ce", candidate_weights="shared")
+try:
+    Search(tiny_space(), tiny_data(), config, sys.argv[2],
+           strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), progress=False)
+except SearchError as e:
+    print("RESULT " + __import__("json").dumps(str(e)))
+"""
+
+
+def test_shared_candidate_weights_on_two_replicas_is_a_clear_error(tmp_path):
+    message = _run(SHARED_ON_TWO_REPLICAS, HERE, str(tmp_path / "run"))
+    assert "runs on one replica for now" in message and "--strategy=default" in message
 
 
 def _free_ports(n):

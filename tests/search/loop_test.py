@@ -1,6 +1,7 @@
 """The search loop: latency steering, the two-mode rescaling in a real arch
 step, resume equals an uninterrupted run, workdir identity, NaN stops."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -43,6 +44,22 @@ def test_tight_target_yields_a_faster_arch_than_a_loose_one(tmp_path, latency):
     # The latency term moved the logits away from uniform towards the fast ops.
     uniform = latency.expected([np.full(len(b), 1 / len(b)) for b in latency.blocks])
     assert e["tight"] < uniform - 0.1 * (uniform - fastest)
+
+
+def test_shared_candidate_weights_search_steers_and_resumes_its_own_kind(tmp_path, latency):
+    """A search with shared candidate weights: the latency term steers it as
+    it does with independent ones, and its workdir refuses a resume with
+    independent weights (another supernet)."""
+    fastest, slowest = latency.bounds()
+    config = _config(target_latency=fastest * 1.05, candidate_weights="shared")
+    result = run_search(SPACE, tiny_data(), config, str(tmp_path / "shared"), latency,
+                        progress=False)
+    uniform = latency.expected([np.full(len(b), 1 / len(b)) for b in latency.blocks])
+    assert latency.expected(result.probabilities) < uniform - 0.1 * (uniform - fastest)
+    assert 0.0 <= result.holdout_accuracy <= 1.0
+    other = dataclasses.replace(config, candidate_weights="independent")
+    with pytest.raises(SearchError, match="candidate_weights"):
+        run_search(SPACE, tiny_data(), other, str(tmp_path / "shared"), latency, progress=False)
 
 
 def test_abs_target_pulls_towards_the_target_from_both_sides(tmp_path, latency):

@@ -17,12 +17,13 @@ X = tf.random.stateless_normal((4, 8, 8, 1), seed=[5, 6])
 Y = tf.constant([0, 1, 2, 3])
 
 
-def _setup(optimizer):
+def _setup(optimizer, candidate_weights="independent"):
     keras.utils.set_random_seed(0)
-    net = Supernet(tiny_space())
+    net = Supernet(tiny_space(), candidate_weights=candidate_weights)
     net.build()
     if isinstance(optimizer, PathMaskedSGD):
         optimizer.track_candidates(net.candidate_variables())
+        optimizer.track_shared(net.shared_masks())
     optimizer.build(net.weight_variables)
 
     @tf.function
@@ -101,7 +102,7 @@ def test_weight_decay_term_covers_shared_and_active_kernels_only():
     steps = SearchSteps(state, config, None, strategy, data.batch_size)
     net = state.supernet
     paths = tf.constant([[1, 1], [2, 2]])
-    kernels = net.shared_decay_variables() + net.candidate_decay_variables()[0][1]
+    kernels = net.shared_decay_variables() + net.candidate_decay_tensors()[0][1]
     expected = 0.5 * 0.1 * sum(float(tf.reduce_sum(tf.square(k))) for k in kernels)
     assert float(steps._l2(paths)) == pytest.approx(expected, rel=1e-5)
 
@@ -114,6 +115,26 @@ def test_two_phase_cosine():
     assert float(s(20)) == pytest.approx(0.0125, rel=1e-5)
     assert float(s(30)) == pytest.approx(0.0, abs=1e-7)
     assert TwoPhaseCosine(**s.get_config()).get_config() == s.get_config()
+
+
+
+def test_shared_weights_update_only_the_active_slice():
+    """With shared candidate weights, a step of candidate k3_e3 moves only
+    the entries it uses: the rest of the block's weights and momenta stay."""
+    net, opt, step = _setup(PathMaskedSGD(0.1, momentum=0.9), candidate_weights="shared")
+    step(tf.constant([1, 0]))  # k5_e6 (the whole block) learns and gets momentum
+    block0 = [(v, masks) for v, b, masks in net.shared_masks() if b == 0]
+    moms = {id(v): opt.momentums[opt._get_variable_index(v)] for v, _ in block0}
+    before = {id(v): (v.numpy().copy(), moms[id(v)].numpy().copy()) for v, _ in block0}
+    step(tf.constant([0, 0]))  # k3_e3: a slice of it
+    moved = False
+    for v, masks in block0:
+        w0, m0 = before[id(v)]
+        inside = masks[0]
+        np.testing.assert_array_equal(v.numpy()[~inside], w0[~inside])  # bit-identical outside
+        np.testing.assert_array_equal(moms[id(v)].numpy()[~inside], m0[~inside])
+        moved |= not np.array_equal(v.numpy()[inside], w0[inside])
+    assert moved
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ from pxnas_tf.train.warm_start import is_search_workdir, warm_start
 from pxnas_tf.train.weights import layer_weights, save_npz
 
 
-def _search_workdir(path, space):
+def _search_workdir(path, space, candidate_weights="independent"):
     """A search workdir as `pxnas search` leaves it: run.json and a
     checkpoint of its state, with supernet weights set to known values."""
-    config = SearchConfig(loss="ce", warmup_epochs=1, epochs=1)
+    config = SearchConfig(loss="ce", warmup_epochs=1, epochs=1,
+                          candidate_weights=candidate_weights)
     state = SearchState(space, config, tf.distribute.get_strategy(), steps_per_epoch=2)
     rng = np.random.default_rng(7)
     for v in state.supernet.weight_variables:
@@ -31,13 +32,17 @@ def _search_workdir(path, space):
     return state.supernet
 
 
-def test_from_a_search_workdir(tiny_arch, tmp_path):
-    supernet = _search_workdir(tmp_path, tiny_arch.space)
+@pytest.mark.parametrize("candidate_weights", ["independent", "shared"])
+def test_from_a_search_workdir(tiny_arch, tmp_path, candidate_weights):
+    supernet = _search_workdir(tmp_path, tiny_arch.space, candidate_weights)
     assert is_search_workdir(str(tmp_path))
     model = build_model(tiny_arch)
     report = warm_start(model, str(tmp_path))
     assert report.complete
-    source = layer_weights(supernet)
+    source = supernet.derived_weights()
+    if candidate_weights == "independent":  # the supernet's own layers, by name
+        for name, weights in layer_weights(supernet).items():
+            assert all(np.array_equal(a, b) for a, b in zip(source[name], weights)), name
     for name in ("stem_conv", "b00_k3_e3_expand_conv", "b02_k5_e6_depthwise_dw", "logits"):
         for got, want in zip(model.get_layer(name).get_weights(), source[name]):
             np.testing.assert_array_equal(got, want)
