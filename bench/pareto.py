@@ -64,6 +64,7 @@ flags.DEFINE_enum("nets", "all", ["all", "baselines"], "baselines: only train an
                   "them while the first builds the table and searches), then stop.")
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "pareto.md"), "Report "
                     "(the plot goes beside it, same name, .png).")
+flags.DEFINE_string("label", "", "Added to the report's heading (tells runs apart).")
 flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its settings) to the "
                      "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
@@ -263,7 +264,8 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
            wall_s: float) -> str:
     search_budget, train_budget = budgets_
     lines = [
-        "## Pareto: searched nets vs MobileNetV2 widths (Fashion-MNIST, int8 host latency)", "",
+        "## Pareto: searched nets vs MobileNetV2 widths (Fashion-MNIST, int8 host latency)"
+        + (f": {FLAGS.label}" if FLAGS.label else ""), "",
         f"- date: {datetime.date.today().isoformat()}",
         f"- machine: {common.machine()}; shared with other jobs (load average at the end "
         f"{common.load_note()})",
