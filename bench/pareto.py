@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import shlex
 import sys
 import time
 
@@ -69,7 +70,7 @@ flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its sett
                      "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
 
-COMMAND = "python bench/pareto.py " + " ".join(sys.argv[1:])
+COMMAND = "python bench/pareto.py " + shlex.join(sys.argv[1:])
 DEFAULT_ARCH_LR = 0.005
 
 # What the run on this machine showed (kept with the script that produces the

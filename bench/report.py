@@ -17,7 +17,7 @@ SECTIONS_DIR = os.path.join(ROOT, "docs", "benchmarks")
 REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # The order of the report; sections not listed follow alphabetically.
 ORDER = ["search", "supernet", "latency", "export", "pareto_shared", "pareto", "pareto_abs_target",
-         "specialization"]
+         "specialization_shared", "specialization"]
 
 HEADER = """# Benchmark report
 

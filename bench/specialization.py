@@ -20,7 +20,7 @@ machine, with two targets whose costs differ:
    as int8 and float32 (verified in LiteRT on the test split);
 4. measures both nets on both targets (int8 files with 1 thread, float32
    files with 2 threads; side by side, lowest of `--passes` passes);
-5. writes docs/benchmarks/specialization.md and specialization.png (the
+5. writes docs/benchmarks/specialization.md and specialization.png (`--out`; the
    two derived nets drawn by `pxnas_tf.viz.arch_plot`, one above the other).
 
 Resumable like bench/pareto.py (same helpers, bench/common.py).
@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import io
 import os
+import shlex
 import sys
 import time
 
@@ -48,9 +49,12 @@ flags.DEFINE_float("target_fraction", 0.35, "Search target as a fraction of each
 common.define_budget_flags()
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "specialization.md"),
                     "Report.")
+flags.DEFINE_string("label", "", "Added to the report's heading (tells runs apart).")
+flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its settings) to the "
+                     "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
 
-COMMAND = "python bench/specialization.py " + " ".join(sys.argv[1:])
+COMMAND = "python bench/specialization.py " + shlex.join(sys.argv[1:])
 
 # What the run on this machine showed (the numbers in the table are the run's own).
 FINDINGS = [
@@ -122,7 +126,8 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
     search_budget, train_budget = budgets
     names = list(nets)
     lines = [
-        "## Specialization: the best net depends on the target", "",
+        "## Specialization: the best net depends on the target"
+        + (f": {FLAGS.label}" if FLAGS.label else ""), "",
         f"- date: {datetime.date.today().isoformat()}",
         f"- machine: {common.machine()}; shared with other jobs (load average at the end "
         f"{common.load_note()})",
@@ -147,7 +152,7 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
         f"by the host runner (rounds during which other processes used the CPU redone), median "
         f"of the quiet rounds, lowest of {FLAGS.passes} passes",
         "",
-        "![the two derived nets](specialization.png)", "",
+        f"![the two derived nets]({_figure_name()})", "",
         "| net (searched for) | arch | params | MACs | A: int8 1 thread ms (passes) | "
         "B: float32 2 threads ms (passes) | predicted A / B ms | int8 top-1 | float32 top-1 |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -178,8 +183,14 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
     lines.append(f"- Accuracy (int8 files): {each} "
                  f"(gap {100 * abs(acc[names[0]] - acc[names[1]]):.2f} points; about 0.5 point "
                  "is within the noise of one training run and the 10,000-image test split).")
-    lines += ["", "### Why", ""] + FINDINGS
+    if FLAGS.findings:
+        lines += ["", "### Why", ""] + FINDINGS
     return "\n".join(lines) + "\n"
+
+
+def _figure_name() -> str:
+    """The figure beside the report: same name, .png."""
+    return os.path.splitext(os.path.basename(FLAGS.out))[0] + ".png"
 
 
 def main(argv) -> None:
@@ -216,7 +227,7 @@ def main(argv) -> None:
         preds[n] = {t: predicted(searches[n]["arch_path"], tables[t]["path"],
                                  tables[t]["precision"]) for t in tables}
     figure({f"searched for {_label(n)}: {nets[n]['arch']}": searches[n]["arch_path"]
-            for n in nets}, os.path.join(os.path.dirname(FLAGS.out), "specialization.png"))
+            for n in nets}, os.path.join(os.path.dirname(FLAGS.out), _figure_name()))
     text = report(tables, searches, nets, lat, preds, time.time() - start,
                   (search_budget, train_budget))
     fileio.atomic_write_json(os.path.join(workdir, "specialization.json"),
