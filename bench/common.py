@@ -60,6 +60,8 @@ def define_budget_flags() -> None:
                       "within these budgets) or each with its own weights (the paper's).")
     flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "
                       "[fastest, slowest]: log (fastest * (slowest/fastest)^f) or linear.")
+    flags.DEFINE_integer("seed", 0, "Seed of every search and training (data subsets, "
+                         "initialisation, path sampling).")
     flags.DEFINE_integer("passes", 2, "Latency passes (the lowest median is kept).")
     flags.DEFINE_float("max_wait_s", 600.0, "How long a latency batch may wait for a quiet CPU.")
 
@@ -71,9 +73,9 @@ def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
                          arch_lr=f.arch_lr, latency_lambda=f.latency_lambda, loss=f.loss,
                          latency_budget=f.latency_budget,
-                         candidate_weights=f.candidate_weights),
+                         candidate_weights=f.candidate_weights, seed=f.seed),
             TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
-                        lr=f.lr))
+                        lr=f.lr, seed=f.seed))
 
 
 # Pure helpers ---------------------------------------------------------------------
@@ -271,6 +273,7 @@ class SearchBudget:
     latency_lambda: float = 0.1
     latency_budget: str = "hard"
     candidate_weights: str = "shared"
+    seed: int = 0
 
     def flags(self) -> list[str]:
         return [f"--train_limit={self.train_limit}", f"--holdout_size={self.holdout_size}",
@@ -291,7 +294,7 @@ def search(workdir: str, name: str, table_info: dict, target_ms: float,
 
 def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
     folder = os.path.join(workdir, "searches", name)
-    args = ["search", "--space=proxyless_small", f"--dataset={DATASET}", "--seed=0",
+    args = ["search", "--space=proxyless_small", f"--dataset={DATASET}", f"--seed={budget.seed}",
             f"--latency_table={table_info['path']}", "--latency_stat=median",
             f"--latency_precision={table_info['precision']}", f"--target_latency={target_ms:.4f}",
             *budget.flags(), "--noprogress", f"--workdir={folder}"]
@@ -318,11 +321,13 @@ class TrainBudget:
     batch_size: int = 128
     lr: float = 0.1
     warmup_epochs: float = 0.5
+    seed: int = 0
 
     def flags(self) -> list[str]:
         return [f"--train_limit={self.train_limit}", f"--val_limit={self.val_limit}",
                 f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
-                f"--warmup_epochs={self.warmup_epochs}", "--precision=float32", "--seed=0"]
+                f"--warmup_epochs={self.warmup_epochs}", "--precision=float32",
+                f"--seed={self.seed}"]
 
     def describe(self) -> str:
         return (f"{self.train_limit:,} of the 60,000 training images (seeded subset, the same for "

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS_DIR = os.path.join(ROOT, "docs", "benchmarks")
 REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # The order of the report; sections not listed follow alphabetically.
-ORDER = ["search", "supernet", "latency", "export", "pareto_shared", "pareto", "pareto_abs_target",
+ORDER = ["search", "supernet", "latency", "export", "pareto_shared", "pareto_shared_seed1", "pareto", "pareto_abs_target",
          "specialization_shared", "specialization"]
 
 HEADER = """# Benchmark report
