@@ -208,46 +208,50 @@ def save(path: str, obj) -> None:
 
 # Steps --------------------------------------------------------------------------------
 
-def space_file(workdir: str) -> str:
-    """`proxyless_small` adapted to Fashion-MNIST (28x28x1, 10 classes), as a
-    file (`pxnas latency build` takes the space's own input shape)."""
-    from pxnas_tf.search_space import load_space
-    path = os.path.join(workdir, "space_28x28x1.json")
+def space_file(workdir: str, width: float = 1.0) -> str:
+    """`proxyless_small` adapted to Fashion-MNIST (28x28x1, 10 classes), at
+    width multiplier `width`, as a file (`pxnas latency build` takes the
+    space's own input shape)."""
+    suffix = "" if width == 1.0 else f"_x{width:g}"
+    path = os.path.join(workdir, f"space_28x28x1{suffix}.json")
     if not os.path.exists(path):
-        space = load_space("proxyless_small", input_shape=list(INPUT_SHAPE),
-                           num_classes=NUM_CLASSES)
-        save(path, space.to_dict())
+        save(path, space(width).to_dict())
     return path
 
 
-def space():
+def space(width: float = 1.0):
+    """The benchmarks' space; at another width it is named
+    ``proxyless_small_x0.75`` (as `zoo.mobilenet_v2_in` names it)."""
     from pxnas_tf.search_space import load_space
-    return load_space("proxyless_small", input_shape=list(INPUT_SHAPE), num_classes=NUM_CLASSES)
+    s = load_space("proxyless_small", input_shape=list(INPUT_SHAPE), num_classes=NUM_CLASSES)
+    return s if width == 1.0 else s.replace(width_mult=width, name=f"{s.name}_x{width:g}")
 
 
 def table(workdir: str, precision: str, threads: int, max_wait_s: float = 20.0,
-          max_passes: int = 2) -> dict:
+          max_passes: int = 2, width: float = 1.0) -> dict:
     """Builds (or finds) the space's latency table for one host target
     (`max_wait_s`: how long one batch may wait for a quiet CPU before its
     rounds are kept and flagged contended; `max_passes`: passes per key at
-    most, 2 on a busy machine where nearly every key gets flagged)."""
-    name = f"table_{precision}_t{threads}"
+    most, 2 on a busy machine where nearly every key gets flagged; `width`:
+    the space's width multiplier)."""
+    name = f"table_{precision}_t{threads}" + ("" if width == 1.0 else f"_x{width:g}")
     record = os.path.join(workdir, name + ".done.json")
     with _claim(record + ".lock"):
         return done(record) or _table(workdir, name, precision, threads, max_wait_s, max_passes,
-                                      record)
+                                      width, record)
 
 
-def _table(workdir, name, precision, threads, max_wait_s, max_passes, record) -> dict:
+def _table(workdir, name, precision, threads, max_wait_s, max_passes, width, record) -> dict:
     path = os.path.join(workdir, name + ".json")
-    seconds = pxnas(["latency", "build", f"--space={space_file(workdir)}", "--device=host",
+    space_path = space_file(workdir, width)
+    seconds = pxnas(["latency", "build", f"--space={space_path}", "--device=host",
                      f"--precision={precision}", f"--threads={threads}", "--noprogress",
                      f"--max_wait_s={max_wait_s:g}", f"--max_passes={max_passes}",
                      f"--out={path}"], os.path.join(workdir, "logs", name + ".log"))
     from pxnas_tf.search import LatencyModel
-    fastest, slowest = LatencyModel.from_table(space(), path, "median", precision).bounds()
+    fastest, slowest = LatencyModel.from_table(space(width), path, "median", precision).bounds()
     out = {"path": path, "precision": precision, "threads": threads, "seconds": seconds,
-           "fastest_ms": fastest, "slowest_ms": slowest}
+           "fastest_ms": fastest, "slowest_ms": slowest, "width": width, "space": space_path}
     save(record, out)
     return out
 
@@ -259,6 +263,30 @@ def table_note(table_info: dict) -> str:
     flagged = sum(1 for e in entries.values() if e.get("flags"))
     return (f"{len(entries)} entries, {flagged} flagged contended/unstable (each entry the lowest "
             f"of its passes)")
+
+
+def mobilenet_v2_arch(workdir: str, width: float) -> str:
+    """The arch file of MobileNetV2 at `width` in the space's layout."""
+    from pxnas_tf.models import zoo
+    path = os.path.join(workdir, "archs", f"mobilenet_v2_x{width:g}.json")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        zoo.mobilenet_v2_in(space(), width).save(path)
+    return path
+
+
+def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]:
+    """Table predictions (ms) of MobileNetV2 at `widths` (op model for the
+    keys the table lacks)."""
+    from pxnas_tf.latency.op_model import load_or_fit
+    from pxnas_tf.latency.table import LatencyTable
+    from pxnas_tf.latency.validation import predict_arch
+    from pxnas_tf.search_space.space import load_arch
+
+    latency_table = LatencyTable.load(table["path"])
+    op_model = load_or_fit(latency_table, table["path"])
+    return [predict_arch(load_arch(mobilenet_v2_arch(workdir, w)), latency_table,
+                         op_model)[0] for w in widths]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +322,9 @@ def search(workdir: str, name: str, table_info: dict, target_ms: float,
 
 def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
     folder = os.path.join(workdir, "searches", name)
-    args = ["search", "--space=proxyless_small", f"--dataset={DATASET}", f"--seed={budget.seed}",
+    # Tables recorded before they named their space file are of the preset.
+    args = ["search", f"--space={table_info.get('space', 'proxyless_small')}",
+            f"--dataset={DATASET}", f"--seed={budget.seed}",
             f"--latency_table={table_info['path']}", "--latency_stat=median",
             f"--latency_precision={table_info['precision']}", f"--target_latency={target_ms:.4f}",
             *budget.flags(), "--noprogress", f"--workdir={folder}"]

@@ -45,6 +45,8 @@ flags.DEFINE_string("space", "proxyless_small", "Search space.")
 flags.DEFINE_integer("num_archs", 30, "Random archs of the space to validate on.")
 flags.DEFINE_integer("seed", 0, "Seed of the arch sample.")
 flags.DEFINE_integer("threads", 1, "Inference threads.")
+flags.DEFINE_boolean("xnnpack", True, "Run with the XNNPACK delegate (--noxnnpack: LiteRT's "
+                     "builtin kernels; tables and nets then go to their own files).")
 flags.DEFINE_float("max_wait_s", 3600.0, "How long one batch may wait for other jobs to leave "
                    "the CPU before keeping (and flagging) contended rounds.")
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "latency.md"), "Report.")
@@ -140,9 +142,10 @@ def run_precision(precision: str) -> dict:
     from pxnas_tf.search_space import load_space
 
     space = load_space(FLAGS.space)
-    path = os.path.join(FLAGS.workdir, f"{space.name}_{precision}_t{FLAGS.threads}.json")
+    delegate = "" if FLAGS.xnnpack else "_builtin"
+    path = os.path.join(FLAGS.workdir, f"{space.name}_{precision}_t{FLAGS.threads}{delegate}.json")
     from pxnas_tf.latency.runner import MeasureSettings
-    runner = HostRunner(threads=FLAGS.threads,
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                         settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
     print(f"[{precision}] table {path}", flush=True)
     build = _timed_build(space, runner, path, precision, "space")
@@ -175,7 +178,8 @@ def run_precision(precision: str) -> dict:
         no_streaming.append({"name": r.name, "group": r.group,
                              "predicted_ms": r.predicted_ms - extra_ms,
                              "measured_ms": r.measured_ms})
-    png = os.path.join(os.path.dirname(FLAGS.out), f"latency_{precision}.png")
+    stem = os.path.splitext(os.path.basename(FLAGS.out))[0]  # latency.md -> latency_int8.png
+    png = os.path.join(os.path.dirname(FLAGS.out), f"{stem}_{precision}.png")
     os.makedirs(os.path.dirname(png), exist_ok=True)
     shutil.copyfile(rep.plot, png)
     return {"precision": precision, "table": path, "space_keys": len(space_keys),
@@ -199,7 +203,7 @@ def fresh_build(precision: str = "int8") -> dict:
 
     folder = os.path.join(FLAGS.workdir, "fresh")
     shutil.rmtree(folder, ignore_errors=True)
-    runner = HostRunner(threads=FLAGS.threads,
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                         settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
     t0 = time.monotonic()
     report = build_table(load_space(FLAGS.space), runner,
@@ -238,7 +242,8 @@ def context_experiment(precision: str = "int8") -> list[dict]:
                 save_tflite(to_tflite(keras.Model(x0, x), precision, random_representative_data(
                     (size, size, channels))), path)
             models.append(BenchModel(name, path))
-    runner = HostRunner(threads=FLAGS.threads, settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
+                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
     best: dict[str, float] = {}
     for _ in range(2):  # two passes, the lower value of each
         for model, m in runner.measure(models):
@@ -248,6 +253,114 @@ def context_experiment(precision: str = "int8") -> list[dict]:
         per = [best[f"k{kernel}_e6 {size}x{size}x{channels} x{n}"] / n for n in (1, 2, 4)]
         rows.append({"block": f"k{kernel}_e6 at {size}x{size}x{channels}", "per_block_ms": per})
     return rows
+
+
+PREFIX_NETS = ("zoo:mobilenet_v2", "zoo:proxyless_mobile")
+
+
+def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
+    """Where a whole net's excess over its blocks arises: the first n layers
+    of a zoo net as one model (n = 2, 4, 6, ...), each measured, against the
+    sum of those layers' table entries."""
+    import keras
+
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.latency import block_models, keys as keys_lib
+    from pxnas_tf.latency.host_runner import HostRunner
+    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+    from pxnas_tf.latency.table import LatencyTable
+    from pxnas_tf.latency.validation import zoo_nets
+    from pxnas_tf.search_space import load_space
+
+    table = LatencyTable.load(table_path)
+    nets = {n.name: n for n in zoo_nets(load_space(FLAGS.space))}
+    folder = os.path.join(FLAGS.workdir, "prefixes", precision)
+    models, cases = [], []
+    for name in PREFIX_NETS:
+        keys = keys_lib.arch_keys(nets[name].arch)
+        for n in sorted(set(range(2, len(keys), 2)) | {len(keys)}):
+            path = os.path.join(folder, f"{name.split(':')[-1]}_{n}.tflite")
+            shape = keys_lib.parse_key(keys[0]).input_shape
+            if not os.path.exists(path):
+                x0 = x = keras.Input(shape, batch_size=1)
+                for i, key in enumerate(keys[:n]):  # each layer exactly as its block model
+                    m = block_models.layer_model(key, table.metadata.extra.get("stem_kernel", 3))
+                    x = keras.Model(m.inputs, m.outputs, name=f"layer{i}")(x)
+                save_tflite(to_tflite(keras.Model(x0, x), precision,
+                                      random_representative_data(shape)), path)
+            models.append(BenchModel(f"{name} n={n}", path))
+            cases.append((name, n, keys[n - 1], sum(table.value(k, "median") for k in keys[:n])))
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
+                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
+    best: dict[str, float] = {}
+    for _ in range(2):  # two passes, the lower value of each
+        for model, m in runner.measure(models):
+            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    return [{"net": name, "layers": n, "last": last, "table_sum_ms": total,
+             "measured_ms": best[f"{name} n={n}"]} for name, n, last, total in cases]
+
+
+FOOTPRINT_CHANNELS = 192
+FOOTPRINT_COUNTS = (1, 4, 16)
+_RSS_SCRIPT = """
+import os, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+before = rss()
+it = Interpreter(model_path=sys.argv[1], num_threads=int(sys.argv[2]))
+it.allocate_tensors()
+d = it.get_input_details()[0]
+it.set_tensor(d['index'], np.zeros(d['shape'], d['dtype']))
+it.invoke(); it.invoke()
+print(rss() - before)
+"""
+
+
+def resident_bytes(path: str, threads: int) -> int:
+    """How much resident memory loading and invoking `path` (LiteRT, XNNPACK)
+    adds to a fresh process: the runtime's packed weights and buffers."""
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, path, str(threads)], check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def footprint_experiment(precision: str = "int8") -> list[dict]:
+    """n depthwise convs (k3 / k5 / k7, stride 1, `same`) in a chain at a
+    1x1x192 map: time per op and resident memory per op as n grows. Shows
+    how much memory the runtime gives each op (independent of the file
+    size) and whether an op's time depends on how many others the net holds."""
+    import keras
+
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.latency.host_runner import HostRunner
+    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+
+    folder = os.path.join(FLAGS.workdir, "footprint", precision)
+    shape = (1, 1, FOOTPRINT_CHANNELS)
+    models = []
+    for kernel in (3, 5, 7):
+        for n in FOOTPRINT_COUNTS:
+            path = os.path.join(folder, f"dw{kernel}_x{n}.tflite")
+            if not os.path.exists(path):
+                x0 = x = keras.Input(shape, batch_size=1)
+                for i in range(n):
+                    x = keras.layers.DepthwiseConv2D(kernel, padding="same", name=f"dw{i}")(x)
+                save_tflite(to_tflite(keras.Model(x0, x), precision,
+                                      random_representative_data(shape)), path)
+            models.append((kernel, n, BenchModel(f"dw{kernel} x{n}", path)))
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
+                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
+    best: dict[str, float] = {}
+    for _ in range(2):  # two passes, the lower value of each
+        for model, m in runner.measure([b for _, _, b in models]):
+            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    return [{"kernel": kernel, "ops": n, "ms_per_op": best[b.name] / n,
+             "file_bytes": os.path.getsize(b.path),
+             "resident_bytes_per_op": resident_bytes(b.path, FLAGS.threads) / n}
+            for kernel, n, b in models]
 
 
 KERNEL_CASES = ((1, 1536), (4, 256), (16, 48))
@@ -300,7 +413,9 @@ def _checks(s: dict) -> str:
 
 
 def write_report(results: list[dict], context: list[dict], command: str, elapsed_s: float,
-                 fresh: dict | None = None, kernels: list[dict] | None = None) -> str:
+                 fresh: dict | None = None, kernels: list[dict] | None = None,
+                 prefixes: list[dict] | None = None,
+                 footprint: list[dict] | None = None) -> str:
     from pxnas_tf import fileio
     from pxnas_tf.latency import metrics
 
@@ -309,7 +424,7 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
              f"Date: {date}. Machine: {machine()}.", f"Command: `{command}` "
              f"(wall time {elapsed_s / 60:.1f} min, this session).", "",
              f"Space `{FLAGS.space}` (32x32x3, 10 classes), host runner: LiteRT interpreter, "
-             f"{FLAGS.threads} thread, XNNPACK. Each block model and each whole net is measured "
+             f"{FLAGS.threads} thread, {'XNNPACK' if FLAGS.xnnpack else 'builtin kernels (no XNNPACK)'}. Each block model and each whole net is measured "
              "in at least two passes minutes apart (interleaved rounds, median of the quiet "
              "rounds; the value is the lowest pass that another pass confirms within 3%). "
              "Rounds timed while other processes kept the machine busy are discarded (this VM "
@@ -401,6 +516,25 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
                   "| model | XNNPACK ms | builtin kernels ms |", "|---|---:|---:|"]
         lines += [f"| {r['name']} | {r['xnnpack_ms']:.4f} | {r['builtin_ms']:.4f} |"
                   for r in kernels]
+    if prefixes:
+        lines += ["", "### Where a whole net's excess arises", "",
+                  f"The first n layers of a zoo net (32x32x3) as one {results[0]['precision']} "
+                  "model, measured (lower of 2 passes), against the sum of those layers' table "
+                  "entries:", "", "| net | layers | last layer | table sum ms | measured ms | "
+                  "ratio |", "|---|---:|---|---:|---:|---:|"]
+        lines += [f"| {r['net']} | {r['layers']} | `{r['last'][:48]}` | {r['table_sum_ms']:.4f} | "
+                  f"{r['measured_ms']:.4f} | {r['measured_ms'] / r['table_sum_ms']:.2f}x |"
+                  for r in prefixes]
+    if footprint:
+        lines += ["", "### Memory the runtime gives each depthwise op", "",
+                  f"n int8 depthwise convs in a chain at a 1x1x{FOOTPRINT_CHANNELS} map: time per "
+                  "op (lower of 2 passes) and the resident memory per op that loading and "
+                  "invoking the file adds to a fresh process:", "",
+                  "| kernel | ops | ms per op | file KB | resident KB per op |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['kernel']}x{r['kernel']} | {r['ops']} | {r['ms_per_op']:.4f} | "
+                  f"{r['file_bytes'] / 1024:.0f} | {r['resident_bytes_per_op'] / 1024:.0f} |"
+                  for r in footprint]
     lines += ["", "### Reading the figures", "", *FINDINGS, ""]
     text = "\n".join(lines) + "\n"
     fileio.atomic_write_text(FLAGS.out, text)
@@ -429,19 +563,24 @@ def main(argv):
             doc = json.load(f)
         print(write_report(doc["results"], doc["context"],
                            doc.get("command", "python bench/latency_accuracy.py"),
-                           doc.get("elapsed_s", 0.0), doc.get("fresh"), doc.get("kernels")))
+                           doc.get("elapsed_s", 0.0), doc.get("fresh"), doc.get("kernels"),
+                           doc.get("prefixes"), doc.get("footprint")))
         return
     results = [run_precision(p) for p in FLAGS.precisions]
     if FLAGS.experiments:
         context, kernels = context_experiment("int8"), kernel_experiment()
+        prefixes = prefix_experiment(results[0]["table"], results[0]["precision"])
+        footprint = footprint_experiment("int8")
     else:
         context, kernels = _previous(saved, "context"), _previous(saved, "kernels")
+        prefixes, footprint = _previous(saved, "prefixes"), _previous(saved, "footprint")
     fresh = fresh_build("int8") if FLAGS.fresh_build else _previous(saved, "fresh")
     elapsed = time.monotonic() - t0
     fileio.atomic_write_json(saved, {"results": results, "context": context, "fresh": fresh,
-                                     "kernels": kernels, "command": command,
+                                     "kernels": kernels, "prefixes": prefixes,
+                                     "footprint": footprint, "command": command,
                                      "elapsed_s": elapsed})
-    text = write_report(results, context, command, elapsed, fresh, kernels)
+    text = write_report(results, context, command, elapsed, fresh, kernels, prefixes, footprint)
     print(text)
 
 

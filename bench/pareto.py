@@ -13,7 +13,10 @@ widths and the published ProxylessNAS nets, all trained alike.
    int8 7x7 depthwise convs make the slowest archs ~90x the fastest), plus
    `--extra_searches` (FRACTION:ARCH_LR) that try a larger arch lr; or,
    with `--target_widths`, at the latency the table predicts for
-   MobileNetV2 at those widths (matched latency by construction);
+   MobileNetV2 at those widths (matched latency by construction); with
+   `--match_width` too, each of those searches runs in the space scaled to
+   its width, against that width's own table (same channel widths as the
+   MobileNetV2 it is compared with: only kernels, expansions, skips differ);
 3. trains every net with one recipe (`pxnas train`, same data subset,
    epochs, schedule): the searched nets, MobileNetV2 in the same space and
    arch format at `--widths` (`zoo.mobilenet_v2_in`: every block k3_e6, the
@@ -55,6 +58,11 @@ flags.DEFINE_list("target_widths", [], "Instead of --target_fractions: search at
                   "the table predicts for MobileNetV2 at these width multipliers (the op model "
                   "fills the keys of widths the space does not hold), so that each searched "
                   "net has a MobileNetV2 of matched latency by construction.")
+flags.DEFINE_boolean("match_width", False, "With --target_widths: search each target in the "
+                     "space scaled to that width (its own latency table), so that the searched "
+                     "net has the channel widths of the MobileNetV2 it is compared with and "
+                     "differs only in kernels, expansions and skipped blocks (the paper's "
+                     "comparison); the target is then that table's sum over MobileNetV2's keys.")
 flags.DEFINE_list("widths", ["0.35", "0.75", "1.0", "1.4"], "MobileNetV2 width multipliers.")
 flags.DEFINE_list("zoo", ["proxyless_mobile", "proxyless_cpu", "proxyless_gpu"], "Zoo nets.")
 common.define_budget_flags()
@@ -126,53 +134,37 @@ def search_name(target: float | str, arch_lr: float) -> str:
     return f"int8_{label}{tag}"
 
 
-def mobilenet_v2_arch(workdir: str, width: float) -> str:
-    """The arch file of MobileNetV2 at `width` in the space's layout."""
-    from bench.common import space
-    from pxnas_tf.models import zoo
-    path = os.path.join(workdir, "archs", f"mobilenet_v2_x{width:g}.json")
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        zoo.mobilenet_v2_in(space(), width).save(path)
-    return path
-
-
-def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]:
-    """Table predictions (ms) of MobileNetV2 at `widths` (op model for the
-    keys the table lacks)."""
-    from pxnas_tf.latency.op_model import load_or_fit
-    from pxnas_tf.latency.table import LatencyTable
-    from pxnas_tf.latency.validation import predict_arch
-    from pxnas_tf.search_space.space import load_arch
-
-    latency_table = LatencyTable.load(table["path"])
-    op_model = load_or_fit(latency_table, table["path"])
-    return [predict_arch(load_arch(mobilenet_v2_arch(workdir, w)), latency_table,
-                         op_model)[0] for w in widths]
-
-
 def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
+    """Runs (or finds) every search: (target tag, target ms, arch lr, table) each."""
     if FLAGS.target_widths:
         # A width is named by a fraction-like tag in the search name: w0.75.
         widths = [float(w) for w in FLAGS.target_widths]
-        targets = width_targets(workdir, table, widths)
+        if FLAGS.match_width:
+            tables = [common.table(workdir, "int8", 1, width=w) for w in widths]
+            targets = [common.width_targets(workdir, t, [w])[0]
+                       for w, t in zip(widths, tables)]
+        else:
+            tables = [table] * len(widths)
+            targets = common.width_targets(workdir, table, widths)
         for w, t in zip(widths, targets):
             print(f"target: MobileNetV2 x{w:g} predicted {t:.3f} ms", flush=True)
-        runs = [(f"w{w:g}", t, search_budget.arch_lr) for w, t in zip(widths, targets)]
+        tag = "_x{:g}space" if FLAGS.match_width else ""
+        runs = [(f"w{w:g}" + tag.format(w), t, search_budget.arch_lr, tab)
+                for w, t, tab in zip(widths, targets, tables)]
     else:
         fractions = [float(f) for f in FLAGS.target_fractions]
         targets = common.spread_targets(table["fastest_ms"], table["slowest_ms"], fractions,
                                        FLAGS.target_scale)
-        runs = [(f, t, search_budget.arch_lr) for f, t in zip(fractions, targets)]
+        runs = [(f, t, search_budget.arch_lr, table) for f, t in zip(fractions, targets)]
     for item in filter(None, FLAGS.extra_searches):
         f, lr = (float(x) for x in item.split(":"))
         t = common.spread_targets(table["fastest_ms"], table["slowest_ms"], [f],
                                   FLAGS.target_scale)[0]
-        runs.append((f, t, lr))
+        runs.append((f, t, lr, table))
     out = []
-    for f, t, lr in runs:
+    for f, t, lr, tab in runs:
         budget = dataclasses.replace(search_budget, arch_lr=lr)
-        s = common.search(workdir, search_name(f, lr), table, t, budget)
+        s = common.search(workdir, search_name(f, lr), tab, t, budget)
         out.append({**s, "arch_lr": lr, "fraction": f})
     return out
 
@@ -185,7 +177,7 @@ def nets(workdir: str, searches: list[dict]) -> list[tuple[str, str, str, str]]:
     out = [(f"searched_{s['name']}", "searched", s["arch_path"],
             f"ProxylessNAS search, arch lr {s['arch_lr']:g}") for s in searches]
     for w in FLAGS.widths:
-        path = mobilenet_v2_arch(workdir, float(w))
+        path = common.mobilenet_v2_arch(workdir, float(w))
         out.append((f"mobilenet_v2_x{float(w):g}", "mobilenet_v2", path,
                     "MobileNetV2 widths (same space layout)"))
     out += [(name, "zoo", name, "published ProxylessNAS nets (ImageNet layout)")
@@ -277,7 +269,11 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         f"a busy machine (a batch waited at most 20 s for quiet, then kept its rounds, "
         f"flagged; 2 passes per key): {common.table_note(table)}; archs of the space span "
         f"{table['fastest_ms']:.3f} - {table['slowest_ms']:.3f} ms (table prediction). The "
-        "table only steers the search",
+        "table only steers the search" + (
+            "; with --match_width each search has a table of its own, built the same way for "
+            "the space at its target's width (" + ", ".join(
+                f"x{w}: {common.table_note(common.table(os.path.abspath(FLAGS.workdir), 'int8', 1, width=float(w)))}"
+                for w in FLAGS.target_widths) + ")" if FLAGS.match_width else ""),
         f"- search (`pxnas search`, full_v2 binary gates, loss {search_budget.loss} with lambda "
         f"{search_budget.latency_lambda}, {search_budget.latency_budget} latency budget, Adam "
         f"on the logits with lr {search_budget.arch_lr:g} (and "
@@ -288,7 +284,10 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         f"{search_budget.batch_size}, {search_budget.warmup_epochs} warm-up + "
         f"{search_budget.epochs} joint epochs; " + (
             "targets at the table's predictions for MobileNetV2 x"
-            f"{', x'.join(FLAGS.target_widths)}" if FLAGS.target_widths else
+            f"{', x'.join(FLAGS.target_widths)}" + (
+                ", each searched in the space scaled to that width (the MobileNetV2 it is "
+                "compared with is an arch of that space: same channels, every block k3_e6)"
+                if FLAGS.match_width else "") if FLAGS.target_widths else
             f"targets at {', '.join(FLAGS.target_fractions)} of the table's range on a "
             f"{FLAGS.target_scale} scale"),
         f"- training, every net alike (`pxnas train`): {train_budget.describe()}",

@@ -15,7 +15,9 @@ machine, with two targets whose costs differ:
    reused from the Pareto run when it is there: same work dir);
 2. searches once per table, with the same settings and the target at the
    same fraction of each table's [fastest, slowest] range (the int8 search
-   is the Pareto run's search at that fraction when it exists);
+   is the Pareto run's search at that fraction when it exists), or with
+   `--target_width=W` at one latency level: each table's prediction of
+   MobileNetV2 xW in the space's layout;
 3. trains both derived nets with the Pareto run's recipe and exports each
    as int8 and float32 (verified in LiteRT on the test split);
 4. measures both nets on both targets (int8 files with 1 thread, float32
@@ -46,6 +48,10 @@ flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"),
                     "Run folder (the Pareto run's, to reuse its int8 table and search).")
 flags.DEFINE_float("target_fraction", 0.35, "Search target as a fraction of each table's "
                    "[fastest, slowest] range.")
+flags.DEFINE_float("target_width", None, "Instead of --target_fraction: one latency level for "
+                   "both targets, each table's prediction of MobileNetV2 at this width in the "
+                   "space's layout (each search is asked for a net as fast as that one on its "
+                   "own target).")
 common.define_budget_flags()
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "specialization.md"),
                     "Report.")
@@ -143,8 +149,10 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
         f"{search_budget.train_limit:,} + {search_budget.holdout_size:,} images, "
         f"{search_budget.warmup_epochs} + {search_budget.epochs} epochs, {search_budget.loss} "
         f"lambda {search_budget.latency_lambda}, {search_budget.latency_budget} budget), the "
-        f"target at {FLAGS.target_fraction:g} of each table's range on a {FLAGS.target_scale} "
-        "scale ("
+        + (f"target at one latency level: each table's prediction of MobileNetV2 "
+           f"x{FLAGS.target_width:g} in the space's layout (" if FLAGS.target_width is not None
+           else f"target at {FLAGS.target_fraction:g} of each table's range on a "
+           f"{FLAGS.target_scale} scale (")
         + ", ".join(f"{_label(t)}: {searches[t]['target_ms']:.3f} ms" for t in searches) + ")",
         f"- training, both nets alike: {train_budget.describe()}; exported as int8 and float32 "
         "(`pxnas export`, verified on the 10,000 test images)",
@@ -205,11 +213,15 @@ def main(argv) -> None:
         tables[name] = common.table(workdir, precision, threads)
     for name, precision, threads in TARGETS:
         t = tables[name]
-        target = common.spread_targets(t["fastest_ms"], t["slowest_ms"], [FLAGS.target_fraction],
-                                       FLAGS.target_scale)[0]
-        # Same name as bench/pareto.py's searches: the int8 one is reused.
-        search_name = (f"int8_f{FLAGS.target_fraction:g}" if name == "int8_t1"
-                       else f"{name}_f{FLAGS.target_fraction:g}")
+        if FLAGS.target_width is not None:
+            target = common.width_targets(workdir, t, [FLAGS.target_width])[0]
+            search_name = f"{name}_mbv2x{FLAGS.target_width:g}"
+        else:
+            target = common.spread_targets(t["fastest_ms"], t["slowest_ms"],
+                                           [FLAGS.target_fraction], FLAGS.target_scale)[0]
+            # Same name as bench/pareto.py's searches: the int8 one is reused.
+            search_name = (f"int8_f{FLAGS.target_fraction:g}" if name == "int8_t1"
+                           else f"{name}_f{FLAGS.target_fraction:g}")
         searches[name] = common.search(workdir, search_name, t, target, search_budget)
     for name, _, _ in TARGETS:
         s = searches[name]

@@ -12,7 +12,10 @@ EPYC VM: 0.56 ms summed over its blocks, 1.02 ms measured whole).
 The cost is measured once per table, on the target, with two calibration
 models that contain nothing but weights to stream: one 1x1 convolution at a
 1x1 feature map (C -> C channels), and a chain of N of them whose weights
-total about twice the last-level cache. Timed back to back, the chain
+total about twice the last-level cache, capped at 16 MiB (`MAX_CHAIN_BYTES`:
+the nets this is for hold 1-25 MB of weights, so a larger chain would time a
+rate they never see; and a VM may report its host's whole L3, 480 MB on one
+host here, which would make a chain of a gigabyte). Timed back to back, the chain
 costs more than N singles by the time it takes to stream its weights:
 
     ms_per_mb = (t(chain) - N * t(single)) / (chain weight MB)
@@ -37,6 +40,7 @@ from pxnas_tf.latency.ops import ops_of_key
 BYTES_PER_WEIGHT = {"int8": 1, "fp16": 2, "float32": 4}
 SYSFS_CACHES = "/sys/devices/system/cpu/cpu0/cache"
 DEFAULT_CHANNELS = 1024
+MAX_CHAIN_BYTES = 16 << 20
 FORMAT = "pxnas_tf.weight_streaming/v1"
 
 
@@ -99,10 +103,11 @@ def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
 
 
 def chain_length(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS) -> int:
-    """Layers of the chain: its weights about 2x the last-level cache."""
+    """Layers of the chain: its weights about 2x the last-level cache, at most
+    `MAX_CHAIN_BYTES`."""
     last = max(caches.values()) if caches else 8 << 20
     per_layer = channels * channels * BYTES_PER_WEIGHT[precision]
-    return max(2, -(-2 * last // per_layer))
+    return max(2, -(-min(2 * last, MAX_CHAIN_BYTES) // per_layer))
 
 
 def calibration_models(precision: str, length: int, folder: str,

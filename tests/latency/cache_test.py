@@ -45,6 +45,11 @@ def test_streaming_fraction_and_time_by_hand():
     # 2 x 8 MB of float32 1024x1024 layers (4 MB each): 4 layers.
     assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "float32") == 4
     assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "int8") == 16
+    # A VM that reports its host's 480 MB L3: capped at 16 MiB, not a 1 GB chain.
+    assert cache.chain_length({"L2": 2 << 20, "L3": 480 << 20}, "int8") == 16
+    assert cache.chain_length({"L2": 2 << 20, "L3": 480 << 20}, "float32") == 4
+    # A small cache still gets a chain beyond it.
+    assert cache.chain_length({"L2": 256 << 10, "L3": 1 << 20}, "int8") == 2
 
 
 def test_weight_bytes_count_every_op_of_the_keys():
