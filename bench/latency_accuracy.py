@@ -63,37 +63,38 @@ TARGETS = {"mape": 0.05, "within_10pct": 0.95, "kendall_tau": 0.9}
 # What the measurements on this machine showed (kept with the script that
 # produces the figures; the numbers in the tables above are this run's).
 FINDINGS = [
-    "* **Archs of the space.** The table sum tracks whole nets of `proxyless_small` "
-    "closely (int8 100% within +/-10%); the residual is a small, consistent underestimate "
-    "(whole nets a few percent slower than the sum of their blocks measured alone).",
-    "* **Weight streaming.** A block timed back to back keeps its weights in L2; in a whole "
-    "net whose weights outgrow L2 each block reads them from further away. Without a term "
-    "for it the zoo nets (2-5 MB of int8 weights, 9-21 MB of float32) were predicted up to "
-    "45% too fast in float32 (MobileNetV2 0.56 ms summed vs 1.02 ms whole) although every "
-    "layer of theirs is in the table. The calibration (two models per table, measured on "
-    "the target, nothing fitted to whole nets) prices that at about 0.04-0.05 ms per MB of "
-    "weights (20-25 GB/s) on this VM; adding it takes the float32 MAPE from about 10% to "
-    "under 5% and the zoo nets from 0% to 60% within +/-10%. It also slightly "
-    "over-predicts int8 MobileNetV2 (its int8 kernels hide part of the streaming behind "
-    "arithmetic).",
-    "* **7x7 depthwise at small maps.** The remaining misses are ProxylessNAS-mobile (and, "
-    "at the +/-10% border, GPU): 7x7 depthwise convs in LiteRT 2.3.0's XNNPACK on this CPU "
-    "(AVX2, no AVX-512) run on a slow path: 50-100x a 5x5 conv of the same shape and "
-    "15-40x LiteRT's own builtin kernel (table \"Depthwise kernels\"). At 1x1 maps such a "
-    "block costs 1.3x more per block inside a chain than alone (chain experiment), a "
-    "context effect no per-layer table sees; the space's own archs put 7x7 kernels only on "
-    "maps of 4x4 or more, where chains cost what lone blocks cost.",
-    "* **What it means for search.** On this runtime 7x7 depthwise kernels are the most "
-    "expensive choice by far (the int8 random archs of the space take 4-35 ms, their "
-    "float32 versions 2-9 ms), while a MAC count calls a 7x7 2x a 5x5; the measured table "
-    "steers the search away from them, a FLOP proxy would not.",
-    "* **A shared VM.** The host is a 2-vCPU VM shared with other jobs. Rounds timed while "
-    "other processes were busy are discarded (the waits above), but slow phases of the "
-    "physical host are invisible from inside the VM. Every key and net is measured in "
-    "several passes minutes apart and keeps its lowest pass that another confirms (the "
-    "`passes` column). The CPU behind the VM also changes between sessions (an earlier "
-    "session's host ran the same 7x7 int8 kernels 3-4x faster): a table belongs to the "
-    "machine it was measured on, which is why its metadata records the CPU and caches.",
+    "* **Two hosts, two outcomes.** On the AMD EPYC VM of the earlier run (L2 512 KB, L3 8 MB "
+    "reported) the table sum plus the weight-streaming term predicted the space's archs "
+    "within +/-10% (int8 MAPE 2.5%, float32 3.7%) and missed only zoo nets. On the Intel Xeon "
+    "VM of 2026-12-02 (AVX-512 VNNI and AMX, L2 2 MB, its host's whole L3 of 480 MB "
+    "reported) the same method under-predicts int8 nets throughout: the space's archs by "
+    "5-11%, the zoo nets by 18-33% (tables above). A table belongs to the machine it was "
+    "measured on, and its metadata records the CPU and caches for that reason.",
+    "* **Why: the runtime's memory, not the file's weights.** LiteRT 2.3.0's XNNPACK runs "
+    "int8 7x7 depthwise convs on a slow path on both hosts (about 10x LiteRT's builtin "
+    "kernel on the Xeon; table *Depthwise kernels*), and on the Xeon each such op holds about "
+    "2.4 MB of resident memory at 192 channels, 250x its 9 KB of weights, where a 3x3 op holds "
+    "next to nothing (table *Memory the runtime gives each depthwise op*). One op alone keeps "
+    "that in the caches; a net with many of them does not, and every such op then runs "
+    "slower: the time per 7x7 op grows about 1.5x from 8 to 16 ops in one graph, and the "
+    "prefixes of ProxylessNAS-mobile run at the sum of their layers until its 7x7 blocks at "
+    "1x1 maps begin, then up to 1.5x it (table *Where a whole net's excess arises*). The "
+    "weight-streaming term prices nominal weight bytes against L2, so it cannot see this; "
+    "MobileNetV2's own miss (no 7x7) comes where its last 1x1-map layers, the bulk of its 2.2 "
+    "MB of int8 weights, begin, once the net outgrows the 2 MB L2.",
+    "* **What would fix it** (not built yet): price each key's *resident* memory as measured "
+    "on the target (the host runner can read it from the allocator; benchmark_model prints a "
+    "memory footprint) and calibrate the cost per MB once a net's total outgrows the caches "
+    "with chains of increasing footprint, as the weight-streaming term does for L2.",
+    "* **What it means for search.** On this runtime 7x7 depthwise kernels are by far the "
+    "most expensive int8 choice, while a MAC count calls a 7x7 2x a 5x5; the measured table "
+    "steers the search away from them (the Pareto searches on the Xeon chose no 7x7 block), "
+    "a FLOP proxy would not. An under-prediction that grows with the number of 7x7 blocks "
+    "keeps the ranking (Kendall tau above) but not the absolute latency.",
+    "* **A shared VM.** Rounds timed while other processes were busy are discarded (the waits "
+    "above), but slow phases of the physical host are invisible from inside the VM. Every key "
+    "and net is measured in several passes minutes apart and keeps its lowest pass that "
+    "another confirms (the `passes` column).",
 ]
 
 
@@ -214,6 +215,21 @@ def fresh_build(precision: str = "int8") -> dict:
             "unstable": len(report.unstable)}
 
 
+def _lower_of_two_passes(models) -> dict[str, float]:
+    """{model name: ms}, each the lower of two passes of the host runner (the
+    experiments' rule)."""
+    from pxnas_tf.latency.host_runner import HostRunner
+    from pxnas_tf.latency.runner import MeasureSettings
+
+    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
+                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for model, m in runner.measure(models):
+            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    return best
+
+
 def context_experiment(precision: str = "int8") -> list[dict]:
     """Chains of 1, 2 and 4 identical residual MBConv blocks in one model:
     the time per block, to show when a block costs more inside a net than
@@ -221,8 +237,7 @@ def context_experiment(precision: str = "int8") -> list[dict]:
     import keras
 
     from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+    from pxnas_tf.latency.runner import BenchModel
     from pxnas_tf.layers import blocks
 
     folder = os.path.join(FLAGS.workdir, "context", precision)
@@ -242,12 +257,7 @@ def context_experiment(precision: str = "int8") -> list[dict]:
                 save_tflite(to_tflite(keras.Model(x0, x), precision, random_representative_data(
                     (size, size, channels))), path)
             models.append(BenchModel(name, path))
-    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
-                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
-    best: dict[str, float] = {}
-    for _ in range(2):  # two passes, the lower value of each
-        for model, m in runner.measure(models):
-            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    best = _lower_of_two_passes(models)
     rows = []
     for kernel, channels, size in cases:
         per = [best[f"k{kernel}_e6 {size}x{size}x{channels} x{n}"] / n for n in (1, 2, 4)]
@@ -266,8 +276,7 @@ def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
 
     from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.latency import block_models, keys as keys_lib
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+    from pxnas_tf.latency.runner import BenchModel
     from pxnas_tf.latency.table import LatencyTable
     from pxnas_tf.latency.validation import zoo_nets
     from pxnas_tf.search_space import load_space
@@ -290,12 +299,7 @@ def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
                                       random_representative_data(shape)), path)
             models.append(BenchModel(f"{name} n={n}", path))
             cases.append((name, n, keys[n - 1], sum(table.value(k, "median") for k in keys[:n])))
-    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
-                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
-    best: dict[str, float] = {}
-    for _ in range(2):  # two passes, the lower value of each
-        for model, m in runner.measure(models):
-            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    best = _lower_of_two_passes(models)
     return [{"net": name, "layers": n, "last": last, "table_sum_ms": total,
              "measured_ms": best[f"{name} n={n}"]} for name, n, last, total in cases]
 
@@ -335,8 +339,7 @@ def footprint_experiment(precision: str = "int8") -> list[dict]:
     import keras
 
     from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+    from pxnas_tf.latency.runner import BenchModel
 
     folder = os.path.join(FLAGS.workdir, "footprint", precision)
     shape = (1, 1, FOOTPRINT_CHANNELS)
@@ -351,12 +354,7 @@ def footprint_experiment(precision: str = "int8") -> list[dict]:
                 save_tflite(to_tflite(keras.Model(x0, x), precision,
                                       random_representative_data(shape)), path)
             models.append((kernel, n, BenchModel(f"dw{kernel} x{n}", path)))
-    runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
-                        settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
-    best: dict[str, float] = {}
-    for _ in range(2):  # two passes, the lower value of each
-        for model, m in runner.measure([b for _, _, b in models]):
-            best[model.name] = min(best.get(model.name, float("inf")), m.value_ms)
+    best = _lower_of_two_passes([b for _, _, b in models])
     return [{"kernel": kernel, "ops": n, "ms_per_op": best[b.name] / n,
              "file_bytes": os.path.getsize(b.path),
              "resident_bytes_per_op": resident_bytes(b.path, FLAGS.threads) / n}

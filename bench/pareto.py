@@ -171,9 +171,6 @@ def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
 
 def nets(workdir: str, searches: list[dict]) -> list[tuple[str, str, str, str]]:
     """(name, kind, arch reference, plot group) of every net, searched ones first."""
-    from bench.common import space
-    from pxnas_tf.models import zoo
-
     out = [(f"searched_{s['name']}", "searched", s["arch_path"],
             f"ProxylessNAS search, arch lr {s['arch_lr']:g}") for s in searches]
     for w in FLAGS.widths:
