@@ -71,14 +71,15 @@ FINDINGS = [
     "5-11%, the zoo nets by 18-33% (tables above). A table belongs to the machine it was "
     "measured on, and its metadata records the CPU and caches for that reason.",
     "* **Why: the runtime's memory, not the file's weights.** LiteRT 2.3.0's XNNPACK runs "
-    "int8 7x7 depthwise convs on a slow path on both hosts (about 10x LiteRT's builtin "
-    "kernel on the Xeon; table *Depthwise kernels*), and on the Xeon each such op holds about "
-    "2.4 MB of resident memory at 192 channels, 250x its 9 KB of weights, where a 3x3 op holds "
-    "next to nothing (table *Memory the runtime gives each depthwise op*). One op alone keeps "
-    "that in the caches; a net with many of them does not, and every such op then runs "
-    "slower: the time per 7x7 op grows about 1.5x from 8 to 16 ops in one graph, and the "
-    "prefixes of ProxylessNAS-mobile run at the sum of their layers until its 7x7 blocks at "
-    "1x1 maps begin, then up to 1.5x it (table *Where a whole net's excess arises*). The "
+    "int8 7x7 depthwise convs on a slow path on both hosts (the op alone 20-330x LiteRT's "
+    "builtin kernel on the Xeon; table *Depthwise kernels*), and on the Xeon "
+    "each such op holds about 2.5 MB of resident memory at 192 channels, some 250x its 9 KB of "
+    "weights, where a 3x3 or 5x5 op holds about 20 KB (table *Memory the runtime gives each "
+    "depthwise op*). A net with many of them outgrows the caches and every such op runs "
+    "slower than alone: the time per 7x7 op grows 1.3x from 1 to 16 ops in one graph, a chain "
+    "of 4 k7_e6 blocks at 1x1x256 costs 1.5x per block what one costs, and the prefixes of "
+    "ProxylessNAS-mobile run at 0.92-0.99x the sum of their layers until its 7x7 blocks at 1x1 "
+    "maps begin, then up to 1.5x it (table *Where a whole net's excess arises*). The "
     "weight-streaming term prices nominal weight bytes against L2, so it cannot see this; "
     "MobileNetV2's own miss (no 7x7) comes where its last 1x1-map layers, the bulk of its 2.2 "
     "MB of int8 weights, begin, once the net outgrows the 2 MB L2.",
@@ -534,13 +535,18 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
     if footprint:
         lines += ["", "### Memory the runtime gives each depthwise op", "",
                   f"n int8 depthwise convs in a chain at a 1x1x{FOOTPRINT_CHANNELS} map: time per "
-                  "op (lower of 2 passes) and the resident memory per op that loading and "
-                  "invoking the file adds to a fresh process:", "",
-                  "| kernel | ops | ms per op | file KB | resident KB per op |",
-                  "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['kernel']}x{r['kernel']} | {r['ops']} | {r['ms_per_op']:.4f} | "
-                  f"{r['file_bytes'] / 1024:.0f} | {r['resident_bytes_per_op'] / 1024:.0f} |"
-                  for r in footprint]
+                  "op (lower of 2 passes), and the resident memory that loading and invoking "
+                  "the file adds to a fresh process, in all (the interpreter's own share "
+                  "included) and per op beyond the first:", "",
+                  "| kernel | ops | ms per op | file KB | resident MB in all | resident KB per "
+                  "further op |", "|---|---:|---:|---:|---:|---:|"]
+        alone = {r["kernel"]: r["resident_bytes_per_op"] for r in footprint if r["ops"] == 1}
+        for r in footprint:
+            total = r["resident_bytes_per_op"] * r["ops"]
+            further = ("-" if r["ops"] == 1 or r["kernel"] not in alone else
+                       f"{(total - alone[r['kernel']]) / (r['ops'] - 1) / 1024:.0f}")
+            lines.append(f"| {r['kernel']}x{r['kernel']} | {r['ops']} | {r['ms_per_op']:.4f} | "
+                         f"{r['file_bytes'] / 1024:.0f} | {total / 2**20:.1f} | {further} |")
     lines += ["", "### Reading the figures", "", *FINDINGS, ""]
     text = "\n".join(lines) + "\n"
     fileio.atomic_write_text(FLAGS.out, text)
