@@ -268,9 +268,9 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         f"{table['fastest_ms']:.3f} - {table['slowest_ms']:.3f} ms (table prediction). The "
         "table only steers the search" + (
             "; with --match_width each search has a table of its own, built the same way for "
-            "the space at its target's width (" + ", ".join(
-                f"x{w}: {common.table_note(common.table(os.path.abspath(FLAGS.workdir), 'int8', 1, width=float(w)))}"
-                for w in FLAGS.target_widths) + ")" if FLAGS.match_width else ""),
+            "the space at its target's width (" + "; ".join(
+                f"{s['name']}: {common.table_note({'path': s['table']})}" for s in searches)
+            + ")" if FLAGS.match_width else ""),
         f"- search (`pxnas search`, full_v2 binary gates, loss {search_budget.loss} with lambda "
         f"{search_budget.latency_lambda}, {search_budget.latency_budget} latency budget, Adam "
         f"on the logits with lr {search_budget.arch_lr:g} (and "
