@@ -310,11 +310,13 @@ FOOTPRINT_COUNTS = (1, 4, 16)
 _RSS_SCRIPT = """
 import os, sys
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 before = rss()
-it = Interpreter(model_path=sys.argv[1], num_threads=int(sys.argv[2]))
+kw = {} if sys.argv[3] == '1' else {
+    'experimental_op_resolver_type': OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+it = Interpreter(model_path=sys.argv[1], num_threads=int(sys.argv[2]), **kw)
 it.allocate_tensors()
 d = it.get_input_details()[0]
 it.set_tensor(d['index'], np.zeros(d['shape'], d['dtype']))
@@ -323,12 +325,14 @@ print(rss() - before)
 """
 
 
-def resident_bytes(path: str, threads: int) -> int:
-    """How much resident memory loading and invoking `path` (LiteRT, XNNPACK)
-    adds to a fresh process: the runtime's packed weights and buffers."""
+def resident_bytes(path: str, threads: int, xnnpack: bool = True) -> int:
+    """How much resident memory loading and invoking `path` (LiteRT, with
+    XNNPACK or its builtin kernels) adds to a fresh process: the runtime's
+    packed weights and buffers."""
     import subprocess
-    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, path, str(threads)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, path, str(threads),
+                          "1" if xnnpack else "0"], check=True, capture_output=True,
+                         text=True).stdout
     return int(out.strip().splitlines()[-1])
 
 
@@ -358,7 +362,7 @@ def footprint_experiment(precision: str = "int8") -> list[dict]:
     best = _lower_of_two_passes([b for _, _, b in models])
     return [{"kernel": kernel, "ops": n, "ms_per_op": best[b.name] / n,
              "file_bytes": os.path.getsize(b.path),
-             "resident_bytes_per_op": resident_bytes(b.path, FLAGS.threads) / n}
+             "resident_bytes_per_op": resident_bytes(b.path, FLAGS.threads, FLAGS.xnnpack) / n}
             for kernel, n, b in models]
 
 
