@@ -339,6 +339,11 @@ def define_latency_flags() -> None:
     flags.DEFINE_boolean("weight_streaming", True, "build: also measure how fast the target "
                          "streams weights that do not fit in its caches (two calibration "
                          "models; predictions of nets larger than L2 add that time).")
+    flags.DEFINE_boolean("footprint", True, "build: also record each block model's resident "
+                         "memory on the target and calibrate the context term (chains of the "
+                         "space's layer with the largest runtime buffers): predictions of "
+                         "whole nets add the time such layers lose when the net's other memory "
+                         "evicts their buffers.")
     flags.DEFINE_integer("max_measurements", None, "build: stop after this many measurements "
                          "(run again to resume).")
     flags.DEFINE_string("models_dir", None, "build: where block models are kept (default "

@@ -52,7 +52,8 @@ def _build_settings():
         return BuildSettings(min_passes=FLAGS.min_passes, max_passes=FLAGS.max_passes,
                              agree_tol=FLAGS.agree_tol, batch_size=FLAGS.batch_size,
                              max_measurements=FLAGS.max_measurements,
-                             weight_streaming=FLAGS.weight_streaming)
+                             weight_streaming=FLAGS.weight_streaming,
+                             footprint=FLAGS.footprint)
     except ValueError as e:
         raise UsageError(str(e)) from None
 

@@ -119,6 +119,25 @@ class BenchmarkModelRunner(Runner):
         for model in models:
             yield model, self.measure_one(model)
 
+    def resident_bytes(self, models: Sequence[BenchModel]) -> dict[str, int] | None:
+        """The tool's memory footprint delta (``overall``, MB) per model: from
+        its last timing run, else from one more run; None when this build of
+        the tool does not print it."""
+        out = {}
+        for model in models:
+            result = self.last_results.get(model.name)
+            if result is None or result.memory_overall_mb is None:
+                output = self._invoke(model, self._args(model, 0), 0)
+                try:
+                    result = parse_benchmark_output(output,
+                                                    source=f"benchmark_model on {model.name}")
+                except BenchmarkOutputError as e:
+                    raise RunnerError(f"{e}\nFix the cause above and run again.") from None
+            if result.memory_overall_mb is None:
+                return None
+            out[model.name] = int(round(result.memory_overall_mb * (1 << 20)))
+        return out
+
 
 class LocalBenchmarkRunner(BenchmarkModelRunner):
     """``benchmark_model`` on this machine (``--device=linux:PATH``).

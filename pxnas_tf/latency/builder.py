@@ -63,6 +63,9 @@ class BuildSettings:
         weight_streaming: once the keys are done, measure the target's
             weight-streaming rate (`pxnas_tf.latency.cache`) where the runner
             knows its cache sizes.
+        footprint: once the keys are done, record each key's resident
+            memory where the runner can tell (`pxnas_tf.latency.footprint`)
+            and calibrate the context term (`pxnas_tf.latency.context`).
     """
 
     min_passes: int = 2
@@ -71,6 +74,7 @@ class BuildSettings:
     batch_size: int = 8
     max_measurements: int | None = None
     weight_streaming: bool = True
+    footprint: bool = True
 
     def __post_init__(self):
         if self.min_passes < 1 or self.max_passes < self.min_passes:
@@ -334,6 +338,8 @@ class _Build:
             self.table.metadata.extra["complete"] = True
             self._save()
             self._weight_streaming()
+            self._footprints()
+            self._context()
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
@@ -352,6 +358,65 @@ class _Build:
                                        os.path.join(self.models_dir, "streaming"))
         self.measured += 2
         extra["weight_streaming"] = info
+        self._save()
+
+    def _footprints(self) -> None:
+        """Records the resident memory of every key's block model, net of the
+        identity model of its input shape (`pxnas_tf.latency.footprint`);
+        only what is missing, saved at the end."""
+        if not self.settings.footprint:
+            return
+        from pxnas_tf.latency import footprint as footprint_lib
+        extra = self.table.metadata.extra
+        record = extra.get("footprint") or {"format": footprint_lib.FORMAT,
+                                             "method": footprint_lib.METHOD,
+                                             "bytes": {}, "overhead": {}}
+        if record.get("unsupported"):
+            return
+        todo = [k for k in self.keys if k not in record["bytes"]]
+        if not todo:
+            return
+        shapes = {k: keys_lib.format_shape(block_models.input_shape_of(k)) for k in todo}
+        overheads = [block_models.overhead_name(block_models.input_shape_of(k)) for k in todo]
+        names = list(dict.fromkeys(todo + [o for o in overheads
+                                           if o.split(":", 1)[1] not in record["overhead"]]))
+        self.log(f"recording the resident memory of {len(names)} block models")
+        found = self.runner.resident_bytes([
+            BenchModel(n, block_models.ensure_model_file(n, self.precision, self.models_dir,
+                                                         self._stem_kernel()))
+            for n in names])
+        if found is None:
+            record["unsupported"] = True  # this target cannot tell; do not ask again
+            self.log("the target does not report memory: no footprints, no context term")
+        else:
+            for name, value in found.items():
+                if name in self.overhead_names or name.startswith("overhead-input:"):
+                    record["overhead"][name.split(":", 1)[1]] = int(value)
+            for key in todo:
+                base = record["overhead"].get(shapes[key], 0)
+                record["bytes"][key] = max(0, int(found[key]) - int(base))
+        extra["footprint"] = record
+        self._save()
+
+    def _context(self) -> None:
+        """Calibrates the context term once per table (`pxnas_tf.latency.context`)."""
+        extra = self.table.metadata.extra
+        record = extra.get("footprint") or {}
+        if (not self.settings.footprint or extra.get("context") or record.get("unsupported")
+                or not record.get("bytes")):
+            return
+        from pxnas_tf.latency import context
+        space_keys = keys_lib.space_keys(self.space) if self.space is not None else self.keys
+        key, _ = context.calibration_key(space_keys, record, self.precision, self._stem_kernel())
+        if key is not None:
+            self.log(f"calibrating the context term (chains of {key})")
+        info = context.measure_context(self.runner, space_keys, record, self.precision,
+                                       extra.get("caches") or {},
+                                       os.path.join(self.models_dir, "context"),
+                                       self._stem_kernel(), self.settings.min_passes,
+                                       self.settings.max_passes, self.settings.agree_tol)
+        self.measured += sum(len(r) for r in info.get("chain_runs", {}).values())
+        extra["context"] = info
         self._save()
 
     def _saved_note(self) -> str:

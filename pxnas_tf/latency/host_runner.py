@@ -188,6 +188,16 @@ class HostRunner(Runner):
             "caches": cpu_caches(),
         }
 
+    def resident_bytes(self, models: Sequence[BenchModel]) -> dict[str, int]:
+        """Anonymous resident memory each model adds to a fresh process
+        (`pxnas_tf.latency.footprint.resident_bytes`)."""
+        from pxnas_tf.latency.footprint import FootprintError, resident_bytes
+        try:
+            found = resident_bytes([m.path for m in models], self.threads, self.xnnpack)
+        except FootprintError as e:
+            raise RunnerError(str(e)) from None
+        return {m.name: found[m.path] for m in models}
+
     def measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
         saved = None
         if self.cpus is not None and hasattr(os, "sched_setaffinity"):

@@ -110,6 +110,16 @@ class Runner(abc.ABC):
             RunnerError: when the target fails; results yielded before stay valid.
         """
 
+    def resident_bytes(self, models: Sequence[BenchModel]) -> dict[str, int] | None:
+        """{model name: resident memory (bytes) the runtime holds for it once
+        loaded and invoked, the runtime's own share included}, or None where
+        this target cannot tell (`pxnas_tf.latency.footprint`).
+
+        Raises:
+            RunnerError: when the target fails.
+        """
+        return None
+
     def close(self) -> None:
         """Releases devices, processes and files."""
 

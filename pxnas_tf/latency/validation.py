@@ -123,11 +123,13 @@ def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool
 
 
 def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
-                 stat: str | None = None) -> tuple[float, float, str]:
+                 stat: str | None = None, context: bool = True) -> tuple[float, float, str]:
     """(ms, std_ms, source) of `arch`: table entries where the table has the
     layer's key, the op model elsewhere, plus the weight-streaming time of
     the whole net where the table measured its rate
-    (`pxnas_tf.latency.cache`; source then ends in "+streaming").
+    (`pxnas_tf.latency.cache`; source then ends in "+streaming") and, with
+    `context`, the context term of its buffer-heavy layers where the table
+    calibrated one (`pxnas_tf.latency.context`; "+context").
 
     Raises:
         LatencyTableError: a key is missing and there is no op model.
@@ -156,13 +158,20 @@ def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = Non
         total += op_model.overhead_ms  # the stem entry would have carried it
     source = ("table" if not from_model else "op_model" if not from_table
               else "table+op_model")
-    streaming = table.metadata.extra.get("weight_streaming")
+    extra = table.metadata.extra
+    precision = table.metadata.precision or "float32"
+    stem_kernel = extra.get("stem_kernel", 3)
+    streaming = extra.get("weight_streaming")
     if streaming:
         from pxnas_tf.latency import cache
-        weights = cache.weight_bytes(keys_lib.arch_keys(arch), table.metadata.precision or "float32",
-                                     table.metadata.extra.get("stem_kernel", 3))
+        weights = cache.weight_bytes(keys_lib.arch_keys(arch), precision, stem_kernel)
         total += cache.streaming_ms(weights, streaming)
         source += "+streaming"
+    if context and extra.get("context", {}).get("rate_ms_per_mb"):
+        from pxnas_tf.latency import context as context_lib
+        total += context_lib.context_ms(keys_lib.arch_keys(arch), extra.get("footprint"),
+                                        extra["context"], precision, stem_kernel)
+        source += "+context"
     return total, var, source
 
 

@@ -22,7 +22,7 @@ TINY = {
 QUICK = MeasureSettings(warmup_runs=5, runs=5, round_s=0.005, min_rounds=3, max_rounds=6,
                         max_spread=0.05, quiet_tol=0.05, min_quiet=2, max_load=1000.0)
 QUICK_BUILD = BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4,
-                            weight_streaming=False)
+                            weight_streaming=False, footprint=False)
 
 
 @pytest.fixture(scope="session")

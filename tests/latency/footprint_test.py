@@ -1,0 +1,156 @@
+"""Resident memory of block models and the context term: the real LiteRT
+worker on real models, the calibration fit and the prediction by hand, the
+choice of calibration key, a build that records footprints once, and the
+benchmark_model runners' figure from the documented output."""
+
+import os
+
+import pytest
+
+from pxnas_tf.latency import context, footprint, validation
+from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.latency.builder import BuildSettings, build_table
+from pxnas_tf.latency.host_runner import HostRunner
+from pxnas_tf.latency.ops import ops_of_key
+from pxnas_tf.latency.table import load_table
+
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+
+
+def _conv_model(path, channels):
+    import keras
+
+    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    x = inputs = keras.Input((1, 1, channels), batch_size=1)
+    x = keras.layers.Conv2D(channels, 1)(x)
+    save_tflite(to_tflite(keras.Model(inputs, x), "float32",
+                          random_representative_data((1, 1, channels))), path)
+    return path
+
+
+def test_resident_bytes_of_real_models_grow_with_their_weights(tmp_path):
+    small = _conv_model(str(tmp_path / "small.tflite"), 16)
+    big = _conv_model(str(tmp_path / "big.tflite"), 512)  # 1 MiB of float32 weights
+    found = footprint.resident_bytes([small, big], batch=1)  # one worker each
+    assert set(found) == {small, big}
+    assert found[small] >= 0
+    # The runtime holds (at least) its own packed copy of the weights.
+    assert found[big] - found[small] >= 0.8 * 512 * 512 * 4
+    with pytest.raises(footprint.FootprintError, match="does not exist"):
+        footprint.resident_bytes([str(tmp_path / "missing.tflite")])
+
+
+def test_a_broken_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    with pytest.raises(footprint.FootprintError, match="worker failed"):
+        footprint.resident_bytes([str(bad)])
+
+
+def test_fit_recovers_rate_and_c():
+    e, rate, c = 4e6, 0.04, 16e6
+    points = [(o, rate * e / 1e6 * min(1.0, o / c)) for o in (4e6, 12e6, 28e6)]
+    got_rate, got_c = context.fit(points, e, 1e6, 64e6)
+    assert got_rate == pytest.approx(rate, rel=0.03)
+    assert got_c == pytest.approx(c, rel=0.03)
+    # No extra at all: rate 0, whatever C.
+    assert context.fit([(4e6, 0.0), (8e6, -0.001)], e, 1e6, 64e6)[0] == 0.0
+    with pytest.raises(ValueError, match="chain points"):
+        context.fit([], e, 1e6, 64e6)
+
+
+KEY_BIG = "expanded_conv-input:4x4x96-output:4x4x96-expand:6-kernel:7-stride:1-idskip:1"
+KEY_SMALL = "expanded_conv-input:4x4x96-output:4x4x96-expand:3-kernel:3-stride:1-idskip:1"
+KEY_DOWN = "expanded_conv-input:8x8x48-output:4x4x96-expand:6-kernel:7-stride:2-idskip:0"
+
+
+def _weights(key):
+    return sum(op.weights for op in ops_of_key(key))
+
+
+def test_calibration_key_is_the_chainable_one_with_most_buffers():
+    fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + (3 << 20),
+                    KEY_SMALL: _weights(KEY_SMALL) + (40 << 10),
+                    KEY_DOWN: _weights(KEY_DOWN) + (8 << 20)}}  # more, but not chainable
+    assert context.chainable(KEY_BIG) and not context.chainable(KEY_DOWN)
+    assert context.calibration_key([KEY_SMALL, KEY_BIG, KEY_DOWN], fp, "int8") == (
+        KEY_BIG, 3 << 20)
+    assert context.calibration_key([KEY_SMALL], fp, "int8") == (None, 0)  # under the floor
+
+
+def test_context_term_by_hand():
+    e_big, e_down = 3 << 20, 8 << 20
+    fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + e_big,
+                    KEY_SMALL: _weights(KEY_SMALL) + (40 << 10),
+                    KEY_DOWN: _weights(KEY_DOWN) + e_down}}
+    info = {"rate_ms_per_mb": 0.04, "c_bytes": 16e6}
+    keys = [KEY_DOWN, KEY_BIG, KEY_SMALL]
+    f_net = sum(fp["bytes"].values())
+    want = (0.04 * e_down / 1e6 * min(1, (f_net - fp["bytes"][KEY_DOWN]) / 16e6)
+            + 0.04 * e_big / 1e6 * min(1, (f_net - fp["bytes"][KEY_BIG]) / 16e6))
+    assert context.context_ms(keys, fp, info, "int8") == pytest.approx(want)
+    # A net with one heavy layer alone: nothing else evicts it.
+    assert context.context_ms([KEY_BIG], fp, info, "int8") == 0.0
+    # Without footprints for a key, or without a calibration: no term.
+    assert context.context_ms(keys + ["Logits-input:1x1x96-output:10"], fp, info, "int8") == 0.0
+    assert context.context_ms(keys, fp, None, "int8") == 0.0
+
+
+def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
+    table = load_table(tiny_table_path)
+    arch = validation.sample_archs(tiny_space, 1)[0]
+    keys = keys_lib.arch_keys(arch)
+    base, _, source = validation.predict_arch(arch, table)
+    assert "+context" not in source
+    heavy = keys[2]
+    fp = {"bytes": {k: 10_000 for k in keys}}
+    fp["bytes"][heavy] = _weights(heavy) + (1 << 20)
+    table.metadata.extra["footprint"] = fp
+    table.metadata.extra["context"] = {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}
+    ms, _, source = validation.predict_arch(arch, table)
+    assert source.endswith("+context")
+    assert ms == pytest.approx(base + 0.5 * (1 << 20) / 1e6)  # phi = 1: others hold >= C
+    assert validation.predict_arch(arch, table, context=False)[0] == pytest.approx(base)
+
+
+def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
+    settings = BuildSettings(min_passes=1, max_passes=2, agree_tol=0.5, batch_size=8,
+                             weight_streaming=False, footprint=True)
+    path = str(tmp_path / "t.json")
+    report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
+                         progress=False)
+    assert report.complete
+    extra = load_table(path).metadata.extra
+    fp = extra["footprint"]
+    assert set(fp["bytes"]) == set(keys_lib.space_keys(tiny_space))
+    assert all(v >= 0 for v in fp["bytes"].values()) and fp["overhead"]
+    # The context record follows from the footprints: calibrated on the
+    # chainable key with most buffers, or a note that none is heavy enough.
+    key, _ = context.calibration_key(keys_lib.space_keys(tiny_space), fp, "int8")
+    assert extra["context"].get("key") == key
+    if key is None:
+        assert extra["context"]["rate_ms_per_mb"] == 0.0 and "note" in extra["context"]
+    again = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
+                        progress=False)
+    assert again.measured == 0
+    assert load_table(path).metadata.extra["footprint"] == fp
+
+
+def test_benchmark_model_memory_footprint_becomes_resident_bytes(tmp_path):
+    from pxnas_tf.latency.benchmark_output import parse_benchmark_file
+    from pxnas_tf.latency.benchmark_runner import LocalBenchmarkRunner
+    from pxnas_tf.latency.runner import BenchModel
+
+    binary = tmp_path / "benchmark_model"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    runner = LocalBenchmarkRunner(str(binary))
+    # What the runner kept from its timing runs (the documented output format).
+    runner.last_results["a"] = parse_benchmark_file(
+        os.path.join(TESTDATA, "bm_current_xnnpack.txt"))
+    got = runner.resident_bytes([BenchModel("a", str(tmp_path / "a.tflite"))])
+    assert got == {"a": int(round(47.8828 * (1 << 20)))}
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
