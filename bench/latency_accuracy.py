@@ -78,25 +78,25 @@ FINDINGS = [
     "block, fast alone, slows down once other layers' memory has evicted those buffers: a "
     "chain of 8 copies of that block costs 0.45 ms per copy against 0.16 ms alone.",
     "* **The context term** (`pxnas_tf/latency/context.py`) prices that: each block model's "
-    "resident memory is recorded on the target, and chains of 1, 2, 4, 8 copies of the space's "
-    "residual block with the most buffers give a rate per MB of buffers and the amount C of "
-    "other memory that evicts them. Nothing in it is fitted to whole nets. On the 2026-12-03 "
-    "host it takes int8 from MAPE 11.9% / 69% within +/-10% / tau 0.886 to 5.7% / 91% / "
-    "0.953, just short of the targets (5%, 95%); the zoo nets with 7x7 blocks go from -59..-67% "
-    "to -8..+10%. The calibration itself moves with the VM's state: two calibrations an hour "
-    "apart gave 0.041 and 0.037 ms per MB (MAPE 5.5% and 5.7%), and the nets it predicts worst "
-    "are those whose own passes spread most (ProxylessNAS-mobile: 1.52-1.89 ms in 4 passes, "
-    "predicted 1.66 ms, kept 1.52).",
-    "* **Where it falls short.** The cost per MB of buffers is not one number per target: in "
-    "float32 on the same host, chains of the 4x4x96 k7_e6 block (the space's calibration "
-    "block) show no slowdown at all (rate 0.002 ms/MB), while chains of the zoo nets' 1x1x256 "
-    "k7_e6 block slow from 0.11 to 0.28 ms per copy. So the float32 term stays near zero and "
-    "the float32 zoo nets remain 33-42% under-predicted; the float32 space archs are "
-    "under-predicted by 2-13% for a reason this report does not isolate (their 7x7 blocks "
-    "at 16x16 and 32x32 maps are the prime suspects). A per-block calibration (chains of "
-    "each buffer-heavy block, or of the nearest residual one) is the next step; a cache-"
-    "evicting filler beside each block was tried and rejected (its own time, several ms of "
-    "DRAM traffic, varied by more than the effect on this VM).",
+    "resident memory is recorded on the target, blocks are grouped by kernel, expand ratio and "
+    "output map size, and in every group chains of 1, 2, 4, 8 copies of its residual block with "
+    "the most buffers give the group's rate per MB of buffers and the amount C of other memory "
+    "that evicts them (table *Context calibration*). Nothing in it is fitted to whole nets. On "
+    "the 2026-12-03 host it takes float32 from MAPE 9.6% / 77% within +/-10% / tau 0.926 to "
+    "3.5% / 97% / 0.963 (every target met) and int8 from 11.9% / 69% / 0.886 to 4.6% / 91% / "
+    "0.943 (the 95%-within target missed by two nets: ProxylessNAS-GPU -21% and -mobile "
+    "-18%, whose 1x1-map 7x7 blocks lose more in the net than in chains of their own group at "
+    "the same amount of other memory).",
+    "* **One rate for all blocks was not enough.** A first version calibrated one rate on the "
+    "space's block with the most buffers (k7_e6 at 4x4x96): int8 5.7% / 91%, but float32 "
+    "stayed at 9.2% / 77%, because in float32 chains of that block lose nothing (0.002 ms/MB) "
+    "while k7_e6 chains at 1x1x256 slow from 0.11 to 0.28 ms per copy and k7 blocks at "
+    "16x16 lose 6%: how much a block loses in a net depends on its kind, hence the groups. A "
+    "cache-evicting filler beside each block was also tried and rejected (its own time, "
+    "several ms of DRAM traffic, varied by more than the effect on this VM).",
+    "* **Cost.** The calibration adds 81 measurements to the int8 table (10 groups, 4.4 min "
+    "here); the whole int8 table with it took 9.6 min over this session's calls, 2.1 of them "
+    "waiting for other jobs to leave the CPU.",
     "* **What it means for search.** On this runtime 7x7 depthwise kernels are by far the "
     "most expensive int8 choice, while a MAC count calls a 7x7 2x a 5x5; the measured table "
     "steers the search away from them, a FLOP proxy would not. The search's latency term is "
@@ -506,17 +506,16 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
                 f"{_fmt_summary(s_all)}" + (f"; zoo nets {_fmt_summary(s_zoo)}" if s_zoo else "")
                 + ".")
         ct = r.get("context_term")
-        if ct and ct.get("key"):
+        if ct and ct.get("groups"):
             rows = r["no_context"]
             s_all = metrics.summary([x["predicted_ms"] for x in rows],
                                     [x["measured_ms"] for x in rows])
-            chain = ", ".join(f"x{n}: {ms:.4f} ms" for n, ms in ct["chain_ms"].items())
             lines.append(
                 f"- Context term (`pxnas_tf/latency/context.py`; footprints of every block "
-                f"model, `pxnas_tf/latency/footprint.py`; calibration: chains of copies of "
-                f"`{ct['key']}`, {ct['buffer_bytes'] / 2**20:.1f} MiB of buffers beyond its "
-                f"weights: {chain}): {ct['rate_ms_per_mb']:.4f} ms per MB of buffers, "
-                f"C = {ct['c_bytes'] / 2**20:.1f} MiB. Without it (table + streaming): all nets "
+                f"model, `pxnas_tf/latency/footprint.py`): {len(ct['groups'])} groups "
+                f"calibrated by chains of 1, 2, 4, 8 copies of their residual block with the "
+                f"most buffers (table *Context calibration* below; default group "
+                f"{ct['default']}). Without it (table + streaming): all nets "
                 f"{_fmt_summary(s_all)}.")
         elif ct:
             lines.append(f"- Context term: not used ({ct.get('note', 'no calibration')}).")
@@ -545,6 +544,17 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
                          f"{op_by[n['name']]['predicted_ms']:.4f} | "
                          f"{', '.join(f'{x:.4f}' for x in n['runs'])}{flags_} |")
         lines.append("")
+        if ct and ct.get("groups"):
+            lines += [f"Context calibration ({r['precision']}): per group, the chained block, "
+                      "its buffers beyond its weights, the time per copy in chains of 1, 2, 4 "
+                      "and 8 (lowest agreeing pass), and the fit.", "",
+                      "| group | chained block | buffers MiB | per copy x1 / x2 / x4 / x8 ms | "
+                      "rate ms/MB | C MiB |", "|---|---|---:|---|---:|---:|"]
+            for g, p in sorted(ct["groups"].items()):
+                per = " / ".join(f"{ms / int(n):.4f}" for n, ms in p["chain_ms"].items())
+                lines.append(f"| {g} | `{p['key']}` | {p['buffer_bytes'] / 2**20:.2f} | {per} | "
+                             f"{p['rate_ms_per_mb']:.4f} | {p['c_bytes'] / 2**20:.1f} |")
+            lines.append("")
     if context:
         lines += ["### Why whole nets can cost more than their blocks", "",
                   "Time per block of chains of 1, 2 and 4 identical residual MBConv blocks "

@@ -399,23 +399,28 @@ class _Build:
         self._save()
 
     def _context(self) -> None:
-        """Calibrates the context term once per table (`pxnas_tf.latency.context`)."""
+        """Calibrates the context term's groups that the table's keys need
+        and it lacks (`pxnas_tf.latency.context`); saved at the end."""
         extra = self.table.metadata.extra
         record = extra.get("footprint") or {}
-        if (not self.settings.footprint or extra.get("context") or record.get("unsupported")
+        if (not self.settings.footprint or record.get("unsupported")
                 or not record.get("bytes")):
             return
         from pxnas_tf.latency import context
-        space_keys = keys_lib.space_keys(self.space) if self.space is not None else self.keys
-        key, _ = context.calibration_key(space_keys, record, self.precision, self._stem_kernel())
-        if key is not None:
-            self.log(f"calibrating the context term (chains of {key})")
-        info = context.measure_context(self.runner, space_keys, record, self.precision,
+        previous = extra.get("context") or {}
+        needed = context.calibration_keys(self.keys, record, self.precision,
+                                          self._stem_kernel())
+        if previous and all(g in (previous.get("groups") or {}) for g in needed):
+            return
+        info = context.measure_context(self.runner, self.keys, record, self.precision,
                                        extra.get("caches") or {},
                                        os.path.join(self.models_dir, "context"),
                                        self._stem_kernel(), self.settings.min_passes,
-                                       self.settings.max_passes, self.settings.agree_tol)
-        self.measured += sum(len(r) for r in info.get("chain_runs", {}).values())
+                                       self.settings.max_passes, self.settings.agree_tol,
+                                       previous=previous, log=self.log)
+        old = previous.get("groups") or {}
+        self.measured += sum(len(r) for g, p in info["groups"].items() if g not in old
+                             for r in p["chain_runs"].values())
         extra["context"] = info
         self._save()
 

@@ -18,19 +18,26 @@ Per key k of a table with footprints:
 A key is *buffer-heavy* when E_k >= `MIN_BUFFER_BYTES`. A net of keys K is
 predicted as its table sum plus, for every buffer-heavy key k in it,
 
-    rate * E_k[MB] * phi(F_net - F_k),   phi(x) = min(1, x / C),   F_net = sum_K F_j
+    rate_g * E_k[MB] * phi_g(F_net - F_k),   phi_g(x) = min(1, x / C_g),   F_net = sum_K F_j
 
-(the other layers' memory between two runs of k evicts a share x / C of
-its buffers, all of them from C on).
+(the other layers' memory between two runs of k evicts a share x / C_g of
+its buffers, all of them from C_g on), where g is the key's *group*: MBConv
+blocks of one kernel, expand ratio and output map size (``k7_e6_4x4``). How
+much a block loses this way differs from group to group (float32 on a 2-vCPU
+EPYC VM: chains of k7_e6 blocks at 4x4x96 lose nothing, at 1x1x256 2.5x), so
+each group has its own calibration; a group without one borrows that of the
+group with the largest buffers (the *default*).
 
 Calibration, once per table on the target, with nothing fitted to whole
-nets: chains of n = 1, 2, 4, 8 copies of the space's buffer-heavy residual
-block with the largest E (copies of one block have the same shapes, so they
-chain). In a chain of n, each copy sees (n - 1) F_k of other memory and
-costs t_n / n - t_1 more than alone (each chain timed under the table's own
-pass rule: the lowest of passes that agree); (rate, C) is the least-squares fit of
-`rate * E_k * phi((n - 1) F_k)` to those extras, C on a grid from the L2 size
-to twice the last-level cache.
+nets: in every group that holds a buffer-heavy residual block, chains of
+n = 1, 2, 4, 8 copies of the one with the largest E (copies of one block
+have the same shapes, so they chain). In a chain of n, each copy sees
+(n - 1) F_k of other memory and costs t_n / n - t_1 more than alone (each
+chain timed under the table's own pass rule: the lowest of passes that
+agree); (rate_g, C_g) is the least-squares fit of
+`rate * E_k * phi((n - 1) F_k)` to those extras, C on a grid from the L2
+size to twice the last-level cache. Groups are added as a table grows
+(`--extra_archs`), never re-measured.
 """
 
 from __future__ import annotations
@@ -68,18 +75,45 @@ def chainable(key: str) -> bool:
     return k.kind == keys_lib.MBCONV and bool(k.idskip) and k.input_shape == k.output_shape
 
 
-def calibration_key(keys: Sequence[str], footprint: dict, precision: str,
-                    stem_kernel: int = 3) -> tuple[str | None, int]:
-    """The chainable key with the largest E among `keys`, and its E; (None, 0)
-    when no chainable key is buffer-heavy."""
-    best, best_e = None, 0
+def group_of(key: str) -> str | None:
+    """The calibration group of a key: MBConv blocks of one kernel, expand
+    ratio and output map size (``"k7_e6_4x4"``) behave alike in a net; None
+    for other kinds."""
+    try:
+        k = keys_lib.parse_key(key)
+    except Exception:  # noqa: BLE001 - foreign keys have no group
+        return None
+    if k.kind != keys_lib.MBCONV:
+        return None
+    return (f"k{k.kernel}_e{keys_lib.format_expand(k.expand)}_"
+            f"{k.output_shape[0]}x{k.output_shape[1]}")
+
+
+def calibration_keys(keys: Sequence[str], footprint: dict, precision: str,
+                     stem_kernel: int = 3) -> dict[str, tuple[str, int]]:
+    """{group: (key, E)}: in every group with a buffer-heavy chainable key,
+    the one with the largest E (the block whose chains calibrate the group)."""
+    out: dict[str, tuple[str, int]] = {}
     for key in keys:
         if not chainable(key):
             continue
         e = buffer_bytes(key, footprint, precision, stem_kernel)
-        if e is not None and e > best_e:
-            best, best_e = key, e
-    return (best, best_e) if best_e >= MIN_BUFFER_BYTES else (None, 0)
+        group = group_of(key)
+        if e is None or e < MIN_BUFFER_BYTES or group is None:
+            continue
+        if group not in out or e > out[group][1]:
+            out[group] = (key, e)
+    return out
+
+
+def calibration_key(keys: Sequence[str], footprint: dict, precision: str,
+                    stem_kernel: int = 3) -> tuple[str | None, int]:
+    """The chainable key with the largest E among `keys`, and its E; (None, 0)
+    when no chainable key is buffer-heavy."""
+    found = calibration_keys(keys, footprint, precision, stem_kernel)
+    if not found:
+        return None, 0
+    return max(found.values(), key=lambda ke: ke[1])
 
 
 def phi(other_bytes: float, c_bytes: float) -> float:
@@ -111,11 +145,18 @@ def fit(points: Sequence[tuple[float, float]], e_bytes: float, c_min: float, c_m
     return best[1], best[2]
 
 
+def group_params(key: str, info: dict) -> dict | None:
+    """The calibration that prices `key`: its group's, else the default
+    group's (the one calibrated on the largest buffers); None without one."""
+    groups = info.get("groups") or {}
+    return groups.get(group_of(key) or "") or groups.get(info.get("default") or "")
+
+
 def context_ms(keys: Sequence[str], footprint: dict | None, info: dict | None,
                precision: str, stem_kernel: int = 3) -> float:
     """The context term (ms) of a net of `keys` (see the module doc); 0
     without footprints or a calibration, or when a key has no footprint."""
-    if not footprint or not info or not info.get("rate_ms_per_mb"):
+    if not footprint or not info or not info.get("groups"):
         return 0.0
     per_key = footprint.get("bytes") or {}
     if any(k not in per_key for k in keys):
@@ -124,9 +165,10 @@ def context_ms(keys: Sequence[str], footprint: dict | None, info: dict | None,
     total = 0.0
     for key in keys:
         e = buffer_bytes(key, footprint, precision, stem_kernel)
-        if e is not None and e >= MIN_BUFFER_BYTES:
+        params = group_params(key, info) if e is not None and e >= MIN_BUFFER_BYTES else None
+        if params and params.get("rate_ms_per_mb"):
             other = f_net - max(0, per_key[key])
-            total += info["rate_ms_per_mb"] * e / 1e6 * phi(other, info["c_bytes"])
+            total += params["rate_ms_per_mb"] * e / 1e6 * phi(other, params["c_bytes"])
     return total
 
 
@@ -160,39 +202,51 @@ def chain_models(key: str, precision: str, folder: str,
 
 def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str,
                     caches: dict[str, int], folder: str, stem_kernel: int = 3,
-                    min_passes: int = 2, max_passes: int = 4, agree_tol: float = 0.03
-                    ) -> dict[str, Any]:
-    """Calibrates the context term on `runner` (see the module doc): the
-    chain models of the calibration key, timed under the table's pass rule
-    (at least `min_passes` passes, more while the two lowest disagree by
-    more than `agree_tol`, at most `max_passes`; the lowest kept), and the
-    fit. Without a buffer-heavy chainable key the rate is 0 and the record
-    says why."""
+                    min_passes: int = 2, max_passes: int = 4, agree_tol: float = 0.03,
+                    previous: dict | None = None, log=lambda text: None) -> dict[str, Any]:
+    """Calibrates the context term on `runner` (see the module doc): for
+    every group of `keys` with a buffer-heavy residual block not calibrated
+    in `previous` yet, the chain models of its calibration key, timed under
+    the table's pass rule (at least `min_passes` passes, more while the two
+    lowest disagree by more than `agree_tol`, at most `max_passes`; the
+    lowest kept), and the fit. Returns the whole record (`previous`'s groups
+    kept); without any such block it has no groups and a note says why."""
     from pxnas_tf.latency.builder import BuildSettings, needs_run
     from pxnas_tf.latency.runner import BenchModel
 
-    key, e = calibration_key(keys, footprint, precision, stem_kernel)
-    if key is None:
-        return {"format": FORMAT, "rate_ms_per_mb": 0.0, "c_bytes": None,
-                "note": f"no residual block of the space holds >= {MIN_BUFFER_BYTES >> 10} KiB "
-                        "of buffers beyond its weights: nothing to price"}
-    paths = chain_models(key, precision, folder)
-    rule = BuildSettings(min_passes=min_passes, max_passes=max_passes, agree_tol=agree_tol)
-    runs: dict[int, list[float]] = {n: [] for n in paths}
-    while True:
-        todo = [n for n in paths if needs_run(runs[n], (), rule)]
-        if not todo:
-            break
-        for model, m in runner.measure([BenchModel(f"x{n}", paths[n]) for n in todo]):
-            runs[int(model.name[1:])].append(m.value_ms)
-    times = {n: min(v) for n, v in runs.items()}
-    f_key = float(footprint["bytes"][key])
-    points = [((n - 1) * f_key, times[n] / n - times[1]) for n in sorted(times) if n > 1]
+    info = dict(previous or {})
+    info.setdefault("format", FORMAT)
+    groups = dict(info.get("groups") or {})
+    todo = {g: ke for g, ke in calibration_keys(keys, footprint, precision, stem_kernel).items()
+            if g not in groups}
     last = max(caches.values()) if caches else 32 << 20
     c_min = float(caches.get("L2") or (1 << 20))
-    rate, c = fit(points, float(e), c_min, max(c_min, 2.0 * last))
-    return {"format": FORMAT, "key": key, "buffer_bytes": int(e), "footprint_bytes": int(f_key),
-            "chain_ms": {str(n): times[n] for n in sorted(times)},
-            "chain_runs": {str(n): runs[n] for n in sorted(runs)},
-            "points": [list(p) for p in points], "rate_ms_per_mb": rate, "c_bytes": c,
-            "min_buffer_bytes": MIN_BUFFER_BYTES}
+    rule = BuildSettings(min_passes=min_passes, max_passes=max_passes, agree_tol=agree_tol)
+    for group, (key, e) in sorted(todo.items()):
+        log(f"context term, group {group}: chains of {key}")
+        paths = chain_models(key, precision, folder)
+        runs: dict[int, list[float]] = {n: [] for n in paths}
+        while True:
+            pending = [n for n in paths if needs_run(runs[n], (), rule)]
+            if not pending:
+                break
+            for model, m in runner.measure([BenchModel(f"x{n}", paths[n]) for n in pending]):
+                runs[int(model.name[1:])].append(m.value_ms)
+        times = {n: min(v) for n, v in runs.items()}
+        f_key = float(footprint["bytes"][key])
+        points = [((n - 1) * f_key, times[n] / n - times[1]) for n in sorted(times) if n > 1]
+        rate, c = fit(points, float(e), c_min, max(c_min, 2.0 * last))
+        groups[group] = {"key": key, "buffer_bytes": int(e), "footprint_bytes": int(f_key),
+                         "chain_ms": {str(n): times[n] for n in sorted(times)},
+                         "chain_runs": {str(n): runs[n] for n in sorted(runs)},
+                         "points": [list(p) for p in points], "rate_ms_per_mb": rate,
+                         "c_bytes": c}
+    info["groups"] = groups
+    info["min_buffer_bytes"] = MIN_BUFFER_BYTES
+    if groups:
+        info["default"] = max(groups, key=lambda g: groups[g]["buffer_bytes"])
+        info.pop("note", None)
+    else:
+        info["note"] = (f"no residual block of the table holds >= {MIN_BUFFER_BYTES >> 10} KiB "
+                        "of buffers beyond its weights: nothing to price")
+    return info

@@ -167,7 +167,7 @@ def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = Non
         weights = cache.weight_bytes(keys_lib.arch_keys(arch), precision, stem_kernel)
         total += cache.streaming_ms(weights, streaming)
         source += "+streaming"
-    if context and extra.get("context", {}).get("rate_ms_per_mb"):
+    if context and (extra.get("context") or {}).get("groups"):
         from pxnas_tf.latency import context as context_lib
         total += context_lib.context_ms(keys_lib.arch_keys(arch), extra.get("footprint"),
                                         extra["context"], precision, stem_kernel)

@@ -68,32 +68,46 @@ def _weights(key):
     return sum(op.weights for op in ops_of_key(key))
 
 
-def test_calibration_key_is_the_chainable_one_with_most_buffers():
+KEY_1X1 = "expanded_conv-input:1x1x256-output:1x1x256-expand:6-kernel:7-stride:1-idskip:1"
+KEY_1X1_DOWN = "expanded_conv-input:2x2x128-output:1x1x256-expand:6-kernel:7-stride:2-idskip:0"
+
+
+def test_calibration_keys_one_chainable_block_per_group():
     fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + (3 << 20),
                     KEY_SMALL: _weights(KEY_SMALL) + (40 << 10),
-                    KEY_DOWN: _weights(KEY_DOWN) + (8 << 20)}}  # more, but not chainable
+                    KEY_DOWN: _weights(KEY_DOWN) + (8 << 20),  # more, but not chainable
+                    KEY_1X1: _weights(KEY_1X1) + (5 << 20)}}
     assert context.chainable(KEY_BIG) and not context.chainable(KEY_DOWN)
-    assert context.calibration_key([KEY_SMALL, KEY_BIG, KEY_DOWN], fp, "int8") == (
-        KEY_BIG, 3 << 20)
+    assert context.group_of(KEY_BIG) == "k7_e6_4x4" == context.group_of(KEY_DOWN)
+    assert context.group_of("Logits-input:1x1x96-output:10") is None
+    keys = [KEY_SMALL, KEY_BIG, KEY_DOWN, KEY_1X1]
+    assert context.calibration_keys(keys, fp, "int8") == {
+        "k7_e6_4x4": (KEY_BIG, 3 << 20), "k7_e6_1x1": (KEY_1X1, 5 << 20)}
+    assert context.calibration_key(keys, fp, "int8") == (KEY_1X1, 5 << 20)
     assert context.calibration_key([KEY_SMALL], fp, "int8") == (None, 0)  # under the floor
 
 
 def test_context_term_by_hand():
-    e_big, e_down = 3 << 20, 8 << 20
+    e_big, e_down, e_1x1 = 3 << 20, 8 << 20, 5 << 20
     fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + e_big,
                     KEY_SMALL: _weights(KEY_SMALL) + (40 << 10),
-                    KEY_DOWN: _weights(KEY_DOWN) + e_down}}
-    info = {"rate_ms_per_mb": 0.04, "c_bytes": 16e6}
-    keys = [KEY_DOWN, KEY_BIG, KEY_SMALL]
+                    KEY_DOWN: _weights(KEY_DOWN) + e_down,
+                    KEY_1X1_DOWN: _weights(KEY_1X1_DOWN) + e_1x1}}
+    info = {"groups": {"k7_e6_4x4": {"rate_ms_per_mb": 0.04, "c_bytes": 16e6},
+                       "k7_e6_2x2": {"rate_ms_per_mb": 0.5, "c_bytes": 1e6}},
+            "default": "k7_e6_2x2"}
+    keys = [KEY_DOWN, KEY_BIG, KEY_SMALL, KEY_1X1_DOWN]
     f_net = sum(fp["bytes"].values())
     want = (0.04 * e_down / 1e6 * min(1, (f_net - fp["bytes"][KEY_DOWN]) / 16e6)
-            + 0.04 * e_big / 1e6 * min(1, (f_net - fp["bytes"][KEY_BIG]) / 16e6))
+            + 0.04 * e_big / 1e6 * min(1, (f_net - fp["bytes"][KEY_BIG]) / 16e6)
+            + 0.5 * e_1x1 / 1e6)  # no k7_e6_1x1 group: the default's, phi = 1
     assert context.context_ms(keys, fp, info, "int8") == pytest.approx(want)
     # A net with one heavy layer alone: nothing else evicts it.
     assert context.context_ms([KEY_BIG], fp, info, "int8") == 0.0
     # Without footprints for a key, or without a calibration: no term.
     assert context.context_ms(keys + ["Logits-input:1x1x96-output:10"], fp, info, "int8") == 0.0
     assert context.context_ms(keys, fp, None, "int8") == 0.0
+    assert context.context_ms(keys, fp, {"groups": {}}, "int8") == 0.0
 
 
 def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
@@ -106,7 +120,8 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     fp = {"bytes": {k: 10_000 for k in keys}}
     fp["bytes"][heavy] = _weights(heavy) + (1 << 20)
     table.metadata.extra["footprint"] = fp
-    table.metadata.extra["context"] = {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}
+    table.metadata.extra["context"] = {"groups": {"g": {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}},
+                                       "default": "g"}
     ms, _, source = validation.predict_arch(arch, table)
     assert source.endswith("+context")
     assert ms == pytest.approx(base + 0.5 * (1 << 20) / 1e6)  # phi = 1: others hold >= C
@@ -124,16 +139,40 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     fp = extra["footprint"]
     assert set(fp["bytes"]) == set(keys_lib.space_keys(tiny_space))
     assert all(v >= 0 for v in fp["bytes"].values()) and fp["overhead"]
-    # The context record follows from the footprints: calibrated on the
-    # chainable key with most buffers, or a note that none is heavy enough.
-    key, _ = context.calibration_key(keys_lib.space_keys(tiny_space), fp, "int8")
-    assert extra["context"].get("key") == key
-    if key is None:
-        assert extra["context"]["rate_ms_per_mb"] == 0.0 and "note" in extra["context"]
+    # The context record follows from the footprints: a group for each
+    # buffer-heavy residual block, or a note that none is heavy enough.
+    wanted = context.calibration_keys(keys_lib.space_keys(tiny_space), fp, "int8")
+    groups = extra["context"]["groups"]
+    assert {g: p["key"] for g, p in groups.items()} == {g: k for g, (k, _) in wanted.items()}
+    for p in groups.values():
+        assert len(p["chain_ms"]) == len(context.CHAIN_COPIES) and p["rate_ms_per_mb"] >= 0
+    if not wanted:
+        assert "note" in extra["context"]
     again = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                         progress=False)
     assert again.measured == 0
     assert load_table(path).metadata.extra["footprint"] == fp
+
+
+def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
+    # A small residual block (quick to convert and time); its footprint is
+    # given, so that it counts as buffer-heavy whatever this host's XNNPACK
+    # allocates: the chains, the pass rule and the fit are what is checked.
+    key = "expanded_conv-input:2x2x16-output:2x2x16-expand:3-kernel:7-stride:1-idskip:1"
+    fp = {"bytes": {key: _weights(key) + (1 << 20)}}
+    info = context.measure_context(HostRunner(settings=quick), [key], fp, "int8",
+                                   {"L2": 1 << 20, "L3": 8 << 20}, str(tmp_path),
+                                   min_passes=2, max_passes=3, agree_tol=0.5)
+    group = info["groups"]["k7_e3_2x2"]
+    assert info["default"] == "k7_e3_2x2" and group["key"] == key
+    assert set(group["chain_ms"]) == {"1", "2", "4", "8"}
+    for n, runs in group["chain_runs"].items():
+        assert 2 <= len(runs) <= 3 and group["chain_ms"][n] == min(runs)
+    assert group["rate_ms_per_mb"] >= 0 and (1 << 20) <= group["c_bytes"] <= 16 << 20
+    assert len(os.listdir(tmp_path)) == 4  # the chain models, reused by a re-run
+    again = context.measure_context(HostRunner(settings=quick), [key], fp, "int8", {},
+                                    str(tmp_path), previous=info)
+    assert again["groups"] == info["groups"]  # calibrated groups are never re-measured
 
 
 def test_benchmark_model_memory_footprint_becomes_resident_bytes(tmp_path):
