@@ -362,8 +362,10 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
                      cpu_mask=config.cpu_mask) as runner:
         try:
             report = build_table(space, runner, path, config.precision,
+                                 # The demo's predictions are table sums; the context
+                                 # calibration (minutes) is left to `pxnas latency build`.
                                  BuildSettings(min_passes=config.table_passes,
-                                               max_passes=config.table_passes),
+                                               max_passes=config.table_passes, context=False),
                                  progress=config.progress)
         except IncompatibleTablesError as e:
             raise IncompatibleTablesError(f"{e} (here: another --latency_table or --workdir)"

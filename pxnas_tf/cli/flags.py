@@ -340,9 +340,11 @@ def define_latency_flags() -> None:
                          "streams weights that do not fit in its caches (two calibration "
                          "models; predictions of nets larger than L2 add that time).")
     flags.DEFINE_boolean("footprint", True, "build: also record each block model's resident "
-                         "memory on the target and calibrate the context term (chains of the "
-                         "space's layer with the largest runtime buffers): predictions of "
-                         "whole nets add the time such layers lose when the net's other memory "
+                         "memory on the target (seconds).")
+    flags.DEFINE_boolean("context", True, "build: with --footprint, calibrate the context term "
+                         "(chains of the most buffer-heavy residual block of each group of "
+                         "blocks, about 30 s a group on the host): predictions of whole nets "
+                         "then add the time such blocks lose when the net's other memory "
                          "evicts their buffers.")
     flags.DEFINE_integer("max_measurements", None, "build: stop after this many measurements "
                          "(run again to resume).")

@@ -53,7 +53,7 @@ def _build_settings():
                              agree_tol=FLAGS.agree_tol, batch_size=FLAGS.batch_size,
                              max_measurements=FLAGS.max_measurements,
                              weight_streaming=FLAGS.weight_streaming,
-                             footprint=FLAGS.footprint)
+                             footprint=FLAGS.footprint, context=FLAGS.context)
     except ValueError as e:
         raise UsageError(str(e)) from None
 

@@ -64,8 +64,11 @@ class BuildSettings:
             weight-streaming rate (`pxnas_tf.latency.cache`) where the runner
             knows its cache sizes.
         footprint: once the keys are done, record each key's resident
-            memory where the runner can tell (`pxnas_tf.latency.footprint`)
-            and calibrate the context term (`pxnas_tf.latency.context`).
+            memory where the runner can tell (`pxnas_tf.latency.footprint`;
+            a few seconds on the host).
+        context: with `footprint`, calibrate the context term of the
+            groups of buffer-heavy blocks (`pxnas_tf.latency.context`;
+            minutes: about 30 s per group on the host).
     """
 
     min_passes: int = 2
@@ -75,6 +78,7 @@ class BuildSettings:
     max_measurements: int | None = None
     weight_streaming: bool = True
     footprint: bool = True
+    context: bool = True
 
     def __post_init__(self):
         if self.min_passes < 1 or self.max_passes < self.min_passes:
@@ -403,8 +407,8 @@ class _Build:
         and it lacks (`pxnas_tf.latency.context`); saved at the end."""
         extra = self.table.metadata.extra
         record = extra.get("footprint") or {}
-        if (not self.settings.footprint or record.get("unsupported")
-                or not record.get("bytes")):
+        if (not self.settings.footprint or not self.settings.context
+                or record.get("unsupported") or not record.get("bytes")):
             return
         from pxnas_tf.latency import context
         previous = extra.get("context") or {}

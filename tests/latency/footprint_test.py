@@ -129,8 +129,9 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
 
 
 def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
+    import dataclasses
     settings = BuildSettings(min_passes=1, max_passes=2, agree_tol=0.5, batch_size=8,
-                             weight_streaming=False, footprint=True)
+                             weight_streaming=False, footprint=True, context=False)
     path = str(tmp_path / "t.json")
     report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                          progress=False)
@@ -139,6 +140,15 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     fp = extra["footprint"]
     assert set(fp["bytes"]) == set(keys_lib.space_keys(tiny_space))
     assert all(v >= 0 for v in fp["bytes"].values()) and fp["overhead"]
+    assert "context" not in extra  # footprints only
+    # The same build with the context calibration: only that is added.
+    settings = dataclasses.replace(settings, context=True)
+    report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
+                         progress=False)
+    extra = load_table(path).metadata.extra
+    assert extra["footprint"] == fp
+    assert report.measured == sum(len(r) for p in extra["context"]["groups"].values()
+                                  for r in p["chain_runs"].values())
     # The context record follows from the footprints: a group for each
     # buffer-heavy residual block, or a note that none is heavy enough.
     wanted = context.calibration_keys(keys_lib.space_keys(tiny_space), fp, "int8")
