@@ -228,30 +228,36 @@ def space(width: float = 1.0):
 
 
 def table(workdir: str, precision: str, threads: int, max_wait_s: float = 20.0,
-          max_passes: int = 2, width: float = 1.0) -> dict:
+          max_passes: int = 2, width: float = 1.0, xnnpack: bool = True) -> dict:
     """Builds (or finds) the space's latency table for one host target
     (`max_wait_s`: how long one batch may wait for a quiet CPU before its
     rounds are kept and flagged contended; `max_passes`: passes per key at
     most, 2 on a busy machine where nearly every key gets flagged; `width`:
-    the space's width multiplier)."""
-    name = f"table_{precision}_t{threads}" + ("" if width == 1.0 else f"_x{width:g}")
+    the space's width multiplier; `xnnpack`: LiteRT's XNNPACK delegate, or
+    its builtin kernels). The search uses the block table alone: no context
+    calibration."""
+    name = (f"table_{precision}_t{threads}" + ("" if width == 1.0 else f"_x{width:g}")
+            + ("" if xnnpack else "_builtin"))
     record = os.path.join(workdir, name + ".done.json")
     with _claim(record + ".lock"):
         return done(record) or _table(workdir, name, precision, threads, max_wait_s, max_passes,
-                                      width, record)
+                                      width, record, xnnpack)
 
 
-def _table(workdir, name, precision, threads, max_wait_s, max_passes, width, record) -> dict:
+def _table(workdir, name, precision, threads, max_wait_s, max_passes, width, record,
+           xnnpack=True) -> dict:
     path = os.path.join(workdir, name + ".json")
     space_path = space_file(workdir, width)
     seconds = pxnas(["latency", "build", f"--space={space_path}", "--device=host",
                      f"--precision={precision}", f"--threads={threads}", "--noprogress",
                      f"--max_wait_s={max_wait_s:g}", f"--max_passes={max_passes}",
+                     "--nocontext", "--xnnpack" if xnnpack else "--noxnnpack",
                      f"--out={path}"], os.path.join(workdir, "logs", name + ".log"))
     from pxnas_tf.search import LatencyModel
     fastest, slowest = LatencyModel.from_table(space(width), path, "median", precision).bounds()
     out = {"path": path, "precision": precision, "threads": threads, "seconds": seconds,
-           "fastest_ms": fastest, "slowest_ms": slowest, "width": width, "space": space_path}
+           "fastest_ms": fastest, "slowest_ms": slowest, "width": width, "space": space_path,
+           "xnnpack": xnnpack}
     save(record, out)
     return out
 
@@ -443,10 +449,10 @@ def _train_and_export(workdir, name, arch_ref, budget, modes, calibration_exampl
 
 
 def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes: int = 2,
-            max_wait_s: float = 600.0) -> dict:
-    """Host latency (LiteRT, `threads` threads, XNNPACK) of `files`, all side
-    by side, in `passes` passes; resumable per pass (nets added later get
-    their passes in the next call)."""
+            max_wait_s: float = 600.0, xnnpack: bool = True) -> dict:
+    """Host latency (LiteRT, `threads` threads, XNNPACK or its builtin
+    kernels) of `files`, all side by side, in `passes` passes; resumable per
+    pass (nets added later get their passes in the next call)."""
     from pxnas_tf.export.verify import latency_settings, measure_latencies
 
     record = os.path.join(workdir, f"latency_{name}.json")
@@ -457,7 +463,8 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
         if not todo:
             break
         start = time.time()
-        stats = measure_latencies(todo, threads, latency_settings(max_wait_s=max_wait_s))
+        stats = measure_latencies(todo, threads, latency_settings(max_wait_s=max_wait_s),
+                                  xnnpack=xnnpack)
         print(f"measured {len(todo)} file(s) at {threads} thread(s) in {time.time() - start:.0f} s",
               flush=True)
         for k, s in stats.items():

@@ -9,7 +9,10 @@ machine, with two targets whose costs differ:
 
   A. int8, 1 thread (LiteRT, XNNPACK): the table of bench/pareto.py;
   B. float32, 2 threads (LiteRT, XNNPACK): a second table, built with
-     `pxnas latency build --precision=float32 --threads=2`.
+     `pxnas latency build --precision=float32 --threads=2`; or, with
+     `--target_b=int8_t1_builtin`, the same int8 files on 1 thread with
+     LiteRT's builtin kernels (`--noxnnpack`): another runtime on the same
+     CPU, whose 7x7 depthwise convs do not take XNNPACK's slow int8 path.
 
 1. builds both tables of `proxyless_small` at 28x28x1 (the int8 one is
    reused from the Pareto run when it is there: same work dir);
@@ -56,6 +59,10 @@ common.define_budget_flags()
 flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "specialization.md"),
                     "Report.")
 flags.DEFINE_string("label", "", "Added to the report's heading (tells runs apart).")
+flags.DEFINE_enum("target_b", "float32_t2", ["float32_t2", "int8_t1_builtin"], "Target B: "
+                  "float32 files on 2 threads (XNNPACK), or the same int8 files on 1 thread "
+                  "with LiteRT's builtin kernels instead of XNNPACK (another runtime on the "
+                  "same CPU, whose 7x7 depthwise convs are not the slow path XNNPACK's are).")
 flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its settings) to the "
                      "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
@@ -81,12 +88,19 @@ FINDINGS = [
     "Next: a longer search or a larger arch lr (0.05 moved the probabilities ~10 points in "
     "the Pareto run), the `abs#target` loss, the same seeds.",
 ]
-# (name, precision, threads): the two targets.
-TARGETS = (("int8_t1", "int8", 1), ("float32_t2", "float32", 2))
+# name: (precision, threads, xnnpack, label).
+TARGET_KINDS = {"int8_t1": ("int8", 1, True, "int8, 1 thread"),
+                "float32_t2": ("float32", 2, True, "float32, 2 threads"),
+                "int8_t1_builtin": ("int8", 1, False, "int8, 1 thread, builtin kernels")}
+
+
+def targets() -> list[tuple[str, str, int, bool]]:
+    """(name, precision, threads, xnnpack) of target A and of target B."""
+    return [(n, *TARGET_KINDS[n][:3]) for n in ("int8_t1", FLAGS.target_b)]
 
 
 def _label(target: str) -> str:
-    return {"int8_t1": "int8, 1 thread", "float32_t2": "float32, 2 threads"}[target]
+    return TARGET_KINDS[target][3]
 
 
 def predicted(arch_path: str, table_path: str, precision: str) -> float:
@@ -139,8 +153,11 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
         f"{common.load_note()})",
         f"- command: `{COMMAND.strip()}` (wall time of this call {wall_s / 60:.1f} min; steps "
         "finished by bench/pareto.py in the same work dir are reused)",
-        "- targets: both on this CPU with LiteRT + XNNPACK, batch 1: **A** int8 full-integer "
-        "files, 1 thread; **B** float32 files, 2 threads. Tables of `proxyless_small` at "
+        "- targets: both on this CPU with LiteRT, batch 1: **A** int8 full-integer files, 1 "
+        "thread, XNNPACK; **B** " + ("float32 files, 2 threads, XNNPACK"
+                                     if FLAGS.target_b == "float32_t2" else
+                                     "the same int8 files, 1 thread, LiteRT's builtin kernels "
+                                     "(no XNNPACK)") + ". Tables of `proxyless_small` at "
         "28x28x1 built with `pxnas latency build` ("
         + "; ".join(f"{_label(t)}: archs span {tables[t]['fastest_ms']:.3f} - "
                     f"{tables[t]['slowest_ms']:.3f} ms, {common.table_note(tables[t])}"
@@ -161,25 +178,26 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
         f"of the quiet rounds, lowest of {FLAGS.passes} passes",
         "",
         f"![the two derived nets]({_figure_name()})", "",
-        "| net (searched for) | arch | params | MACs | A: int8 1 thread ms (passes) | "
-        "B: float32 2 threads ms (passes) | predicted A / B ms | int8 top-1 | float32 top-1 |",
+        f"| net (searched for) | arch | params | MACs | A: {_label('int8_t1')} ms (passes) | "
+        f"B: {_label(FLAGS.target_b)} ms (passes) | predicted A / B ms | int8 top-1 | "
+        "float32 top-1 |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in names:
         n = nets[t]
         cells = []
-        for target in ("int8_t1", "float32_t2"):
+        for target, *_ in targets():
             m = lat[target][t]
             cells.append(f"**{m['median_ms']:.3f}**{common.flag_note(m)} "
                          f"({', '.join(f'{p:.3f}' for p in m['passes'])})")
         lines.append(
             f"| searched for {_label(t)} | {common.md_code(n['arch'])} | {n['params']:,} | "
             f"{n['macs'] / 1e6:.1f}M | {cells[0]} | {cells[1]} | "
-            f"{preds[t]['int8_t1']:.3f} / {preds[t]['float32_t2']:.3f} | "
+            f"{preds[t]['int8_t1']:.3f} / {preds[t][FLAGS.target_b]:.3f} | "
             f"{100 * n['exports']['int8']['tflite_top1']:.2f}% | "
             f"{100 * n['exports']['float32']['tflite_top1']:.2f}% |")
     lines += ["", "### Verdict", ""]
-    for target in ("int8_t1", "float32_t2"):
+    for target, *_ in targets():
         own, other = target, next(n for n in names if n != target)
         a, b = lat[target][own]["median_ms"], lat[target][other]["median_ms"]
         word = "faster" if a < b else "slower"
@@ -209,9 +227,9 @@ def main(argv) -> None:
     common.space_file(workdir)
     search_budget, train_budget = common.budgets_from_flags()
     tables, searches, nets = {}, {}, {}
-    for name, precision, threads in TARGETS:
-        tables[name] = common.table(workdir, precision, threads)
-    for name, precision, threads in TARGETS:
+    for name, precision, threads, xnnpack in targets():
+        tables[name] = common.table(workdir, precision, threads, xnnpack=xnnpack)
+    for name, precision, threads, xnnpack in targets():
         t = tables[name]
         if FLAGS.target_width is not None:
             target = common.width_targets(workdir, t, [FLAGS.target_width])[0]
@@ -223,18 +241,18 @@ def main(argv) -> None:
             search_name = (f"int8_f{FLAGS.target_fraction:g}" if name == "int8_t1"
                            else f"{name}_f{FLAGS.target_fraction:g}")
         searches[name] = common.search(workdir, search_name, t, target, search_budget)
-    for name, _, _ in TARGETS:
+    for name, *_ in targets():
         s = searches[name]
         net_name = f"searched_{s['name']}"
         nets[name] = common.train_and_export(workdir, net_name, s["arch_path"], train_budget,
                                              modes=("int8", "float32"))
     lat, preds = {}, {}
-    for target, precision, threads in TARGETS:
+    for target, precision, threads, xnnpack in targets():
         mode = "int8" if precision == "int8" else "float32"
         lat[target] = common.measure(
             workdir, f"specialization_{target}",
             {n: nets[n]["exports"][mode]["path"] for n in nets}, threads, FLAGS.passes,
-            FLAGS.max_wait_s)
+            FLAGS.max_wait_s, xnnpack=xnnpack)
     for n in nets:
         preds[n] = {t: predicted(searches[n]["arch_path"], tables[t]["path"],
                                  tables[t]["precision"]) for t in tables}

@@ -151,14 +151,16 @@ def latency_settings(max_wait_s: float = 30.0, **changes):
     return MeasureSettings(max_wait_s=max_wait_s, **changes)
 
 
-def measure_latencies(paths: dict[str, str], num_threads: int = 1, settings=None
-                      ) -> dict[str, LatencyStats]:
+def measure_latencies(paths: dict[str, str], num_threads: int = 1, settings=None,
+                      xnnpack: bool = True) -> dict[str, LatencyStats]:
     """Host latency of several `.tflite` files, measured side by side
-    (interleaved rounds, so that load from other processes hits them all)."""
+    (interleaved rounds, so that load from other processes hits them all),
+    with LiteRT's XNNPACK delegate or (`xnnpack=False`) its builtin kernels."""
     from pxnas_tf.latency.host_runner import HostRunner
     from pxnas_tf.latency.runner import BenchModel
 
-    with HostRunner(threads=num_threads, settings=settings or latency_settings()) as runner:
+    with HostRunner(threads=num_threads, xnnpack=xnnpack,
+                    settings=settings or latency_settings()) as runner:
         device = runner.metadata()["device"]
         results = runner.measure([BenchModel(name, path) for name, path in paths.items()])
         return {model.name: LatencyStats(
