@@ -394,7 +394,7 @@ class _Build:
             self.log("the target does not report memory: no footprints, no context term")
         else:
             for name, value in found.items():
-                if name in self.overhead_names or name.startswith("overhead-input:"):
+                if name.startswith("overhead-input:"):
                     record["overhead"][name.split(":", 1)[1]] = int(value)
             for key in todo:
                 base = record["overhead"].get(shapes[key], 0)

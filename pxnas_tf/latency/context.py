@@ -106,16 +106,6 @@ def calibration_keys(keys: Sequence[str], footprint: dict, precision: str,
     return out
 
 
-def calibration_key(keys: Sequence[str], footprint: dict, precision: str,
-                    stem_kernel: int = 3) -> tuple[str | None, int]:
-    """The chainable key with the largest E among `keys`, and its E; (None, 0)
-    when no chainable key is buffer-heavy."""
-    found = calibration_keys(keys, footprint, precision, stem_kernel)
-    if not found:
-        return None, 0
-    return max(found.values(), key=lambda ke: ke[1])
-
-
 def phi(other_bytes: float, c_bytes: float) -> float:
     """Share of a layer's buffers evicted by `other_bytes` of other memory."""
     return min(1.0, max(0.0, other_bytes / c_bytes))

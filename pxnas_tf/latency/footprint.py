@@ -104,18 +104,3 @@ def resident_bytes(paths: Sequence[str], threads: int = 1, xnnpack: bool = True,
             raise FootprintError(f"the resident-memory worker failed (exit {proc.returncode}) on "
                                  f"{[p for p in chunk if p not in out][:3]}:\n{tail}")
     return out
-
-
-def net_footprint(keys: Sequence[str], info: dict | None) -> float | None:
-    """Bytes a net of these layers makes the runtime hold beyond one
-    interpreter's own: the sum of its keys' footprints (`info`: a table's
-    ``footprint`` metadata). None when a key has no figure."""
-    if not info:
-        return None
-    per_key = info.get("bytes") or {}
-    total = 0
-    for key in keys:
-        if key not in per_key:
-            return None
-        total += max(0, per_key[key])
-    return float(total)

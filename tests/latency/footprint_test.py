@@ -83,8 +83,7 @@ def test_calibration_keys_one_chainable_block_per_group():
     keys = [KEY_SMALL, KEY_BIG, KEY_DOWN, KEY_1X1]
     assert context.calibration_keys(keys, fp, "int8") == {
         "k7_e6_4x4": (KEY_BIG, 3 << 20), "k7_e6_1x1": (KEY_1X1, 5 << 20)}
-    assert context.calibration_key(keys, fp, "int8") == (KEY_1X1, 5 << 20)
-    assert context.calibration_key([KEY_SMALL], fp, "int8") == (None, 0)  # under the floor
+    assert context.calibration_keys([KEY_SMALL], fp, "int8") == {}  # under the floor
 
 
 def test_context_term_by_hand():
