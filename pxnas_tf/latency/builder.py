@@ -380,10 +380,11 @@ class _Build:
         todo = [k for k in self.keys if k not in record["bytes"]]
         if not todo:
             return
-        shapes = {k: keys_lib.format_shape(block_models.input_shape_of(k)) for k in todo}
-        overheads = [block_models.overhead_name(block_models.input_shape_of(k)) for k in todo]
-        names = list(dict.fromkeys(todo + [o for o in overheads
-                                           if o.split(":", 1)[1] not in record["overhead"]]))
+        shapes = {k: block_models.input_shape_of(k) for k in todo}
+        overheads = {keys_lib.format_shape(s): block_models.overhead_name(s)
+                     for s in shapes.values()}
+        names = todo + [name for shape, name in overheads.items()
+                        if shape not in record["overhead"]]
         self.log(f"recording the resident memory of {len(names)} block models")
         found = self.runner.resident_bytes([
             BenchModel(n, block_models.ensure_model_file(n, self.precision, self.models_dir,
@@ -393,11 +394,11 @@ class _Build:
             record["unsupported"] = True  # this target cannot tell; do not ask again
             self.log("the target does not report memory: no footprints, no context term")
         else:
-            for name, value in found.items():
-                if name.startswith("overhead-input:"):
-                    record["overhead"][name.split(":", 1)[1]] = int(value)
+            for shape, name in overheads.items():
+                if name in found:
+                    record["overhead"][shape] = int(found[name])
             for key in todo:
-                base = record["overhead"].get(shapes[key], 0)
+                base = record["overhead"].get(keys_lib.format_shape(shapes[key]), 0)
                 record["bytes"][key] = max(0, int(found[key]) - int(base))
         extra["footprint"] = record
         self._save()
