@@ -405,7 +405,7 @@ class _Build:
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
-        and it lacks (`pxnas_tf.latency.context`); saved at the end."""
+        and it lacks (`pxnas_tf.latency.context`); saved after every measurement."""
         extra = self.table.metadata.extra
         record = extra.get("footprint") or {}
         if (not self.settings.footprint or not self.settings.context
@@ -420,13 +420,23 @@ class _Build:
         info = context.measure_context(self.runner, self.keys, record, self.precision,
                                        extra.get("caches") or {},
                                        os.path.join(self.models_dir, "context"),
-                                       self._stem_kernel(), self.settings.min_passes,
-                                       self.settings.max_passes, self.settings.agree_tol,
-                                       previous=previous, log=self.log)
+                                       self._stem_kernel(),
+                                       max(self.settings.min_passes, context.MIN_PASSES),
+                                       max(self.settings.max_passes, context.MAX_PASSES),
+                                       self.settings.agree_tol,
+                                       previous=previous, log=self.log,
+                                       save=self._save_context)
         old = previous.get("groups") or {}
+        resumed = sum(len(r) for p in (previous.get("pending") or {}).values()
+                      for r in (p.get("runs") or {}).values())
         self.measured += sum(len(r) for g, p in info["groups"].items() if g not in old
-                             for r in p["chain_runs"].values())
+                             for r in p["chain_runs"].values()) - resumed
         extra["context"] = info
+        self._save()
+
+    def _save_context(self, info: dict) -> None:
+        """Chain runs so far, saved after every calibration measurement."""
+        self.table.metadata.extra["context"] = info
         self._save()
 
     def _saved_note(self) -> str:

@@ -54,6 +54,9 @@ from pxnas_tf.latency.ops import ops_of_key
 FORMAT = "pxnas_tf.context/v1"
 MIN_BUFFER_BYTES = 256 << 10
 CHAIN_COPIES = (1, 2, 4, 8)
+# Chains stream megabytes from DRAM, whose speed on a shared VM drifts for
+# minutes at a time: a build gives them at least this many passes.
+MIN_PASSES, MAX_PASSES = 3, 5
 GRID_POINTS = 200
 
 
@@ -193,14 +196,24 @@ def chain_models(key: str, precision: str, folder: str,
 def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str,
                     caches: dict[str, int], folder: str, stem_kernel: int = 3,
                     min_passes: int = 2, max_passes: int = 4, agree_tol: float = 0.03,
-                    previous: dict | None = None, log=lambda text: None) -> dict[str, Any]:
+                    previous: dict | None = None, log=lambda text: None,
+                    save=lambda info: None) -> dict[str, Any]:
     """Calibrates the context term on `runner` (see the module doc): for
     every group of `keys` with a buffer-heavy residual block not calibrated
     in `previous` yet, the chain models of its calibration key, timed under
     the table's pass rule (at least `min_passes` passes, more while the two
     lowest disagree by more than `agree_tol`, at most `max_passes`; the
-    lowest kept), and the fit. Returns the whole record (`previous`'s groups
-    kept); without any such block it has no groups and a note says why."""
+    lowest kept), and the fit.
+
+    A pass times the pending chains of every group, so a group's passes lie
+    minutes apart and a slow spell of the machine (a neighbour streaming
+    memory: DRAM-bound chains then run 20-30% slower for minutes on a shared
+    VM) does not settle a whole group at once. The runs so far are handed to
+    `save` after every measurement (under ``"pending"``) and taken up again from
+    `previous`, so a killed calibration resumes where it stopped.
+
+    Returns the whole record (`previous`'s groups kept); without any such
+    block it has no groups and a note says why."""
     from pxnas_tf.latency.builder import BuildSettings, needs_run
     from pxnas_tf.latency.runner import BenchModel
 
@@ -212,25 +225,40 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
     last = max(caches.values()) if caches else 32 << 20
     c_min = float(caches.get("L2") or (1 << 20))
     rule = BuildSettings(min_passes=min_passes, max_passes=max_passes, agree_tol=agree_tol)
+    pending = dict(info.get("pending") or {})
+    paths: dict[str, dict[int, str]] = {}
+    runs: dict[str, dict[int, list[float]]] = {}
+    for group, (key, _) in sorted(todo.items()):
+        paths[group] = chain_models(key, precision, folder)
+        old = pending.get(group) or {}
+        same = old.get("key") == key
+        runs[group] = {n: list((old.get("runs") or {}).get(str(n), [])) if same else []
+                       for n in paths[group]}
+    if todo:
+        log(f"context term: chains of {len(todo)} group(s): {', '.join(sorted(todo))}")
+    while True:
+        batch = [BenchModel(f"{g}/x{n}", paths[g][n]) for g in sorted(todo)
+                 for n in paths[g] if needs_run(runs[g][n], (), rule)]
+        if not batch:
+            break
+        for model, m in runner.measure(batch):
+            group, n = model.name.rsplit("/x", 1)
+            runs[group][int(n)].append(m.value_ms)
+            info["pending"] = {g: {"key": todo[g][0],
+                                   "runs": {str(c): list(v) for c, v in runs[g].items()}}
+                               for g in todo}
+            save(info)
     for group, (key, e) in sorted(todo.items()):
-        log(f"context term, group {group}: chains of {key}")
-        paths = chain_models(key, precision, folder)
-        runs: dict[int, list[float]] = {n: [] for n in paths}
-        while True:
-            pending = [n for n in paths if needs_run(runs[n], (), rule)]
-            if not pending:
-                break
-            for model, m in runner.measure([BenchModel(f"x{n}", paths[n]) for n in pending]):
-                runs[int(model.name[1:])].append(m.value_ms)
-        times = {n: min(v) for n, v in runs.items()}
+        times = {n: min(v) for n, v in runs[group].items()}
         f_key = float(footprint["bytes"][key])
         points = [((n - 1) * f_key, times[n] / n - times[1]) for n in sorted(times) if n > 1]
         rate, c = fit(points, float(e), c_min, max(c_min, 2.0 * last))
         groups[group] = {"key": key, "buffer_bytes": int(e), "footprint_bytes": int(f_key),
                          "chain_ms": {str(n): times[n] for n in sorted(times)},
-                         "chain_runs": {str(n): runs[n] for n in sorted(runs)},
+                         "chain_runs": {str(n): runs[group][n] for n in sorted(runs[group])},
                          "points": [list(p) for p in points], "rate_ms_per_mb": rate,
                          "c_bytes": c}
+    info.pop("pending", None)
     info["groups"] = groups
     info["min_buffer_bytes"] = MIN_BUFFER_BYTES
     if groups:

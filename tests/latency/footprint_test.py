@@ -3,6 +3,7 @@ worker on real models, the calibration fit and the prediction by hand, the
 choice of calibration key, a build that records footprints once, and the
 benchmark_model runners' figure from the documented output."""
 
+import json
 import os
 
 import pytest
@@ -182,6 +183,42 @@ def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
     again = context.measure_context(HostRunner(settings=quick), [key], fp, "int8", {},
                                     str(tmp_path), previous=info)
     assert again["groups"] == info["groups"]  # calibrated groups are never re-measured
+
+
+def test_an_interrupted_calibration_resumes_from_the_saved_passes(tmp_path, quick):
+    from pxnas_tf.latency.runner import RunnerError
+
+    class Unplugged(HostRunner):
+        """The real host runner that fails after `left` measurements."""
+
+        def __init__(self, left, **kwargs):
+            super().__init__(**kwargs)
+            self.left = left
+
+        def measure(self, models):
+            for item in super().measure(models):
+                if self.left == 0:
+                    raise RunnerError("unplugged")
+                self.left -= 1
+                yield item
+
+    key = "expanded_conv-input:2x2x16-output:2x2x16-expand:3-kernel:7-stride:1-idskip:1"
+    fp = {"bytes": {key: _weights(key) + (1 << 20)}}
+    saved = []
+    args = ([key], fp, "int8", {"L2": 1 << 20, "L3": 8 << 20}, str(tmp_path))
+    with pytest.raises(RunnerError):  # dies in the second pass
+        context.measure_context(Unplugged(5, settings=quick), *args, min_passes=2,
+                                max_passes=2, save=lambda info: saved.append(
+                                    json.loads(json.dumps(info))))
+    assert len(saved) == 5  # after every measurement
+    first = saved[-1]["pending"]["k7_e3_2x2"]
+    assert first["key"] == key and sorted(len(r) for r in first["runs"].values()) == [1, 1, 1, 2]
+    runner = Unplugged(3, settings=quick)  # exactly the 3 chains still missing
+    info = context.measure_context(runner, *args, min_passes=2, max_passes=2,
+                                   previous=saved[-1])
+    assert runner.left == 0 and "pending" not in info
+    for n, runs in info["groups"]["k7_e3_2x2"]["chain_runs"].items():
+        assert len(runs) == 2 and runs[:len(first["runs"][n])] == first["runs"][n]  # kept
 
 
 def test_benchmark_model_memory_footprint_becomes_resident_bytes(tmp_path):
