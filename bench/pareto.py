@@ -64,6 +64,10 @@ flags.DEFINE_boolean("match_width", False, "With --target_widths: search each ta
                      "differs only in kernels, expansions and skipped blocks (the paper's "
                      "comparison); the target is then that table's sum over MobileNetV2's keys.")
 flags.DEFINE_list("widths", ["0.35", "0.75", "1.0", "1.4"], "MobileNetV2 width multipliers.")
+flags.DEFINE_list("seeds", [], "Repeat every search and training with each of these seeds "
+                  "(data subset, initialisation, path sampling) and compare the means: a "
+                  "searched net's gain over MobileNetV2 is then its mean over the seeds with a "
+                  "standard error. Empty: one run with --seed.")
 flags.DEFINE_list("zoo", ["proxyless_mobile", "proxyless_cpu", "proxyless_gpu"], "Zoo nets.")
 common.define_budget_flags()
 flags.DEFINE_list("extra_searches", ["0.2:0.05"], "More searches, FRACTION:ARCH_LR each (an "
@@ -134,6 +138,11 @@ def search_name(target: float | str, arch_lr: float) -> str:
     return f"int8_{label}{tag}"
 
 
+def seed_suffix(seed: int) -> str:
+    """Names of seed 0 carry no suffix (the single-seed runs' names), others _s<seed>."""
+    return "" if seed == 0 else f"_s{seed}"
+
+
 def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
     """Runs (or finds) every search: (target tag, target ms, arch lr, table) each."""
     if FLAGS.target_widths:
@@ -164,21 +173,22 @@ def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
     out = []
     for f, t, lr, tab in runs:
         budget = dataclasses.replace(search_budget, arch_lr=lr)
-        s = common.search(workdir, search_name(f, lr), tab, t, budget)
-        out.append({**s, "arch_lr": lr, "fraction": f})
+        base = search_name(f, lr)
+        s = common.search(workdir, base + seed_suffix(budget.seed), tab, t, budget)
+        out.append({**s, "arch_lr": lr, "fraction": f, "base": base, "seed": budget.seed})
     return out
 
 
-def nets(workdir: str, searches: list[dict]) -> list[tuple[str, str, str, str]]:
+def nets(workdir: str, searches: list[dict], seed: int = 0) -> list[tuple[str, str, str, str]]:
     """(name, kind, arch reference, plot group) of every net, searched ones first."""
     out = [(f"searched_{s['name']}", "searched", s["arch_path"],
             f"ProxylessNAS search, arch lr {s['arch_lr']:g}") for s in searches]
     for w in FLAGS.widths:
         path = common.mobilenet_v2_arch(workdir, float(w))
-        out.append((f"mobilenet_v2_x{float(w):g}", "mobilenet_v2", path,
+        out.append((f"mobilenet_v2_x{float(w):g}{seed_suffix(seed)}", "mobilenet_v2", path,
                     "MobileNetV2 widths (same space layout)"))
-    out += [(name, "zoo", name, "published ProxylessNAS nets (ImageNet layout)")
-            for name in FLAGS.zoo]
+    out += [(name + seed_suffix(seed), "zoo", name,
+             "published ProxylessNAS nets (ImageNet layout)") for name in FLAGS.zoo]
     return out
 
 
@@ -203,6 +213,134 @@ def summarize(rows: list[dict]) -> dict:
                     "speedup": None if base_lat is None else base_lat / lat,
                     "dominated_by": dominated_by})
     return {"mbv2_front": mbv2, "searched": out}
+
+
+def across_seeds(rows: list[dict], per_seed: dict[int, dict]) -> list[dict]:
+    """Each net over the seeds: mean latency and top-1 with their spread; for a
+    searched net also its gain over the same seed's MobileNetV2 front at its
+    latency (and speed-up at its top-1), averaged over the seeds with a
+    standard error (the seeds are independent runs of the whole method)."""
+    import statistics
+
+    def stats(values):
+        values = [v for v in values if v is not None]
+        if not values:
+            return None
+        sd = statistics.stdev(values) if len(values) > 1 else None
+        return {"mean": statistics.fmean(values), "sd": sd, "n": len(values),
+                "se": None if sd is None else sd / len(values) ** 0.5}
+
+    by_name = {c["name"]: c for summary in per_seed.values() for c in summary["searched"]}
+    out = []
+    for base in dict.fromkeys(r["base"] for r in rows):
+        part = [r for r in rows if r["base"] == base]
+        cmp_ = [by_name[r["name"]] for r in part if r["name"] in by_name]
+        out.append({"name": base, "kind": part[0]["kind"], "group": part[0]["group"],
+                    "short": part[0]["short"], "seeds": [r["seed"] for r in part],
+                    "latency_ms": stats([r["latency"]["median_ms"] for r in part]),
+                    "top1": stats([r["exports"]["int8"]["tflite_top1"] for r in part]),
+                    "gain_points": stats([c["gain_points"] for c in cmp_]) if cmp_ else None,
+                    "speedup": stats([c["speedup"] for c in cmp_]) if cmp_ else None})
+    return out
+
+
+def _mean_sd(stat: dict | None, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    if stat is None:
+        return "-"
+    text = f"{scale * stat['mean']:.{digits}f}{unit}"
+    return text + (f" +/- {scale * stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
+
+
+def seeds_section(across: list[dict], seeds: list[int]) -> list[str]:
+    """The comparison of the means over the seeds, and its verdict."""
+    lines = ["", f"### Over the {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+             f"Every search and every training was repeated with each seed (its own data "
+             "subset, initialisation and path sampling; a searched net's arch may differ per "
+             "seed: the method is what is repeated). Means +/- standard deviation over the "
+             "seeds; *gain* is a searched net's top-1 minus the same seed's MobileNetV2 front "
+             "at its measured latency, *speed-up* the front's latency at its top-1 over its "
+             "own, each averaged over the seeds where defined (n), with the standard error "
+             "of that mean.", "",
+             f"![means over the seeds]({_plot_name(seeds=True)})", "",
+             "| net | kind | int8 latency ms | int8 top-1 | gain (points), n, s.e. | "
+             "speed-up, n, s.e. |", "|---|---|---:|---:|---:|---:|"]
+    for a in sorted(across, key=lambda a: a["latency_ms"]["mean"]):
+        g, sp = a["gain_points"], a["speedup"]
+        gain = "-" if g is None else (f"{g['mean']:+.2f}, {g['n']}, "
+                                      + ("-" if g["se"] is None else f"{g['se']:.2f}"))
+        speed = "-" if sp is None else (f"{sp['mean']:.2f}x, {sp['n']}, "
+                                        + ("-" if sp["se"] is None else f"{sp['se']:.2f}"))
+        lines.append(f"| {a['name']} | {a['kind']} | {_mean_sd(a['latency_ms'], digits=3)} | "
+                     f"{_mean_sd(a['top1'], 100, unit='%')} | {gain} | {speed} |")
+    lines += ["", "### Verdict over the seeds", ""]
+    shown = True
+    for a in (a for a in across if a["kind"] == "searched"):
+        g = a["gain_points"]
+        if g is None or g["se"] is None:
+            lines.append(f"- {a['name']}: fewer than two seeds inside the MobileNetV2 latency "
+                         "range; no verdict.")
+            shown = False
+            continue
+        if g["mean"] > 2 * g["se"]:
+            word = "more accurate than MobileNetV2 at matched latency (mean gain above 2 s.e.)"
+        elif g["mean"] < -2 * g["se"]:
+            word = "less accurate than MobileNetV2 at matched latency (mean gain below -2 s.e.)"
+            shown = False
+        else:
+            word = "not resolved: the mean gain is within 2 s.e. of zero"
+            shown = False
+        lines.append(f"- {a['name']}: gain {g['mean']:+.2f} points +/- {g['se']:.2f} s.e. over "
+                     f"{g['n']} seeds: {word}.")
+    lines.append("- The goal (every searched net more accurate than MobileNetV2 at matched "
+                 f"latency, beyond the seed noise): {'shown' if shown else 'NOT shown'} by "
+                 "this run.")
+    return lines
+
+
+def plot_means(across: list[dict], rows: list[dict], path: str) -> None:
+    """Means over the seeds with +/- 1 s.d. bars; each seed's point faint."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colors = {"searched": "#d62728", "mobilenet_v2": "#1f77b4", "zoo": "#2ca02c"}
+    for kind in ("mobilenet_v2", "searched", "zoo"):
+        part = sorted((a for a in across if a["kind"] == kind),
+                      key=lambda a: a["latency_ms"]["mean"])
+        if not part:
+            continue
+        color = colors[kind]
+        seed_rows = [r for r in rows if r["kind"] == kind]
+        ax.scatter([r["latency"]["median_ms"] for r in seed_rows],
+                   [100 * r["exports"]["int8"]["tflite_top1"] for r in seed_rows],
+                   color=color, alpha=0.25, s=14)
+        xs = [a["latency_ms"]["mean"] for a in part]
+        ys = [100 * a["top1"]["mean"] for a in part]
+        err = [100 * (a["top1"]["sd"] or 0.0) for a in part]
+        ax.errorbar(xs, ys, yerr=err, marker="s" if kind == "mobilenet_v2" else "o",
+                    color=color, capsize=3, label=part[0]["group"] + " (mean +/- s.d.)",
+                    linestyle="--" if kind == "mobilenet_v2" else "none")
+        for a, x, y in zip(part, xs, ys):
+            ax.annotate(a["short"], (x, y), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7, color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("int8 TFLite latency on this CPU, 1 thread (ms, median, log scale)")
+    ax.set_ylabel("int8 TFLite top-1 on the Fashion-MNIST test split (%)")
+    ax.set_title("Fashion-MNIST 28x28x1, means over the seeds (faint: each seed)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save_png(fig, path)
+
+
+def _save_png(fig, path: str) -> None:
+    import io
+
+    from pxnas_tf import fileio
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150)
+    fileio.atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -234,11 +372,7 @@ def plot(rows: list[dict], path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    from pxnas_tf import fileio
-    import io
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=150)
-    fileio.atomic_write_bytes(path, buffer.getvalue())
+    _save_png(fig, path)
 
 
 def _gap(search: dict) -> tuple[float, float]:
@@ -288,6 +422,10 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
             f"targets at {', '.join(FLAGS.target_fractions)} of the table's range on a "
             f"{FLAGS.target_scale} scale"),
         f"- training, every net alike (`pxnas train`): {train_budget.describe()}",
+        *([f"- seeds: {', '.join(map(str, sorted(summary['per_seed'])))}: every search and "
+           "training repeated with each (names of seed N > 0 end in _sN; the plot just below "
+           f"is of seed {min(summary['per_seed'])}, the means are further down)"]
+          if len(summary["per_seed"]) > 1 else []),
         "- accuracy: `pxnas export --mode=int8` (500 training images calibrate) verifies the "
         "file in LiteRT on the whole test split (10,000 images): *int8 top-1* is the TFLite "
         "file's, *float top-1* the Keras model's on the same images",
@@ -309,7 +447,7 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_search = {f"searched_{s['name']}": s for s in searches}
-    for r in sorted(rows, key=lambda r: r["latency"]["median_ms"]):
+    for r in sorted(rows, key=lambda r: (r.get("seed", 0), r["latency"]["median_ms"])):
         lat = r["latency"]
         e = r["exports"]["int8"]
         s = by_search.get(r["name"])
@@ -343,13 +481,16 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
               "by a similar amount, so gaps under about 0.5 points are not evidence either way.",
               "", "### Verdict", ""]
     lines += verdict(summary)
+    if len(summary["per_seed"]) > 1:
+        lines += seeds_section(summary["across"], sorted(summary["per_seed"]))
     if FLAGS.findings:
         lines += ["", "### Why, and what it would take", ""] + FINDINGS
     return "\n".join(lines) + "\n"
 
 
-def _plot_name() -> str:
-    return os.path.splitext(os.path.basename(FLAGS.out))[0] + ".png"
+def _plot_name(seeds: bool = False) -> str:
+    stem = os.path.splitext(os.path.basename(FLAGS.out))[0]
+    return stem + ("_means" if seeds else "") + ".png"
 
 
 def verdict(summary: dict) -> list[str]:
@@ -390,20 +531,32 @@ def main(argv) -> None:
         return
     table = common.table(workdir, "int8", 1)
     print(f"int8 table: {table['fastest_ms']:.3f} - {table['slowest_ms']:.3f} ms", flush=True)
-    searches = run_searches(workdir, table, b[0])
-    rows = []
-    for name, kind, ref, group in nets(workdir, searches):
-        r = common.train_and_export(workdir, name, ref, b[1])
-        r.update(kind=kind, group=group, short=name.replace("searched_int8_", "").replace(
-            "_alr", " lr").replace("mobilenet_v2_", "").replace("proxyless_", ""))
-        rows.append(r)
-        print(f"{name}: int8 top-1 {_pct(r['exports']['int8']['tflite_top1'])}", flush=True)
+    seeds = [int(x) for x in FLAGS.seeds] or [FLAGS.seed]
+    searches, rows = [], []
+    for seed in seeds:  # seed by seed: a stopped run has whole seeds done
+        seed_searches = run_searches(workdir, table, dataclasses.replace(b[0], seed=seed))
+        searches += seed_searches
+        for name, kind, ref, group in nets(workdir, seed_searches, seed):
+            r = common.train_and_export(workdir, name, ref,
+                                        dataclasses.replace(b[1], seed=seed))
+            base = name[:len(name) - len(seed_suffix(seed))] if seed else name
+            r.update(kind=kind, group=group, seed=seed, base=base, short=base.replace(
+                "searched_int8_", "").replace("_alr", " lr").replace(
+                    "mobilenet_v2_", "").replace("proxyless_", ""))
+            rows.append(r)
+            print(f"{name}: int8 top-1 {_pct(r['exports']['int8']['tflite_top1'])}", flush=True)
     lat = common.measure(workdir, "int8_t1", {r["name"]: r["exports"]["int8"]["path"]
                                                 for r in rows}, 1, FLAGS.passes, FLAGS.max_wait_s)
     for r in rows:
         r["latency"] = lat[r["name"]]
-    summary = summarize(rows)
-    plot(rows, os.path.join(os.path.dirname(FLAGS.out), _plot_name()))
+    per_seed = {seed: summarize([r for r in rows if r["seed"] == seed]) for seed in seeds}
+    summary = {"per_seed": per_seed,
+               "searched": [c for seed in seeds for c in per_seed[seed]["searched"]],
+               "across": across_seeds(rows, per_seed)}
+    folder = os.path.dirname(FLAGS.out)
+    plot([r for r in rows if r["seed"] == seeds[0]], os.path.join(folder, _plot_name()))
+    if len(seeds) > 1:
+        plot_means(summary["across"], rows, os.path.join(folder, _plot_name(seeds=True)))
     text = report(table, searches, rows, summary, b, time.time() - start)
     fileio.atomic_write_json(os.path.join(workdir, "pareto.json"),
                              {"table": table, "searches": searches, "nets": rows,
