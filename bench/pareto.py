@@ -29,6 +29,11 @@ widths and the published ProxylessNAS nets, all trained alike.
    quiet rounds, lowest of `--passes` passes);
 6. writes docs/benchmarks/pareto.md and pareto.png.
 
+With `--seeds=0,1,2` every search and training is repeated per seed (names
+of seed N > 0 end in _sN) and the report adds the means over the seeds: each
+searched net's gain over the same seed's MobileNetV2 front at its latency,
+averaged, with a standard error, and a means plot (pareto_means.png).
+
 Each step saves its result in the work dir as it finishes; re-running the
 same command skips what is done (and a killed `pxnas search` / `train`
 resumes from its checkpoint).

@@ -115,7 +115,23 @@ def test_two_mode_arch_step_keeps_unsampled_probabilities():
             assert not np.allclose(after[b][list(pair)], before[b][list(pair)])
 
 
-def test_resume_from_a_middle_checkpoint_ends_like_an_uninterrupted_run(tmp_path, latency):
+@pytest.fixture
+def op_determinism():
+    """TensorFlow op determinism for one test (what `pxnas search
+    --deterministic` turns on): without it, multithreaded kernels may sum in
+    another order on a busy machine and the sampled paths amplify that.
+    TensorFlow has no public switch back, so the private one restores the
+    process for the tests that follow."""
+    from tensorflow.python.framework import config as tf_config
+    was = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    yield
+    if not was:
+        tf_config.disable_op_determinism()
+
+
+def test_resume_from_a_middle_checkpoint_ends_like_an_uninterrupted_run(tmp_path, latency,
+                                                                       op_determinism):
     config = _config(target_latency=sum(latency.bounds()) / 2)
     full_dir, resumed_dir = tmp_path / "full", tmp_path / "resumed"
     full = run_search(SPACE, tiny_data(), config, str(full_dir), latency, progress=False)
