@@ -37,11 +37,18 @@ def arrays(n: int, size: int = 8, classes: int = 4, seed: int = 0):
 
 def tiny_data(n_train: int = 64, n_arch: int = 32, batch: int = 8, size: int = 8,
               classes: int = 4, seed: int = 0, steps_per_epoch: int | None = None) -> SearchData:
-    """SearchData over in-memory arrays, shuffled with a fixed seed."""
+    """SearchData over in-memory arrays, reshuffled every epoch in an order
+    that is a stateless function of (seed, epoch): the same whatever
+    TensorFlow's global seed was when the data was made (a `shuffle` seed is
+    combined with it, so two calls around a `set_random_seed` would differ)."""
     def ds(n, s):
         x, y = arrays(n, size, classes, s)
-        return (tf.data.Dataset.from_tensor_slices((x, y))
-                .shuffle(n, seed=s, reshuffle_each_iteration=True).repeat().batch(batch, drop_remainder=True))
+        x, y = tf.constant(x), tf.constant(y)
+        orders = tf.data.Dataset.counter().map(
+            lambda epoch: tf.random.experimental.stateless_shuffle(
+                tf.range(n), seed=tf.stack([tf.cast(s, tf.int64), epoch])))
+        return (orders.unbatch().map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+                .batch(batch, drop_remainder=True))
     x, y = arrays(n_arch, size, classes, seed + 1)
     arch_eval = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True)
     return SearchData(train=ds(n_train, seed), arch=ds(n_arch, seed + 1), arch_eval=arch_eval,
