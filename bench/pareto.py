@@ -329,10 +329,15 @@ def plot_means(across: list[dict], rows: list[dict], path: str) -> None:
         for a, x, y in zip(part, xs, ys):
             ax.annotate(a["short"], (x, y), textcoords="offset points", xytext=(4, -10),
                         fontsize=7, color=color)
+    _finish(fig, ax, "means over the seeds (faint: each seed)", path)
+
+
+def _finish(fig, ax, title: str, path: str) -> None:
+    """The axes every Pareto figure shares, then the PNG."""
     ax.set_xscale("log")
     ax.set_xlabel("int8 TFLite latency on this CPU, 1 thread (ms, median, log scale)")
     ax.set_ylabel("int8 TFLite top-1 on the Fashion-MNIST test split (%)")
-    ax.set_title("Fashion-MNIST 28x28x1, means over the seeds (faint: each seed)", fontsize=10)
+    ax.set_title(f"Fashion-MNIST 28x28x1, {title}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -370,14 +375,7 @@ def plot(rows: list[dict], path: str) -> None:
         for r, x, y in zip(part, xs, ys):
             ax.annotate(r["short"], (x, y), textcoords="offset points", xytext=(4, -10),
                         fontsize=7, color=color)
-    ax.set_xscale("log")
-    ax.set_xlabel("int8 TFLite latency on this CPU, 1 thread (ms, median, log scale)")
-    ax.set_ylabel("int8 TFLite top-1 on the Fashion-MNIST test split (%)")
-    ax.set_title("Fashion-MNIST 28x28x1, same training budget for every net", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    _save_png(fig, path)
+    _finish(fig, ax, "same training budget for every net", path)
 
 
 def _gap(search: dict) -> tuple[float, float]:
