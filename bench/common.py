@@ -106,13 +106,19 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
     return front
 
 
-def accuracy_at(front: Sequence[tuple[float, float]], latency: float) -> float | None:
+def accuracy_at(front: Sequence[tuple[float, float]], latency: float,
+                slowest: float | None = None) -> float | None:
     """Accuracy of the front at `latency`, linear between its points (a
     front is a staircase; interpolating credits the baseline with nets it
-    could have had in between). None outside the front's latency range."""
+    could have had in between). Past the front's last point and up to
+    `slowest` (the slowest baseline measured, which the front dropped as
+    dominated), the front's last, best accuracy: that baseline is faster and
+    at least as accurate. None below the fastest point or past `slowest`."""
     lats = [p[0] for p in front]
-    if not front or latency < lats[0] or latency > lats[-1]:
+    if not front or latency < lats[0]:
         return None
+    if latency > lats[-1]:
+        return front[-1][1] if slowest is not None and latency <= slowest else None
     i = bisect.bisect_left(lats, latency)
     if lats[i] == latency:
         return front[i][1]

@@ -202,12 +202,14 @@ def summarize(rows: list[dict]) -> dict:
     against all baselines) at matched latency and matched accuracy."""
     point = lambda r: (r["latency"]["median_ms"], r["exports"]["int8"]["tflite_top1"])
     searched = [r for r in rows if r["kind"] == "searched"]
-    mbv2 = common.pareto_front([point(r) for r in rows if r["kind"] == "mobilenet_v2"])
+    mbv2_points = [point(r) for r in rows if r["kind"] == "mobilenet_v2"]
+    mbv2 = common.pareto_front(mbv2_points)
+    slowest = max((p[0] for p in mbv2_points), default=None)
     baselines = [r for r in rows if r["kind"] != "searched"]
     out = []
     for r in searched:
         lat, acc = point(r)
-        base_acc = common.accuracy_at(mbv2, lat)
+        base_acc = common.accuracy_at(mbv2, lat, slowest)
         base_lat = common.latency_at(mbv2, acc)
         dominated_by = [b["name"] for b in baselines
                         if point(b)[0] <= lat and point(b)[1] >= acc]
@@ -284,6 +286,12 @@ def seeds_section(across: list[dict], seeds: list[int]) -> list[str]:
         if g is None or g["se"] is None:
             lines.append(f"- {a['name']}: fewer than two seeds inside the MobileNetV2 latency "
                          "range; no verdict.")
+            shown = False
+            continue
+        if g["n"] < len(a["seeds"]):
+            lines.append(f"- {a['name']}: inside the MobileNetV2 latency range with {g['n']} "
+                         f"of its {len(a['seeds'])} seeds; a mean over those alone would leave "
+                         "out seeds by their outcome: no verdict.")
             shown = False
             continue
         if g["mean"] > 2 * g["se"]:

@@ -72,6 +72,33 @@ def test_one_seed_gives_no_verdict_over_seeds():
     assert "fewer than two seeds" in text and "NOT shown" in text
 
 
+def test_a_net_past_a_dominated_width_is_compared_with_the_faster_better_width():
+    """MobileNetV2 x1 slower and less accurate than x0.5 (the front drops it):
+    a searched net between them is matched against x0.5's top-1, not left
+    out as if outside the widths' latency range."""
+    rows = [_row("mobilenet_v2_x0.5", "mobilenet_v2", 0, 0.2, 0.80),
+            _row("mobilenet_v2_x1", "mobilenet_v2", 0, 0.4, 0.78),
+            _row("searched_int8_w0.75", "searched", 0, 0.3, 0.79)]
+    c = pareto.summarize(rows)["searched"][0]
+    assert c["mbv2_top1_at_latency"] == pytest.approx(0.80)
+    assert c["gain_points"] == pytest.approx(-1.0)
+    assert c["dominated_by"] == ["mobilenet_v2_x0.5"]
+    # Slower than every width: still no comparison.
+    rows[2] = _row("searched_int8_w0.75", "searched", 0, 0.5, 0.79)
+    assert pareto.summarize(rows)["searched"][0]["gain_points"] is None
+
+
+def test_a_seed_outside_the_latency_range_withholds_the_verdict():
+    """Gains of +2 with two seeds and none with the third (the searched net
+    slower than every width): no mean over the two, whatever they say."""
+    rows = _rows([2.0, 2.1, 0.0])
+    rows[-1] = _row("searched_int8_w0.75", "searched", 2, 0.5, 0.80)
+    seeds = [0, 1, 2]
+    per_seed = {s: pareto.summarize([r for r in rows if r["seed"] == s]) for s in seeds}
+    text = "\n".join(pareto.seeds_section(pareto.across_seeds(rows, per_seed), seeds))
+    assert "with 2 of its 3 seeds" in text and "NOT shown" in text
+
+
 def test_the_means_plot_is_written(tmp_path):
     rows = _rows([1.0, 0.5])
     per_seed = {s: pareto.summarize([r for r in rows if r["seed"] == s]) for s in (0, 1)}
