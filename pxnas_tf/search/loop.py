@@ -138,9 +138,9 @@ class Search:
         if cfg.candidate_weights == "shared" and self.strategy.num_replicas_in_sync > 1:
             raise SearchError(
                 f"candidate_weights='shared' runs on one replica for now (this strategy has "
-                f"{self.strategy.num_replicas_in_sync}): its gradients do not yet all-reduce "
-                "across replicas. Use --strategy=default, or --candidate_weights=independent "
-                "to search on several devices")
+                f"{self.strategy.num_replicas_in_sync}): its multi-replica runs are not verified "
+                "yet. Use --strategy=default, or --candidate_weights=independent to search on "
+                "several devices")
         if data.batch_size % self.strategy.num_replicas_in_sync:
             raise SearchError(f"batch size {data.batch_size} does not split evenly over "
                               f"{self.strategy.num_replicas_in_sync} replicas")
