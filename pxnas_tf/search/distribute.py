@@ -7,6 +7,14 @@
 
 MultiWorkerMirroredStrategy must be created before TensorFlow runs any op
 (call `make_strategy` first thing in a program).
+
+One process should hold one strategy of each kind: every new
+MirroredStrategy / MultiWorkerMirroredStrategy numbers its all-reduce
+collectives from the same start, so a second one in the process collides
+with the first one's as soon as the two train models of different sizes
+(TensorFlow then aborts with "Shape mismatch in the collective instance").
+`make_strategy` therefore returns the same object for the same arguments
+within a process; pass it to every search and training run.
 """
 
 from __future__ import annotations
@@ -20,16 +28,27 @@ from pxnas_tf.search.errors import SearchError
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
+_MADE: dict = {}  # (name, devices, tpu) -> the strategy made for them in this process
+
 
 def make_strategy(name: str, devices: list[str] | None = None, tpu: str = ""
                   ) -> tf.distribute.Strategy:
     """The strategy called `name` (see the module docstring).
+
+    Calls with the same arguments return the same object.
 
     Raises:
         SearchError: for an unknown name, or multi_worker without TF_CONFIG.
     """
     if name == "default":
         return tf.distribute.get_strategy()
+    key = (name, tuple(devices) if devices else None, tpu if name == "tpu" else "")
+    if key not in _MADE:
+        _MADE[key] = _make(name, devices, tpu)
+    return _MADE[key]
+
+
+def _make(name: str, devices: list[str] | None, tpu: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
@@ -44,6 +63,21 @@ def make_strategy(name: str, devices: list[str] | None = None, tpu: str = ""
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise SearchError(f"unknown strategy {name!r}: expected one of {list(STRATEGIES)}")
+
+
+def explain_collective_error(error: Exception) -> SearchError | None:
+    """A SearchError naming the cause and the fix when `error` is the
+    collective-key collision of a second strategy in this process (see the
+    module docstring); None for any other error."""
+    if "Shape mismatch in the collective instance" not in str(error):
+        return None
+    return SearchError(
+        "an all-reduce failed with a shape mismatch between two collectives that share a key: "
+        "this process created more than one MirroredStrategy / MultiWorkerMirroredStrategy, "
+        "and a later one reuses the first one's collective keys for a model of another size. "
+        "TensorFlow cannot recover in this process: restart it, and create one strategy per "
+        "process (`make_strategy` returns the same one for the same arguments) to pass to "
+        "every search, or run each search in its own process as `pxnas search` does")
 
 
 def task_info(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:

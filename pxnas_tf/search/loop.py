@@ -135,12 +135,6 @@ class Search:
                 f"space {space.name!r} expects inputs {list(space.input_shape)} and "
                 f"{space.num_classes} classes, the data has {list(data.input_shape)} and "
                 f"{data.num_classes}")
-        if cfg.candidate_weights == "shared" and self.strategy.num_replicas_in_sync > 1:
-            raise SearchError(
-                f"candidate_weights='shared' runs on one replica for now (this strategy has "
-                f"{self.strategy.num_replicas_in_sync}): its multi-replica runs are not verified "
-                "yet. Use --strategy=default, or --candidate_weights=independent to search on "
-                "several devices")
         if data.batch_size % self.strategy.num_replicas_in_sync:
             raise SearchError(f"batch size {data.batch_size} does not split evenly over "
                               f"{self.strategy.num_replicas_in_sync} replicas")
@@ -187,7 +181,22 @@ class Search:
                 and (position + 1) % cfg.arch_every == 0)
 
     def run(self) -> SearchResult:
-        """Runs (or resumes) the search to the end and derives the arch."""
+        """Runs (or resumes) the search to the end and derives the arch.
+
+        Raises:
+            SearchError: when the strategy's all-reduce collides with another
+                strategy's in this process (the message says what to do).
+            NonFiniteLossError: when a loss becomes NaN or infinite.
+        """
+        try:
+            return self._run()
+        except tf.errors.InvalidArgumentError as e:
+            explained = distribute.explain_collective_error(e)
+            if explained is None:
+                raise
+            raise explained from e
+
+    def _run(self) -> SearchResult:
         cfg, spe = self.config, self.steps_per_epoch
         train_it = self._stream(self.data.train, self.weight_steps)
         arch_it = self._stream(self.data.arch, self.arch_steps)
