@@ -46,6 +46,7 @@ from typing import Callable
 
 PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
 LOSSES = ("auto", "abs#target", "mul#log", "add#linear")
+STRATEGIES = ("default", "mirrored")
 SUMMARY_FORMAT = "pxnas_tf.pipeline/v1"
 FILES = {"table": "latency_table.json", "search": "search", "train": "train",
          "net_figure": "net.png", "dynamics": "search_dynamics.png",
@@ -101,6 +102,11 @@ class PipelineConfig:
         warm_start: start it from the supernet's weights of its ops.
         calibration_examples: training images for int8 calibration.
         seed: data order, initialisation, path sampling.
+        strategy: tf.distribute strategy of the search and the training:
+            "default" (one device) or "mirrored" (every local GPU; the
+            batch sizes are global). The pipeline runs on one host: for
+            several, run `pxnas search` / `pxnas train` with
+            --strategy=multi_worker.
         progress: progress bars.
     """
 
@@ -139,9 +145,14 @@ class PipelineConfig:
     warm_start: bool = True
     calibration_examples: int = 256
     seed: int = 0
+    strategy: str = "default"
     progress: bool = True
 
     def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r} "
+                             "(the pipeline runs on one host: for several, run `pxnas search` "
+                             "and `pxnas train` with --strategy=multi_worker)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.loss not in LOSSES:
@@ -487,7 +498,7 @@ def _finished_search(files: dict, record: dict, total_steps: int) -> dict:
 
 
 def search(space, splits, latency, target: Target, config: PipelineConfig,
-           log: Callable[[str], None] = print) -> SearchStage:
+           log: Callable[[str], None] = print, strategy=None) -> SearchStage:
     """Runs (or resumes, or reuses) the latency-aware search in
     ``WORKDIR/search`` and derives the arch.
 
@@ -516,7 +527,7 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
         f"{data.steps_per_epoch} steps (batch {cfg.batch_size}), an arch step every "
         f"{cfg.arch_every} weight steps, loss {loss}, hard budget {target.target:.4g} ms")
     log("    (the first step builds the supernet's step functions: 1-3 min on 2 cores)")
-    result = run_search(space, data, cfg, workdir, latency, progress=config.progress)
+    result = run_search(space, data, cfg, workdir, latency, strategy, progress=config.progress)
     return SearchStage(result.arch, result.summary(), files, loss, False, time.monotonic() - t0)
 
 
@@ -532,7 +543,7 @@ def train_config(config: PipelineConfig):
 
 
 def train(arch, config: PipelineConfig, search_workdir: str | None = None,
-          log: Callable[[str], None] = print) -> TrainStage:
+          log: Callable[[str], None] = print, strategy=None) -> TrainStage:
     """Trains (or resumes, or reuses) the derived net in ``WORKDIR/train``,
     warm-started from the search's supernet when `search_workdir` is given.
 
@@ -567,8 +578,8 @@ def train(arch, config: PipelineConfig, search_workdir: str | None = None,
     log(f"    {cfg.epochs} epoch(s) on {splits.sizes['train']} images (batch {cfg.batch_size}, "
         f"lr {cfg.lr} cosine), validation on {splits.sizes['validation']}"
         + (f"; warm start from the supernet in {warm}" if warm else ""))
-    result = trainer.train(arch, splits, workdir, cfg, warm_start=warm, data_source=source,
-                           verbose=1 if config.progress else 2)
+    result = trainer.train(arch, splits, workdir, cfg, strategy=strategy, warm_start=warm,
+                           data_source=source, verbose=1 if config.progress else 2)
     if result.warm_start:
         log(f"    warm start: {result.warm_start}")
     return TrainStage(result.to_dict(), _model_file(files), False, time.monotonic() - t0)
@@ -653,8 +664,9 @@ def plots(arch, history_path: str, config: PipelineConfig, target: Target | None
 
 def make_summary(config: PipelineConfig, table: TableStage, target: Target, found: SearchStage,
                  trained: TrainStage, exported: ExportStage, figures: dict,
-                 search_sizes: dict, seconds: float) -> dict:
-    """The summary.json document (pure: only reads its arguments)."""
+                 search_sizes: dict, seconds: float, replicas: int = 1) -> dict:
+    """The summary.json document (pure: only reads its arguments);
+    `replicas`: of the strategy the search and the training ran under."""
     s = found.summary
     verification = exported.doc.get("verification") or {}
     lat = verification.get("latency") or {}
@@ -665,6 +677,7 @@ def make_summary(config: PipelineConfig, table: TableStage, target: Target, foun
     return {
         "format": SUMMARY_FORMAT,
         "config": config.to_dict(),
+        "replicas": replicas,
         "target": {"runner": config.runner, "device": table.device,
                    "precision": config.precision, "threads": config.threads},
         "latency": {"table": table.path, "fastest_ms": target.fastest,
@@ -813,9 +826,15 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
     """
     import keras
 
+    from pxnas_tf.search import make_strategy
+
     start = time.monotonic()
     os.makedirs(os.path.abspath(config.workdir), exist_ok=True)
     keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)  # one for the search and the training
+    if strategy.num_replicas_in_sync > 1:
+        log(f"{config.strategy} strategy: {strategy.num_replicas_in_sync} replicas (batch sizes "
+            "are global)")
 
     def step(n: int, text: str) -> None:
         log(f"\n[{n}] {text}")
@@ -836,13 +855,13 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
 
     step(3, f"Search on {splits.name} (subset: {splits.sizes['train']} training images, "
             f"holdout {splits.sizes['arch']}) and derive")
-    found = search(space, splits, latency, target, config, log)
+    found = search(space, splits, latency, target, config, log, strategy)
     s = found.summary
     log(f"    derived {s['arch']} ({s['derived_by']}): {s['latency']:.3f} ms predicted, "
         f"holdout top-1 {_pct(s['holdout_accuracy'])} on supernet weights")
 
     step(4, "Train the derived net")
-    trained = train(found.arch, config, config.path("search"), log)
+    trained = train(found.arch, config, config.path("search"), log, strategy)
     log(f"    val top-1 {_pct(trained.results.get('val_top1'))} after "
         f"{trained.results.get('epochs')} epoch(s) -> {trained.model}")
 
@@ -859,7 +878,8 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
         log(f"    {name}: {path}")
 
     summary = make_summary(config, table, target, found, trained, exported, figures,
-                           dict(splits.sizes), time.monotonic() - start)
+                           dict(splits.sizes), time.monotonic() - start,
+                           strategy.num_replicas_in_sync)
     write_report(summary)
     return PipelineResult(summary, table, target, found, trained, exported, figures)
 

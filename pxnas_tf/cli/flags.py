@@ -105,6 +105,10 @@ def define_demo_flags() -> None:
     flags.DEFINE_boolean("warm_start", True, "Start the derived net from the supernet's weights.")
     flags.DEFINE_integer("calibration_examples", 256, "Training images for int8 calibration.")
     flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and path sampling.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy "
+                      "of the search and the training: mirrored uses every local GPU (batch "
+                      "sizes are global). Several hosts: `pxnas search` / `pxnas train` with "
+                      "--strategy=multi_worker.")
     flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 

@@ -92,5 +92,43 @@ def test_demo_writes_every_file_and_resumes(tmp_path):
     assert "reusing" in again.stdout
 
 
+MIRRORED_DEMO = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pxnas_tf import pipeline
+config = pipeline.PipelineConfig(
+    workdir=sys.argv[1], space=sys.argv[2], strategy="mirrored", image_size=8,
+    search_examples=128, holdout_examples=64, search_batch_size=32, search_warmup_epochs=1,
+    search_epochs=2, arch_every=1, train_examples=256, val_examples=64, epochs=1, batch_size=32,
+    calibration_examples=32, max_wait_s=0, table_passes=1, progress=False)
+pipeline.run(config)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs Debian's dataset-fashion-mnist")
+def test_demo_under_mirrored_strategy_on_two_devices(tmp_path):
+    """The search (shared candidate weights) and the training both run on
+    two replicas of one MirroredStrategy in one process."""
+    space = tmp_path / "tiny10.json"
+    space.write_text(json.dumps(TINY_SPACE))
+    workdir = tmp_path / "demo"
+    out = subprocess.run([sys.executable, "-c", MIRRORED_DEMO, str(workdir), str(space)],
+                         capture_output=True, text=True, timeout=1200,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "mirrored strategy: 2 replicas" in out.stdout
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["replicas"] == 2 and summary["config"]["strategy"] == "mirrored"
+    assert summary["config"]["candidate_weights"] == "shared"
+    assert summary["search"]["weight_steps"] == 3 * (128 // 32)
+    assert summary["train"]["epochs"] == 1 and summary["export"]["integer_only"] is True
+    for name, path in summary["files"].items():
+        check_opens(name, path)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

@@ -60,6 +60,7 @@ def test_table_problems():
     ({"search_warmup_epochs": 0, "search_epochs": 0}, "at least one epoch"),
     ({"threads": 0}, "threads must be >= 1"),
     ({"loss": "ce"}, "loss must be one of"),
+    ({"strategy": "multi_worker"}, "runs on one host"),
 ])
 def test_config_refuses_bad_settings(changes, match):
     with pytest.raises(ValueError, match=match):
@@ -155,7 +156,7 @@ def test_demo_help_lists_the_scaling_flags():
     assert out.returncode == 0, out.stderr
     for flag in ("--runner", "--precision", "--threads", "--latency_table", "--target_ms",
                  "--target_fraction", "--full_data", "--search_epochs", "--epochs", "--dataset",
-                 "--max_wait_s", "--candidate_weights"):
+                 "--max_wait_s", "--candidate_weights", "--strategy"):
         assert flag in out.stdout, flag
 
 
