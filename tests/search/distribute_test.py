@@ -170,10 +170,10 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow
-def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
-    space_file = tmp_path / "space.json"
-    space_file.write_text(json.dumps(TINY_SPACE))
+def _two_workers(argv: list, timeout: int, alongside=lambda: None):
+    """Runs `python argv...` as workers 0 and 1 of a 2-worker cluster on
+    127.0.0.1 and `alongside()` meanwhile; returns ([(stdout, stderr)] of the
+    workers, what `alongside` returned), both workers having exited 0."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
@@ -181,11 +181,10 @@ def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
         for index in range(2):
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                        TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            procs.append(subprocess.Popen(
-                [sys.executable, *search_args(space_file, tmp_path / "run", "--strategy=multi_worker",
-                                              "--candidate_weights=shared")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        outs = [p.communicate(timeout=420) for p in procs]
+            procs.append(subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True, env=env))
+        extra = alongside()
+        outs = [p.communicate(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -193,6 +192,15 @@ def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
                 p.wait()
     for p, (stdout, stderr) in zip(procs, outs):
         assert p.returncode == 0, stderr[-4000:]
+    return outs, extra
+
+
+@pytest.mark.slow
+def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps(TINY_SPACE))
+    outs, _ = _two_workers(search_args(space_file, tmp_path / "run", "--strategy=multi_worker",
+                                       "--candidate_weights=shared"), timeout=420)
     assert "2 replica(s)" in outs[0][0] and "Search finished" in outs[0][0]
     assert "Search finished" not in outs[1][0]  # only the chief reports and writes
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -203,25 +211,10 @@ def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
 @pytest.mark.slow
 def test_two_worker_multi_worker_mirrored_equals_one_device(tmp_path):
     modes = "full_v2,reinforce,full_v2:shared,two:shared"
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    try:
-        for index in range(2):
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            procs.append(subprocess.Popen(
-                [sys.executable, "-c", SEARCH, HERE, str(tmp_path / "workers"), modes, "worker"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        one = _run(SEARCH, HERE, str(tmp_path / "one"), modes, "one")
-        outs = [p.communicate(timeout=600) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for p, (stdout, stderr) in zip(procs, outs):
-        assert p.returncode == 0, stderr[-4000:]
+    outs, one = _two_workers(
+        ["-c", SEARCH, HERE, str(tmp_path / "workers"), modes, "worker"], timeout=600,
+        alongside=lambda: _run(SEARCH, HERE, str(tmp_path / "one"), modes, "one"))
+    for stdout, _ in outs:
         line = [l for l in stdout.splitlines() if l.startswith("RESULT ")][-1]
         _assert_equal_runs(one, json.loads(line[len("RESULT "):]), replicas=2)
 
