@@ -172,6 +172,14 @@ def load_note() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def section_head(title: str, command: str) -> list[str]:
+    """The first lines of a report section: title, date, machine, load, command."""
+    import datetime
+    return [f"# {title}", "",
+            f"Date: {datetime.date.today().isoformat()}. Machine: {machine()}. Load average at "
+            f"the end: {load_note()}.", "", f"Command: `{command}`", ""]
+
+
 def pxnas(args: Sequence[str], log_path: str) -> float:
     """Runs `pxnas ARGS` in a child process (output appended to `log_path`);
     returns its wall time in seconds.

@@ -30,7 +30,6 @@ that, so one_AA shows how large pure rounding grows, not a fault.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import subprocess
@@ -165,16 +164,9 @@ def _child(role: str, kind: str, result_path: str) -> None:
 
 
 def report(rows: list[dict], command: str) -> str:
-    from common import load_note, machine
+    from common import section_head
 
-    lines = [
-        "# Search on several replicas vs one device",
-        "",
-        f"Date: {datetime.date.today().isoformat()}. Machine: {machine()}. Load average at the "
-        f"end: {load_note()}.",
-        "",
-        f"Command: `{command}`",
-        "",
+    lines = section_head("Search on several replicas vs one device", command) + [
         f"Space `{FLAGS.space}` at {FLAGS.image_size}x{FLAGS.image_size}x1, grad mode "
         f"{FLAGS.grad_mode}, {FLAGS.steps} warm-up weight steps then {FLAGS.steps} weight + "
         f"{FLAGS.steps} arch steps, A = {FLAGS.batch_size} synthetic images, "

@@ -27,7 +27,6 @@ path's. Chance is ln 10 = 2.30.
 
 from __future__ import annotations
 
-import datetime
 import os
 import sys
 import time
@@ -118,7 +117,7 @@ def run_config(name: str, splits, space) -> list[float]:
 def report(results: dict[str, list[float]], command: str) -> str:
     import numpy as np
 
-    from common import load_note, machine
+    from common import section_head
 
     w = FLAGS.window
     windows = list(range(w, FLAGS.steps + 1, w))
@@ -131,14 +130,7 @@ def report(results: dict[str, list[float]], command: str) -> str:
         means = [np.mean(losses[e - w:e]) for e in windows]
         ratio = f"{means[-1] / ref:.2f}x" if ref else "-"
         rows.append(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + f" | {ratio} |")
-    return "\n".join([
-        "# Supernet training on sampled paths",
-        "",
-        f"Date: {datetime.date.today().isoformat()}. Machine: {machine()}. Load average at the "
-        f"end: {load_note()}.",
-        "",
-        f"Command: `{command}`",
-        "",
+    return "\n".join(section_head("Supernet training on sampled paths", command) + [
         f"Mean training loss (cross-entropy, label smoothing 0.1) per {w} weight steps of the "
         f"search's own weight step, `proxyless_small` on Fashion-MNIST 28x28, batch "
         f"{FLAGS.batch_size}, constant lr {FLAGS.lr}, {FLAGS.train_examples} training images, "
