@@ -30,8 +30,8 @@ that, so one_AA shows how large pure rounding grows, not a fault.
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -127,9 +127,10 @@ def run_one(role: str, kind: str, result_path: str) -> None:
                          batch_size=b * copies, warmup_epochs=1, epochs=1, arch_delay_epochs=0,
                          arch_every=1, arch_lr=0.05, loss="add#linear",
                          target_latency=sum(latency.bounds()) / 2, reinforce_samples=3, seed=1)
+    workdir = os.path.join(FLAGS.workdir, kind, role)
+    shutil.rmtree(workdir, ignore_errors=True)  # each run from scratch, whatever ran there before
     t0 = time.monotonic()
-    search = Search(space, data, config, os.path.join(FLAGS.workdir, kind, role), latency,
-                    strategy, progress=False)
+    search = Search(space, data, config, workdir, latency, strategy, progress=False)
     result = search.run()
     weights = {f"w{i}": v.numpy() for i, v in enumerate(search.state.supernet.weight_variables)}
     np.savez(result_path, probabilities=np.concatenate(result.probabilities), **weights)
