@@ -68,6 +68,8 @@ class MixedOp(keras.layers.Layer):
             leave it off and cost one path.
         update_stats: False runs BN in `training` mode without updating its
             moving statistics (evaluation of sampled paths).
+        temperature: tau of p = softmax(alpha / tau) in the logit gradient
+            (scalar; 1 unless the search anneals).
 
     Returns:
         `(batch, ceil(H / strides), ceil(W / strides), filters)`.
@@ -218,7 +220,7 @@ class MixedOp(keras.layers.Layer):
 
     # The logit gradient ---------------------------------------------------
 
-    def _attach_logit_grad(self, y, x, path, training):
+    def _attach_logit_grad(self, y, x, path, training, temperature):
         """Identity on y (B, H', W', C) whose backward adds dL/dalpha."""
         n = self.num_candidates
         two = self.mode == "two"
@@ -252,11 +254,14 @@ class MixedOp(keras.layers.Layer):
 
             return tf.identity(y), grad
 
-        return attach(y, x, self.alpha.value, path)
+        # The custom gradient is w.r.t. the tempered logits alpha / tau; the
+        # division's own gradient then scales it by 1 / tau.
+        return attach(y, x, self.alpha.value / temperature, path)
 
     # Forward --------------------------------------------------------------
 
-    def call(self, inputs, path, training=None, arch_grad=False, update_stats=True):
+    def call(self, inputs, path, training=None, arch_grad=False, update_stats=True,
+             temperature=1.0):
         path = tf.cast(path, tf.int32)
         if path.shape.rank == 0:
             path = tf.stack([path, path])
@@ -264,7 +269,7 @@ class MixedOp(keras.layers.Layer):
         if self.mode == "full":
             outs = [self._run(j, inputs, training, update_stats) for j in range(self.num_candidates)]
             if arch_grad:
-                g = gates.binarize(self.alpha.value, active)  # (N,)
+                g = gates.binarize(self.alpha.value / temperature, active)  # (N,)
             else:
                 g = tf.one_hot(active, self.num_candidates, dtype=inputs.dtype)
             y = tf.add_n([g[j] * o for j, o in enumerate(outs)])
@@ -273,7 +278,7 @@ class MixedOp(keras.layers.Layer):
                         for j in range(self.num_candidates)]
             y = tf.switch_case(active, branches)  # (B, H', W', filters): one path computed
             if arch_grad:
-                y = self._attach_logit_grad(y, inputs, path, training)
+                y = self._attach_logit_grad(y, inputs, path, training, temperature)
         return inputs + y if self.residual else y
 
     def compute_output_shape(self, input_shape):

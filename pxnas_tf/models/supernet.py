@@ -96,6 +96,28 @@ class Supernet(keras.Model):
             shape = op.compute_output_shape(shape)
         self.built = True
 
+    def freeze_candidate(self, block: int, candidate: int) -> None:
+        """Keeps candidate `candidate` of block `block` at its random
+        initialisation: its weights leave the trainable variables (call
+        before an optimizer is built over them) and its BN layers use their
+        initial moving statistics. A known-answer control: a search that
+        follows accuracy should avoid such a candidate.
+
+        Raises:
+            ValueError: no such block / candidate, the zero op, or shared
+                candidate weights.
+        """
+        if not 0 <= block < len(self.mixed_ops):
+            raise ValueError(f"no block {block}: the supernet has {len(self.mixed_ops)}")
+        op = self.mixed_ops[block]
+        if not 0 <= candidate < op.num_candidates:
+            raise ValueError(f"block {block} has no candidate {candidate} "
+                             f"({op.num_candidates} candidates)")
+        if op.is_zero(candidate) or op.ops[candidate] is None:
+            raise ValueError(f"candidate {op.candidates[candidate]!r} of block {block} has no "
+                             "weights of its own to freeze (zero op or shared weights)")
+        op.ops[candidate].trainable = False
+
     # Forward ----------------------------------------------------------------
 
     def _sub(self, model: keras.Model, x, training, update_stats: bool):
@@ -106,13 +128,15 @@ class Supernet(keras.Model):
                                       x, training=training)
         return out
 
-    def call(self, images, paths, training=None, arch_grad=False, update_stats=True):
+    def call(self, images, paths, training=None, arch_grad=False, update_stats=True,
+             temperature=1.0):
         paths = tf.convert_to_tensor(paths, tf.int32)
         if paths.shape.rank == 1:
             paths = tf.stack([paths, paths], axis=1)  # (num_blocks, 2)
         x = self._sub(self.stem_net, images, training, update_stats)  # (B, H, W, C0)
         for b, op in enumerate(self.mixed_ops):
-            x = op(x, paths[b], training=training, arch_grad=arch_grad, update_stats=update_stats)
+            x = op(x, paths[b], training=training, arch_grad=arch_grad, update_stats=update_stats,
+                   temperature=temperature)
         return self._sub(self.head_net, x, training, update_stats)  # (B, classes)
 
     # Variables --------------------------------------------------------------
@@ -171,9 +195,9 @@ class Supernet(keras.Model):
     def num_blocks(self) -> int:
         return len(self.mixed_ops)
 
-    def probabilities(self) -> list[np.ndarray]:
-        """softmax(alpha) of every block (numpy)."""
-        return [tf.nn.softmax(a.value).numpy() for a in self.arch_variables]
+    def probabilities(self, temperature: float = 1.0) -> list[np.ndarray]:
+        """softmax(alpha / temperature) of every block (numpy)."""
+        return [tf.nn.softmax(a.value / temperature).numpy() for a in self.arch_variables]
 
     def argmax_paths(self):
         """int32 (num_blocks,): the most probable candidate per block."""

@@ -78,7 +78,10 @@ def sample_paths(logits: Sequence, seed, mode: str, uniform=False):
     Args:
         logits: per block, (N_b,) arch logits.
         seed: (2,) int32 from `step_seed`.
-        mode: "two" samples (active, partner) pairs; any other mode one op.
+        mode: "two" samples (active, partner) pairs (arch steps of mode
+            two); any other mode one op drawn from p (weight steps of every
+            mode: the active op must follow p, which the pick inside a
+            sampled pair does not).
         uniform: bool (tensor or Python): sample uniformly (warm-up)
             instead of from softmax(logits).
 
@@ -174,6 +177,29 @@ def renormalise_offset(old_logits, new_logits, mask):
     new = tf.reduce_logsumexp(tf.where(mask > 0, new_logits, very_negative))
     old = tf.reduce_logsumexp(tf.where(mask > 0, old_logits, very_negative))
     return new - old
+
+
+def temperature(step, total_steps: int, final: float):
+    """The logits' temperature after `step` of `total_steps` arch steps:
+    tau = final ** (min(step, total) / total), geometric from 1 (no arch
+    step yet) to `final` (all taken); 1 throughout when there are none.
+
+    The search's distribution is p = softmax(alpha / tau). A falling tau
+    sharpens p (the annealing of SNAS and GDAS), and the logits' own steps
+    move p by about arch_lr / tau, so a short search still decides.
+
+    Args:
+        step: arch steps taken (scalar tensor or int).
+        total_steps: arch steps of the whole search.
+        final: tau after the last arch step, in (0, 1].
+
+    Returns:
+        float32 scalar tensor.
+    """
+    if total_steps <= 0 or final == 1.0:
+        return tf.constant(1.0, tf.float32)
+    progress = tf.minimum(tf.cast(step, tf.float32) / float(total_steps), 1.0)
+    return tf.pow(tf.constant(final, tf.float32), progress)
 
 
 def entropy(probs):

@@ -10,7 +10,10 @@ the logits, loss mul#log with scale 0.2 and beta 0.3 (add#linear: lambda 0.1).
 Small datasets (Fashion-MNIST, CIFAR-10, image folders): a few hundred
 steps per epoch instead of about 5,000, so fewer epochs (5 warm-up + 30
 search) and a larger arch learning rate (5e-3): with 1e-3 the logits would
-move about 15x less in total than in the paper's run. Batch 128.
+move about 15x less in total than in the paper's run. Batch 128. The
+temperature of the logits falls from 1 to 0.2 over the search, so that the
+distribution decides within the shorter search (the paper's 120 epochs do
+that by length alone).
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ class SearchConfig:
         arch_lr, arch_beta1, arch_beta2, arch_epsilon: Adam of the logits.
         arch_every: weight steps per arch step.
         arch_delay_epochs: search epochs without arch steps (paper: 1).
+        arch_temperature: the temperature tau at the last arch step; the
+            search's distribution is p = softmax(alpha / tau), with tau
+            falling geometrically from 1 at the first arch step to this
+            value after the last (1: no annealing, the paper's). Paths,
+            E[LAT], the logit gradient and the derived arch all use the
+            same p, so a falling tau makes the distribution commit and the
+            derived net agree with E[LAT] (see `temperature`).
         loss: "ce", "mul#log", "add#linear" or "abs#target" (see
             `pxnas_tf.ops.objectives`).
         target_latency: T, in the latency model's unit (ms, or MMACs for
@@ -56,7 +66,13 @@ class SearchConfig:
         latency_lambda: add#linear's and abs#target's weight.
         reinforce_samples: archs sampled per REINFORCE update (M).
         reinforce_exponent: w in R = acc * (T / LAT) ** w.
-        reinforce_baseline_decay: moving-average decay of the baseline.
+        reinforce_baseline_decay: b <- decay * b + (1 - decay) * mean R;
+            0.01, the original's (its baseline moves 0.99 of the way to
+            each new mean reward).
+        frozen_candidates: (block, candidate) pairs whose weights stay at
+            their random initialisation (independent candidate weights
+            only): a known-answer check, as the search should learn to
+            avoid them (bench/known_answer.py).
         latency_budget: "hard" derives the most probable arch within the
             target when the argmax arch exceeds it; "band" the most probable
             arch in [budget_floor * target, target] when the argmax arch
@@ -92,6 +108,7 @@ class SearchConfig:
     arch_epsilon: float = 1e-8
     arch_every: int = 5
     arch_delay_epochs: int = 1
+    arch_temperature: float = 1.0
     loss: str = "mul#log"
     target_latency: float | None = None
     latency_scale: float = 0.2
@@ -99,7 +116,7 @@ class SearchConfig:
     latency_lambda: float = 0.1
     reinforce_samples: int = 10
     reinforce_exponent: float = 0.1
-    reinforce_baseline_decay: float = 0.9
+    reinforce_baseline_decay: float = 0.01
     latency_budget: str = "soft"
     budget_floor: float = 0.9
     seed: int = 0
@@ -108,6 +125,7 @@ class SearchConfig:
     keep_checkpoints: int = 3
     log_every: int = 20
     eval_batches: int | None = None
+    frozen_candidates: tuple = ()
 
     def __post_init__(self):
         _choice("grad_mode", self.grad_mode, GRAD_MODES)
@@ -131,6 +149,17 @@ class SearchConfig:
         if self.latency_budget != "soft" and self.target_latency is None:
             raise ValueError(f"latency_budget={self.latency_budget!r} needs a target latency "
                              "(--target_latency)")
+        if not 0.0 < self.arch_temperature <= 1.0:
+            raise ValueError(f"arch_temperature must lie in (0, 1] (1: no annealing), got "
+                             f"{self.arch_temperature}")
+        if not 0.0 <= self.reinforce_baseline_decay < 1.0:
+            raise ValueError(f"reinforce_baseline_decay must lie in [0, 1), got "
+                             f"{self.reinforce_baseline_decay}")
+        if self.frozen_candidates and self.candidate_weights != "independent":
+            raise ValueError("frozen_candidates needs candidate_weights='independent' (shared "
+                             "candidates are slices of one weight tensor)")
+        object.__setattr__(self, "frozen_candidates",
+                           tuple((int(b), int(j)) for b, j in self.frozen_candidates))
         if not 0.0 < self.budget_floor < 1.0:
             raise ValueError(f"budget_floor must lie strictly between 0 and 1, got "
                              f"{self.budget_floor}")
@@ -144,6 +173,11 @@ class SearchConfig:
     def total_epochs(self) -> int:
         return self.warmup_epochs + self.epochs
 
+    def total_arch_steps(self, steps_per_epoch: int) -> int:
+        """Arch steps of the whole search (see `loop.Search._arch_due`)."""
+        epochs = max(0, self.epochs - self.arch_delay_epochs)
+        return epochs * (steps_per_epoch // self.arch_every)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -153,7 +187,8 @@ class SearchConfig:
 
 # Defaults per dataset family: the paper's for ImageNet, scaled for small data.
 PAPER = {}
-SMALL = {"warmup_epochs": 5, "epochs": 30, "batch_size": 128, "arch_lr": 5e-3}
+SMALL = {"warmup_epochs": 5, "epochs": 30, "batch_size": 128, "arch_lr": 5e-3,
+         "arch_temperature": 0.2}
 _DATASET_DEFAULTS = {"imagenet2012": PAPER}
 
 

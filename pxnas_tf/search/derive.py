@@ -22,6 +22,14 @@ from typing import Sequence
 import numpy as np
 
 
+def decidedness(probs: Sequence[Sequence[float]]) -> float:
+    """The mean over blocks of the largest op probability: 1 when every
+    block has decided, 1 / N at uniform. A search has converged when this
+    is high and E[LAT] sits at the target (E[LAT] and the argmax net's
+    latency then agree)."""
+    return float(np.mean([np.max(p) for p in probs])) if len(probs) else 1.0
+
+
 def argmax_indices(probs: Sequence[Sequence[float]]) -> list[int]:
     """The most probable candidate of every block."""
     return [int(np.argmax(p)) for p in probs]

@@ -59,6 +59,9 @@ class SearchResult:
             (supernet weights, BN on batch statistics).
         params, macs: of the derived net.
         weight_steps, arch_steps: steps taken in total.
+        temperature: tau of the final p = softmax(alpha / tau).
+        decided: the mean over blocks of the largest op probability (1:
+            every block has decided; 1 / N: uniform).
         files: what was written.
     """
 
@@ -73,6 +76,8 @@ class SearchResult:
     macs: int
     weight_steps: int
     arch_steps: int
+    temperature: float
+    decided: float
     files: dict[str, str]
 
     def summary(self) -> dict:
@@ -81,6 +86,7 @@ class SearchResult:
             "latency": self.latency, "expected_latency": self.expected_latency, "unit": self.unit,
             "holdout_accuracy": self.holdout_accuracy, "params": self.params, "macs": self.macs,
             "weight_steps": self.weight_steps, "arch_steps": self.arch_steps,
+            "temperature": self.temperature, "decided": self.decided,
             "probabilities": self.probabilities, "files": self.files,
         }
 
@@ -266,7 +272,7 @@ class Search:
 
     def _end_epoch(self, epoch: int, totals: "_Totals", history: list, writer) -> list:
         net = self.state.supernet
-        probs = net.probabilities()
+        probs = self.state.probabilities()
         argmax = derive.argmax_indices(probs)
         holdout = self.evaluate(argmax)
         entry = {
@@ -277,6 +283,8 @@ class Search:
             "holdout_accuracy": holdout["accuracy"], "holdout_loss": holdout["loss"],
             "arch": net.arch_of(argmax).arch_string,
             "entropy": [float(gates.entropy(tf.constant(p)).numpy()) for p in probs],
+            "temperature": float(self.state.temperature().numpy()),
+            "decided": derive.decidedness(probs),
             "probabilities": [[round(float(x), 6) for x in p] for p in probs],
             "candidates": [list(op.candidates) for op in net.mixed_ops],
         }
@@ -286,7 +294,8 @@ class Search:
         if self.chief:
             history = records.add_epoch(self.files["history"], history, entry)
         with writer.as_default(step=self.weight_steps):
-            for key in ("holdout_accuracy", "holdout_loss", "expected_latency", "argmax_latency"):
+            for key in ("holdout_accuracy", "holdout_loss", "expected_latency", "argmax_latency",
+                        "temperature", "decided"):
                 if key in entry:
                     summaries.scalar(f"epoch/{key}", entry[key])
             for b, h in enumerate(entry["entropy"]):
@@ -315,7 +324,7 @@ class Search:
         """Derives the arch from the logits, evaluates it and writes
         arch.json and summary.json (chief)."""
         cfg, lat = self.config, self.latency
-        probs = self.state.supernet.probabilities()
+        probs = self.state.probabilities()
         if lat is not None:
             indices, how = derive.derive_indices(probs, lat.blocks, lat.constant,
                                                  cfg.target_latency, cfg.latency_budget,
@@ -331,14 +340,15 @@ class Search:
             expected_latency=lat.expected(probs) if lat else None,
             unit=lat.unit if lat else None, holdout_accuracy=holdout["accuracy"],
             params=cost.params, macs=cost.macs, weight_steps=self.weight_steps,
-            arch_steps=self.arch_steps,
+            arch_steps=self.arch_steps, temperature=float(self.state.temperature().numpy()),
+            decided=derive.decidedness(probs),
             files={k: self.files[k] for k in ("arch", "summary", "history", "checkpoints",
                                               "tensorboard")})
         if self.chief:
             doc = arch.to_dict()
             doc["search"] = {k: v for k, v in result.summary().items()
                              if k in ("derived_by", "latency", "expected_latency", "unit",
-                                      "holdout_accuracy", "params", "macs")}
+                                      "holdout_accuracy", "params", "macs", "decided")}
             doc["search"]["latency_source"] = lat.source if lat else None
             fileio.atomic_write_json(self.files["arch"], doc)
             fileio.atomic_write_json(self.files["summary"], result.summary())

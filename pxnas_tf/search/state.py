@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from pxnas_tf.models.supernet import Supernet
+from pxnas_tf.ops import gates
 from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.optimizers import PathMaskedSGD, TwoPhaseCosine
 from pxnas_tf.search_space import SearchSpace
@@ -44,6 +45,8 @@ class SearchState:
             self.supernet = Supernet(space, mode=config.mixed_op_mode, dropout=config.dropout,
                                      candidate_weights=config.candidate_weights)
             self.supernet.build()
+            for block, candidate in config.frozen_candidates:
+                self.supernet.freeze_candidate(block, candidate)
             schedule = TwoPhaseCosine(config.warmup_lr, config.warmup_epochs * steps_per_epoch,
                                       config.lr, config.epochs * steps_per_epoch)
             self.weight_opt = PathMaskedSGD(schedule, momentum=config.momentum,
@@ -57,8 +60,19 @@ class SearchState:
             self.arch_opt.build(self.supernet.arch_variables)
             self.weight_steps = _counter("weight_steps")
             self.arch_steps = _counter("arch_steps")
+            self.total_arch_steps = config.total_arch_steps(steps_per_epoch)
             self.baseline = _counter("reinforce_baseline", tf.float32, 0.0)
             self.baseline_ready = _counter("reinforce_baseline_ready", tf.bool, False)
+
+    def temperature(self):
+        """tau of p = softmax(alpha / tau) after the arch steps taken so far
+        (float32 scalar tensor; `gates.temperature`)."""
+        return gates.temperature(self.arch_steps, self.total_arch_steps,
+                                 self.config.arch_temperature)
+
+    def probabilities(self) -> list:
+        """The search's distribution now: softmax(alpha / tau) per block."""
+        return self.supernet.probabilities(float(self.temperature().numpy()))
 
     def checkpoint(self) -> tf.train.Checkpoint:
         """A checkpoint of every variable, listed explicitly (see module doc)."""

@@ -53,12 +53,17 @@ class SearchSteps:
 
     # Helpers ----------------------------------------------------------------
 
-    def _logits(self):
-        return [a.value for a in self._arch_vars]
+    def _logits(self, temperature=None):
+        """The tempered logits alpha / tau (p = their softmax)."""
+        tau = self.state.temperature() if temperature is None else temperature
+        return [a.value / tau for a in self._arch_vars]
 
-    def _paths(self, counter, salt: int, uniform=False):
+    def _paths(self, counter, salt: int, uniform=False, pairs=False):
+        """The step's path per block: the active op drawn from p (or
+        uniformly); with `pairs` (arch steps of mode two) a sampled pair."""
         seed = gates.step_seed(self.config.seed, counter, salt)
-        return gates.sample_paths(self._logits(), seed, self.config.mixed_op_mode, uniform)
+        mode = self.config.mixed_op_mode if pairs else "single"
+        return gates.sample_paths(self._logits(), seed, mode, uniform)
 
     def _l2(self, paths):
         """Weight decay on the shared kernels and the active candidates'."""
@@ -72,8 +77,8 @@ class SearchSteps:
                     total += onehot[j] * objectives.l2_penalty(variables, wd)
         return total
 
-    def _expected_latency(self):
-        probs = [tf.nn.softmax(a) for a in self._logits()]
+    def _expected_latency(self, temperature):
+        probs = [tf.nn.softmax(a) for a in self._logits(temperature)]
         return objectives.expected_latency(probs, self.latency.blocks, self.latency.constant)
 
     def _sum(self, per_replica):
@@ -117,14 +122,15 @@ class SearchSteps:
 
     # Arch step (gradient) ---------------------------------------------------
 
-    def _arch_grads_fn(self, images, labels, paths):
+    def _arch_grads_fn(self, images, labels, paths, temperature):
         cfg = self.config
         with tf.GradientTape() as tape:
-            logits = self.state.supernet(images, paths, training=True, arch_grad=True)
+            logits = self.state.supernet(images, paths, training=True, arch_grad=True,
+                                         temperature=temperature)
             ce = objectives.cross_entropy(labels, logits)  # (B,)
             ce_share = tf.nn.compute_average_loss(ce, global_batch_size=self.global_batch_size)
             if self.latency is not None and cfg.loss != "ce":
-                expected = self._expected_latency()
+                expected = self._expected_latency(temperature)
                 loss = objectives.latency_loss(
                     ce_share, expected, cfg.target_latency, cfg.loss, scale=cfg.latency_scale,
                     beta=cfg.latency_beta, lam=cfg.latency_lambda,
@@ -139,26 +145,32 @@ class SearchSteps:
                  "expected_latency": expected / self.strategy.num_replicas_in_sync}
         return grads, stats
 
-    def _replica_arch(self, batch, paths):
+    def _replica_arch(self, batch, paths, temperature):
         images, labels = batch
-        grads, stats = self._arch_grads(images, labels, paths)
+        grads, stats = self._arch_grads(images, labels, paths, temperature)
         self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
         return stats
 
     def _arch_step(self, iterator):
-        """One gradient step of the logits on the next arch-holdout batch;
-        mode "two" then renormalises the sampled pairs' logits."""
-        paths = self._paths(self.state.arch_steps, gates.SALT_ARCH)
-        old = [tf.identity(a) for a in self._logits()]
-        stats = self.strategy.run(self._replica_arch, args=(next(iterator), paths))
+        """One gradient step of the logits on the next arch-holdout batch,
+        at this step's temperature; mode "two" then shifts the sampled
+        pairs' logits so that the pair keeps its total probability (its
+        CE gradient alone would leave the unsampled ops' probabilities
+        as they were; the latency term reaches every logit and moves them
+        all)."""
+        tau = self.state.temperature()
+        paths = self._paths(self.state.arch_steps, gates.SALT_ARCH, pairs=True)
+        old = [tf.identity(a) for a in self._logits(tau)]
+        stats = self.strategy.run(self._replica_arch, args=(next(iterator), paths, tau))
         stats = self._sum(stats)
         if self.config.mixed_op_mode == "two":
             with tf.control_dependencies(list(stats.values())):
                 for b, alpha in enumerate(self._arch_vars):
                     mask = gates.pair_mask(alpha.shape[0], paths[b])
-                    offset = gates.renormalise_offset(old[b], alpha.value, mask)
-                    alpha.assign(alpha.value - offset * mask)
+                    offset = gates.renormalise_offset(old[b], alpha.value / tau, mask)
+                    alpha.assign(alpha.value - offset * tau * mask)
         self.state.arch_steps.assign_add(1)
+        stats["temperature"] = tau
         return stats
 
     # Arch step (REINFORCE) --------------------------------------------------
@@ -169,9 +181,9 @@ class SearchSteps:
         return {"correct": tf.reduce_sum(objectives.correct(labels, logits)),
                 "count": tf.cast(tf.shape(labels)[0], tf.float32)}
 
-    def _replica_reinforce(self, archs, advantages):
+    def _replica_reinforce(self, archs, advantages, temperature):
         with tf.GradientTape() as tape:
-            loss = reinforce.surrogate_loss(self._logits(), archs, advantages)
+            loss = reinforce.surrogate_loss(self._logits(temperature), archs, advantages)
             loss /= self.strategy.num_replicas_in_sync  # the gradient is all-reduced (summed)
         grads = tape.gradient(loss, [a.value for a in self._arch_vars])
         self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
@@ -181,8 +193,9 @@ class SearchSteps:
         """REINFORCE: M archs scored on one arch batch (train-mode BN, no
         state written), reward acc * (T / LAT) ** w, moving-average baseline."""
         cfg = self.config
+        tau = self.state.temperature()
         seed = gates.step_seed(cfg.seed, self.state.arch_steps, gates.SALT_REINFORCE)
-        archs = gates.sample_archs(self._logits(), seed, cfg.reinforce_samples)  # (M, blocks)
+        archs = gates.sample_archs(self._logits(tau), seed, cfg.reinforce_samples)  # (M, blocks)
         batch = next(iterator)
         accuracy, latency = [], []
         for m in range(cfg.reinforce_samples):
@@ -202,11 +215,12 @@ class SearchSteps:
                                              cfg.reinforce_baseline_decay, self.state.baseline_ready)
         self.state.baseline.assign(baseline)
         self.state.baseline_ready.assign(True)
-        self.strategy.run(self._replica_reinforce, args=(archs, rewards - baseline))
+        self.strategy.run(self._replica_reinforce, args=(archs, rewards - baseline, tau))
         self.state.arch_steps.assign_add(1)
         mean_latency = tf.reduce_mean(tf.stack(latency)) if latency else tf.constant(0.0)
         return {"reward": tf.reduce_mean(rewards), "baseline": baseline,
-                "sampled_accuracy": tf.reduce_mean(accuracy), "sampled_latency": mean_latency}
+                "sampled_accuracy": tf.reduce_mean(accuracy), "sampled_latency": mean_latency,
+                "temperature": tau}
 
     # Evaluation -------------------------------------------------------------
 

@@ -96,23 +96,70 @@ def test_band_budget_derives_an_arch_near_the_target(tmp_path, latency):
 
 
 def test_two_mode_arch_step_keeps_unsampled_probabilities():
+    """Mode two with CE only: at the step's temperature, the ops outside the
+    sampled pair keep their probabilities (the annealing schedule of the
+    small-data defaults is on: the shift works on the tempered logits)."""
     space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
-    config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5)
+    config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5, epochs=1,
+                         arch_delay_epochs=0, arch_every=1)
+    assert config.arch_temperature < 1.0
     strategy = tf.distribute.get_strategy()
     state = SearchState(space, config, strategy, 8)
     steps = SearchSteps(state, config, None, strategy, 8)
     it = iter(tiny_data().arch)
     for _ in range(3):
-        paths = steps._paths(state.arch_steps, gates.SALT_ARCH).numpy()
-        before = state.supernet.probabilities()
+        paths = steps._paths(state.arch_steps, gates.SALT_ARCH, pairs=True).numpy()
+        tau = float(state.temperature().numpy())
+        before = state.supernet.probabilities(tau)
         steps.arch_step(it)
-        after = state.supernet.probabilities()
+        assert float(state.temperature().numpy()) < tau  # annealing on
+        after = state.supernet.probabilities(tau)
         for b in range(space.num_blocks):
             pair = set(paths[b])
             assert len(pair) == 2
             others = [j for j in range(len(before[b])) if j not in pair]
             np.testing.assert_allclose(after[b][others], before[b][others], rtol=1e-5)
             assert not np.allclose(after[b][list(pair)], before[b][list(pair)])
+
+
+def test_two_mode_weight_steps_draw_the_active_op_from_p():
+    """Mode two's weight steps draw the active op from p itself (a pick
+    inside a sampled pair would over-draw the likely op: p = (.6, .25, .1,
+    .05) gives about (.69, .24, .06, .02) that way)."""
+    space = tiny_space(candidates=("k3_e3", "k3_e6", "k5_e3", "k5_e6"), blocks=1, zero_op=False)
+    config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_temperature=1.0)
+    state = SearchState(space, config, tf.distribute.get_strategy(), 8)
+    steps = SearchSteps(state, config, None, tf.distribute.get_strategy(), 8)
+    p = np.array([0.6, 0.25, 0.1, 0.05])
+    state.supernet.arch_variables[0].assign(np.log(p).astype(np.float32))
+    draws = np.array([int(steps._paths(tf.constant(i), gates.SALT_WEIGHT)[0, 0])
+                      for i in range(4000)])
+    freq = np.bincount(draws, minlength=4) / len(draws)
+    np.testing.assert_allclose(freq, p, atol=0.025)  # 3 s.e. of the largest is about 0.023
+    pairs = np.array([steps._paths(tf.constant(i), gates.SALT_ARCH, pairs=True)[0].numpy()
+                      for i in range(50)])
+    assert (pairs[:, 0] != pairs[:, 1]).all()  # arch steps still sample pairs
+
+
+def test_temperature_anneals_to_its_final_value_and_sharpens_the_search(tmp_path, latency):
+    """The logits' temperature falls from 1 to arch_temperature over the
+    arch steps; the final p = softmax(alpha / tau) is sharper than the same
+    search's p without annealing, and the result reports both the
+    temperature and the mean largest probability."""
+    fastest, slowest = latency.bounds()
+    target = fastest + 0.3 * (slowest - fastest)
+    decided = {}
+    for tau in (1.0, 0.2):
+        config = _config(target_latency=target, loss="abs#target", arch_temperature=tau)
+        r = run_search(SPACE, tiny_data(), config, str(tmp_path / str(tau)), latency,
+                       progress=False)
+        assert r.temperature == pytest.approx(tau, rel=1e-5)
+        assert r.decided == pytest.approx(np.mean([max(p) for p in r.probabilities]))
+        history = json.load(open(os.path.join(tmp_path, str(tau), "history.json")))
+        temps = [e["temperature"] for e in history]
+        assert temps == sorted(temps, reverse=True) and temps[-1] == pytest.approx(tau, rel=1e-5)
+        decided[tau] = r.decided
+    assert decided[0.2] > decided[1.0] + 0.05
 
 
 @pytest.fixture
