@@ -4,16 +4,19 @@ ship it as a verified int8 TFLite file.
 usage:
   %s [--workdir=runs/demo] [--runner=host|adb[:SERIAL]|linux:PATH]
      [--precision=int8|float32|fp16] [--threads=1] [--latency_table=FILE]
-     [--target_ms=T | --target_fraction=F] [--search_epochs=2] [--epochs=2]
+     [--target_ms=T | --target_fraction=F] [--search_epochs=3] [--epochs=2]
      [--full_data] [--dataset=fashion_mnist] [--image_size=N] [--channels=1|3]
 
 Stages (each reused when the workdir already holds it finished):
   1. the latency table of `proxyless_small` adapted to the data (28x28x1, 10
      classes), measured on the target with LiteRT (int8, 1 thread);
-  2. a latency target between the fastest and the slowest arch of the space
-     (their geometric middle unless --target_ms / --target_fraction);
-  3. the latency-aware search (warm-up, then arch steps; hard budget) and
-     the derived arch;
+  2. a latency target: the table's latency of MobileNetV2's block pattern
+     (k3_e6 in every block) in the space, unless --target_ms /
+     --target_fraction;
+  3. the latency-aware search (warm-up, then an arch step after every
+     weight step with the logits' temperature falling to 0.2, so that the
+     distribution decides) and the derived arch (band budget: in
+     [0.9 T, T]);
   4. a short training of the derived net, warm-started from the supernet;
   5. export to TFLite, verified in LiteRT (accuracy, agreement with Keras,
      int8-only ops, measured host latency beside the table's prediction);

@@ -76,7 +76,8 @@ def define_demo_flags() -> None:
                          "measures up to --max_passes).")
     # Search.
     flags.DEFINE_float("target_ms", None, "Latency target in ms (must lie between the fastest "
-                       "and the slowest arch of the space; default: their geometric middle).")
+                       "and the slowest arch of the space; default: the table's latency of "
+                       "MobileNetV2's block pattern, k3_e6 in every block, in the space).")
     flags.DEFINE_float("target_fraction", None, "Target this far from the fastest (0) to the "
                        "slowest (1) arch, on a log scale (0.5: the geometric middle).")
     flags.DEFINE_enum("loss", "auto", ["auto", "abs#target", "mul#log", "add#linear"],
@@ -86,12 +87,19 @@ def define_demo_flags() -> None:
     flags.DEFINE_integer("holdout_examples", 512, "Training examples held out for the arch steps.")
     flags.DEFINE_integer("search_batch_size", 64, "Search batch size.")
     flags.DEFINE_integer("search_warmup_epochs", 1, "Search warm-up epochs (uniform paths).")
-    flags.DEFINE_integer("search_epochs", 2, "Search epochs with arch steps.")
+    flags.DEFINE_integer("search_epochs", 3, "Search epochs with arch steps.")
     flags.DEFINE_integer("search_steps_per_epoch", None, "Weight steps per search epoch "
                          "(default: one pass over the search subset).")
-    flags.DEFINE_float("arch_lr", 0.02, "Adam lr of the arch logits (raised for the short demo "
+    flags.DEFINE_float("arch_lr", 0.05, "Adam lr of the arch logits (raised for the short demo "
                        "search; `pxnas search` uses 5e-3 on small datasets).")
-    flags.DEFINE_integer("arch_every", 2, "Weight steps per arch step.")
+    flags.DEFINE_integer("arch_every", 1, "Weight steps per arch step.")
+    flags.DEFINE_float("arch_temperature", 0.2, "Temperature of the logits after the last arch "
+                       "step (p = softmax(alpha / tau), tau falling from 1): makes the "
+                       "distribution decide within a short search; 1: no annealing.")
+    flags.DEFINE_enum("latency_budget", "band", ["band", "hard", "soft"], "How the arch is "
+                      "derived: band: the most probable arch in [0.9 T, T] when the argmax "
+                      "lies outside; hard: the most probable within T when the argmax exceeds "
+                      "it; soft: the argmax.")
     flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
                       "Candidate ops of a block: slices of one shared block (trains within the "
                       "demo's few hundred steps) or each its own weights (the paper's).")
@@ -156,6 +164,10 @@ def define_search_flags() -> None:
     flags.DEFINE_float("arch_epsilon", None, "Adam epsilon of the logits (1e-8).")
     flags.DEFINE_integer("arch_every", None, "Weight steps per arch step (5).")
     flags.DEFINE_integer("arch_delay_epochs", None, "Search epochs without arch steps (1).")
+    flags.DEFINE_float("arch_temperature", None, "Temperature of the logits after the last "
+                       "arch step: p = softmax(alpha / tau), tau falling geometrically from 1 "
+                       "(1: no annealing, the paper's and imagenet2012's default; 0.2 on "
+                       "small datasets).")
     # Latency.
     flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
     flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
@@ -179,7 +191,9 @@ def define_search_flags() -> None:
                        "of the target (0.9).")
     flags.DEFINE_integer("reinforce_samples", None, "REINFORCE: archs per update M (10).")
     flags.DEFINE_float("reinforce_exponent", None, "REINFORCE: w in acc * (T/LAT)^w (0.1).")
-    flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE: baseline decay (0.9).")
+    flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE: baseline decay d in "
+                       "b <- d b + (1 - d) mean R (0.01: the original's, the baseline moves 0.99 "
+                       "of the way).")
     # Running.
     flags.DEFINE_integer("seed", None, "Seed of initialisation, path sampling and data (0).")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],

@@ -32,6 +32,7 @@ _CONFIG_FLAGS = (
     "momentum", "nesterov", "weight_decay", "decay_bn_bias", "label_smoothing", "dropout",
     "candidate_weights",
     "arch_lr", "arch_beta1", "arch_beta2", "arch_epsilon", "arch_every", "arch_delay_epochs",
+    "arch_temperature",
     "loss", "target_latency", "latency_scale", "latency_beta", "latency_lambda",
     "reinforce_samples", "reinforce_exponent", "reinforce_baseline_decay", "latency_budget",
     "budget_floor", "seed", "jit_compile", "checkpoint_every", "keep_checkpoints", "log_every",

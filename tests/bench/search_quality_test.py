@@ -1,0 +1,57 @@
+"""bench/search_quality.py's pure parts: the random archs at a latency, the
+rank, Kendall's tau (the benchmark itself runs for an hour)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from bench import search_quality  # noqa: E402
+from pxnas_tf.search import LatencyModel  # noqa: E402
+
+
+def _model():
+    # Three blocks: a cheap pair and a heavy tail, as on the int8 host tables.
+    return LatencyModel(0.1, ((0.01, 0.02, 1.0), (0.01, 0.03, 2.0, 0.0), (0.02, 0.04, 1.5)),
+                        "ms", "made up")
+
+
+def test_random_archs_lie_in_the_window_and_are_distinct():
+    model = _model()
+    archs = search_quality.random_archs_near(model, 0.16, 0.1, 3, seed=0)
+    assert len({tuple(a) for a in archs}) == 3
+    for a in archs:
+        assert abs(model.arch_latency(a) - 0.16) <= 0.016 + 1e-12
+    # Seeded: the same draw twice, another with another seed.
+    assert archs == search_quality.random_archs_near(model, 0.16, 0.1, 3, seed=0)
+    with pytest.raises(ValueError, match="only"):
+        search_quality.random_archs_near(model, 0.16, 0.001, 50, seed=0, max_draws=40000)
+
+
+def test_random_archs_are_uniform_among_those_in_the_window():
+    model = _model()
+    import itertools
+    inside = [ix for ix in itertools.product(*[range(len(b)) for b in model.blocks])
+              if abs(model.arch_latency(ix) - 0.16) <= 0.05 * 0.16]
+    counts = {ix: 0 for ix in inside}
+    for seed in range(300):
+        (a,) = search_quality.random_archs_near(model, 0.16, 0.05, 1, seed=seed)
+        counts[tuple(a)] += 1
+    assert set(counts) == set(inside) and len(inside) >= 2
+    expected = 300 / len(inside)
+    assert all(abs(c - expected) < 4 * np.sqrt(expected) for c in counts.values())
+
+
+def test_rank_counts_better_others_and_half_the_ties():
+    assert search_quality.rank_of(0.9, [0.8, 0.7]) == 1
+    assert search_quality.rank_of(0.75, [0.8, 0.7]) == 2
+    assert search_quality.rank_of(0.8, [0.8, 0.9]) == 2.5
+
+
+def test_kendall_tau():
+    assert search_quality.kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert search_quality.kendall_tau([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
