@@ -49,6 +49,10 @@ def define_budget_flags() -> None:
     flags.DEFINE_integer("search_warmup_epochs", 1, "Search: warm-up epochs.")
     flags.DEFINE_integer("search_epochs", 2, "Search: joint epochs.")
     flags.DEFINE_float("arch_lr", 5e-3, "Search: Adam lr of the arch logits.")
+    flags.DEFINE_integer("arch_every", 5, "Search: weight steps per arch step (the demo's "
+                         "search: 1).")
+    flags.DEFINE_float("arch_temperature", 0.2, "Search: the logits' temperature after the last "
+                       "arch step (1: no annealing, as in rounds 1-7).")
     flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear / abs#target weight.")
     flags.DEFINE_enum("loss", "add#linear", ["add#linear", "abs#target", "mul#log"],
                       "Search: arch loss.")
@@ -71,7 +75,9 @@ def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
     f = flags.FLAGS
     return (SearchBudget(train_limit=f.search_train_examples, holdout_size=f.search_holdout,
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
-                         arch_lr=f.arch_lr, latency_lambda=f.latency_lambda, loss=f.loss,
+                         arch_lr=f.arch_lr, arch_every=f.arch_every,
+                         arch_temperature=f.arch_temperature,
+                         latency_lambda=f.latency_lambda, loss=f.loss,
                          latency_budget=f.latency_budget,
                          candidate_weights=f.candidate_weights, seed=f.seed),
             TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
@@ -317,6 +323,8 @@ class SearchBudget:
     warmup_epochs: int = 1
     epochs: int = 2
     arch_lr: float = 5e-3
+    arch_every: int = 5
+    arch_temperature: float = 0.2
     loss: str = "add#linear"
     latency_lambda: float = 0.1
     latency_budget: str = "hard"
@@ -327,6 +335,7 @@ class SearchBudget:
         return [f"--train_limit={self.train_limit}", f"--holdout_size={self.holdout_size}",
                 f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
                 f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
+                f"--arch_every={self.arch_every}", f"--arch_temperature={self.arch_temperature}",
                 f"--loss={self.loss}", f"--latency_lambda={self.latency_lambda}",
                 f"--latency_budget={self.latency_budget}",
                 f"--candidate_weights={self.candidate_weights}"]

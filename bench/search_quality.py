@@ -103,6 +103,26 @@ def rank_of(value: float, others) -> float:
     return 1.0 + float(np.sum(others > value)) + 0.5 * float(np.sum(others == value))
 
 
+def agreement(archs) -> tuple[float, float]:
+    """(mean pairwise share of blocks where two archs choose the same op,
+    share of blocks where some op is chosen by a majority of the archs)."""
+    import itertools
+    pairs = [np.mean([a == b for a, b in zip(x, y)]) for x, y in itertools.combinations(archs, 2)]
+    majority = np.mean([max(col.count(op) for op in col) > len(col) / 2
+                        for col in (list(c) for c in zip(*archs))])
+    return float(np.mean(pairs)) if pairs else 1.0, float(majority)
+
+
+def chance_agreement(archs) -> float:
+    """The pairwise agreement expected if each block's op were drawn
+    independently from the ops' overall frequencies in `archs` (blocks
+    pooled): the level that agreement must beat to carry information."""
+    from collections import Counter
+    ops = Counter(op for a in archs for op in a)
+    total = sum(ops.values())
+    return float(sum((n / total) ** 2 for n in ops.values()))
+
+
 def kendall_tau(x, y) -> float:
     """Kendall's tau-b of two equally long sequences."""
     from scipy.stats import kendalltau
@@ -312,6 +332,13 @@ def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) 
         verdict = "above the random median" if np.mean(gains) > 0 else "not above"
         lines.append(f"| {scale:g}x | {np.mean(gains):+.2f} +/- {se:.2f} s.e. | "
                      f"{np.mean(ranks):.2f} of {FLAGS.randoms + 1} | {verdict} |")
+    lines += ["", "| target | seed agreement (mean pairwise) | blocks with a majority op | "
+              "chance (same op frequencies) |", "|---|---|---|---|"]
+    for scale, group in by_scale.items():
+        archs = [r["search"]["ops"] for r in group]
+        pair, majority = agreement(archs)
+        lines.append(f"| {scale:g}x | {pair:.0%} | {majority:.0%} | "
+                     f"{chance_agreement(archs):.0%} |")
     middle = (FLAGS.randoms + 2) / 2
     lines += ["", f"Mean rank over all {len(all_ranks)} searches: {np.mean(all_ranks):.2f} "
               f"(the middle of {FLAGS.randoms + 1} is {middle:g}; lower is better).", ""]

@@ -27,6 +27,7 @@ import tensorflow as tf
 SALT_WEIGHT = 1
 SALT_ARCH = 2
 SALT_REINFORCE = 3
+SALT_PROBE = 4  # measurements of the arch gradient outside the search's own draws
 
 
 def step_seed(seed, counter, salt: int):

@@ -50,6 +50,7 @@ class SearchSteps:
         self.arch_step = tf.function(self._arch_step)
         self.reinforce_step = tf.function(self._reinforce_step)
         self.eval_step = tf.function(self._eval_step)
+        self._ce_grads = tf.function(self._ce_grads_fn)
 
     # Helpers ----------------------------------------------------------------
 
@@ -172,6 +173,26 @@ class SearchSteps:
         self.state.arch_steps.assign_add(1)
         stats["temperature"] = tau
         return stats
+
+    def arch_gradient(self, batch, draw):
+        """The CE part of the logit gradient on one (non-distributed) batch,
+        without applying it: per block, dL/dalpha (numpy). The path is drawn
+        from p as an arch step's would be (draw number `draw` of its own
+        salt, so the search's own draws are untouched). For measuring how
+        much accuracy signal the arch steps get (bench/arch_signal.py).
+        """
+        images, labels = batch
+        tau = self.state.temperature()
+        paths = self._paths(tf.constant(draw, tf.int64), gates.SALT_PROBE, pairs=True)
+        grads, _ = self._ce_grads(images, labels, paths, tau)  # CE: mean over the batch
+        return [g.numpy() for g in grads]
+
+    def _ce_grads_fn(self, images, labels, paths, temperature):
+        with tf.GradientTape() as tape:
+            logits = self.state.supernet(images, paths, training=True, arch_grad=True,
+                                         update_stats=False, temperature=temperature)
+            loss = tf.reduce_mean(objectives.cross_entropy(labels, logits))
+        return tape.gradient(loss, [a.value for a in self._arch_vars]), loss
 
     # Arch step (REINFORCE) --------------------------------------------------
 

@@ -55,3 +55,12 @@ def test_rank_counts_better_others_and_half_the_ties():
 def test_kendall_tau():
     assert search_quality.kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert search_quality.kendall_tau([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+
+
+def test_agreement_and_its_chance_level():
+    a, b, c = ["x", "y", "z", "w"], ["x", "y", "q", "q"], ["x", "q", "z", "w"]
+    pair, majority = search_quality.agreement([a, b, c])
+    assert pair == pytest.approx((2 / 4 + 3 / 4 + 1 / 4) / 3)
+    assert majority == pytest.approx(1.0)  # every block has an op chosen twice or more
+    assert search_quality.agreement([a, b])[1] == pytest.approx(0.5)
+    assert search_quality.chance_agreement([["x", "x"], ["y", "y"]]) == pytest.approx(0.5)

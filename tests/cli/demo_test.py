@@ -14,7 +14,36 @@ from pxnas_tf.latency import TableMetadata
 from pxnas_tf.search.errors import SearchError
 
 
-def test_default_target_is_the_geometric_middle():
+def test_default_target_is_mobilenetv2s_pattern_when_the_space_has_it():
+    t = pipeline.choose_target(0.1, 6.4, reference=0.3)
+    assert t.target == 0.3 and "MobileNetV2" in t.how and "k3_e6" in t.how
+    # A reference outside the range (or none) falls back to the geometric middle.
+    assert pipeline.choose_target(0.1, 6.4, reference=9.0).target == pytest.approx(0.8)
+    # Given targets and fractions win over the reference.
+    assert pipeline.choose_target(0.1, 6.4, target_ms=2.0, reference=0.3).target == 2.0
+    assert pipeline.choose_target(0.1, 6.4, fraction=1.0, reference=0.3).target == 6.4
+
+
+def test_reference_latency_is_k3_e6_everywhere():
+    from pxnas_tf.search import LatencyModel
+    from pxnas_tf.search_space import load_space
+    space = load_space("proxyless_small", input_shape=[28, 28, 1], num_classes=10)
+    model = LatencyModel.from_macs(space)
+    indices = [list(b.candidates).index("k3_e6") for b in space.blocks()]
+    assert pipeline.reference_latency(space, model) == pytest.approx(model.arch_latency(indices))
+    other = space.replace(candidates=("k3_e3", "k5_e3"))
+    assert pipeline.reference_latency(other, LatencyModel.from_macs(other)) is None
+
+
+def test_convergence_line_puts_expected_derived_target_and_decidedness_together():
+    line = pipeline.convergence_line(
+        {"expected_latency": 0.33, "latency": 0.27, "decided": 0.812}, 0.3)
+    assert line == ("E[LAT] 0.330 ms (+10.0%), derived 0.270 ms (-10.0%) against the target "
+                    "0.300 ms; mean largest op probability 0.81")
+    assert "n/a" in pipeline.convergence_line({}, 0.3)
+
+
+def test_default_target_is_the_geometric_middle_without_a_reference():
     t = pipeline.choose_target(0.1, 6.4)
     assert t.target == pytest.approx(math.sqrt(0.1 * 6.4)) == pytest.approx(0.8)
     assert (t.fastest, t.slowest) == (0.1, 6.4) and "geometric middle" in t.how
