@@ -35,15 +35,20 @@ if ROOT not in sys.path:
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("warmups", ["32", "64", "128"], "Warm-up weight steps after which to measure.")
-flags.DEFINE_list("batches", ["64", "256"], "Holdout batch sizes.")
-flags.DEFINE_list("kinds", ["shared", "independent"], "Candidate weights.")
-flags.DEFINE_integer("draws", 32, "Holdout batches (gradient draws) per measurement.")
-flags.DEFINE_integer("holdout_examples", 4096, "Holdout images.")
-flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_string("workdir", "runs/bench_arch_signal", "Work dir (supernet checkpoints).")
-flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "arch_signal.md"),
-                    "The report.")
+
+
+def define_flags() -> None:
+    """The flags (defined only when run as a script: the tests import this
+    module beside others that define flags of the same names)."""
+    flags.DEFINE_list("warmups", ["32", "64", "128"], "Warm-up weight steps after which to measure.")
+    flags.DEFINE_list("batches", ["64", "256"], "Holdout batch sizes.")
+    flags.DEFINE_list("kinds", ["shared", "independent"], "Candidate weights.")
+    flags.DEFINE_integer("draws", 32, "Holdout batches (gradient draws) per measurement.")
+    flags.DEFINE_integer("holdout_examples", 4096, "Holdout images.")
+    flags.DEFINE_integer("seed", 0, "Seed.")
+    flags.DEFINE_string("workdir", "runs/bench_arch_signal", "Work dir (supernet checkpoints).")
+    flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "arch_signal.md"),
+                        "The report.")
 
 
 def null_snr(draws: int) -> float:
@@ -144,4 +149,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS_DIR = os.path.join(ROOT, "docs", "benchmarks")
 REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # The order of the report; sections not listed follow alphabetically.
-ORDER = ["search", "supernet", "replicas", "latency_genoa", "latency_xeon", "latency", "export",
+ORDER = ["search_quality", "known_answer", "arch_signal", "search", "supernet", "replicas", "latency_genoa", "latency_xeon", "latency", "export",
          "pareto_wide", "pareto_data4", "pareto_seeds5", "pareto_seeds", "pareto_matched_width",
          "pareto_matched_width_seed1", "pareto_shared", "pareto_shared_seed1", "pareto",
          "pareto_abs_target", "specialization_builtin_both", "specialization_builtin",

@@ -47,22 +47,27 @@ if ROOT not in sys.path:
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("target_scales", ["0.7", "1", "1.3"], "Targets as multiples of the table's "
-                  "latency of MobileNetV2's block pattern in the space.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (search, and the paired trainings).")
-flags.DEFINE_integer("randoms", 5, "Random archs per searched net.")
-flags.DEFINE_float("window", 0.04, "Random archs' table latency within this fraction of the "
-                   "searched net's.")
-flags.DEFINE_string("latency_table", None, "The int8 host table (default: WORKDIR/"
-                    "latency_table.json, built like the demo's when missing).")
-flags.DEFINE_string("workdir", "runs/bench_quality", "Work dir (resumable).")
-flags.DEFINE_integer("train_examples", 3000, "Training images per net.")
-flags.DEFINE_integer("val_examples", 2000, "Test images per net.")
-flags.DEFINE_integer("epochs", 2, "Training epochs per net.")
-flags.DEFINE_float("lr", 0.05, "Peak learning rate (cosine).")
-flags.DEFINE_boolean("measure", True, "Measure every net's latency on this host.")
-flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "search_quality.md"),
-                    "The report.")
+
+
+def define_flags() -> None:
+    """The flags (defined only when run as a script: the tests import this
+    module beside others that define flags of the same names)."""
+    flags.DEFINE_list("target_scales", ["0.7", "1", "1.3"], "Targets as multiples of the table's "
+                      "latency of MobileNetV2's block pattern in the space.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (search, and the paired trainings).")
+    flags.DEFINE_integer("randoms", 5, "Random archs per searched net.")
+    flags.DEFINE_float("window", 0.04, "Random archs' table latency within this fraction of the "
+                       "searched net's.")
+    flags.DEFINE_string("latency_table", None, "The int8 host table (default: WORKDIR/"
+                        "latency_table.json, built like the demo's when missing).")
+    flags.DEFINE_string("workdir", "runs/bench_quality", "Work dir (resumable).")
+    flags.DEFINE_integer("train_examples", 3000, "Training images per net.")
+    flags.DEFINE_integer("val_examples", 2000, "Test images per net.")
+    flags.DEFINE_integer("epochs", 2, "Training epochs per net.")
+    flags.DEFINE_float("lr", 0.05, "Peak learning rate (cosine).")
+    flags.DEFINE_boolean("measure", True, "Measure every net's latency on this host.")
+    flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "search_quality.md"),
+                        "The report.")
 
 
 # Pure parts ---------------------------------------------------------------------------
@@ -360,4 +365,5 @@ def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) 
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -37,6 +37,9 @@ class Dynamics:
         probabilities: per block, an array `(num_candidates, num_epochs)`.
         expected_latency: per epoch, E[latency] (None where not recorded).
         holdout_accuracy: per epoch, holdout top-1 of the argmax arch.
+        argmax_latency: per epoch, the argmax arch's latency.
+        decided: per epoch, the mean over blocks of the largest op
+            probability (histories written before it was recorded: None).
     """
 
     labels: tuple[str, ...]
@@ -44,6 +47,8 @@ class Dynamics:
     probabilities: tuple[np.ndarray, ...]
     expected_latency: tuple[float | None, ...]
     holdout_accuracy: tuple[float | None, ...]
+    argmax_latency: tuple[float | None, ...] = ()
+    decided: tuple[float | None, ...] = ()
 
     @property
     def num_blocks(self) -> int:
@@ -119,7 +124,9 @@ def dynamics(history: Sequence[dict], source: str = "history") -> Dynamics:
             labels.append(str(search))
     return Dynamics(tuple(labels), candidates, tuple(probs),
                     tuple(e.get("expected_latency") for e in entries),
-                    tuple(e.get("holdout_accuracy") for e in entries))
+                    tuple(e.get("holdout_accuracy") for e in entries),
+                    tuple(e.get("argmax_latency") for e in entries),
+                    tuple(e.get("decided") for e in entries))
 
 
 def draw_search_dynamics(history: Sequence[dict] | Dynamics, title: str | None = None,
@@ -175,18 +182,33 @@ def draw_search_dynamics(history: Sequence[dict] | Dynamics, title: str | None =
         lat = [np.nan if v is None else v for v in d.expected_latency]
         if not np.all(np.isnan(lat)):
             lines += ax.plot(x, lat, "o-", color="#08519c", ms=3, label=f"E[latency] ({latency_unit})")
+            argmax = [np.nan if v is None else v for v in d.argmax_latency]
+            if argmax and not np.all(np.isnan(argmax)):
+                lines += ax.plot(x, argmax, "^--", color="#6baed6", ms=3, label="argmax net")
             if target_latency is not None:
                 lines.append(ax.axhline(target_latency, color="#08519c", ls=":", lw=1,
                                         label=f"target {target_latency:.3g}"))
+            shown = [v for v in lat + list(argmax) + [target_latency]
+                     if v is not None and np.isfinite(v) and v > 0]
+            if shown and max(shown) > 5 * min(shown):  # a heavy-tailed start: log scale
+                from matplotlib.ticker import FormatStrFormatter
+                ax.set_yscale("log")
+                ax.set_yticks(sorted({max(shown), target_latency or min(shown)}))
+                ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+                ax.yaxis.set_minor_formatter(FormatStrFormatter(""))
             ax.set_ylabel(latency_unit, fontsize=7, color="#08519c")
         acc = [np.nan if v is None else v for v in d.holdout_accuracy]
         if not np.all(np.isnan(acc)):
             twin = ax.twinx()
             lines += twin.plot(x, acc, "s--", color="#a63603", ms=3, label="holdout top-1")
+            decided = [np.nan if v is None else v for v in d.decided]
+            if decided and not np.all(np.isnan(decided)):
+                lines += twin.plot(x, decided, "d-", color="#54278f", ms=3,
+                                   label="mean largest p")
             twin.set_ylim(0, 1)
             twin.tick_params(labelsize=6.5)
         ax.set_xticks(range(epochs), d.labels, fontsize=6.5)
-        ax.tick_params(labelsize=6.5)
+        ax.tick_params(which="both", labelsize=6.5)
         ax.legend(handles=lines, fontsize=6.5, loc="best", frameon=False)
         ax.set_title("per epoch", fontsize=7.5)
     for i in range(panels, rows * cols):
