@@ -72,6 +72,25 @@ def _history() -> None:
         space = load_space(FLAGS.space) if FLAGS.space else load_arch(arch_file).space
         if len(space.blocks()) == d.num_blocks:
             names = search_plot.block_titles(space)
-    search_plot.save_search_figure(history, FLAGS.out, FLAGS.title, names)
+    target = _target_of(folder)
+    search_plot.save_search_figure(history, FLAGS.out, FLAGS.title, names, target_latency=target)
     ops = ", ".join(c[i] for c, i in zip(d.candidates, d.final_argmax()))
     print(f"drew {len(d.labels)} epoch(s) of {d.num_blocks} blocks; most probable at the end: {ops}")
+    last = {"E[LAT]": d.expected_latency[-1], "argmax net": d.argmax_latency[-1] if
+            d.argmax_latency else None, "target": target,
+            "mean largest p": d.decided[-1] if d.decided else None}
+    known = [f"{k} {v:.4g}" for k, v in last.items() if v is not None]
+    if known:
+        print("last epoch: " + ", ".join(known))
+
+
+def _target_of(folder: str) -> float | None:
+    """The target latency recorded in a search workdir's run.json (None
+    when there is none or it cannot be read)."""
+    import json
+    try:
+        with open(os.path.join(folder, "run.json"), encoding="utf-8") as f:
+            value = json.load(f)["config"].get("target_latency")
+        return float(value) if value is not None else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -45,6 +45,7 @@ def synthetic_history(epochs: int = 4) -> list[dict]:
             "entropy": [float(-np.sum(np.array(p) * np.log(p))) for p in probs],
             "probabilities": probs, "candidates": CANDIDATES,
             "expected_latency": round(2.0 - 0.2 * epoch, 6), "argmax_latency": 1.8,
+            "decided": float(np.mean([max(p) for p in probs])),
         })
     return history
 
@@ -58,6 +59,9 @@ def test_dynamics_arranges_blocks_ops_and_epochs():
     np.testing.assert_allclose(d.probabilities[0][:, 0], [1 / 3] * 3, atol=1e-6)
     assert d.final_argmax() == [0, 1, 0]
     assert d.expected_latency == (1.8, 1.6, 1.4, 1.2)
+    assert d.argmax_latency == (1.8,) * 4
+    assert d.decided[0] == pytest.approx(np.mean([1 / 3, 1 / 3, 1 / 2]))
+    assert d.decided[-1] > d.decided[0]
     assert d.holdout_accuracy[-1] == pytest.approx(0.7)
 
 
@@ -118,6 +122,11 @@ def test_show_history_command(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "drew 4 epoch(s) of 3 blocks; most probable at the end: k3_e3, k5_e6, k3_e3" in out.stdout
     assert (tmp_path / "dyn.png").read_bytes().startswith(b"\x89PNG")
+    assert "last epoch: E[LAT] 1.2, argmax net 1.8, mean largest p" in out.stdout
+    # With the search's run.json beside it, the target joins the line (and the plot).
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"target_latency": 1.25}}))
+    out = _pxnas("show", f"--history={tmp_path}", f"--out={tmp_path / 'dyn.png'}")
+    assert "target 1.25" in out.stdout, out.stdout
     out = _pxnas("show", f"--history={tmp_path}", "--arch=proxyless_gpu", f"--out={tmp_path / 'x.png'}")
     assert out.returncode == 2 and "exactly one of --arch and --history" in out.stderr
     out = _pxnas("show", f"--history={tmp_path / 'nothing'}", f"--out={tmp_path / 'x.png'}")
