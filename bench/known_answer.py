@@ -83,7 +83,7 @@ def run_one(space, data, config, workdir: str, latency, progress: bool = False) 
     from pxnas_tf.search import run_search
 
     pairs = frozen_pairs(space.num_blocks, config.seed)
-    config = config.replace(frozen_candidates=pairs, candidate_weights="independent")
+    config = config.replace(frozen_candidates=pairs)
     t0 = time.monotonic()
     result = run_search(space, data, config, workdir, latency, progress=progress)
     frozen = tuple(j for _, j in pairs)
@@ -132,7 +132,7 @@ def main(argv) -> None:
         lo, hi = latency.bounds()
         target = lo + FLAGS.target_fraction * (hi - lo)
         config = pipeline.search_config(
-            dataclasses.replace(base, seed=seed, candidate_weights="independent"),
+            dataclasses.replace(base, seed=seed, candidate_weights=FLAGS.candidate_weights),
             pipeline.Target(lo, hi, target, "fraction", "MMACs"), "abs#target")
         config = config.replace(latency_budget="soft")
         o = run_one(space, data, config, os.path.join(FLAGS.workdir, f"seed{seed}"), latency)
@@ -141,7 +141,8 @@ def main(argv) -> None:
         outcomes[seed] = o
     text = report(outcomes, "Known-answer check: trainable vs frozen twins",
                   f"Space {space.name} at {list(space.input_shape)} with candidates "
-                  f"{list(space.blocks()[0].candidates)}; the demo's search schedule "
+                  f"{list(space.blocks()[0].candidates)}, {FLAGS.candidate_weights} candidate "
+                  "weights (the frozen twin has its own); the demo's search schedule "
                   f"({config.warmup_epochs} warm-up + {config.epochs} search epochs of "
                   f"{data.steps_per_epoch} steps, arch lr {config.arch_lr:g}, temperature to "
                   f"{config.arch_temperature:g}), loss abs#target on the MACs proxy at "
@@ -154,6 +155,8 @@ if __name__ == "__main__":
     from absl import app, flags
 
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Search seeds.")
+    flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
+                      "Candidate weights of the supernet (the frozen twin always has its own).")
     flags.DEFINE_float("target_fraction", 0.3, "Target as a fraction of the proxy's range.")
     flags.DEFINE_string("workdir", "runs/bench_known_answer", "Where the searches go.")
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "known_answer.md"),

@@ -59,6 +59,9 @@ class MixedOp(keras.layers.Layer):
         shared: the MBConv candidates share one set of weights (each a
             slice of the largest, `SharedMBConv`) instead of each having its
             own (the paper's).
+        frozen: candidate indices that get weights of their own (also when
+            `shared`), kept at their random initialisation (BN on its
+            initial statistics): a known-answer control for the search.
 
     Call arguments:
         inputs: `(batch, H, W, C_in)`.
@@ -83,7 +86,7 @@ class MixedOp(keras.layers.Layer):
 
     def __init__(self, filters: int, candidates, strides: int = 1, residual: bool = False,
                  mode: str = "full_v2", bn_momentum: float = blocks.BN_MOMENTUM,
-                 shared: bool = False, **kwargs):
+                 shared: bool = False, frozen=(), **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
@@ -97,22 +100,29 @@ class MixedOp(keras.layers.Layer):
         self.bn_momentum = bn_momentum
         self.shared = bool(shared)
         self.specs = [decode_op(op) for op in self.candidates]
+        self.frozen = tuple(sorted(int(j) for j in frozen))
+        for j in self.frozen:
+            if not 0 <= j < len(self.specs) or self.specs[j].is_zero:
+                raise ValueError(f"{self.name}: cannot freeze candidate {j} of "
+                                 f"{self.candidates} (no such candidate, or the zero op)")
         self.ops = []  # per candidate: its layer (ZeroOp, or MBConv unless shared)
-        convs = [s for s in self.specs if not s.is_zero]
+        convs = [s for j, s in enumerate(self.specs) if not s.is_zero and j not in self.frozen]
         self.shared_op = None
         if self.shared and convs:
             self.shared_op = SharedMBConv(
                 self.filters, [s.kernel for s in convs], [s.expand for s in convs], self.strides,
                 bn_momentum, name=f"{self.name}_shared")
-        for op, spec in zip(self.candidates, self.specs):
+        for j, (op, spec) in enumerate(zip(self.candidates, self.specs)):
             name = candidate_name(self.name, op)
             if spec.is_zero:
                 self.ops.append(ZeroOp(self.filters, self.strides, name=name))
-            elif self.shared:
+            elif self.shared and j not in self.frozen:
                 self.ops.append(None)
             else:
                 self.ops.append(MBConv(self.filters, spec.kernel, spec.expand, self.strides,
                                        residual=False, bn_momentum=bn_momentum, name=name))
+                # A frozen candidate: its own weights, kept at their random
+                # initialisation (made non-trainable once built, in `build`).
 
     @property
     def num_candidates(self) -> int:
@@ -127,9 +137,11 @@ class MixedOp(keras.layers.Layer):
         if "zero" in self.candidates and not self.residual:
             raise ValueError(f"{self.name}: the zero op needs a residual block (it would "
                              "cut the network)")
-        for op in self.ops:
+        for j, op in enumerate(self.ops):
             if op is not None:
                 op.build(tuple(input_shape))
+                if j in self.frozen:
+                    op.trainable = False
         if self.shared_op is not None:
             self.shared_op.build(tuple(input_shape))
         self.alpha = self.add_weight(
@@ -146,7 +158,7 @@ class MixedOp(keras.layers.Layer):
         op = self.ops[j]
         if self.is_zero(j):
             return op(x)
-        if self.shared:
+        if op is None:  # a slice of the shared block
             spec = self.specs[j]
             return self.shared_op.run(x, spec.kernel, spec.expand, training, update_stats)
         if update_stats or not training:
@@ -155,7 +167,7 @@ class MixedOp(keras.layers.Layer):
 
     def _stateless(self, j: int, x, training):
         """o_j(x) with BN in `training` mode and no state written."""
-        if self.shared:
+        if self.ops[j] is None:
             return self._run(j, x, training, update_stats=False)
         op = self.ops[j]
         out, _ = op.stateless_call([v.value for v in op.trainable_variables],
@@ -177,8 +189,8 @@ class MixedOp(keras.layers.Layer):
         if self.shared_op is None:
             return []
         per_candidate = []
-        for spec in self.specs:
-            if spec.is_zero:
+        for spec, op in zip(self.specs, self.ops):
+            if op is not None:  # the zero op, or a frozen candidate with its own weights
                 per_candidate.append(None)
             else:
                 per_candidate.append(dict((id(v), (v, m)) for v, m in
@@ -196,7 +208,7 @@ class MixedOp(keras.layers.Layer):
 
         if self.is_zero(j):
             return []
-        if not self.shared:
+        if self.ops[j] is not None:
             return [v.value for v in decay_variables(self.ops[j], include_bn_bias)]
         spec = self.specs[j]
         if not include_bn_bias:
@@ -210,7 +222,7 @@ class MixedOp(keras.layers.Layer):
             prefix = candidate_name(self.name, op_name)
             if spec.is_zero:
                 continue
-            if self.shared:
+            if op is None:
                 out.update(self.shared_op.candidate_weights(prefix, spec.kernel, spec.expand))
             else:
                 for layer in op.body:
@@ -293,6 +305,6 @@ class MixedOp(keras.layers.Layer):
         config.update({
             "filters": self.filters, "candidates": list(self.candidates),
             "strides": self.strides, "residual": self.residual, "mode": self.mode,
-            "bn_momentum": self.bn_momentum, "shared": self.shared,
+            "bn_momentum": self.bn_momentum, "shared": self.shared, "frozen": list(self.frozen),
         })
         return config

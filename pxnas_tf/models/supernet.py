@@ -44,6 +44,9 @@ class Supernet(keras.Model):
         candidate_weights: "independent" (every candidate op its own
             weights, the paper's) or "shared" (each block's MBConv
             candidates are slices of its largest, `SharedMBConv`).
+        frozen_candidates: (block, candidate) pairs whose candidate keeps
+            weights of its own at their random initialisation (a
+            known-answer control: a search that follows accuracy avoids it).
 
     Call arguments:
         images: `(batch, H, W, C)` float32.
@@ -65,7 +68,7 @@ class Supernet(keras.Model):
 
     def __init__(self, space: SearchSpace, mode: str = "full_v2", dropout: float = 0.0,
                  bn_momentum: float = blocks.BN_MOMENTUM, candidate_weights: str = "independent",
-                 **kwargs):
+                 frozen_candidates=(), **kwargs):
         kwargs.setdefault("name", "supernet")
         super().__init__(**kwargs)
         if mode not in MODES:
@@ -83,10 +86,17 @@ class Supernet(keras.Model):
         features = keras.Input((*space.feature_size, space.last_channels))
         self.head_net = keras.Model(features, derived.head(space, features, dropout, bn_momentum),
                                     name="head")
+        frozen = {}
+        for block, candidate in frozen_candidates:
+            if not 0 <= int(block) < len(self.block_specs):
+                raise ValueError(f"frozen candidate ({block}, {candidate}): the space has "
+                                 f"{len(self.block_specs)} searchable blocks")
+            frozen.setdefault(int(block), []).append(int(candidate))
         self.mixed_ops = [
             MixedOp(b.out_channels, b.candidates, b.stride, b.residual, mode, bn_momentum,
-                    shared=candidate_weights == "shared", name=f"b{b.index:02d}")
-            for b in self.block_specs
+                    shared=candidate_weights == "shared", frozen=frozen.get(i, ()),
+                    name=f"b{b.index:02d}")
+            for i, b in enumerate(self.block_specs)
         ]
 
     def build(self, input_shape=None):
@@ -95,28 +105,6 @@ class Supernet(keras.Model):
             op.build(shape)
             shape = op.compute_output_shape(shape)
         self.built = True
-
-    def freeze_candidate(self, block: int, candidate: int) -> None:
-        """Keeps candidate `candidate` of block `block` at its random
-        initialisation: its weights leave the trainable variables (call
-        before an optimizer is built over them) and its BN layers use their
-        initial moving statistics. A known-answer control: a search that
-        follows accuracy should avoid such a candidate.
-
-        Raises:
-            ValueError: no such block / candidate, the zero op, or shared
-                candidate weights.
-        """
-        if not 0 <= block < len(self.mixed_ops):
-            raise ValueError(f"no block {block}: the supernet has {len(self.mixed_ops)}")
-        op = self.mixed_ops[block]
-        if not 0 <= candidate < op.num_candidates:
-            raise ValueError(f"block {block} has no candidate {candidate} "
-                             f"({op.num_candidates} candidates)")
-        if op.is_zero(candidate) or op.ops[candidate] is None:
-            raise ValueError(f"candidate {op.candidates[candidate]!r} of block {block} has no "
-                             "weights of its own to freeze (zero op or shared weights)")
-        op.ops[candidate].trainable = False
 
     # Forward ----------------------------------------------------------------
 

@@ -69,10 +69,10 @@ class SearchConfig:
         reinforce_baseline_decay: b <- decay * b + (1 - decay) * mean R;
             0.01, the original's (its baseline moves 0.99 of the way to
             each new mean reward).
-        frozen_candidates: (block, candidate) pairs whose weights stay at
-            their random initialisation (independent candidate weights
-            only): a known-answer check, as the search should learn to
-            avoid them (bench/known_answer.py).
+        frozen_candidates: (block, candidate) pairs whose candidate has
+            weights of its own (also with shared candidate weights) kept at
+            their random initialisation: a known-answer check, as the
+            search should learn to avoid them (bench/known_answer.py).
         latency_budget: "hard" derives the most probable arch within the
             target when the argmax arch exceeds it; "band" the most probable
             arch in [budget_floor * target, target] when the argmax arch
@@ -155,9 +155,6 @@ class SearchConfig:
         if not 0.0 <= self.reinforce_baseline_decay < 1.0:
             raise ValueError(f"reinforce_baseline_decay must lie in [0, 1), got "
                              f"{self.reinforce_baseline_decay}")
-        if self.frozen_candidates and self.candidate_weights != "independent":
-            raise ValueError("frozen_candidates needs candidate_weights='independent' (shared "
-                             "candidates are slices of one weight tensor)")
         object.__setattr__(self, "frozen_candidates",
                            tuple((int(b), int(j)) for b, j in self.frozen_candidates))
         if not 0.0 < self.budget_floor < 1.0:

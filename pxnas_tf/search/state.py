@@ -43,10 +43,9 @@ class SearchState:
         self.config = config
         with strategy.scope():
             self.supernet = Supernet(space, mode=config.mixed_op_mode, dropout=config.dropout,
-                                     candidate_weights=config.candidate_weights)
+                                     candidate_weights=config.candidate_weights,
+                                     frozen_candidates=config.frozen_candidates)
             self.supernet.build()
-            for block, candidate in config.frozen_candidates:
-                self.supernet.freeze_candidate(block, candidate)
             schedule = TwoPhaseCosine(config.warmup_lr, config.warmup_epochs * steps_per_epoch,
                                       config.lr, config.epochs * steps_per_epoch)
             self.weight_opt = PathMaskedSGD(schedule, momentum=config.momentum,
