@@ -119,7 +119,10 @@ def measure(kind: str) -> list[dict]:
 
 def report(rows: list[dict]) -> str:
     from bench.common import machine
+    import datetime
     lines = ["# Arch-gradient signal: CE part of the logit gradient against its noise", "",
+             f"Date: {datetime.date.today()}. Command: `python bench/arch_signal.py "
+             f"{' '.join(sys.argv[1:])}`.", "",
              f"Machine: {machine()}. Demo space and data (proxyless_small, 28x28 Fashion-MNIST, "
              f"2048 training images, holdout {FLAGS.holdout_examples}), warm-up on uniformly "
              f"sampled paths (batch 64), then {FLAGS.draws} holdout batches per cell; paths "

@@ -105,7 +105,12 @@ def report(outcomes: dict, title: str, settings: str) -> str:
                     f"{min(margins):+.3f} | {o.decided:.2f} | {o.seconds:.0f} s |")
     share = wins / max(blocks, 1)
     verdict = "passes" if share >= 0.9 else "fails"
-    return (f"# {title}\n\n{settings}\n\n"
+    import datetime
+
+    from bench.common import machine
+    head = (f"Date: {datetime.date.today()}. Machine: {machine()}. Command: `python "
+            f"bench/known_answer.py {' '.join(sys.argv[1:])}`.")
+    return (f"# {title}\n\n{head}\n\n{settings}\n\n"
             "| seed | blocks won by the trainable twin | median p(trainable) - p(frozen) | "
             "smallest | mean largest p | search |\n|---|---|---|---|---|---|\n"
             + "\n".join(rows)

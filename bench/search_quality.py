@@ -302,7 +302,10 @@ def measure_all(space, runs, table_path: str) -> dict[str, float]:
 
 def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) -> str:
     from bench.common import machine
+    import datetime
     lines = ["# Search quality: the searched net against random archs at its latency", "",
+             f"Date: {datetime.date.today()}. Command: `python bench/search_quality.py "
+             f"{' '.join(sys.argv[1:])}`.", "",
              f"Machine: {machine()}. Demo search (`pxnas_tf.pipeline.search` defaults) on "
              "2048 Fashion-MNIST training images (holdout 512); every net then trained from "
              f"scratch on {FLAGS.train_examples} images for {FLAGS.epochs} epochs (lr "
