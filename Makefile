@@ -32,15 +32,18 @@ install: $(STAMP) $(FMNIST) $(ADB)
 demo: install
 	$(VENV)/bin/pxnas demo
 
-## The whole test suite (slow tests included): the tests that time models on
+## The import contract (.importlinter: layers only point down), then the
+## whole test suite (slow tests included): the tests that time models on
 ## this CPU (marker `timing`) run alone, after the others, which share the
 ## cores on two pytest-xdist workers.
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 -m "not timing" $(PYTEST_ARGS)
 	$(PY) -m pytest -q -m timing $(PYTEST_ARGS)
 
 ## Without the tests marked slow.
 test-fast: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 -m "not slow and not timing" $(PYTEST_ARGS)
 	$(PY) -m pytest -q -m "timing and not slow" $(PYTEST_ARGS)
 

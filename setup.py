@@ -13,7 +13,7 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["pxnas_tf", "pxnas_tf.*", "android_bench"]),
-    package_data={"pxnas_tf": ["search_space/presets/*.json", "models/zoo_archs/*.json"]},
+    package_data={"pxnas_tf": ["search_space/presets/*.json"]},
     install_requires=[
         "tensorflow==2.21.0",
         "keras>=3.15,<4",
@@ -30,6 +30,11 @@ setuptools.setup(
         "tqdm>=4.66",
         "PyYAML>=6",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},
-    entry_points={"console_scripts": ["pxnas=pxnas_tf.cli.main:run"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3", "import-linter>=2.1"]},
+    entry_points={
+        "console_scripts": ["pxnas=pxnas_tf.cli.main:run"],
+        # Runners of device kinds that live outside pxnas_tf (see
+        # pxnas_tf.latency.runner.plugin_runner).
+        "pxnas_tf.runners": ["adb=android_bench.adb_runner:AdbRunner"],
+    },
 )

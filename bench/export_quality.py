@@ -78,7 +78,7 @@ def size_breakdown(path: str) -> dict[str, int]:
     """Bytes of a .tflite file by kind: constant buffers (weights, biases),
     quantization parameters (float32 scales + int64 zero points), tensor
     names, and the rest (graph structure, metadata)."""
-    from pxnas_tf.export import tflite_file
+    from pxnas_tf.tflite import file as tflite_file
 
     with open(path, "rb") as f:
         content = f.read()

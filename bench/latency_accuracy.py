@@ -272,7 +272,7 @@ def context_experiment(precision: str = "int8") -> list[dict]:
     alone (the case no per-block table can capture)."""
     import keras
 
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.latency.runner import BenchModel
     from pxnas_tf.layers import blocks
 
@@ -310,7 +310,7 @@ def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
     sum of those layers' table entries."""
     import keras
 
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.latency import block_models, keys as keys_lib
     from pxnas_tf.latency.runner import BenchModel
     from pxnas_tf.latency.table import LatencyTable
@@ -378,7 +378,7 @@ def footprint_experiment(precision: str = "int8") -> list[dict]:
     size) and whether an op's time depends on how many others the net holds."""
     import keras
 
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.latency.runner import BenchModel
 
     folder = os.path.join(FLAGS.workdir, "footprint", precision)
@@ -411,7 +411,7 @@ def kernel_experiment() -> list[dict]:
     does."""
     import keras
 
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.latency.host_runner import HostRunner
     from pxnas_tf.latency.runner import BenchModel, MeasureSettings
 

@@ -94,7 +94,7 @@ def _strategy(role: str):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * n)
         devices = [f"/cpu:{i}" for i in range(n)]
-    from pxnas_tf.search import make_strategy
+    from pxnas_tf.distribute import make_strategy
     return make_strategy("mirrored", devices), ", ".join(devices)
 
 

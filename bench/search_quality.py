@@ -222,7 +222,7 @@ def supernet_scores(search: dict, archs: dict[str, list[int]]) -> dict[str, floa
     latency = pipeline.latency_model(space, config.path("table"), config.precision)
     fastest, slowest = latency.bounds()
     target = pipeline.choose_target(fastest, slowest, target_ms=search["target_ms"])
-    cfg = pipeline.search_config(config, target, pipeline.arch_loss(config.loss, 0, 0))
+    cfg = pipeline.search_config(config, target, pipeline.arch_loss(config.loss))
     s = Search(space, pipeline.search_data(splits, cfg.steps_per_epoch), cfg, search["search_dir"],
                latency, progress=False)
     for name, indices in archs.items():

@@ -477,11 +477,10 @@ def choose_target(fastest: float, slowest: float, target_ms: float | None = None
                   "(log scale)")
 
 
-def arch_loss(loss: str, fastest: float, target: float) -> str:
-    """Pure: the arch loss to use. "auto" -> abs#target, whatever the unit;
-    mul#log is refused (by the search) where it would take the log of a
-    latency at or below 1."""
-    del fastest, target  # every form but mul#log works at any scale
+def arch_loss(loss: str) -> str:
+    """Pure: the arch loss to use. "auto" -> abs#target, which works at any
+    latency scale (mul#log is refused by the search where it would take the
+    log of a latency at or below 1)."""
     return "abs#target" if loss == "auto" else loss
 
 
@@ -552,7 +551,7 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
     from pxnas_tf.search_space import load_arch
 
     t0 = time.monotonic()
-    loss = arch_loss(config.loss, target.fastest, target.target)
+    loss = arch_loss(config.loss)
     cfg = search_config(config, target, loss)
     workdir = config.path("search")
     data = search_data(splits, cfg.steps_per_epoch)
@@ -890,7 +889,7 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
     """
     import keras
 
-    from pxnas_tf.search import make_strategy
+    from pxnas_tf.distribute import make_strategy
 
     start = time.monotonic()
     os.makedirs(os.path.abspath(config.workdir), exist_ok=True)

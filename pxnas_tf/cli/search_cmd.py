@@ -72,8 +72,9 @@ def main(argv: list[str]) -> None:
         raise UsageError("--workdir is required (checkpoints and results go there)")
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines
+    from pxnas_tf.distribute import StrategyError, make_strategy
     from pxnas_tf.latency import LatencyTableError
-    from pxnas_tf.search import SearchError, make_strategy
+    from pxnas_tf.search import SearchError
     try:
         # MultiWorkerMirroredStrategy must exist before TensorFlow runs ops.
         strategy = make_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
@@ -82,13 +83,14 @@ def main(argv: list[str]) -> None:
             tf.config.experimental.enable_op_determinism()
         config = _config()
         _run(strategy, config)
-    except (SearchError, LatencyTableError) as e:
+    except (SearchError, LatencyTableError, StrategyError) as e:
         raise UsageError(str(e)) from None
 
 
 def _run(strategy, config) -> None:
     from pxnas_tf import data
-    from pxnas_tf.search import Search, SearchData, is_chief
+    from pxnas_tf.distribute import is_chief
+    from pxnas_tf.search import Search, SearchData
     from pxnas_tf.search_space import load_space
 
     splits = data.load(

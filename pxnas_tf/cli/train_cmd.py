@@ -36,11 +36,10 @@ def define_flags() -> None:
 
 
 def _strategy():
-    from pxnas_tf.search.distribute import make_strategy
-    from pxnas_tf.search.errors import SearchError
+    from pxnas_tf.distribute import StrategyError, make_strategy
     try:
         return make_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
-    except SearchError as e:
+    except StrategyError as e:
         raise UsageError(str(e)) from None
 
 

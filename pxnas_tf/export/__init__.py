@@ -1,8 +1,5 @@
 """TFLite export: one conversion function with an explicit set of modes."""
 
-from pxnas_tf.export.convert import (
-    MODES, ConversionError, check_mode, random_representative_data, save_tflite, to_tflite,
-)
 from pxnas_tf.export.errors import ExportError, VerificationError
 from pxnas_tf.export.export import (
     MODES as EXPORT_MODES, ExportResult, check_export_mode, export_tflite, sidecar_path,
@@ -10,7 +7,10 @@ from pxnas_tf.export.export import (
 from pxnas_tf.export.metadata import METADATA_NAME, add_metadata, read_metadata
 from pxnas_tf.export.prepare import inference_model, load_keras_model
 from pxnas_tf.export.qat import QatOptions
-from pxnas_tf.export.tflite_file import OpInfo, TFLiteFileError, io_tensors, list_ops
 from pxnas_tf.export.verify import (
     LatencyStats, VerificationReport, check_integer_only, measure_latency, tflite_logits,
+)
+from pxnas_tf.tflite import (
+    MODES, ConversionError, OpInfo, TFLiteFileError, check_mode, io_tensors, list_ops,
+    random_representative_data, save_tflite, to_tflite,
 )

@@ -1,7 +1,9 @@
 """The exception types of the export package."""
 
+from pxnas_tf.errors import PxnasError
 
-class ExportError(ValueError):
+
+class ExportError(PxnasError, ValueError):
     """An export cannot be done as asked: the model file is not a Keras
     model, it does not fit the arch, calibration or fine-tuning data is
     missing, or a layer has no TFLite (int8) kernel. The message names the

@@ -27,10 +27,14 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
-from pxnas_tf.export import convert, metadata as metadata_lib, prepare, verify as verify_lib
+from pxnas_tf.export import metadata as metadata_lib
+from pxnas_tf.export import prepare
+from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
+from pxnas_tf.latency import expected_latency, load_table
 from pxnas_tf.search_space import Arch
+from pxnas_tf.tflite import convert
 
 MODES = tuple(convert.MODES) + ("qat",)
 # Images run through LiteRT when no evaluation images are given.
@@ -324,7 +328,6 @@ def _keras_logits(model, images: np.ndarray) -> np.ndarray:
 def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | None]:
     if table is None:
         return None, None
-    from pxnas_tf.latency import expected_latency, load_table
 
     if isinstance(table, str):
         table = load_table(table)

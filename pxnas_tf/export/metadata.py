@@ -28,7 +28,7 @@ import datetime
 import json
 from typing import Any, Sequence
 
-from pxnas_tf.export import tflite_file
+from pxnas_tf.tflite import file as tflite_file
 
 METADATA_NAME = "pxnas_tf"
 METADATA_FORMAT = "pxnas_tf.tflite_metadata/v1"

@@ -15,7 +15,7 @@ import keras
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch
-from pxnas_tf.train import weights as weights_lib
+from pxnas_tf.models import weights as weights_lib
 
 
 def load_keras_model(path: str) -> keras.Model:

@@ -17,7 +17,7 @@ import numpy as np
 
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.search_space import Arch
-from pxnas_tf.train import weights as weights_lib
+from pxnas_tf.models import weights as weights_lib
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qat_worker.py")
 # Images whose logits the worker must reproduce after rebuilding the net.

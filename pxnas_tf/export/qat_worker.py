@@ -48,7 +48,7 @@ def _rebuild(job: dict, job_dir: str):
 
     from pxnas_tf.models.derived import build_model
     from pxnas_tf.search_space import arch_from_dict
-    from pxnas_tf.train import weights as weights_lib
+    from pxnas_tf.models import weights as weights_lib
 
     arch = arch_from_dict(job["arch"], source="job.json:arch")
     model = build_model(arch, dropout=0.0)

@@ -9,8 +9,10 @@ import dataclasses
 
 import numpy as np
 
-from pxnas_tf.export import tflite_file
 from pxnas_tf.export.errors import VerificationError
+from pxnas_tf.latency.host_runner import HostRunner
+from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+from pxnas_tf.tflite import file as tflite_file
 
 INTEGER_MODES = ("int8", "qat")
 
@@ -147,7 +149,6 @@ def tflite_logits(content: bytes, images: np.ndarray, num_threads: int | None = 
 def latency_settings(max_wait_s: float = 30.0, **changes):
     """Host-runner settings for verification: the runner's defaults, but
     waiting at most `max_wait_s` for a busy machine to go quiet."""
-    from pxnas_tf.latency.runner import MeasureSettings
     return MeasureSettings(max_wait_s=max_wait_s, **changes)
 
 
@@ -156,8 +157,6 @@ def measure_latencies(paths: dict[str, str], num_threads: int = 1, settings=None
     """Host latency of several `.tflite` files, measured side by side
     (interleaved rounds, so that load from other processes hits them all),
     with LiteRT's XNNPACK delegate or (`xnnpack=False`) its builtin kernels."""
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel
 
     with HostRunner(threads=num_threads, xnnpack=xnnpack,
                     settings=settings or latency_settings()) as runner:

@@ -33,6 +33,8 @@ import dataclasses
 import re
 from typing import Any
 
+from pxnas_tf.errors import PxnasError
+
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NUM_RE = re.compile(_NUM)
 _PREFIX = re.compile(r"^(?P<level>INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG)\s*:\s?")
@@ -73,7 +75,7 @@ _INT_COLUMNS = {"times_called", "count"}
 _STR_COLUMNS = {"node_type", "name"}
 
 
-class BenchmarkOutputError(ValueError):
+class BenchmarkOutputError(PxnasError, ValueError):
     """The output holds no inference timing (typically a crash or a model
     that failed to load); the message ends with the output's last lines."""
 

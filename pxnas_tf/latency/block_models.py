@@ -25,13 +25,15 @@ import hashlib
 import os
 import re
 
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency import keys as keys_lib
 from pxnas_tf.search_space.space import conv_out_size
+from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 DEFAULT_STEM_KERNEL = 3
 
 
-class BlockModelError(ValueError):
+class BlockModelError(PxnasError, ValueError):
     """A key cannot be turned into a block model; the message says why."""
 
 
@@ -126,7 +128,6 @@ def file_name(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> str:
 
 def convert(name: str, precision: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> bytes:
     """The ``.tflite`` bytes of a key (or of an `overhead_name`) in `precision`."""
-    from pxnas_tf.export import random_representative_data, to_tflite
 
     if name.startswith("overhead-input:"):
         shape = tuple(int(x) for x in name.split(":", 1)[1].split("x"))
@@ -142,7 +143,6 @@ def ensure_model_file(name: str, precision: str, folder: str,
     """The path of the model file of `name` in `folder`, converting it first
     if it is not there yet (written atomically, so a killed build never leaves
     a half file)."""
-    from pxnas_tf.export import save_tflite
 
     path = os.path.join(folder, file_name(name, stem_kernel))
     if not os.path.isfile(path) or os.path.getsize(path) == 0:

@@ -36,6 +36,7 @@ import tempfile
 from typing import Any, Sequence
 
 from pxnas_tf.latency.ops import ops_of_key
+from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 BYTES_PER_WEIGHT = {"int8": 1, "fp16": 2, "float32": 4}
 SYSFS_CACHES = "/sys/devices/system/cpu/cpu0/cache"
@@ -114,7 +115,6 @@ def calibration_models(precision: str, length: int, folder: str,
                        channels: int = DEFAULT_CHANNELS) -> dict[str, str]:
     """Writes the single-layer and chain ``.tflite`` models (reused when
     there); returns {"single": path, "chain": path}."""
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
 
     os.makedirs(folder, exist_ok=True)
     out = {}

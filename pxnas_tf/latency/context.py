@@ -50,6 +50,7 @@ import numpy as np
 from pxnas_tf.latency import keys as keys_lib
 from pxnas_tf.latency.cache import BYTES_PER_WEIGHT
 from pxnas_tf.latency.ops import ops_of_key
+from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 FORMAT = "pxnas_tf.context/v1"
 MIN_BUFFER_BYTES = 256 << 10
@@ -172,7 +173,6 @@ def chain_models(key: str, precision: str, folder: str,
 
     import keras
 
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.layers import blocks
 
     k = keys_lib.parse_key(key)

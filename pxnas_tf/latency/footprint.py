@@ -33,6 +33,8 @@ import subprocess
 import sys
 from typing import Sequence
 
+from pxnas_tf.errors import PxnasError
+
 FORMAT = "pxnas_tf.footprint/v1"
 METHOD = ("RssAnon growth of a fresh process while it loads, allocates and invokes (x2) the "
           "block model, minus that of the identity model of the same input shape")
@@ -68,7 +70,7 @@ for path in sys.argv[3:]:
 """
 
 
-class FootprintError(RuntimeError):
+class FootprintError(PxnasError, RuntimeError):
     """The worker process failed; the message quotes it."""
 
 

@@ -28,6 +28,7 @@ import dataclasses
 import re
 from typing import Iterable
 
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.search_space import grammar
 from pxnas_tf.search_space.space import Arch, BlockSpec, SearchSpace
 
@@ -51,7 +52,7 @@ _SHAPE = re.compile(r"^\d+(?:x\d+)*$")
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 
 
-class LatencyKeyError(ValueError):
+class LatencyKeyError(PxnasError, ValueError):
     """A latency-table key does not follow the grammar; the message quotes
     the key and says which part is wrong."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency import keys as keys_lib
 from pxnas_tf.layers.blocks import hidden_width
 from pxnas_tf.search_space.space import conv_out_size
@@ -28,7 +29,7 @@ from pxnas_tf.search_space.space import conv_out_size
 OP_TYPES = ("conv", "dwconv", "fc", "pad", "pool", "add")
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(PxnasError, ValueError):
     """A layer has no latency model; the message names it and lists the
     supported layers."""
 

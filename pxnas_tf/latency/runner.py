@@ -19,10 +19,11 @@ import abc
 import dataclasses
 from typing import Any, Iterator, Sequence
 
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency.measurement import Measurement
 
 
-class RunnerError(ValueError):
+class RunnerError(PxnasError, ValueError):
     """A runner cannot run as asked (missing tool, no device, bad binary, a
     crash or timeout); the message names the cause and what to do."""
 
@@ -193,30 +194,28 @@ def make_runner(device: str, *, threads: int = 1, xnnpack: bool = True,
         raise RunnerError("--device=adb needs --benchmark_model=PATH: the Android benchmark_model "
                           "binary on this machine (e.g. TF's android_aarch64_benchmark_model); it "
                           "is pushed to /data/local/tmp")
-    adb_runner = import_android_bench()
-    return adb_runner.AdbRunner(benchmark_model, serials=args, threads=threads, xnnpack=xnnpack,
+    return plugin_runner("adb")(benchmark_model, serials=args, threads=threads, xnnpack=xnnpack,
                                 settings=settings, cpu_mask=cpu_mask, use_gpu=use_gpu,
                                 adb=adb_path, adb_timeout_s=adb_timeout_s)
 
 
-def import_android_bench():
-    """`android_bench.adb_runner`, from the installed package or, in a source
-    checkout, from the ``android_bench/`` folder beside ``pxnas_tf/``.
+RUNNER_PLUGINS = "pxnas_tf.runners"
+
+
+def plugin_runner(kind: str):
+    """The runner class registered under `kind` in the ``pxnas_tf.runners``
+    entry-point group (setup.py registers ``adb``: the `android_bench`
+    package, which sits above pxnas_tf and is found only through this
+    registry).
 
     Raises:
-        RunnerError: if neither exists.
+        RunnerError: if no installed package registers `kind`.
     """
-    import importlib
-    import os
-    import sys
-    try:
-        return importlib.import_module("android_bench.adb_runner")
-    except ModuleNotFoundError as e:
-        if e.name not in ("android_bench", "android_bench.adb_runner"):
-            raise
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.isfile(os.path.join(root, "android_bench", "adb_runner.py")):
-        sys.path.insert(0, root)
-        return importlib.import_module("android_bench.adb_runner")
-    raise RunnerError("the adb runner lives in the android_bench/ folder of the pxnas_tf source "
-                      "tree, which this installation lacks; run from a source checkout")
+    from importlib import metadata
+
+    for entry in metadata.entry_points(group=RUNNER_PLUGINS):
+        if entry.name == kind:
+            return entry.load()
+    raise RunnerError(f"no runner is registered for --device={kind}:...; it comes with the "
+                      f"android_bench package of the pxnas_tf source: install the checkout with "
+                      f"`make install` (or `pip install -e .`)")

@@ -43,6 +43,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import yaml
 
 from pxnas_tf import fileio
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency import keys as keys_lib
 
 TABLE_FORMAT = "pxnas_tf.latency_table/v1"
@@ -52,7 +53,7 @@ STATS = ("mean", "median", "std")
 COMPAT_FIELDS = ("device", "threads", "precision", "delegate")
 
 
-class LatencyTableError(ValueError):
+class LatencyTableError(PxnasError, ValueError):
     """A latency table is malformed or cannot be used as asked; the message
     names the file (where there is one) and the problem."""
 

@@ -36,6 +36,7 @@ from pxnas_tf.latency.op_model import OpModel
 from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.table import LatencyTable, LatencyTableError, compat_differences
 from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
+from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 RESULTS_FORMAT = "pxnas_tf.latency_validation/v1"
 
@@ -202,7 +203,6 @@ def _load_results(path: str, table: LatencyTable) -> dict:
 
 
 def _net_file(net: Net, precision: str, folder: str) -> str:
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
     from pxnas_tf.models import build_model
 
     path = os.path.join(folder, f"{_safe(net.name)}-{net.fingerprint}.tflite")

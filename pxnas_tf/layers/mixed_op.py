@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from pxnas_tf.layers import blocks
+from pxnas_tf.layers.decay import decay_variables
 from pxnas_tf.layers.mbconv import MBConv
 from pxnas_tf.layers.shared_mbconv import SharedMBConv
 from pxnas_tf.layers.zero_op import ZeroOp
@@ -204,8 +205,6 @@ class MixedOp(keras.layers.Layer):
     def decay_tensors(self, j: int, include_bn_bias: bool = False) -> list:
         """What weight decay applies to when candidate j is active: its conv
         kernels (all its trainable weights with `include_bn_bias`)."""
-        from pxnas_tf.models.supernet import decay_variables
-
         if self.is_zero(j):
             return []
         if self.ops[j] is not None:

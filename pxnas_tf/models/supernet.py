@@ -13,26 +13,12 @@ import numpy as np
 import tensorflow as tf
 
 from pxnas_tf.layers import blocks
+from pxnas_tf.layers.decay import decay_variables
 from pxnas_tf.layers.mixed_op import MODES, MixedOp
-from pxnas_tf.models import derived
+from pxnas_tf.models import derived, weights as weights_lib
 from pxnas_tf.search_space import Arch, SearchSpace
 
 CANDIDATE_WEIGHTS = ("independent", "shared")
-_DECAYED_LAYERS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-
-
-def decay_variables(layer: keras.layers.Layer, include_bn_bias: bool = False) -> list:
-    """The variables weight decay applies to inside `layer`: conv, depthwise
-    and dense kernels; with `include_bn_bias` every trainable variable."""
-    if include_bn_bias:
-        return list(layer.trainable_variables)
-    out = []
-    for sub in layer._flatten_layers(include_self=True, recursive=True):
-        if isinstance(sub, _DECAYED_LAYERS):
-            out.append(sub.kernel)
-    return out
-
-
 class Supernet(keras.Model):
     """All archs of a search space in one network (ProxylessNAS).
 
@@ -169,8 +155,6 @@ class Supernet(keras.Model):
         """Layer name -> numpy weights, named like the layers of derived nets:
         the stem, head and every candidate of every block (with shared
         weights, its slices)."""
-        from pxnas_tf.train import weights as weights_lib
-
         out = dict(weights_lib.layer_weights(self.stem_net))
         out.update(weights_lib.layer_weights(self.head_net))
         for op in self.mixed_ops:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pxnas_tf.search_space import Arch, SearchSpace, SpaceError, load_space
+from pxnas_tf.search_space import Arch, SearchSpace, SpaceError, load_arch, load_space, validate_ops
 
 _REGISTRY: dict[str, Callable[..., Arch]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
@@ -153,8 +153,6 @@ def resolve_arch(arch: str, space=None, *, input_shape=None, num_classes: int | 
         SpaceError: naming the bad name/file/field.
     """
     import os
-
-    from pxnas_tf.search_space import load_arch, load_space, validate_ops
 
     if arch in _REGISTRY and not os.path.exists(arch):
         result = get_arch(arch)

@@ -4,7 +4,6 @@ resume, the latency model, and derive."""
 
 from pxnas_tf.search.config import GRAD_MODES, LOSS_FORMS, SearchConfig, defaults_for, make_config
 from pxnas_tf.search.derive import argmax_indices, derive_indices, most_probable_within
-from pxnas_tf.search.distribute import STRATEGIES, is_chief, make_strategy
 from pxnas_tf.search.errors import NonFiniteLossError, SearchError
 from pxnas_tf.search.inputs import SearchData
 from pxnas_tf.search.latency_model import LatencyModel

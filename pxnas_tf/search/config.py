@@ -1,7 +1,7 @@
 """Hyperparameters of the search, with the paper's defaults for ImageNet and
 defaults scaled for small datasets.
 
-ProxylessNAS on ImageNet (design note section 3): 40 warm-up epochs (lr 0.05
+ProxylessNAS on ImageNet (Cai et al., ICLR 2019, and its released code): 40 warm-up epochs (lr 0.05
 cosine), 120 search epochs (SGD Nesterov 0.9, lr 0.025 cosine, batch 256,
 weight decay 4e-5, label smoothing 0.1), an arch step every 5 weight steps
 from the second search epoch on, Adam(1e-3, betas (0, 0.999), eps 1e-8) for

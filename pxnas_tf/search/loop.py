@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pxnas_tf import fileio
-from pxnas_tf.ops import gates
+from pxnas_tf import distribute, fileio, summaries
 from pxnas_tf.models.profile import profile_arch
-from pxnas_tf.search import derive, distribute, records, summaries
+from pxnas_tf.ops import gates
+from pxnas_tf.search import derive, records
 from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.errors import NonFiniteLossError, SearchError
 from pxnas_tf.search.inputs import SearchData, endless, with_sharding
@@ -200,7 +200,7 @@ class Search:
             explained = distribute.explain_collective_error(e)
             if explained is None:
                 raise
-            raise explained from e
+            raise SearchError(str(explained)) from e
 
     def _run(self) -> SearchResult:
         cfg, spe = self.config, self.steps_per_epoch

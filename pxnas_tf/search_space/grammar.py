@@ -83,12 +83,6 @@ def decode_op(text: str) -> OpSpec:
     return OpSpec(kernel, int(expand) if expand.is_integer() else expand)
 
 
-def candidate_ops(kernels, expands) -> list[str]:
-    """The MBConv candidates kernels x expands, in the original's order
-    (kernel-major: k3_e3, k3_e6, k5_e3, ...)."""
-    return [encode_op(OpSpec(int(k), e)) for k in kernels for e in expands]
-
-
 # Arch strings ---------------------------------------------------------------
 #
 # An architecture's compact form lists the chosen op of every searchable

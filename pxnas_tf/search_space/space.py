@@ -31,12 +31,13 @@ import os
 from typing import Any, Sequence
 
 from pxnas_tf import fileio
+from pxnas_tf.errors import PxnasError
 from pxnas_tf.search_space import grammar
 
 _PRESET_DIR = os.path.join(os.path.dirname(__file__), "presets")
 
 
-class SpaceError(ValueError):
+class SpaceError(PxnasError, ValueError):
     """A search-space or arch document is malformed; the message names the
     source, the field and what was expected."""
 

@@ -5,10 +5,10 @@ warm start from a supernet, checkpoints and resume.
     from pxnas_tf.train import TrainConfig, train
     result = train(arch, splits, "runs/net", TrainConfig(epochs=5))
 
-The strategy comes from `pxnas_tf.search.distribute.make_strategy` (shared
+The strategy comes from `pxnas_tf.distribute.make_strategy` (shared
 with the search); warm starts from `pxnas_tf.train.warm_start.warm_start`.
 
-Names are imported on first use (PEP 562), so that `pxnas_tf.train.weights`
+Names are imported on first use (PEP 562), so that `pxnas_tf.models.weights`
 (numpy only) can be used by the tf_keras QAT process without pulling Keras 3
 in through this package.
 """
@@ -26,8 +26,8 @@ _EXPORTS = {
     "warmup_cosine": "pxnas_tf.train.schedules",
     "compile_model": "pxnas_tf.train.trainer",
     "training_model": "pxnas_tf.train.model_setup",
-    "transfer_weights": "pxnas_tf.train.weights",
-    "layer_weights": "pxnas_tf.train.weights",
+    "transfer_weights": "pxnas_tf.models.weights",
+    "layer_weights": "pxnas_tf.models.weights",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """Hyperparameters of retraining a derived net.
 
-Defaults follow the ProxylessNAS retrain recipe (design note section 3:
+Defaults follow the ProxylessNAS retrain recipe (Cai et al., ICLR 2019:
 SGD Nesterov 0.9, lr 0.05 cosine, weight decay 4e-5, label smoothing 0.1,
 batch 256, 300 epochs on ImageNet) with a linear warm-up, except the
 epochs: 300 ImageNet epochs are not a sensible default elsewhere, so
@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pxnas_tf.errors import PxnasError
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
-class TrainError(ValueError):
+class TrainError(PxnasError, ValueError):
     """Training cannot run as asked (bad settings, a workdir holding another
     run, a warm-start source that does not fit); the message names the
     cause and the fix."""

@@ -1,7 +1,7 @@
 """Epoch metrics to TensorBoard event files.
 
 Keras' TensorBoard callback needs the tensorboard package, which TensorFlow
-does not install; `pxnas_tf.search.summaries.scalar` writes the same scalar
+does not install; `pxnas_tf.summaries.scalar` writes the same scalar
 events with core TensorFlow, so runs are viewable with `tensorboard
 --logdir WORKDIR/tensorboard` wherever it is installed.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pxnas_tf.search.summaries import scalar
+from pxnas_tf.summaries import scalar
 
 
 def tag(metric: str) -> str:

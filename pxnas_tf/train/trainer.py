@@ -20,11 +20,13 @@ import keras
 import tensorflow as tf
 
 from pxnas_tf import fileio
+from pxnas_tf.distribute import is_chief, task_info
 from pxnas_tf.search_space import Arch
 from pxnas_tf.train import checkpoints, model_setup
 from pxnas_tf.train.config import TrainConfig, TrainError
 from pxnas_tf.train.schedules import WarmupCosine
 from pxnas_tf.train.tensorboard import ScalarLogger
+from pxnas_tf.train.warm_start import warm_start as do_warm_start
 
 RUN_FORMAT = "pxnas_tf.train_run/v1"
 
@@ -146,7 +148,6 @@ def train(arch: Arch, splits, workdir: str, config: TrainConfig = TrainConfig(),
         model = model_setup.training_model(arch, config, policy)
         warm = None
         if warm_start is not None and done == 0:
-            from pxnas_tf.train.warm_start import warm_start as do_warm_start
             warm = do_warm_start(model, warm_start).describe()
         compile_model(model, config, steps)
     train_ds = _one_hot(splits.train, splits.num_classes)
@@ -180,7 +181,6 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
 def _own_workdir(workdir: str, strategy: tf.distribute.Strategy) -> str:
     """`workdir` for the chief; a private folder inside it for other workers
     of a multi-worker run (they must save too, but not over the chief)."""
-    from pxnas_tf.search.distribute import is_chief, task_info
 
     if is_chief(strategy):
         return workdir

@@ -24,7 +24,9 @@ import os
 import keras
 import numpy as np
 
-from pxnas_tf.train import weights as weights_lib
+from pxnas_tf.models import weights as weights_lib
+from pxnas_tf.models.supernet import Supernet
+from pxnas_tf.search_space import space_from_dict
 from pxnas_tf.train.config import TrainError
 
 SEARCH_RUN = "run.json"
@@ -43,9 +45,6 @@ def supernet_from_search(workdir: str):
         TrainError: no checkpoint, or one that does not fit the run's space.
     """
     import tensorflow as tf
-
-    from pxnas_tf.models.supernet import Supernet
-    from pxnas_tf.search_space import space_from_dict
 
     with open(os.path.join(workdir, SEARCH_RUN), encoding="utf-8") as f:
         run = json.load(f)

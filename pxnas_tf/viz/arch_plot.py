@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from pxnas_tf import fileio
 from pxnas_tf.search_space import Arch, decode_op
 
 KERNEL_COLORS = {3: "#6baed6", 5: "#74c476", 7: "#fd8d3c"}
@@ -137,7 +138,6 @@ def save_arch_figure(arch: Arch, path: str, title: str | None = None, dpi: int =
     if ext not in FORMATS:
         raise ValueError(f"cannot write {path!r}: the picture format comes from the extension, "
                          f"one of {list(FORMATS)}")
-    from pxnas_tf import fileio
     import io
 
     fig = draw_arch(arch, title)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from pxnas_tf import fileio
+
 FORMATS = (".png", ".svg", ".pdf")
 HISTORY_FILE = "history.json"
 _COLUMNS = 4
@@ -246,8 +248,6 @@ def save_search_figure(history: str | Sequence[dict], path: str, title: str | No
         raise ValueError(f"cannot write {path!r}: the picture format comes from the extension, "
                          f"one of {list(FORMATS)}")
     import io
-
-    from pxnas_tf import fileio
 
     if isinstance(history, str):
         history = load_history(history)

@@ -8,10 +8,8 @@ import subprocess
 
 import pytest
 
-from pxnas_tf.latency.runner import BenchModel, RunnerError, import_android_bench, make_runner
-
-adb_runner = import_android_bench()
-from android_bench import adb as adb_lib  # noqa: E402  (importable once the above ran)
+from android_bench import adb as adb_lib, adb_runner
+from pxnas_tf.latency.runner import BenchModel, RunnerError, make_runner, plugin_runner
 
 ADB = shutil.which("adb")
 needs_adb = pytest.mark.skipif(ADB is None, reason="the adb Debian package is not installed")
@@ -127,3 +125,9 @@ def test_adb_timeout_is_reported(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_the_adb_runner_is_found_through_the_entry_point_registry():
+    assert plugin_runner("adb") is adb_runner.AdbRunner
+    with pytest.raises(RunnerError, match="no runner is registered for --device=ios"):
+        plugin_runner("ios")

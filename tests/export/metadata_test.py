@@ -5,7 +5,8 @@ import json
 import pytest
 
 from pxnas_tf.data import Normalization
-from pxnas_tf.export import convert, metadata
+from pxnas_tf.export import metadata
+from pxnas_tf.tflite import convert
 from pxnas_tf.export.prepare import inference_model
 from pxnas_tf.search_space import arch_from_dict
 

@@ -1,10 +1,11 @@
-"""Reading and re-packing TFLite flatbuffers: ops, tensor types, metadata
-entries, buffer alignment."""
+"""Reading and re-packing TFLite flatbuffers (`pxnas_tf.tflite.file`) of an
+exported net: ops, tensor types, metadata entries, buffer alignment."""
 
 import numpy as np
 import pytest
 
-from pxnas_tf.export import convert, tflite_file
+from pxnas_tf.tflite import convert
+from pxnas_tf.tflite import file as tflite_file
 from pxnas_tf.export.prepare import inference_model
 from pxnas_tf.export.verify import tflite_logits
 

@@ -6,7 +6,7 @@ import pytest
 
 import keras
 
-from pxnas_tf.export import convert
+from pxnas_tf.tflite import convert
 from pxnas_tf.export.errors import VerificationError
 from pxnas_tf.export.prepare import inference_model
 from pxnas_tf.export.verify import (

@@ -7,7 +7,7 @@ import os
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from pxnas_tf.export import random_representative_data, to_tflite
+from pxnas_tf.tflite import random_representative_data, to_tflite
 from pxnas_tf.latency import block_models, keys as keys_lib
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch

@@ -14,14 +14,13 @@ from pxnas_tf.latency.builder import BuildSettings, build_table
 from pxnas_tf.latency.host_runner import HostRunner
 from pxnas_tf.latency.ops import ops_of_key
 from pxnas_tf.latency.table import load_table
+from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 
 def _conv_model(path, channels):
     import keras
-
-    from pxnas_tf.export import random_representative_data, save_tflite, to_tflite
     x = inputs = keras.Input((1, 1, channels), batch_size=1)
     x = keras.layers.Conv2D(channels, 1)(x)
     save_tflite(to_tflite(keras.Model(inputs, x), "float32",

@@ -43,7 +43,8 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 here, workdir, modes, role = sys.argv[1:5]
 sys.path.insert(0, here)
-from pxnas_tf.search import LatencyModel, Search, SearchData, make_config, make_strategy
+from pxnas_tf.distribute import make_strategy
+from pxnas_tf.search import LatencyModel, Search, SearchData, make_config
 if role == "worker":
     strategy = make_strategy("multi_worker")
 elif role == "mirrored":
@@ -153,7 +154,7 @@ def test_a_second_strategy_in_one_process_is_a_clear_error(tmp_path):
 
 
 def test_only_the_collective_key_collision_is_explained():
-    from pxnas_tf.search.distribute import explain_collective_error
+    from pxnas_tf.distribute import explain_collective_error
     collision = ValueError("Collective ops is aborted by: Shape mismatch in the collective "
                            "instance 100. Op at device ... expected shape [12916]")
     assert "one strategy per process" in str(explain_collective_error(collision))

@@ -13,7 +13,7 @@ from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.state import SearchState
 from pxnas_tf.train.config import TrainError
 from pxnas_tf.train.warm_start import is_search_workdir, warm_start
-from pxnas_tf.train.weights import layer_weights, save_npz
+from pxnas_tf.models.weights import layer_weights, save_npz
 
 
 def _search_workdir(path, space, candidate_weights="independent"):

@@ -24,9 +24,14 @@ import os
 
 import tensorflow as tf
 
-from pxnas_tf.search.errors import SearchError
+from pxnas_tf.errors import PxnasError
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+class StrategyError(PxnasError, ValueError):
+    """An unknown strategy name, a cluster without its TF_CONFIG, or two
+    strategies colliding in one process; the message names the fix."""
 
 _MADE: dict = {}  # (name, devices, tpu) -> the strategy made for them in this process
 
@@ -38,7 +43,7 @@ def make_strategy(name: str, devices: list[str] | None = None, tpu: str = ""
     Calls with the same arguments return the same object.
 
     Raises:
-        SearchError: for an unknown name, or multi_worker without TF_CONFIG.
+        StrategyError: for an unknown name, or multi_worker without TF_CONFIG.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -53,7 +58,7 @@ def _make(name: str, devices: list[str] | None, tpu: str) -> tf.distribute.Strat
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise SearchError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+            raise StrategyError("--strategy=multi_worker needs the TF_CONFIG environment variable "
                               '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
                               '"task": {"type": "worker", "index": 0}})')
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -62,16 +67,16 @@ def _make(name: str, devices: list[str] | None, tpu: str) -> tf.distribute.Strat
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise SearchError(f"unknown strategy {name!r}: expected one of {list(STRATEGIES)}")
+    raise StrategyError(f"unknown strategy {name!r}: expected one of {list(STRATEGIES)}")
 
 
-def explain_collective_error(error: Exception) -> SearchError | None:
-    """A SearchError naming the cause and the fix when `error` is the
+def explain_collective_error(error: Exception) -> StrategyError | None:
+    """A StrategyError naming the cause and the fix when `error` is the
     collective-key collision of a second strategy in this process (see the
     module docstring); None for any other error."""
     if "Shape mismatch in the collective instance" not in str(error):
         return None
-    return SearchError(
+    return StrategyError(
         "an all-reduce failed with a shape mismatch between two collectives that share a key: "
         "this process created more than one MirroredStrategy / MultiWorkerMirroredStrategy, "
         "and a later one reuses the first one's collective keys for a model of another size. "

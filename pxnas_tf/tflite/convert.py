@@ -25,12 +25,15 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from pxnas_tf import fileio
+from pxnas_tf.errors import PxnasError
+
 MODES = ("float32", "fp16", "dynamic", "int8")
 
 RepresentativeData = Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]]
 
 
-class ConversionError(ValueError):
+class ConversionError(PxnasError, ValueError):
     """A model cannot be converted as asked; the message names the cause and
     the fix."""
 
@@ -204,5 +207,4 @@ def _last_lines(text: str, n: int = 6) -> str:
 
 def save_tflite(data: bytes, path: str) -> None:
     """Writes a flatbuffer atomically."""
-    from pxnas_tf import fileio
     fileio.atomic_write_bytes(path, data)

@@ -15,6 +15,8 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from pxnas_tf.errors import PxnasError
+
 _FILE_IDENTIFIER = b"TFL3"
 # Buffers hold weights that kernels read in place: keep the converter's
 # 16-byte alignment when re-packing.
@@ -24,7 +26,7 @@ _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k
 FLOAT_TYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
 
 
-class TFLiteFileError(ValueError):
+class TFLiteFileError(PxnasError, ValueError):
     """The bytes are not a TFLite flatbuffer."""
 
 

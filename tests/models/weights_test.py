@@ -6,7 +6,7 @@ import pytest
 from pxnas_tf.models import build_model
 from pxnas_tf.models.supernet import Supernet
 from pxnas_tf.search_space import Arch
-from pxnas_tf.train.weights import (
+from pxnas_tf.models.weights import (
     layer_weights, leaf_layers, load_npz, save_npz, transfer_weights,
 )
 

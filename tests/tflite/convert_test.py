@@ -1,4 +1,4 @@
-"""Tests of `pxnas_tf.export.convert.to_tflite`: every mode, checked in the
+"""Tests of `pxnas_tf.tflite.convert.to_tflite`: every mode, checked in the
 real LiteRT interpreter, and its errors."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import keras
 from ai_edge_litert.interpreter import Interpreter
 
-from pxnas_tf.export import convert
+from pxnas_tf.tflite import convert
 from pxnas_tf.models import build_model
 
 
