@@ -34,7 +34,7 @@ setuptools.setup(
     entry_points={
         "console_scripts": ["pxnas=pxnas_tf.cli.main:run"],
         # Runners of device kinds that live outside pxnas_tf (see
-        # pxnas_tf.latency.runner.plugin_runner).
+        # pxnas_tf.latency.measure.runner.plugin_runner).
         "pxnas_tf.runners": ["adb=android_bench.adb_runner:AdbRunner"],
     },
 )

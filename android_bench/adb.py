@@ -14,7 +14,7 @@ import shlex
 import subprocess
 from typing import Sequence
 
-from pxnas_tf.latency.runner import RunnerError
+from pxnas_tf.latency.measure.runner import RunnerError
 
 REMOTE_DIR = "/data/local/tmp"
 _RC_MARK = "__pxnas_rc="

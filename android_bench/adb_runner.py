@@ -33,9 +33,9 @@ import threading
 from typing import Any, Iterator, Sequence
 
 from android_bench.adb import REMOTE_DIR, Adb, AdbError
-from pxnas_tf.latency.benchmark_runner import BenchmarkModelRunner, file_sha1
-from pxnas_tf.latency.measurement import Measurement
-from pxnas_tf.latency.runner import BenchModel, MeasureSettings, RunnerError
+from pxnas_tf.latency.measure.benchmark_runner import BenchmarkModelRunner, file_sha1
+from pxnas_tf.latency.measure.measurement import Measurement
+from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, RunnerError
 
 REMOTE_BINARY = f"{REMOTE_DIR}/benchmark_model"
 REMOTE_MODELS = f"{REMOTE_DIR}/pxnas"
@@ -106,7 +106,7 @@ class AdbRunner(BenchmarkModelRunner):
                               "android_aarch64_benchmark_model or build it with Bazel "
                               "(--config=android_arm64)")
         if cpu_mask is not None:
-            from pxnas_tf.latency.host_runner import parse_cpu_mask
+            from pxnas_tf.latency.measure.host_runner import parse_cpu_mask
             parse_cpu_mask(cpu_mask)
         self.binary, self.cpu_mask = binary, cpu_mask
         serials = list(serials) or [None]
@@ -143,7 +143,7 @@ class AdbRunner(BenchmarkModelRunner):
     def shell_command(self, model: BenchModel) -> str:
         """The benchmark command run in ``adb shell`` for `model` (pure)."""
         s = self.settings
-        from pxnas_tf.latency.benchmark_runner import benchmark_args
+        from pxnas_tf.latency.measure.benchmark_runner import benchmark_args
         args = benchmark_args(self.remote_model(model), self.threads, s.warmup_runs, s.runs,
                               self.xnnpack, self.use_gpu, self.op_profiling)
         prefix = f"taskset {self.cpu_mask} " if self.cpu_mask else ""
@@ -165,7 +165,7 @@ class AdbRunner(BenchmarkModelRunner):
         props["soc"] = props["soc"] or props.pop("platform", "")
         props.pop("platform", None)
         props["serial"] = adb.serial or adb.run("get-serialno").strip()
-        from pxnas_tf.latency.host_runner import parse_cpu_mask
+        from pxnas_tf.latency.measure.host_runner import parse_cpu_mask
         cpus = sorted(parse_cpu_mask(self.cpu_mask)) if self.cpu_mask else [0]
         _, out = adb.shell(governor_command(cpus))
         props["governor"] = " ".join(out.split())

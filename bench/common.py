@@ -166,8 +166,9 @@ def best_pass(passes: Sequence[float]) -> float:
 # The machine and the command line ---------------------------------------------------
 
 def machine() -> str:
-    from pxnas_tf.latency.host_runner import cpu_model_name, litert_version
     import tensorflow as tf
+
+    from pxnas_tf.latency.measure.host_runner import cpu_model_name, litert_version
     u = platform.uname()
     return (f"{cpu_model_name()}, {os.cpu_count()} cores, {u.system} {u.release}, Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}, ai-edge-litert "
@@ -304,15 +305,15 @@ def mobilenet_v2_arch(workdir: str, width: float) -> str:
 def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]:
     """Table predictions (ms) of MobileNetV2 at `widths` (op model for the
     keys the table lacks)."""
-    from pxnas_tf.latency.op_model import load_or_fit
-    from pxnas_tf.latency.table import LatencyTable
-    from pxnas_tf.latency.validation import predict_arch
+    from pxnas_tf.latency.model.op_model import load_or_fit
+    from pxnas_tf.latency.model.predictor import predict
+    from pxnas_tf.latency.model.table import LatencyTable
     from pxnas_tf.search_space.space import load_arch
 
     latency_table = LatencyTable.load(table["path"])
     op_model = load_or_fit(latency_table, table["path"])
-    return [predict_arch(load_arch(mobilenet_v2_arch(workdir, w)), latency_table,
-                         op_model)[0] for w in widths]
+    return [predict(load_arch(mobilenet_v2_arch(workdir, w)), latency_table, op_model).total_ms
+            for w in widths]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,10 +31,11 @@ import random
 import sys
 import time
 
+from absl import app, flags  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_export"), "Run folder.")
 flags.DEFINE_string("arch", None, "Arch JSON file (default: a seeded sample of proxyless_small).")
@@ -66,8 +67,9 @@ def _arch(space):
 
 
 def _machine() -> str:
-    from pxnas_tf.latency.host_runner import cpu_model_name, litert_version
     import tensorflow as tf
+
+    from pxnas_tf.latency.measure.host_runner import cpu_model_name, litert_version
     u = platform.uname()
     return (f"{cpu_model_name()} (/proc/cpuinfo model name), {os.cpu_count()} cores; uname: "
             f"{u.system} {u.release} {u.version} {u.machine}; TensorFlow {tf.__version__}, "
@@ -160,7 +162,7 @@ def time_all(rows: dict) -> None:
     """Host latency of every exported file, measured side by side in one
     batch of the host runner (interleaved rounds), into rows[mode]["latency"]."""
     from pxnas_tf.export.verify import latency_settings, measure_latencies
-    from pxnas_tf.latency.runner import MeasureSettings
+    from pxnas_tf.latency.measure.runner import MeasureSettings
 
     settings = latency_settings(max_wait_s=MeasureSettings().max_wait_s)
     stats = measure_latencies({m: r["path"] for m, r in rows.items()}, FLAGS.latency_threads,

@@ -5,14 +5,14 @@
 
 For each precision (host runner: LiteRT, 1 thread, XNNPACK):
 
-1. builds the full `proxyless_small` table (`pxnas_tf.latency.builder`),
+1. builds the full `proxyless_small` table (`pxnas_tf.latency.build.builder`),
    timed: this is the "full table in under 10 minutes" figure;
 2. extends it with the layers of the zoo nets at the space's input shape
    (32x32x3, 10 classes), so that they too are predicted from measured
    layers (`--extra_archs=zoo` of `pxnas latency build`);
 3. fits the op model twice: on the space's keys only (to show how it
    predicts nets it has no layer of: the zoo nets) and on everything;
-4. validates (`pxnas_tf.latency.validation`): `num_archs` random archs of
+4. validates (`pxnas_tf.latency.build.validation`): `num_archs` random archs of
    the space and the zoo nets, each built, converted and measured with the
    same runner and pass rule, against the table sum;
 5. writes docs/benchmarks/latency.md (date, machine, command, figures) and
@@ -34,10 +34,11 @@ import shutil
 import sys
 import time
 
+from absl import app, flags  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from absl import app, flags  # noqa: E402
 
 flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_latency"), "Run folder.")
 flags.DEFINE_list("precisions", ["int8", "float32"], "Table precisions.")
@@ -79,7 +80,7 @@ FINDINGS = [
     "1x1x256 whose weights are 0.8 MB; every key's footprint is now in the table) and such a "
     "block, fast alone, slows down once other layers' memory has evicted those buffers: a "
     "chain of 8 copies of that block costs 0.45 ms per copy against 0.16 ms alone.",
-    "* **The context term** (`pxnas_tf/latency/context.py`) prices that: each block model's "
+    "* **The context term** (`pxnas_tf/latency/model/context.py`) prices that: each block model's "
     "resident memory is recorded on the target, blocks are grouped by kernel, expand ratio and "
     "output map size, and in every group chains of 1, 2, 4, 8 copies of its residual block with "
     "the most buffers give the group's rate per MB of buffers and the amount C of other memory "
@@ -126,8 +127,9 @@ FINDINGS = [
 
 
 def machine() -> str:
-    from pxnas_tf.latency.host_runner import cpu_model_name, litert_version
     import tensorflow as tf
+
+    from pxnas_tf.latency.measure.host_runner import cpu_model_name, litert_version
     u = platform.uname()
     return (f"{cpu_model_name()}, {os.cpu_count()} CPUs ({u.machine}), {u.system} {u.release}, "
             f"Python {platform.python_version()}, LiteRT {litert_version()}, "
@@ -142,7 +144,7 @@ def _timed_build(space, runner, path, precision, what, **kwargs) -> dict:
     """Runs (or resumes) a build and adds this session's times to the stats
     file; returns the totals over all sessions."""
     from pxnas_tf import fileio
-    from pxnas_tf.latency.builder import build_table
+    from pxnas_tf.latency.build.builder import build_table
 
     stats_file = _stats_path(precision, what)
     sessions = json.load(open(stats_file)) if os.path.exists(stats_file) else []
@@ -161,18 +163,18 @@ def _timed_build(space, runner, path, precision, what, **kwargs) -> dict:
 
 
 def run_precision(precision: str) -> dict:
-    from pxnas_tf.latency import keys as keys_lib
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.op_model import fit_table, op_model_path
-    from pxnas_tf.latency.table import load_table
-    from pxnas_tf.latency.ops import ops_of_key
-    from pxnas_tf.latency.validation import validate, validation_nets
+    from pxnas_tf.latency.build.validation import validate, validation_nets
+    from pxnas_tf.latency.measure.host_runner import HostRunner
+    from pxnas_tf.latency.model import keys as keys_lib
+    from pxnas_tf.latency.model.op_model import fit_table, op_model_path
+    from pxnas_tf.latency.model.ops import ops_of_key
+    from pxnas_tf.latency.model.table import load_table
     from pxnas_tf.search_space import load_space
 
     space = load_space(FLAGS.space)
     delegate = "" if FLAGS.xnnpack else "_builtin"
     path = os.path.join(FLAGS.workdir, f"{space.name}_{precision}_t{FLAGS.threads}{delegate}.json")
-    from pxnas_tf.latency.runner import MeasureSettings
+    from pxnas_tf.latency.measure.runner import MeasureSettings
     runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                         settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
     print(f"[{precision}] table {path}", flush=True)
@@ -185,7 +187,7 @@ def run_precision(precision: str) -> dict:
     op_all.save(op_model_path(path))
     print(f"[{precision}] validating", flush=True)
     t0 = time.monotonic()
-    from pxnas_tf.latency.builder import BuildSettings
+    from pxnas_tf.latency.build.settings import BuildSettings
     rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, zoo=True,
                    op_model=op_all, settings=BuildSettings(min_passes=FLAGS.min_passes,
                                                            max_passes=FLAGS.max_passes))
@@ -199,7 +201,7 @@ def run_precision(precision: str) -> dict:
         op_only.append({"name": r.name, "group": r.group, "predicted_ms": p.ms,
                         "std_ms": p.std_ms, "measured_ms": r.measured_ms})
     # The same nets predicted without the weight-streaming term.
-    from pxnas_tf.latency import cache
+    from pxnas_tf.latency.model import streaming as cache
     streaming = table.metadata.extra.get("weight_streaming")
     no_streaming = []
     for r in rep.results:
@@ -209,10 +211,10 @@ def run_precision(precision: str) -> dict:
                              "predicted_ms": r.predicted_ms - extra_ms,
                              "measured_ms": r.measured_ms})
     # The same nets predicted without the context term (table + streaming).
-    from pxnas_tf.latency.validation import predict_arch
+    from pxnas_tf.latency.model.predictor import predict
     no_context = [{"name": r.name, "group": r.group,
-                   "predicted_ms": predict_arch(nets[r.name].arch, table, op_all,
-                                                context=False)[0],
+                   "predicted_ms": predict(nets[r.name].arch, table, op_all,
+                                           context=False).total_ms,
                    "measured_ms": r.measured_ms} for r in rep.results]
     stem = os.path.splitext(os.path.basename(FLAGS.out))[0]  # latency.md -> latency_int8.png
     png = os.path.join(os.path.dirname(FLAGS.out), f"{stem}_{precision}.png")
@@ -233,9 +235,9 @@ def run_precision(precision: str) -> dict:
 def fresh_build(precision: str = "int8") -> dict:
     """Times a build of the whole space table from scratch: conversion of
     every block model and all passes (the "under 10 minutes" figure)."""
-    from pxnas_tf.latency.builder import build_table
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import MeasureSettings
+    from pxnas_tf.latency.build.builder import build_table
+    from pxnas_tf.latency.measure.host_runner import HostRunner
+    from pxnas_tf.latency.measure.runner import MeasureSettings
     from pxnas_tf.search_space import load_space
 
     folder = os.path.join(FLAGS.workdir, "fresh")
@@ -254,8 +256,8 @@ def fresh_build(precision: str = "int8") -> dict:
 def _lower_of_two_passes(models) -> dict[str, float]:
     """{model name: ms}, each the lower of two passes of the host runner (the
     experiments' rule)."""
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import MeasureSettings
+    from pxnas_tf.latency.measure.host_runner import HostRunner
+    from pxnas_tf.latency.measure.runner import MeasureSettings
 
     runner = HostRunner(threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                         settings=MeasureSettings(max_wait_s=FLAGS.max_wait_s))
@@ -272,9 +274,9 @@ def context_experiment(precision: str = "int8") -> list[dict]:
     alone (the case no per-block table can capture)."""
     import keras
 
-    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency.runner import BenchModel
+    from pxnas_tf.latency.measure.runner import BenchModel
     from pxnas_tf.layers import blocks
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
     folder = os.path.join(FLAGS.workdir, "context", precision)
     cases = [(7, 256, 1), (5, 256, 1), (7, 64, 4), (7, 24, 16)]
@@ -310,12 +312,13 @@ def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
     sum of those layers' table entries."""
     import keras
 
-    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency import block_models, keys as keys_lib
-    from pxnas_tf.latency.runner import BenchModel
-    from pxnas_tf.latency.table import LatencyTable
-    from pxnas_tf.latency.validation import zoo_nets
+    from pxnas_tf.latency.build import block_models
+    from pxnas_tf.latency.build.validation import zoo_nets
+    from pxnas_tf.latency.measure.runner import BenchModel
+    from pxnas_tf.latency.model import keys as keys_lib
+    from pxnas_tf.latency.model.table import LatencyTable
     from pxnas_tf.search_space import load_space
+    from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
     table = LatencyTable.load(table_path)
     nets = {n.name: n for n in zoo_nets(load_space(FLAGS.space))}
@@ -378,8 +381,8 @@ def footprint_experiment(precision: str = "int8") -> list[dict]:
     size) and whether an op's time depends on how many others the net holds."""
     import keras
 
+    from pxnas_tf.latency.measure.runner import BenchModel
     from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency.runner import BenchModel
 
     folder = os.path.join(FLAGS.workdir, "footprint", precision)
     shape = (1, 1, FOOTPRINT_CHANNELS)
@@ -411,9 +414,9 @@ def kernel_experiment() -> list[dict]:
     does."""
     import keras
 
+    from pxnas_tf.latency.measure.host_runner import HostRunner
+    from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings
     from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
 
     folder = os.path.join(FLAGS.workdir, "kernels")
     models = []
@@ -455,7 +458,7 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
                  prefixes: list[dict] | None = None,
                  footprint: list[dict] | None = None) -> str:
     from pxnas_tf import fileio
-    from pxnas_tf.latency import metrics
+    from pxnas_tf.latency.model import metrics
 
     date = datetime.date.today().isoformat()
     lines = ["## Latency: table predictions vs whole nets on the host CPU", "",
@@ -515,7 +518,7 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
             s_zoo = metrics.summary([x["predicted_ms"] for x in zoo_rows],
                                     [x["measured_ms"] for x in zoo_rows]) if zoo_rows else None
             lines.append(
-                f"- Weight streaming (`pxnas_tf/latency/cache.py`; calibration: a chain of "
+                f"- Weight streaming (`pxnas_tf/latency/model/streaming.py`; calibration: a chain of "
                 f"{ws['chain_layers']} 1x1 convs at a 1x1 map, {ws['chain_mb']:.1f} MB of "
                 f"weights, {ws['chain_ms']:.3f} ms vs {ws['chain_layers']} x "
                 f"{ws['single_ms']:.4f} ms alone): {ws['ms_per_mb']:.4f} ms per MB "
@@ -529,8 +532,8 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
             s_all = metrics.summary([x["predicted_ms"] for x in rows],
                                     [x["measured_ms"] for x in rows])
             lines.append(
-                f"- Context term (`pxnas_tf/latency/context.py`; footprints of every block "
-                f"model, `pxnas_tf/latency/footprint.py`): {len(ct['groups'])} groups "
+                f"- Context term (`pxnas_tf/latency/model/context.py`; footprints of every block "
+                f"model, `pxnas_tf/latency/measure/footprint.py`): {len(ct['groups'])} groups "
                 f"calibrated by chains of 1, 2, 4, 8 copies of their residual block with the "
                 f"most buffers (table *Context calibration* below; default group "
                 f"{ct['default']}). Without it (table + streaming): all nets "

@@ -16,7 +16,7 @@ pattern in the space, the demo's default target) and seed:
    budget and the same seed (weights and data order: seed-paired), scored
    on the same test images; the searched net's rank among them (1 = best);
 4. the latency of every net measured on this host (int8, LiteRT, 1 thread;
-   `pxnas_tf.latency.validation.measure_nets`), beside the table's.
+   `pxnas_tf.latency.build.validation.measure_nets`), beside the table's.
 
 Then the supernet's ranking quality: every search's supernet scores every
 random arch of the run on its arch holdout (inherited weights, BN on batch
@@ -39,12 +39,12 @@ import sys
 import time
 
 import numpy as np
+from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -287,8 +287,11 @@ def main(argv) -> None:
 
 def measure_all(space, runs, table_path: str) -> dict[str, float]:
     """Measured int8 latency (ms) of every net on this host, one batch."""
-    from pxnas_tf.latency import BuildSettings, MeasureSettings, load_table, make_runner
-    from pxnas_tf.latency.validation import Net, measure_nets
+    from pxnas_tf.latency import load_table
+    from pxnas_tf.latency.build.settings import BuildSettings
+    from pxnas_tf.latency.build.validation import Net, measure_nets
+    from pxnas_tf.latency.measure.devices import make_runner
+    from pxnas_tf.latency.measure.runner import MeasureSettings
     from pxnas_tf.search_space import Arch
     nets = []
     for run in runs:
@@ -301,8 +304,9 @@ def measure_all(space, runs, table_path: str) -> dict[str, float]:
 
 
 def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) -> str:
-    from bench.common import machine
     import datetime
+
+    from bench.common import machine
     lines = ["# Search quality: the searched net against random archs at its latency", "",
              f"Date: {datetime.date.today()}. Command: `python bench/search_quality.py "
              f"{' '.join(sys.argv[1:])}`.", "",

@@ -172,7 +172,7 @@ def define_search_flags() -> None:
     flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
     flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
                       "proxy (millions of MACs used as latency) or none (accuracy only).")
-    flags.DEFINE_enum("latency_stat", "mean", ["mean", "median"], "Table statistic to use.")
+    flags.DEFINE_enum("latency_stat", None, ["mean", "median"], "Table statistic to use (default: the table's own: the median for tables this tool builds, the mean for imported ones).")
     flags.DEFINE_string("latency_precision", None, "Refuse a table measured at another precision "
                         "(e.g. int8).")
     flags.DEFINE_float("target_latency", None, "Target latency T, in the latency model's unit "

@@ -36,7 +36,7 @@ def define_flags() -> None:
 
 
 def _settings():
-    from pxnas_tf.latency.runner import MeasureSettings
+    from pxnas_tf.latency.measure.runner import MeasureSettings
     try:
         return MeasureSettings(
             warmup_runs=FLAGS.warmup_runs, runs=FLAGS.num_runs, min_rounds=FLAGS.min_rounds,
@@ -47,7 +47,7 @@ def _settings():
 
 
 def _build_settings():
-    from pxnas_tf.latency.builder import BuildSettings
+    from pxnas_tf.latency.build.settings import BuildSettings
     try:
         return BuildSettings(min_passes=FLAGS.min_passes, max_passes=FLAGS.max_passes,
                              agree_tol=FLAGS.agree_tol, batch_size=FLAGS.batch_size,
@@ -59,7 +59,7 @@ def _build_settings():
 
 
 def _runner():
-    from pxnas_tf.latency.runner import make_runner
+    from pxnas_tf.latency.measure.devices import make_runner
     return make_runner(FLAGS.device, threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                        settings=_settings(), benchmark_model=FLAGS.benchmark_model,
                        cpu_mask=FLAGS.cpu_mask, use_gpu=FLAGS.use_gpu, adb_path=FLAGS.adb,
@@ -74,7 +74,7 @@ def _need(flag: str, example: str) -> str:
 
 
 def _table():
-    from pxnas_tf.latency.table import load_table
+    from pxnas_tf.latency.model.table import load_table
     path = _need("table", "table.json")
     if not os.path.exists(path):
         raise UsageError(f"--table={path!r} does not exist; build one with `pxnas latency build` "
@@ -118,8 +118,8 @@ def main(argv: list[str]) -> None:
 # Actions --------------------------------------------------------------------------
 
 def _build() -> None:
-    from pxnas_tf.latency.builder import build_table
-    from pxnas_tf.latency.op_model import OpModelError, fit_table, op_model_path
+    from pxnas_tf.latency.build.builder import build_table
+    from pxnas_tf.latency.model.op_model import OpModelError, fit_table, op_model_path
     from pxnas_tf.search_space import load_space
 
     space = load_space(_need("space", "proxyless_small"), **_space_overrides())
@@ -154,7 +154,7 @@ def _build() -> None:
 
 
 def _import() -> None:
-    from pxnas_tf.latency.table import LatencyTable, LatencyTableError, TableMetadata
+    from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError, TableMetadata
 
     path = _need("yaml", "proxylessnas_mobile_trim.yaml")
     out = _need("out", "table.json")
@@ -194,9 +194,8 @@ def _load_keras(path: str):
 
 
 def _predict() -> None:
-    from pxnas_tf.latency import keys as keys_lib
-    from pxnas_tf.latency.op_model import load_or_fit
-    from pxnas_tf.latency.validation import predict_arch
+    from pxnas_tf.latency.model.op_model import load_or_fit
+    from pxnas_tf.latency.model.predictor import predict
     from pxnas_tf.models import zoo
 
     path, table = _table()
@@ -207,26 +206,19 @@ def _predict() -> None:
         if op_model is None:
             raise UsageError(f"{path} has too few entries to fit an op model")
         model = _load_keras(FLAGS.keras_model)
-        p = op_model.predict_keras_model(model)
+        from pxnas_tf.latency.build.keras_ops import predict_keras_model
+        p = predict_keras_model(op_model, model)
         result = {"latency_ms": p.ms, "std_ms": p.std_ms, "source": "op_model",
                   "model": FLAGS.keras_model, "extrapolated": list(p.extrapolated)}
     else:
         arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=FLAGS.input_shape,
                                 num_classes=FLAGS.num_classes, width_mult=FLAGS.width_mult)
-        ms, std, source = predict_arch(arch, table, op_model)
-        result = {"latency_ms": ms, "std_ms": std, "source": source,
+        p = predict(arch, table, op_model)
+        result = {"latency_ms": p.total_ms, "std_ms": p.std_ms, "source": p.source,
                   "arch": arch.name or FLAGS.arch, "arch_string": arch.arch_string}
         if FLAGS.layers:
-            rows = []
-            for layer in keys_lib.arch_layers(arch):
-                if layer.key is None:
-                    rows.append({"name": layer.name, "op": layer.op, "ms": 0.0, "source": "zero"})
-                elif layer.key in table:
-                    rows.append({"name": layer.name, "op": layer.op, "key": layer.key,
-                                 "ms": table.value(layer.key), "source": "table"})
-                else:
-                    rows.append({"name": layer.name, "op": layer.op, "key": layer.key,
-                                 "ms": op_model.predict_key(layer.key).ms, "source": "op_model"})
+            rows = [{"name": layer.name, "op": layer.op, "key": layer.key, "ms": layer.ms,
+                     "source": layer.source} for layer in p.layers]
             result["layers"] = rows
     result["table"] = path
     if FLAGS.json:
@@ -241,8 +233,8 @@ def _predict() -> None:
 
 
 def _validate() -> None:
-    from pxnas_tf.latency.op_model import load_or_fit
-    from pxnas_tf.latency.validation import validate
+    from pxnas_tf.latency.build.validation import validate
+    from pxnas_tf.latency.model.op_model import load_or_fit
 
     path, table = _table()
     space = _space_of(table)
@@ -271,7 +263,7 @@ def _validate() -> None:
 
 
 def _show() -> None:
-    from pxnas_tf.latency.predictor import table_coverage
+    from pxnas_tf.latency.model.predictor import table_coverage
 
     path, table = _table()
     meta = table.metadata.to_dict()

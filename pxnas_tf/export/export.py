@@ -32,7 +32,8 @@ from pxnas_tf.export import prepare
 from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
-from pxnas_tf.latency import expected_latency, load_table
+from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.search_space import Arch
 from pxnas_tf.tflite import convert
 
@@ -328,14 +329,13 @@ def _keras_logits(model, images: np.ndarray) -> np.ndarray:
 def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | None]:
     if table is None:
         return None, None
-
     if isinstance(table, str):
         table = load_table(table)
     if arch is None:
         raise ExportError("a latency table predicts the latency of an arch: pass the arch too")
     meta = table.metadata
     name = ", ".join(str(v) for v in (meta.device, meta.precision) if v) or "unnamed table"
-    return float(expected_latency(arch, table).total_ms), name
+    return float(predict(arch, table).total_ms), name
 
 
 __all__ = ["ExportResult", "MODES", "QatOptions", "check_export_mode",

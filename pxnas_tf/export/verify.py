@@ -10,8 +10,8 @@ import dataclasses
 import numpy as np
 
 from pxnas_tf.export.errors import VerificationError
-from pxnas_tf.latency.host_runner import HostRunner
-from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings
 from pxnas_tf.tflite import file as tflite_file
 
 INTEGER_MODES = ("int8", "qat")

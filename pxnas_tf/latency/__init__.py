@@ -1,37 +1,32 @@
-"""Latency model: table keys, lookup tables, the table predictor, the
-parser of TFLite ``benchmark_model`` output, runners, table builds.
+"""Latency: the model of a target's latency, measuring it, building tables.
 
-Light modules are re-exported here. Modules that need Keras or LiteRT are
-imported where used:
+Three layers, each importing only from the ones below it (checked by the
+import contract in .importlinter):
 
-    pxnas_tf.latency.block_models   one Keras/TFLite model per table key
-    pxnas_tf.latency.host_runner    HostRunner (LiteRT on this CPU)
-    pxnas_tf.latency.benchmark_runner  LocalBenchmarkRunner (linux:PATH)
-    android_bench.adb_runner        AdbRunner (phones; see android_bench/README.md)
-    pxnas_tf.latency.ops            nets as primitive ops with shapes
-    pxnas_tf.latency.op_model       the fitted per-op model (beyond the table)
-    pxnas_tf.latency.validation     predicted vs measured whole nets
+    build/    Keras and TFLite models of table keys, the table build, the
+              calibration chains (weight streaming, context), validation
+              of predictions against whole measured nets, Keras nets as ops
+    measure/  runners (host LiteRT, linux benchmark_model, plugins such as
+              android_bench's adb runner), the lowest-pass statistics, CPU
+              load and caches, memory footprints
+    model/    pure (no Keras, no TFLite): table keys, the table format, the
+              op model, the streaming and context terms, and the one
+              predictor, `predict`
+
+The names below are the pure model's; import the others from their
+modules.
 """
 
-from pxnas_tf.latency.benchmark_output import (
-    BenchmarkOutputError, BenchmarkResult, NodeTypeSummary, OpProfile, OpRow, RunStats,
-    parse_benchmark_file, parse_benchmark_output,
-)
-from pxnas_tf.latency.builder import BuildReport, BuildSettings, build_table, extra_arch_keys
-from pxnas_tf.latency.keys import (
+from pxnas_tf.latency.model.keys import (
     LatencyKeyError, LayerKey, LayerRef, arch_keys, arch_layers, block_candidate_keys, block_key,
     fixed_layers, format_key, normalize_key, parse_key, space_keys,
 )
-from pxnas_tf.latency.measurement import Measurement
-from pxnas_tf.latency.metrics import kendall_tau, mape, rmse, within
-from pxnas_tf.latency.predictor import (
+from pxnas_tf.latency.model.metrics import kendall_tau, mape, rmse, within
+from pxnas_tf.latency.model.predictor import (
     Coverage, LatencyEstimate, LatencyMatrix, LayerLatency, block_latency_matrix,
-    check_table_covers, expected_latency, expected_latency_from_probs, table_coverage,
+    check_table_covers, expected_latency_from_probs, predict, table_coverage,
 )
-from pxnas_tf.latency.runner import (
-    BenchModel, MeasureSettings, Runner, RunnerError, make_runner, parse_device,
-)
-from pxnas_tf.latency.table import (
+from pxnas_tf.latency.model.table import (
     IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
     TableMetadata, load_table,
 )

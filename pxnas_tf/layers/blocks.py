@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import keras
 
+from pxnas_tf.search_space.space import hidden_width
+
 BN_EPSILON = 1e-3
 # PyTorch's BN momentum 0.1 (the original's setting) is Keras' 0.9.
 BN_MOMENTUM = 0.9
-
-
-def hidden_width(in_channels: int, expand: float) -> int:
-    """Hidden width of an inverted bottleneck: round(in * expand)."""
-    return int(round(in_channels * expand))
 
 
 def conv_bn_layers(

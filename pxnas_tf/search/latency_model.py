@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from pxnas_tf.latency import LatencyTable, block_latency_matrix, check_table_covers
+from pxnas_tf.latency.model.predictor import block_latency_matrix, check_table_covers, predict
+from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.models.profile import candidate_macs
 from pxnas_tf.search.errors import SearchError
 from pxnas_tf.search_space import SearchSpace
@@ -29,17 +30,23 @@ class LatencyModel:
             op = 0).
         unit: "ms" (table) or "MMACs" (proxy).
         source: the table file or "macs".
+        table: the table (None for the proxy): `predict` quotes the whole
+            prediction of a net from it.
+        stat: the table statistic of `constant` and `blocks`.
     """
 
     constant: float
     blocks: tuple[tuple[float, ...], ...]
     unit: str
     source: str
+    table: LatencyTable | None = dataclasses.field(default=None, compare=False, repr=False)
+    stat: str | None = None
 
     @classmethod
-    def from_table(cls, space: SearchSpace, path: str, stat: str = "mean",
+    def from_table(cls, space: SearchSpace, path: str, stat: str | None = None,
                    precision: str | None = None) -> "LatencyModel":
-        """From a latency table file.
+        """From a latency table file (`stat`: default the table's own, as
+        `pxnas_tf.latency.model.predictor.predict` uses).
 
         Raises:
             MissingKeysError: listing the keys of `space` the table lacks.
@@ -52,9 +59,10 @@ class LatencyModel:
                 f"latency table {path} was measured at precision {measured!r}, but the search "
                 f"targets {precision!r}; use a table measured at {precision!r}")
         check_table_covers(space, table)
+        stat = stat or table.default_stat
         matrix = block_latency_matrix(space, table, stat)
         return cls(float(matrix.constant_ms), tuple(tuple(float(x) for x in b) for b in matrix.blocks),
-                   "ms", path)
+                   "ms", path, table, stat)
 
     @classmethod
     def from_macs(cls, space: SearchSpace) -> "LatencyModel":
@@ -71,6 +79,14 @@ class LatencyModel:
     def arch_latency(self, indices: Sequence[int]) -> float:
         """Latency of the arch choosing candidate indices[b] in block b."""
         return self.constant + sum(b[int(i)] for b, i in zip(self.blocks, indices))
+
+    def predict(self, arch, indices: Sequence[int]) -> float:
+        """The whole prediction of `arch` (candidate `indices`), with the
+        table terms the per-block form leaves out; the per-block sum for the
+        MACs proxy."""
+        if self.table is None:
+            return self.arch_latency(indices)
+        return predict(arch, self.table, stat=self.stat).total_ms
 
     def expected(self, probs: Sequence[Sequence[float]]) -> float:
         """E[LAT] under per-block probabilities (numpy)."""

@@ -52,7 +52,13 @@ class SearchResult:
         derived_by: "argmax", "budget" (most probable within the target) or
             "band" (most probable in [budget_floor * target, target]).
         probabilities: per block, the final op probabilities.
-        latency: the derived arch's latency (model unit), None without a model.
+        latency: the derived arch's latency in the search's per-block form
+            (what the search optimised and derived by; model unit), None
+            without a model.
+        predicted_latency: the derived arch's whole prediction
+            (`pxnas_tf.latency.model.predictor.predict`: the number every
+            other part of the tool quotes); equals `latency` unless the
+            table has streaming or context terms.
         expected_latency: E[LAT] under the final probabilities.
         unit: the latency unit.
         holdout_accuracy: top-1 of the derived arch on the arch holdout
@@ -69,6 +75,7 @@ class SearchResult:
     derived_by: str
     probabilities: list[list[float]]
     latency: float | None
+    predicted_latency: float | None
     expected_latency: float | None
     unit: str | None
     holdout_accuracy: float
@@ -83,7 +90,8 @@ class SearchResult:
     def summary(self) -> dict:
         return {
             "arch": self.arch.arch_string, "ops": list(self.arch.ops), "derived_by": self.derived_by,
-            "latency": self.latency, "expected_latency": self.expected_latency, "unit": self.unit,
+            "latency": self.latency, "predicted_latency": self.predicted_latency,
+            "expected_latency": self.expected_latency, "unit": self.unit,
             "holdout_accuracy": self.holdout_accuracy, "params": self.params, "macs": self.macs,
             "weight_steps": self.weight_steps, "arch_steps": self.arch_steps,
             "temperature": self.temperature, "decided": self.decided,
@@ -337,6 +345,7 @@ class Search:
         result = SearchResult(
             arch=arch, derived_by=how, probabilities=[[float(x) for x in p] for p in probs],
             latency=lat.arch_latency(indices) if lat else None,
+            predicted_latency=lat.predict(arch, indices) if lat else None,
             expected_latency=lat.expected(probs) if lat else None,
             unit=lat.unit if lat else None, holdout_accuracy=holdout["accuracy"],
             params=cost.params, macs=cost.macs, weight_steps=self.weight_steps,
@@ -347,7 +356,8 @@ class Search:
         if self.chief:
             doc = arch.to_dict()
             doc["search"] = {k: v for k, v in result.summary().items()
-                             if k in ("derived_by", "latency", "expected_latency", "unit",
+                             if k in ("derived_by", "latency", "predicted_latency",
+                                      "expected_latency", "unit",
                                       "holdout_accuracy", "params", "macs", "decided")}
             doc["search"]["latency_source"] = lat.source if lat else None
             fileio.atomic_write_json(self.files["arch"], doc)

@@ -52,6 +52,11 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
+def hidden_width(in_channels: int, expand: float) -> int:
+    """Hidden width of an inverted bottleneck: round(in * expand)."""
+    return int(round(in_channels * expand))
+
+
 def conv_out_size(size: int, kernel: int, stride: int) -> int:
     """Output size of a conv with symmetric padding kernel // 2 (the
     original's padding, used by every conv here)."""

@@ -8,8 +8,10 @@ import subprocess
 
 import pytest
 
-from android_bench import adb as adb_lib, adb_runner
-from pxnas_tf.latency.runner import BenchModel, RunnerError, make_runner, plugin_runner
+from android_bench import adb as adb_lib
+from android_bench import adb_runner
+from pxnas_tf.latency.measure.devices import make_runner, plugin_runner
+from pxnas_tf.latency.measure.runner import BenchModel, RunnerError
 
 ADB = shutil.which("adb")
 needs_adb = pytest.mark.skipif(ADB is None, reason="the adb Debian package is not installed")

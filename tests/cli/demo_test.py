@@ -78,6 +78,18 @@ def test_table_problems():
                                                        "4 thread(s), not 1"]
     # Unknown fields (an imported YAML without them) do not count against it.
     assert pipeline.table_problems(TableMetadata(), "int8", 1) == []
+    # A table timed with the builtin kernels, by another runner or on another CPU
+    # is another target.
+    builtin = TableMetadata(device="host: x", threads=1, precision="int8", delegate="none")
+    assert pipeline.table_problems(builtin, "int8", 1) == ["delegate 'none', not 'xnnpack'"]
+    assert pipeline.table_problems(builtin, "int8", 1, xnnpack=False) == []
+    phone = TableMetadata(device="Pixel 7", threads=1, precision="int8", extra={"runner": "adb"})
+    assert pipeline.table_problems(phone, "int8", 1) == ["the 'adb' runner, not 'host'"]
+    assert pipeline.table_problems(phone, "int8", 1, runner="adb:SERIAL") == []
+    host = TableMetadata(device="host: x", threads=1, precision="int8", extra={"runner": "host"})
+    assert pipeline.table_problems(host, "int8", 1, host_device="host: y") == [
+        "device 'host: x', not this machine ('host: y')"]
+    assert pipeline.table_problems(host, "int8", 1, host_device="host: x") == []
 
 
 @pytest.mark.parametrize("changes,match", [

@@ -4,10 +4,9 @@ against Keras; metadata and sidecar; the never-overwrite rule; bad input."""
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from pxnas_tf.export import (
     ExportError, VerificationError, export_tflite, read_metadata, tflite_logits,
@@ -150,8 +149,8 @@ def test_a_layer_without_int8_kernel_is_named(tmp_path):
 
 
 def test_latency_table_prediction_beside_the_measurement(trained, tmp_path):
-    from pxnas_tf.latency import LatencyTable, TableMetadata, expected_latency, space_keys
-    from pxnas_tf.latency.table import MissingKeysError
+    from pxnas_tf.latency import LatencyTable, TableMetadata, predict, space_keys
+    from pxnas_tf.latency.model.table import MissingKeysError
     arch, model, *_ = trained
     keys = space_keys(arch.space)
     table = LatencyTable(TableMetadata(device="test phone", precision="int8"))
@@ -159,7 +158,7 @@ def test_latency_table_prediction_beside_the_measurement(trained, tmp_path):
     result = export_tflite(model, str(tmp_path / "n.tflite"), "float32", arch=arch,
                            latency_table=table, latency_settings=FAST)
     report = result.report
-    assert report.predicted_latency_ms == pytest.approx(expected_latency(arch, table).total_ms)
+    assert report.predicted_latency_ms == pytest.approx(predict(arch, table).total_ms)
     assert report.latency_table == "test phone, int8" and report.latency.median_ms > 0
     assert any("table test phone, int8 predicts" in line for line in report.summary_lines())
     partial = LatencyTable(table.metadata)

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from pxnas_tf.latency.benchmark_output import (
-    BenchmarkOutputError, RunStats, parse_benchmark_file, parse_benchmark_output, parse_number, parse_run_stats,
-    parse_summary, parse_table_header, strip_prefix,
+from pxnas_tf.latency.measure.benchmark_output import (
+    BenchmarkOutputError, RunStats, parse_benchmark_file, parse_benchmark_output, parse_number,
+    parse_run_stats, parse_summary, parse_table_header, strip_prefix,
 )
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")

@@ -8,12 +8,13 @@ import stat
 
 import pytest
 
-from pxnas_tf.latency.benchmark_output import parse_benchmark_file
-from pxnas_tf.latency.benchmark_runner import (
+from pxnas_tf.latency.measure.benchmark_output import parse_benchmark_file
+from pxnas_tf.latency.measure.benchmark_runner import (
     LocalBenchmarkRunner, benchmark_args, check_local_binary, result_ms, run_local,
 )
-from pxnas_tf.latency.measurement import summarize_averages
-from pxnas_tf.latency.runner import BenchModel, MeasureSettings, RunnerError, make_runner
+from pxnas_tf.latency.measure.devices import make_runner
+from pxnas_tf.latency.measure.measurement import summarize_averages
+from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, RunnerError
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 FIXTURES = ["bm_current_xnnpack.txt", "bm_current_op_profiling.txt",
@@ -43,7 +44,7 @@ def test_every_output_format_becomes_a_measurement(name):
 
 
 def test_crashed_output_is_a_clear_error():
-    from pxnas_tf.latency.benchmark_output import BenchmarkOutputError
+    from pxnas_tf.latency.measure.benchmark_output import BenchmarkOutputError
     with pytest.raises(BenchmarkOutputError, match="Last lines"):
         parse_benchmark_file(os.path.join(TESTDATA, "bm_crash_regular_runs.txt"))
 

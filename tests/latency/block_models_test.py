@@ -7,10 +7,11 @@ import os
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from pxnas_tf.tflite import random_representative_data, to_tflite
-from pxnas_tf.latency import block_models, keys as keys_lib
+from pxnas_tf.latency.build import block_models
+from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch
+from pxnas_tf.tflite import random_representative_data, to_tflite
 
 
 def _tflite_ops(data: bytes) -> collections.Counter:
@@ -29,10 +30,10 @@ def test_layer_models_have_the_key_shapes(tiny_space):
 
 
 def test_stem_stride_and_errors():
-    assert block_models.stem_stride(224, 112, 3) == 2
-    assert block_models.stem_stride(32, 32, 3) == 1
-    with pytest.raises(block_models.BlockModelError, match="no stride maps"):
-        block_models.stem_stride(32, 40, 3)
+    assert keys_lib.stem_stride(224, 112, 3) == 2
+    assert keys_lib.stem_stride(32, 32, 3) == 1
+    with pytest.raises(keys_lib.LatencyKeyError, match="no stride maps"):
+        keys_lib.stem_stride(32, 40, 3)
     with pytest.raises(block_models.BlockModelError, match="key kind 'Pool'"):
         block_models.layer_model("Pool-input:4x4x8-output:1x1x8")
     with pytest.raises(block_models.BlockModelError, match="idskip:1 but input and output"):

@@ -11,11 +11,14 @@ import time
 
 import pytest
 
-from pxnas_tf.latency import builder, keys as keys_lib, predictor
-from pxnas_tf.latency.builder import BuildSettings, best_run, build_table, is_confirmed, needs_run
-from pxnas_tf.latency.host_runner import HostRunner
-from pxnas_tf.latency.runner import Runner
-from pxnas_tf.latency.table import IncompatibleTablesError, load_table
+from pxnas_tf.latency.build import builder
+from pxnas_tf.latency.build.builder import build_table
+from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.measure.runner import Runner
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model import predictor
+from pxnas_tf.latency.model.table import IncompatibleTablesError, load_table
 from pxnas_tf.search_space import Arch
 
 
@@ -103,7 +106,7 @@ def test_tiny_table_end_to_end(built, tiny_space):
     # What search uses works on it; the sum is the hand sum of the medians.
     arch = Arch(tiny_space, ("k5_e6", "zero", "k3_e3"))
     hand = sum(table.value(k, "median") for k in keys_lib.arch_keys(arch))
-    assert predictor.expected_latency(arch, table).total_ms == pytest.approx(hand)
+    assert predictor.predict(arch, table).total_ms == pytest.approx(hand)
     matrix = predictor.block_latency_matrix(tiny_space, table)
     assert matrix.blocks[1][-1] == 0.0 and len(matrix.blocks) == 3
     assert builder.default_models_dir(path, "int8").endswith("tiny.models/int8")

@@ -6,11 +6,14 @@ import os
 
 import pytest
 
-from pxnas_tf.latency import cache, validation
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency.host_runner import HostRunner
-from pxnas_tf.latency.ops import ops_of_key
-from pxnas_tf.latency.table import load_table
+from pxnas_tf.latency.build import streaming_chains, validation
+from pxnas_tf.latency.measure import caches
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model import streaming as cache
+from pxnas_tf.latency.model.ops import ops_of_key
+from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.table import load_table
 
 
 def _sysfs(root, entries):
@@ -26,11 +29,11 @@ def _sysfs(root, entries):
 def test_cache_sizes_from_sysfs(tmp_path):
     root = _sysfs(tmp_path / "cache", [(1, "Data", "32K"), (1, "Instruction", "64K"),
                                        (2, "Unified", "512K"), (3, "Unified", "8192K")])
-    assert cache.cpu_caches(root) == {"L1": 32 << 10, "L2": 512 << 10, "L3": 8 << 20}
-    assert cache.cpu_caches(str(tmp_path / "missing")) == {}
-    assert cache.parse_size("32M") == 32 << 20 and cache.parse_size("1048576") == 1 << 20
+    assert caches.cpu_caches(root) == {"L1": 32 << 10, "L2": 512 << 10, "L3": 8 << 20}
+    assert caches.cpu_caches(str(tmp_path / "missing")) == {}
+    assert caches.parse_size("32M") == 32 << 20 and caches.parse_size("1048576") == 1 << 20
     with pytest.raises(ValueError, match="not a cache size"):
-        cache.parse_size("lots")
+        caches.parse_size("lots")
 
 
 def test_streaming_fraction_and_time_by_hand():
@@ -66,8 +69,8 @@ def test_streaming_rate_measured_on_this_host(tmp_path, quick):
     # Small calibration models (128 channels, caches said to be tiny) so that
     # the chain (8 float32 layers of 64 KB) streams from beyond the
     # "caches"; the figure itself is not checked, its bookkeeping is.
-    caches = {"L2": 64 << 10, "L3": 256 << 10}
-    info = cache.measure_streaming(HostRunner(settings=quick), "float32", caches,
+    sizes = {"L2": 64 << 10, "L3": 256 << 10}
+    info = streaming_chains.measure_streaming(HostRunner(settings=quick), "float32", sizes,
                                    str(tmp_path), channels=128)
     assert info["chain_layers"] == 8
     assert info["chain_mb"] == pytest.approx(8 * 128 * 128 * 4 / 1e6)
@@ -76,18 +79,20 @@ def test_streaming_rate_measured_on_this_host(tmp_path, quick):
     assert info["ms_per_mb"] == pytest.approx(expected)
     assert len(os.listdir(tmp_path)) == 2  # the two models, reused by a re-run
     with pytest.raises(ValueError, match="L2 cache size is unknown"):
-        cache.measure_streaming(HostRunner(settings=quick), "float32", {}, str(tmp_path))
+        streaming_chains.measure_streaming(HostRunner(settings=quick), "float32", {}, str(tmp_path))
 
 
 def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
-    base, _, source = validation.predict_arch(arch, table)
+    pred = predict(arch, table)
+    base, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table"
     weights = cache.weight_bytes(keys_lib.arch_keys(arch), "int8")
     # An L2 a quarter of the net's weights: the full rate applies.
     table.metadata.extra["weight_streaming"] = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
-    ms, _, source = validation.predict_arch(arch, table)
+    pred = predict(arch, table)
+    ms, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table+streaming"
     assert ms == pytest.approx(base + 2.0 * weights / 1e6)
 
@@ -102,7 +107,8 @@ class _SmallCaches(HostRunner):
 
 
 def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
-    from pxnas_tf.latency.builder import BuildSettings, build_table
+    from pxnas_tf.latency.build.builder import build_table
+    from pxnas_tf.latency.build.settings import BuildSettings
     settings = BuildSettings(min_passes=1, max_passes=2, agree_tol=0.5, batch_size=8)
     path = str(tmp_path / "t.json")
     report = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,

@@ -4,8 +4,8 @@ measures in seconds, and quick measurement settings."""
 
 import pytest
 
-from pxnas_tf.latency.builder import BuildSettings
-from pxnas_tf.latency.runner import MeasureSettings
+from pxnas_tf.latency.build.settings import BuildSettings
+from pxnas_tf.latency.measure.runner import MeasureSettings
 from pxnas_tf.search_space import load_space
 
 TINY = {
@@ -45,8 +45,8 @@ def quick_build():
 @pytest.fixture(scope="session")
 def tiny_table_path(tmp_path_factory, tiny_space):
     """A complete int8 table of the tiny space, measured on this host."""
-    from pxnas_tf.latency.builder import build_table
-    from pxnas_tf.latency.host_runner import HostRunner
+    from pxnas_tf.latency.build.builder import build_table
+    from pxnas_tf.latency.measure.host_runner import HostRunner
     path = str(tmp_path_factory.mktemp("tiny_table") / "tiny.json")
     report = build_table(tiny_space, HostRunner(settings=QUICK), path, "int8", QUICK_BUILD,
                          progress=False)

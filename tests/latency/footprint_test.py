@@ -8,12 +8,16 @@ import os
 
 import pytest
 
-from pxnas_tf.latency import context, footprint, validation
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency.builder import BuildSettings, build_table
-from pxnas_tf.latency.host_runner import HostRunner
-from pxnas_tf.latency.ops import ops_of_key
-from pxnas_tf.latency.table import load_table
+from pxnas_tf.latency.build import context_chains, validation
+from pxnas_tf.latency.build.builder import build_table
+from pxnas_tf.latency.build.settings import BuildSettings
+from pxnas_tf.latency.measure import footprint
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.model import context
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.ops import ops_of_key
+from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
@@ -113,7 +117,8 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
     keys = keys_lib.arch_keys(arch)
-    base, _, source = validation.predict_arch(arch, table)
+    pred = predict(arch, table)
+    base, _, source = pred.total_ms, pred.std_ms, pred.source
     assert "+context" not in source
     heavy = keys[2]
     fp = {"bytes": {k: 10_000 for k in keys}}
@@ -121,10 +126,11 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table.metadata.extra["footprint"] = fp
     table.metadata.extra["context"] = {"groups": {"g": {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}},
                                        "default": "g"}
-    ms, _, source = validation.predict_arch(arch, table)
+    pred = predict(arch, table)
+    ms, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source.endswith("+context")
     assert ms == pytest.approx(base + 0.5 * (1 << 20) / 1e6)  # phi = 1: others hold >= C
-    assert validation.predict_arch(arch, table, context=False)[0] == pytest.approx(base)
+    assert predict(arch, table, context=False).total_ms == pytest.approx(base)
 
 
 def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
@@ -169,7 +175,7 @@ def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
     # allocates: the chains, the pass rule and the fit are what is checked.
     key = "expanded_conv-input:2x2x16-output:2x2x16-expand:3-kernel:7-stride:1-idskip:1"
     fp = {"bytes": {key: _weights(key) + (1 << 20)}}
-    info = context.measure_context(HostRunner(settings=quick), [key], fp, "int8",
+    info = context_chains.measure_context(HostRunner(settings=quick), [key], fp, "int8",
                                    {"L2": 1 << 20, "L3": 8 << 20}, str(tmp_path),
                                    min_passes=2, max_passes=3, agree_tol=0.5)
     group = info["groups"]["k7_e3_2x2"]
@@ -179,13 +185,13 @@ def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
         assert 2 <= len(runs) <= 3 and group["chain_ms"][n] == min(runs)
     assert group["rate_ms_per_mb"] >= 0 and (1 << 20) <= group["c_bytes"] <= 16 << 20
     assert len(os.listdir(tmp_path)) == 4  # the chain models, reused by a re-run
-    again = context.measure_context(HostRunner(settings=quick), [key], fp, "int8", {},
+    again = context_chains.measure_context(HostRunner(settings=quick), [key], fp, "int8", {},
                                     str(tmp_path), previous=info)
     assert again["groups"] == info["groups"]  # calibrated groups are never re-measured
 
 
 def test_an_interrupted_calibration_resumes_from_the_saved_passes(tmp_path, quick):
-    from pxnas_tf.latency.runner import RunnerError
+    from pxnas_tf.latency.measure.runner import RunnerError
 
     class Unplugged(HostRunner):
         """The real host runner that fails after `left` measurements."""
@@ -206,14 +212,14 @@ def test_an_interrupted_calibration_resumes_from_the_saved_passes(tmp_path, quic
     saved = []
     args = ([key], fp, "int8", {"L2": 1 << 20, "L3": 8 << 20}, str(tmp_path))
     with pytest.raises(RunnerError):  # dies in the second pass
-        context.measure_context(Unplugged(5, settings=quick), *args, min_passes=2,
+        context_chains.measure_context(Unplugged(5, settings=quick), *args, min_passes=2,
                                 max_passes=2, save=lambda info: saved.append(
                                     json.loads(json.dumps(info))))
     assert len(saved) == 5  # after every measurement
     first = saved[-1]["pending"]["k7_e3_2x2"]
     assert first["key"] == key and sorted(len(r) for r in first["runs"].values()) == [1, 1, 1, 2]
     runner = Unplugged(3, settings=quick)  # exactly the 3 chains still missing
-    info = context.measure_context(runner, *args, min_passes=2, max_passes=2,
+    info = context_chains.measure_context(runner, *args, min_passes=2, max_passes=2,
                                    previous=saved[-1])
     assert runner.left == 0 and "pending" not in info
     for n, runs in info["groups"]["k7_e3_2x2"]["chain_runs"].items():
@@ -221,9 +227,9 @@ def test_an_interrupted_calibration_resumes_from_the_saved_passes(tmp_path, quic
 
 
 def test_benchmark_model_memory_footprint_becomes_resident_bytes(tmp_path):
-    from pxnas_tf.latency.benchmark_output import parse_benchmark_file
-    from pxnas_tf.latency.benchmark_runner import LocalBenchmarkRunner
-    from pxnas_tf.latency.runner import BenchModel
+    from pxnas_tf.latency.measure.benchmark_output import parse_benchmark_file
+    from pxnas_tf.latency.measure.benchmark_runner import LocalBenchmarkRunner
+    from pxnas_tf.latency.measure.runner import BenchModel
 
     binary = tmp_path / "benchmark_model"
     binary.write_text("#!/bin/sh\nexit 0\n")

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from pxnas_tf.latency import block_models
-from pxnas_tf.latency.host_runner import HostRunner, cpu_isa, parse_cpu_mask
-from pxnas_tf.latency.runner import BenchModel, RunnerError
+from pxnas_tf.latency.build import block_models
+from pxnas_tf.latency.measure.host_runner import HostRunner, cpu_isa, parse_cpu_mask
+from pxnas_tf.latency.measure.runner import BenchModel, RunnerError
 
 BLOCK = "expanded_conv-input:16x16x8-output:16x16x8-expand:6-kernel:5-stride:1-idskip:1"
 
@@ -52,7 +52,7 @@ def test_busy_machine_rounds_are_thrown_away_then_flagged(models, quick):
     import sys
     import time
 
-    from pxnas_tf.latency.load import LoadMonitor
+    from pxnas_tf.latency.measure.cpu_load import LoadMonitor
     if not LoadMonitor().enabled:
         pytest.skip("no /proc/stat here")
     settings = dataclasses.replace(quick, max_load=0.3, max_wait_s=0.5, round_s=0.05)

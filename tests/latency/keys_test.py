@@ -5,7 +5,7 @@ import os
 import pytest
 import yaml
 
-from pxnas_tf.latency import keys
+from pxnas_tf.latency.model import keys
 from pxnas_tf.search_space import Arch, load_space
 
 PUBLISHED = os.path.join(os.path.dirname(__file__), "testdata", "proxylessnas_mobile_trim.yaml")

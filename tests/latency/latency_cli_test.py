@@ -8,9 +8,10 @@ import sys
 import pytest
 import yaml
 
-from pxnas_tf.latency import builder
-from pxnas_tf.latency.op_model import fit_table
-from pxnas_tf.latency.table import load_table
+from pxnas_tf.latency.build import builder
+from pxnas_tf.latency.build.keras_ops import predict_keras_model
+from pxnas_tf.latency.model.op_model import fit_table
+from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
 
@@ -90,7 +91,7 @@ def test_predict_a_foreign_keras_model(tmp_path):
     out = pxnas("predict", f"--table={table}", f"--keras_model={path}", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    expected = fit_table(load_table(REAL)).predict_keras_model(model)
+    expected = predict_keras_model(fit_table(load_table(REAL)), model)
     assert result["latency_ms"] == pytest.approx(expected.ms, rel=1e-9)
     assert result["std_ms"] > 0 and result["source"] == "op_model"
     out = pxnas("predict", f"--table={table}", "--arch=mobilenet_v2", "--input_shape=32,32,3",

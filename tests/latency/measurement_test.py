@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pxnas_tf.latency import measurement as M
+from pxnas_tf.latency.measure import measurement as M
 
 
 def test_relative_spread():

@@ -8,10 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency import op_model as om
-from pxnas_tf.latency.ops import Op, ops_of_key
-from pxnas_tf.latency.table import LatencyEntry, LatencyTable, load_table
+from pxnas_tf.latency.build.keras_ops import predict_keras_model
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model import op_model as om
+from pxnas_tf.latency.model.ops import Op, ops_of_key
+from pxnas_tf.latency.model.table import LatencyEntry, LatencyTable, load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
 
@@ -67,7 +68,7 @@ def test_keras_model_prediction_is_the_sum_of_its_layers():
     space = load_space("proxyless_small")
     arch = Arch(space, tuple(b.candidates[1] for b in space.blocks()))
     by_keys = sum(model.predict_key(k).ms for k in keys_lib.arch_keys(arch))
-    whole = model.predict_keras_model(build_model(arch, batch_size=1))
+    whole = predict_keras_model(model, build_model(arch, batch_size=1))
     assert whole.ms == pytest.approx(by_keys + model.overhead_ms, rel=1e-9)
     assert whole.std_ms == pytest.approx(whole.ms * model.loo_rel_rmse)
     assert not whole.extrapolated
@@ -113,9 +114,9 @@ def test_predicts_another_width_multiplier_measured_live(tmp_path):
     ran these blocks at 0.5x to 7x the fixture's times)."""
     import dataclasses
 
-    from pxnas_tf.latency import block_models
-    from pxnas_tf.latency.host_runner import HostRunner
-    from pxnas_tf.latency.runner import BenchModel, MeasureSettings
+    from pxnas_tf.latency.build import block_models
+    from pxnas_tf.latency.measure.host_runner import HostRunner
+    from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings
 
     table = load_table(REAL)
     runner = HostRunner(settings=MeasureSettings(max_wait_s=60.0))

@@ -6,10 +6,10 @@ import collections
 import keras
 import pytest
 
-from pxnas_tf.latency import block_models, keys as keys_lib
-from pxnas_tf.latency.ops import (
-    Op, UnsupportedLayerError, mbconv_ops, ops_of_key, ops_of_keras_model,
-)
+from pxnas_tf.latency.build import block_models
+from pxnas_tf.latency.build.keras_ops import ops_of_keras_model
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.ops import Op, UnsupportedLayerError, mbconv_ops, ops_of_key
 from pxnas_tf.models import build_model, zoo
 from pxnas_tf.search_space import Arch
 

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pxnas_tf.latency import predictor
-from pxnas_tf.latency.table import LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError
+from pxnas_tf.latency.model import predictor
+from pxnas_tf.latency.model.table import (
+    LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
+)
 from pxnas_tf.search_space import Arch, load_space
 
 PUBLISHED = os.path.join(os.path.dirname(__file__), "testdata", "proxylessnas_mobile_trim.yaml")
@@ -69,7 +71,7 @@ def space():
 
 def test_expected_latency_equals_hand_sum(raw, table, space):
     arch = Arch(space, tuple(OPS))
-    estimate = predictor.expected_latency(arch, table)
+    estimate = predictor.predict(arch, table)
     hand_sum = sum(raw[key]["mean"] for key in HAND_KEYS)
     assert estimate.total_ms == pytest.approx(hand_sum, rel=1e-12)
     assert float(estimate) == estimate.total_ms
@@ -121,7 +123,7 @@ def test_matrix_consistent_with_expected_latency(table, space):
         arch = Arch(space, tuple(b.candidates[j] for b, j in zip(blocks, choice)))
         one_hot = [np.eye(len(b.candidates))[j] for b, j in zip(blocks, choice)]
         assert predictor.expected_latency_from_probs(matrix, one_hot) == pytest.approx(
-            predictor.expected_latency(arch, table).total_ms, rel=1e-12)
+            predictor.predict(arch, table).total_ms, rel=1e-12)
     uniform = [np.full(len(b.candidates), 1.0 / len(b.candidates)) for b in blocks]
     mean_of_means = matrix.constant_ms + sum(float(lat.mean()) for lat in matrix.blocks)
     assert predictor.expected_latency_from_probs(matrix, uniform) == pytest.approx(mean_of_means)
@@ -148,11 +150,11 @@ def test_missing_key_of_one_arch(table, space):
     del partial.entries[HAND_KEYS[3]]  # block 1, k5_e3
     arch = Arch(space, tuple(OPS))
     with pytest.raises(MissingKeysError) as info:
-        predictor.expected_latency(arch, partial)
+        predictor.predict(arch, partial)
     assert info.value.missing == (HAND_KEYS[3],)
     assert "partial.json" in str(info.value) and "more" not in str(info.value)
     skipped = Arch(space, tuple("zero" if i == 1 else op for i, op in enumerate(OPS)))
-    assert predictor.expected_latency(skipped, partial).by_name()["blocks.1"] == 0.0
+    assert predictor.predict(skipped, partial).by_name()["blocks.1"] == 0.0
     with pytest.raises(MissingKeysError):
         predictor.block_latency_matrix(space, partial)
     partial.metadata = dataclasses.replace(partial.metadata, space="other_space")
@@ -166,7 +168,7 @@ def test_stats_other_than_mean():
     for key in predictor.keys_lib.space_keys(space):
         table.set(key, LatencyEntry(2.0, median=1.0, std=0.1, count=5))
     arch = Arch(space, tuple(b.candidates[0] for b in space.blocks()))
-    assert predictor.expected_latency(arch, table, stat="median").total_ms == pytest.approx(
+    assert predictor.predict(arch, table, stat="median").total_ms == pytest.approx(
         (space.num_blocks + 4) * 1.0)
     matrix = predictor.block_latency_matrix(space, table, stat="median")
     assert matrix.constant_ms == pytest.approx(4.0)

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from pxnas_tf.latency import load
-from pxnas_tf.latency.runner import MeasureSettings, RunnerError, make_runner, parse_device
+from pxnas_tf.latency.measure import cpu_load as load
+from pxnas_tf.latency.measure.devices import make_runner, parse_device
+from pxnas_tf.latency.measure.runner import MeasureSettings, RunnerError
 
 
 def test_parse_device():

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from pxnas_tf.latency.table import (
+from pxnas_tf.latency.model.table import (
     IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
     TableMetadata, load_table,
 )

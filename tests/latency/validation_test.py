@@ -7,10 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from pxnas_tf.latency import metrics, validation
-from pxnas_tf.latency.host_runner import HostRunner
-from pxnas_tf.latency.op_model import fit_table
-from pxnas_tf.latency.table import LatencyTableError, MissingKeysError, load_table
+from pxnas_tf.latency.build import validation
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.model import metrics
+from pxnas_tf.latency.model.op_model import fit_table
+from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.table import LatencyTableError, MissingKeysError, load_table
 from pxnas_tf.search_space import load_space
 
 
@@ -47,15 +49,17 @@ def test_zoo_nets_at_the_space_resolution():
 def test_prediction_sources(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
-    ms, std, source = validation.predict_arch(arch, table)
+    pred = predict(arch, table)
+    ms, std, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table" and std == 0.0 and ms > 0
     wider = tiny_space.replace(width_mult=1.5)
     other = validation.sample_archs(wider, 1)[0]
     with pytest.raises(MissingKeysError, match="lacks"):
-        validation.predict_arch(other, table)
+        predict(other, table)
     model = fit_table(load_table(os.path.join(os.path.dirname(__file__), "testdata",
                                               "host_int8_proxyless_small.json")))
-    ms2, std2, source2 = validation.predict_arch(other, table, model)
+    pred = predict(other, table, model)
+    ms2, std2, source2 = pred.total_ms, pred.std_ms, pred.source
     assert source2 in ("op_model", "table+op_model") and std2 > 0 and ms2 > 0
 
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
 from tiny import TINY_SPACE, search_args
+
 from pxnas_tf.latency import LatencyTable, TableMetadata
-from pxnas_tf.latency.keys import space_keys
+from pxnas_tf.latency.model.keys import space_keys
 from pxnas_tf.search_space import load_space
 
 

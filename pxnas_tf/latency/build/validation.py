@@ -29,12 +29,12 @@ import time
 from typing import Sequence
 
 from pxnas_tf import fileio
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency import metrics
-from pxnas_tf.latency.builder import BuildSettings, best_run, is_confirmed, needs_run
-from pxnas_tf.latency.op_model import OpModel
-from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
-from pxnas_tf.latency.table import LatencyTable, LatencyTableError, compat_differences
+from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
+from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
+from pxnas_tf.latency.model import metrics
+from pxnas_tf.latency.model.op_model import OpModel
+from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError, compat_differences
 from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
@@ -123,59 +123,6 @@ def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool
     return nets + (zoo_nets(space) if zoo else [])
 
 
-def predict_arch(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
-                 stat: str | None = None, context: bool = True) -> tuple[float, float, str]:
-    """(ms, std_ms, source) of `arch`: table entries where the table has the
-    layer's key, the op model elsewhere, plus the weight-streaming time of
-    the whole net where the table measured its rate
-    (`pxnas_tf.latency.cache`; source then ends in "+streaming") and, with
-    `context`, the context term of its buffer-heavy layers where the table
-    calibrated one (`pxnas_tf.latency.context`; "+context").
-
-    Raises:
-        LatencyTableError: a key is missing and there is no op model.
-    """
-    stat = stat or table.default_stat
-    total = var = 0.0
-    from_table = from_model = 0
-    missing = []
-    for layer in keys_lib.arch_layers(arch):
-        if layer.key is None:
-            continue
-        if layer.key in table:
-            total += table.value(layer.key, stat)
-            from_table += 1
-        elif op_model is not None:
-            p = op_model.predict_key(layer.key)
-            total += p.ms
-            var += p.std_ms  # errors of one fit are correlated: add linearly
-            from_model += 1
-        else:
-            missing.append(layer.key)
-    if missing:
-        from pxnas_tf.latency.predictor import missing_keys_error
-        raise missing_keys_error(missing, table, arch.space)
-    if from_table == 0 and op_model is not None:
-        total += op_model.overhead_ms  # the stem entry would have carried it
-    source = ("table" if not from_model else "op_model" if not from_table
-              else "table+op_model")
-    extra = table.metadata.extra
-    precision = table.metadata.precision or "float32"
-    stem_kernel = extra.get("stem_kernel", 3)
-    streaming = extra.get("weight_streaming")
-    if streaming:
-        from pxnas_tf.latency import cache
-        weights = cache.weight_bytes(keys_lib.arch_keys(arch), precision, stem_kernel)
-        total += cache.streaming_ms(weights, streaming)
-        source += "+streaming"
-    if context and (extra.get("context") or {}).get("groups"):
-        from pxnas_tf.latency import context as context_lib
-        total += context_lib.context_ms(keys_lib.arch_keys(arch), extra.get("footprint"),
-                                        extra["context"], precision, stem_kernel)
-        source += "+context"
-    return total, var, source
-
-
 # Measuring whole nets -------------------------------------------------------------
 
 def results_path(table_path: str) -> str:
@@ -196,7 +143,7 @@ def _load_results(path: str, table: LatencyTable) -> dict:
         return {}
     if doc.get("format") != RESULTS_FORMAT:
         return {}
-    from pxnas_tf.latency.table import TableMetadata
+    from pxnas_tf.latency.model.table import TableMetadata
     if compat_differences(TableMetadata.from_dict(doc.get("metadata") or {}), table.metadata):
         return {}  # measured under other conditions: start over
     return doc.get("nets", {})
@@ -226,7 +173,7 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
 
     settings = settings or BuildSettings()
     precision = table.metadata.precision or "int8"
-    from pxnas_tf.latency.builder import default_models_dir
+    from pxnas_tf.latency.build.builder import default_models_dir
     folder = models_dir or os.path.join(default_models_dir(table_path, precision), "nets")
     path = results_path(table_path)
     done = _load_results(path, table)
@@ -371,10 +318,10 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
     measured = measure_nets(nets, runner, table, table_path, settings, progress=progress)
     results = []
     for net in nets:
-        predicted, std, source = predict_arch(net.arch, table, op_model)
+        p = predict(net.arch, table, op_model)
         m = measured[net.name]
-        results.append(NetResult(net.name, net.group, net.arch.arch_string, predicted,
-                                 float(m["measured_ms"]), std, source, tuple(m["runs"]),
+        results.append(NetResult(net.name, net.group, net.arch.arch_string, p.total_ms,
+                                 float(m["measured_ms"]), p.std_ms, p.source, tuple(m["runs"]),
                                  tuple(m["flags"])))
     overall, groups = report(results)
     png = None

@@ -3,7 +3,7 @@
 A block timed alone keeps everything it touches in the CPU caches between
 invokes. Inside a whole net, every other layer's memory passes through the
 caches too, so once the net's memory outgrows them each layer reads its own
-from further away (`pxnas_tf.latency.cache` prices that). The memory that
+from further away (`pxnas_tf.latency.model.streaming` prices that). The memory that
 matters is not the file's weights but what the *runtime* allocates and
 touches for the layer: its packed weights, and whatever buffers its kernels
 keep. Those can be far larger than the weights: LiteRT 2.3.0's XNNPACK

@@ -1,7 +1,7 @@
 """The context term: layers whose runtime buffers a whole net evicts.
 
 Some layers make the runtime hold far more memory than their weights
-(`pxnas_tf.latency.footprint`): LiteRT 2.3.0's XNNPACK gives an int8 7x7
+(`pxnas_tf.latency.measure.footprint`): LiteRT 2.3.0's XNNPACK gives an int8 7x7
 depthwise op megabytes of buffers that it touches on every invoke. Timed
 alone, back to back, a block finds those buffers in the caches; inside a net,
 every other layer's memory passes through the caches between two runs of
@@ -42,15 +42,13 @@ size to twice the last-level cache. Groups are added as a table grows
 
 from __future__ import annotations
 
-import os
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency.cache import BYTES_PER_WEIGHT
-from pxnas_tf.latency.ops import ops_of_key
-from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.ops import ops_of_key
+from pxnas_tf.latency.model.streaming import BYTES_PER_WEIGHT
 
 FORMAT = "pxnas_tf.context/v1"
 MIN_BUFFER_BYTES = 256 << 10
@@ -166,105 +164,3 @@ def context_ms(keys: Sequence[str], footprint: dict | None, info: dict | None,
     return total
 
 
-def chain_models(key: str, precision: str, folder: str,
-                 copies: Sequence[int] = CHAIN_COPIES) -> dict[int, str]:
-    """Writes (or reuses) the chain models of `key`: {copies: path}."""
-    import hashlib
-
-    import keras
-
-    from pxnas_tf.layers import blocks
-
-    k = keys_lib.parse_key(key)
-    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
-    os.makedirs(folder, exist_ok=True)
-    out = {}
-    for n in copies:
-        path = os.path.join(folder, f"chain-{digest}-x{n}.tflite")
-        if not os.path.isfile(path) or os.path.getsize(path) == 0:
-            x = inputs = keras.Input(k.input_shape, batch_size=1)
-            for i in range(n):
-                y = blocks.apply(blocks.mbconv_layers(k.input_shape[2], k.output_shape[2],
-                                                      k.kernel, k.expand, k.stride, f"b{i}"), x)
-                x = keras.layers.Add(name=f"b{i}_add")([x, y])
-            save_tflite(to_tflite(keras.Model(inputs, x), precision,
-                                  random_representative_data(k.input_shape)), path)
-        out[n] = path
-    return out
-
-
-def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str,
-                    caches: dict[str, int], folder: str, stem_kernel: int = 3,
-                    min_passes: int = 2, max_passes: int = 4, agree_tol: float = 0.03,
-                    previous: dict | None = None, log=lambda text: None,
-                    save=lambda info: None) -> dict[str, Any]:
-    """Calibrates the context term on `runner` (see the module doc): for
-    every group of `keys` with a buffer-heavy residual block not calibrated
-    in `previous` yet, the chain models of its calibration key, timed under
-    the table's pass rule (at least `min_passes` passes, more while the two
-    lowest disagree by more than `agree_tol`, at most `max_passes`; the
-    lowest kept), and the fit.
-
-    A pass times the pending chains of every group, so a group's passes lie
-    minutes apart and a slow spell of the machine (a neighbour streaming
-    memory: DRAM-bound chains then run 20-30% slower for minutes on a shared
-    VM) does not settle a whole group at once. The runs so far are handed to
-    `save` after every measurement (under ``"pending"``) and taken up again from
-    `previous`, so a killed calibration resumes where it stopped.
-
-    Returns the whole record (`previous`'s groups kept); without any such
-    block it has no groups and a note says why."""
-    from pxnas_tf.latency.builder import BuildSettings, needs_run
-    from pxnas_tf.latency.runner import BenchModel
-
-    info = dict(previous or {})
-    info.setdefault("format", FORMAT)
-    groups = dict(info.get("groups") or {})
-    todo = {g: ke for g, ke in calibration_keys(keys, footprint, precision, stem_kernel).items()
-            if g not in groups}
-    last = max(caches.values()) if caches else 32 << 20
-    c_min = float(caches.get("L2") or (1 << 20))
-    rule = BuildSettings(min_passes=min_passes, max_passes=max_passes, agree_tol=agree_tol)
-    pending = dict(info.get("pending") or {})
-    paths: dict[str, dict[int, str]] = {}
-    runs: dict[str, dict[int, list[float]]] = {}
-    for group, (key, _) in sorted(todo.items()):
-        paths[group] = chain_models(key, precision, folder)
-        old = pending.get(group) or {}
-        same = old.get("key") == key
-        runs[group] = {n: list((old.get("runs") or {}).get(str(n), [])) if same else []
-                       for n in paths[group]}
-    if todo:
-        log(f"context term: chains of {len(todo)} group(s): {', '.join(sorted(todo))}")
-    while True:
-        batch = [BenchModel(f"{g}/x{n}", paths[g][n]) for g in sorted(todo)
-                 for n in paths[g] if needs_run(runs[g][n], (), rule)]
-        if not batch:
-            break
-        for model, m in runner.measure(batch):
-            group, n = model.name.rsplit("/x", 1)
-            runs[group][int(n)].append(m.value_ms)
-            info["pending"] = {g: {"key": todo[g][0],
-                                   "runs": {str(c): list(v) for c, v in runs[g].items()}}
-                               for g in todo}
-            save(info)
-    for group, (key, e) in sorted(todo.items()):
-        times = {n: min(v) for n, v in runs[group].items()}
-        f_key = float(footprint["bytes"][key])
-        points = [((n - 1) * f_key, times[n] / n - times[1]) for n in sorted(times) if n > 1]
-        rate, c = fit(points, float(e), c_min, max(c_min, 2.0 * last))
-        groups[group] = {"key": key, "buffer_bytes": int(e), "footprint_bytes": int(f_key),
-                         "chain_ms": {str(n): times[n] for n in sorted(times)},
-                         "chain_runs": {str(n): runs[group][n] for n in sorted(runs[group])},
-                         "points": [list(p) for p in points], "rate_ms_per_mb": rate,
-                         "c_bytes": c}
-    info.pop("pending", None)
-    info["groups"] = groups
-    info["min_buffer_bytes"] = MIN_BUFFER_BYTES
-    if groups:
-        info["default"] = max(groups, key=lambda g: groups[g]["buffer_bytes"])
-        info.pop("note", None)
-    else:
-        info["note"] = (f"no residual block of the table holds >= {MIN_BUFFER_BYTES >> 10} KiB "
-                        "of buffers beyond its weights: nothing to price")
-    return info

@@ -1,6 +1,6 @@
 """A fitted per-op latency model: predicts layers and nets the table lacks.
 
-Every table entry is a block of primitive ops (`pxnas_tf.latency.ops`).
+Every table entry is a block of primitive ops (`pxnas_tf.latency.model.ops`).
 Each op type (and, for depthwise convs, each kernel and stride, whose
 kernels differ a lot on CPUs) gets a small linear cost model on shape
 features, and a block costs the sum over its ops:
@@ -48,8 +48,8 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
-from pxnas_tf.latency.ops import Op, ops_of_key, ops_of_keras_model
-from pxnas_tf.latency.table import LatencyTable, LatencyTableError
+from pxnas_tf.latency.model.ops import Op, ops_of_key
+from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
 FORMAT = "pxnas_tf.latency_op_model/v1"
 SIMD_CHANNELS = 16
@@ -177,10 +177,6 @@ class OpModel:
         """A table key's latency as a table entry would hold it (net of the
         per-invoke overhead)."""
         return self.predict_ops(ops_of_key(key, self.stem_kernel), add_overhead=False)
-
-    def predict_keras_model(self, model) -> OpPrediction:
-        """A whole Keras conv net (one invoke: the overhead is added once)."""
-        return self.predict_ops(ops_of_keras_model(model), add_overhead=True)
 
     # Files ------------------------------------------------------------------
 

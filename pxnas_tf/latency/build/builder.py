@@ -33,61 +33,23 @@ import sys
 import time
 from typing import Callable, Iterable, Sequence
 
-from pxnas_tf.latency import block_models
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency.measurement import UNSTABLE, Measurement
-from pxnas_tf.latency.runner import BenchModel, Runner, RunnerError
-from pxnas_tf.latency.table import (
+from pxnas_tf.latency.build import block_models, context_chains, streaming_chains
+from pxnas_tf.latency.build.settings import (
+    BuildSettings, best_run, check_precision, is_settled, needs_run,
+)
+from pxnas_tf.latency.measure import footprint as footprint_lib
+from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
+from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
+from pxnas_tf.latency.model import context
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.table import (
     IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, TableMetadata,
     compat_differences, today,
 )
 from pxnas_tf.search_space.space import SearchSpace
 
-PRECISIONS = ("float32", "fp16", "int8")
 OVERHEAD_METHOD = ("identity model of each input shape; subtracted from every entry except the "
                    "stem, so that a table sum counts it once, like a whole net")
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildSettings:
-    """Passes and batching of a build.
-
-    Attributes:
-        min_passes: separate passes every key gets.
-        max_passes: passes at most for a key whose passes disagree.
-        agree_tol: the two lowest pass values must agree within this (relative).
-        batch_size: models handed to the runner at once (interleaved on the
-            host; one push per batch on a phone).
-        max_measurements: stop after this many measurements in this session
-            (a budget; run again to resume). None: no limit.
-        weight_streaming: once the keys are done, measure the target's
-            weight-streaming rate (`pxnas_tf.latency.cache`) where the runner
-            knows its cache sizes.
-        footprint: once the keys are done, record each key's resident
-            memory where the runner can tell (`pxnas_tf.latency.footprint`;
-            a few seconds on the host).
-        context: with `footprint`, calibrate the context term of the
-            groups of buffer-heavy blocks (`pxnas_tf.latency.context`;
-            minutes: about 30 s per group on the host).
-    """
-
-    min_passes: int = 2
-    max_passes: int = 4
-    agree_tol: float = 0.03
-    batch_size: int = 8
-    max_measurements: int | None = None
-    weight_streaming: bool = True
-    footprint: bool = True
-    context: bool = True
-
-    def __post_init__(self):
-        if self.min_passes < 1 or self.max_passes < self.min_passes:
-            raise ValueError(f"need 1 <= min_passes <= max_passes, got {self.min_passes}, "
-                             f"{self.max_passes}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.agree_tol > 0:
-            raise ValueError(f"agree_tol must be > 0, got {self.agree_tol}")
 
 
 @dataclasses.dataclass
@@ -117,47 +79,6 @@ class BuildReport:
 def default_models_dir(table_path: str, precision: str) -> str:
     """``TABLE.models/PRECISION`` beside the table."""
     return os.path.join(os.path.splitext(table_path)[0] + ".models", precision)
-
-
-def check_precision(precision: str) -> str:
-    """Canonical precision name (``float16`` -> ``fp16``).
-
-    Raises:
-        LatencyTableError: for anything else.
-    """
-    name = {"float16": "fp16", "fp32": "float32"}.get(precision, precision)
-    if name not in PRECISIONS:
-        raise LatencyTableError(f"unknown precision {precision!r}: expected one of "
-                                f"{list(PRECISIONS)}")
-    return name
-
-
-def best_run(runs: Sequence[float]) -> int:
-    """Pure: the index of the pass a key takes its value from: the lowest.
-    Other processes, on this machine or (invisibly) on the host, only ever
-    add time, so the lowest pass is the closest to the quiet machine."""
-    return min(range(len(runs)), key=lambda i: runs[i])
-
-
-def is_confirmed(runs: Sequence[float], tol: float) -> bool:
-    """Pure: another pass came within `tol` (relative) of the lowest one."""
-    low = sorted(runs)[:2]
-    return len(low) == 2 and low[1] <= low[0] * (1.0 + tol)
-
-
-def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
-    """Pure stop rule: does a key with these pass values need another pass?"""
-    if len(runs) < settings.min_passes:
-        return True
-    if len(runs) >= settings.max_passes:
-        return False
-    return not is_settled(runs, best_flags, settings)
-
-
-def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
-    """Pure: enough passes, a confirmed value, and its pass is clean."""
-    return (len(runs) >= settings.min_passes and not best_flags
-            and is_confirmed(runs, settings.agree_tol))
 
 
 @dataclasses.dataclass
@@ -350,27 +271,25 @@ class _Build:
 
     def _weight_streaming(self) -> None:
         """Measures the target's weight-streaming rate once per table
-        (`pxnas_tf.latency.cache`), where the runner knows its caches."""
+        (`pxnas_tf.latency.model.streaming`), where the runner knows its caches."""
         extra = self.table.metadata.extra
         caches = extra.get("caches") or {}
         if (not self.settings.weight_streaming or extra.get("weight_streaming")
                 or not caches.get("L2")):
             return
-        from pxnas_tf.latency import cache
         self.log("measuring the weight-streaming rate (2 calibration models)")
-        info = cache.measure_streaming(self.runner, self.precision, caches,
-                                       os.path.join(self.models_dir, "streaming"))
+        info = streaming_chains.measure_streaming(self.runner, self.precision, caches,
+                                                  os.path.join(self.models_dir, "streaming"))
         self.measured += 2
         extra["weight_streaming"] = info
         self._save()
 
     def _footprints(self) -> None:
         """Records the resident memory of every key's block model, net of the
-        identity model of its input shape (`pxnas_tf.latency.footprint`);
+        identity model of its input shape (`pxnas_tf.latency.measure.footprint`);
         only what is missing, saved at the end."""
         if not self.settings.footprint:
             return
-        from pxnas_tf.latency import footprint as footprint_lib
         extra = self.table.metadata.extra
         record = extra.get("footprint") or {"format": footprint_lib.FORMAT,
                                              "method": footprint_lib.METHOD,
@@ -405,27 +324,26 @@ class _Build:
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
-        and it lacks (`pxnas_tf.latency.context`); saved after every measurement."""
+        and it lacks (`pxnas_tf.latency.model.context`); saved after every measurement."""
         extra = self.table.metadata.extra
         record = extra.get("footprint") or {}
         if (not self.settings.footprint or not self.settings.context
                 or record.get("unsupported") or not record.get("bytes")):
             return
-        from pxnas_tf.latency import context
         previous = extra.get("context") or {}
         needed = context.calibration_keys(self.keys, record, self.precision,
                                           self._stem_kernel())
         if previous and all(g in (previous.get("groups") or {}) for g in needed):
             return
-        info = context.measure_context(self.runner, self.keys, record, self.precision,
-                                       extra.get("caches") or {},
-                                       os.path.join(self.models_dir, "context"),
-                                       self._stem_kernel(),
-                                       max(self.settings.min_passes, context.MIN_PASSES),
-                                       max(self.settings.max_passes, context.MAX_PASSES),
-                                       self.settings.agree_tol,
-                                       previous=previous, log=self.log,
-                                       save=self._save_context)
+        info = context_chains.measure_context(self.runner, self.keys, record, self.precision,
+                                              extra.get("caches") or {},
+                                              os.path.join(self.models_dir, "context"),
+                                              self._stem_kernel(),
+                                              max(self.settings.min_passes, context.MIN_PASSES),
+                                              max(self.settings.max_passes, context.MAX_PASSES),
+                                              self.settings.agree_tol,
+                                              previous=previous, log=self.log,
+                                              save=self._save_context)
         old = previous.get("groups") or {}
         resumed = sum(len(r) for p in (previous.get("pending") or {}).values()
                       for r in (p.get("runs") or {}).values())

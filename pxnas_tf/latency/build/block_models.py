@@ -1,6 +1,6 @@
 """Block models: one small batch-1 model per latency-table key.
 
-Each key names one layer of a network at its shapes (`pxnas_tf.latency.keys`);
+Each key names one layer of a network at its shapes (`pxnas_tf.latency.model.keys`);
 `layer_model(key)` builds exactly the layers a derived net runs for it, with
 the same stock-Keras helpers (`pxnas_tf.layers.blocks`), so that the
 converted block computes the same TFLite ops as that part of a whole net:
@@ -13,7 +13,7 @@ converted block computes the same TFLite ops as that part of a whole net:
 
 `overhead_model(shape)` is the identity on an input of that shape: invoking
 it costs only the fixed per-invoke overhead, which every block measured alone
-carries once (see `pxnas_tf.latency.builder` for how it is taken out).
+carries once (see `pxnas_tf.latency.build.builder` for how it is taken out).
 
 Weights are random: latency does not depend on their values. For int8 the
 calibration images are random normal for the same reason.
@@ -26,8 +26,7 @@ import os
 import re
 
 from pxnas_tf.errors import PxnasError
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.search_space.space import conv_out_size
+from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 DEFAULT_STEM_KERNEL = 3
@@ -35,20 +34,6 @@ DEFAULT_STEM_KERNEL = 3
 
 class BlockModelError(PxnasError, ValueError):
     """A key cannot be turned into a block model; the message says why."""
-
-
-def stem_stride(in_size: int, out_size: int, kernel: int) -> int:
-    """The stride that maps `in_size` to `out_size` with a `kernel` conv padded
-    k // 2 (the stem key does not spell it).
-
-    Raises:
-        BlockModelError: if no stride does.
-    """
-    for stride in range(1, in_size + 1):
-        if conv_out_size(in_size, kernel, stride) == out_size:
-            return stride
-    raise BlockModelError(f"no stride maps size {in_size} to {out_size} with a {kernel}x{kernel} "
-                          "conv padded k // 2")
 
 
 def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
@@ -69,7 +54,7 @@ def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
     k = keys_lib.parse_key(key)
     inputs = keras.Input(k.input_shape, batch_size=1, name="x")
     if k.kind == keys_lib.STEM:
-        stride = stem_stride(k.input_shape[0], k.output_shape[0], stem_kernel)
+        stride = keys_lib.stem_stride(k.input_shape[0], k.output_shape[0], stem_kernel)
         y = blocks.apply(blocks.conv_bn_layers(k.output_shape[2], stem_kernel, stride, "stem"),
                          inputs)
     elif k.kind == keys_lib.HEAD:

@@ -30,7 +30,7 @@ from typing import Iterable
 
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.search_space import grammar
-from pxnas_tf.search_space.space import Arch, BlockSpec, SearchSpace
+from pxnas_tf.search_space.space import Arch, BlockSpec, SearchSpace, conv_out_size
 
 STEM = "Conv"
 MBCONV = "expanded_conv"
@@ -314,3 +314,17 @@ def arch_keys(arch: Arch) -> list[str]:
     """The keys of the layers `arch` runs (zero ops left out), in network order;
     a key repeats when two blocks have the same shapes and op."""
     return [layer.key for layer in arch_layers(arch) if layer.key is not None]
+
+
+def stem_stride(in_size: int, out_size: int, kernel: int) -> int:
+    """The stride that maps `in_size` to `out_size` with a `kernel` conv padded
+    k // 2 (the stem key does not spell it).
+
+    Raises:
+        LatencyKeyError: if no stride does.
+    """
+    for stride in range(1, in_size + 1):
+        if conv_out_size(in_size, kernel, stride) == out_size:
+            return stride
+    raise LatencyKeyError(f"no stride maps size {in_size} to {out_size} with a {kernel}x{kernel} "
+                          "conv padded k // 2")

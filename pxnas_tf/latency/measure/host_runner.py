@@ -9,10 +9,10 @@ one. A round is `settings.runs` or more back-to-back ``invoke()`` calls
 (enough to fill `settings.round_s`), each timed with
 ``time.perf_counter_ns``; the input is set once, before timing, so only
 inference is measured. A round during which other processes kept the
-machine busy (`pxnas_tf.latency.load`) is thrown away and run again after
+machine busy (`pxnas_tf.latency.measure.cpu_load`) is thrown away and run again after
 a pause (kept and flagged ``contended`` once `settings.max_wait_s` is
 spent). A model stops once its quiet rounds agree (see
-`pxnas_tf.latency.measurement`) or after `settings.max_rounds` rounds, then
+`pxnas_tf.latency.measure.measurement`) or after `settings.max_rounds` rounds, then
 flagged unstable.
 """
 
@@ -26,12 +26,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from pxnas_tf.latency.cache import cpu_caches
-from pxnas_tf.latency.load import LoadMonitor
-from pxnas_tf.latency.measurement import (
-    CONTENDED, Measurement, is_stable, summarize_rounds,
-)
-from pxnas_tf.latency.runner import BenchModel, MeasureSettings, Runner, RunnerError
+from pxnas_tf.latency.measure.caches import cpu_caches
+from pxnas_tf.latency.measure.cpu_load import LoadMonitor
+from pxnas_tf.latency.measure.footprint import FootprintError, resident_bytes
+from pxnas_tf.latency.measure.measurement import CONTENDED, Measurement, is_stable, summarize_rounds
+from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, Runner, RunnerError
 
 MAX_INVOKES_PER_ROUND = 2000
 REWARM_INVOKES = 2
@@ -190,8 +189,7 @@ class HostRunner(Runner):
 
     def resident_bytes(self, models: Sequence[BenchModel]) -> dict[str, int]:
         """Anonymous resident memory each model adds to a fresh process
-        (`pxnas_tf.latency.footprint.resident_bytes`)."""
-        from pxnas_tf.latency.footprint import FootprintError, resident_bytes
+        (`pxnas_tf.latency.measure.footprint.resident_bytes`)."""
         try:
             found = resident_bytes([m.path for m in models], self.threads, self.xnnpack)
         except FootprintError as e:

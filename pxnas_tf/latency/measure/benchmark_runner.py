@@ -22,11 +22,13 @@ import platform
 import subprocess
 from typing import Any, Iterator, Sequence
 
-from pxnas_tf.latency.benchmark_output import (
+from pxnas_tf.latency.measure.benchmark_output import (
     BenchmarkOutputError, BenchmarkResult, parse_benchmark_output,
 )
-from pxnas_tf.latency.measurement import Measurement, is_stable, summarize_averages
-from pxnas_tf.latency.runner import BenchModel, MeasureSettings, Runner, RunnerError
+from pxnas_tf.latency.measure.caches import cpu_caches
+from pxnas_tf.latency.measure.host_runner import cpu_description, parse_cpu_mask
+from pxnas_tf.latency.measure.measurement import Measurement, is_stable, summarize_averages
+from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, Runner, RunnerError
 
 ENOEXEC = 8
 
@@ -156,14 +158,11 @@ class LocalBenchmarkRunner(BenchmarkModelRunner):
         self.binary = check_local_binary(binary)
         self.cpu_mask = cpu_mask
         if cpu_mask:
-            from pxnas_tf.latency.host_runner import parse_cpu_mask
             self.cpus = parse_cpu_mask(cpu_mask)
         else:
             self.cpus = None
 
     def metadata(self) -> dict[str, Any]:
-        from pxnas_tf.latency.cache import cpu_caches
-        from pxnas_tf.latency.host_runner import cpu_description
         return {
             "device": f"linux: {cpu_description()}",
             "runtime": "tflite benchmark_model",

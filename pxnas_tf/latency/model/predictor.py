@@ -1,14 +1,26 @@
-"""Latency of architectures from a lookup table.
+"""The latency model's one predictor, and its additive form for the search.
 
-    LAT(arch) = LAT(stem) + LAT(first block) + LAT(head conv) + LAT(logits)
-                + sum over searchable blocks of LAT(chosen op)       (zero op: 0)
+`predict` is the number every part of the tool quotes for a net (search
+summaries, derive, the demo, export verification, `pxnas latency
+predict|validate`):
 
-and, for the differentiable search, with p_bj the probability of candidate j
-in block b,
+    LAT(net) = sum over layers of LAT(layer)          (zero op: 0)
+               + streaming(weight bytes of the net)   (where the table measured a rate)
+               + context(buffer-heavy layers, rest)   (where the table calibrated one)
+
+with LAT(layer) the table's entry for the layer's key, or the op model's
+prediction where the table lacks the key (a net outside the table's space;
+a net of op-model layers only also gets the per-invoke overhead the stem
+entry would have carried). See docs/latency_model.md.
+
+The search needs a form that is linear in the op probabilities p_bj of
+candidate j in block b:
 
     E[LAT] = constant_ms + sum_b sum_j p_bj * lat_bj
 
-where `block_latency_matrix` gives constant_ms and lat_bj.
+where `block_latency_matrix` gives constant_ms and lat_bj from the same
+table entries. It leaves out the streaming and context terms (neither is a
+sum over blocks); `predict` of the derived net reports the whole.
 """
 
 from __future__ import annotations
@@ -18,8 +30,11 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from pxnas_tf.latency import keys as keys_lib
-from pxnas_tf.latency.table import LatencyTable, MissingKeysError
+from pxnas_tf.latency.model import context as context_lib
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model import streaming
+from pxnas_tf.latency.model.op_model import OpModel
+from pxnas_tf.latency.model.table import LatencyTable, MissingKeysError
 from pxnas_tf.search_space.space import Arch, SearchSpace
 
 MAX_LISTED = 10
@@ -34,12 +49,14 @@ class LayerLatency:
         op: the block's op, None for stem, head conv and logits.
         key: the table key, None for a zero op.
         ms: its latency (0.0 for a zero op).
+        source: ``"table"``, ``"op_model"`` or ``"zero"``.
     """
 
     name: str
     op: str | None
     key: str | None
     ms: float
+    source: str = "table"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,14 +64,42 @@ class LatencyEstimate:
     """An arch's predicted latency with its per-layer breakdown.
 
     Attributes:
-        total_ms: the sum over `layers`.
+        total_ms: the prediction: the layers, plus `overhead_ms`,
+            `streaming_ms` and `context_ms`.
         layers: every layer in network order.
         stat: the table statistic used (``"mean"`` or ``"median"``).
+        std_ms: the op model's uncertainty (0 where every layer is a table
+            entry).
+        overhead_ms: the per-invoke overhead, added only when no layer came
+            from the table (table entries carry it in the stem's).
+        streaming_ms: the weight-streaming term (`model.streaming`).
+        context_ms: the context term (`model.context`).
     """
 
     total_ms: float
     layers: tuple[LayerLatency, ...]
     stat: str = "mean"
+    std_ms: float = 0.0
+    overhead_ms: float = 0.0
+    streaming_ms: float = 0.0
+    context_ms: float = 0.0
+
+    @property
+    def layers_ms(self) -> float:
+        """The additive part: the sum over layers (what the search's
+        per-block form adds up)."""
+        return float(sum(layer.ms for layer in self.layers))
+
+    @property
+    def source(self) -> str:
+        """Where the number comes from: "table", "op_model" or
+        "table+op_model", then "+streaming" / "+context" where those terms
+        apply."""
+        kinds = {layer.source for layer in self.layers} - {"zero"}
+        out = "table+op_model" if kinds == {"table", "op_model"} else (kinds.pop() if kinds
+                                                                       else "table")
+        out += "+streaming" if self.streaming_ms else ""
+        return out + ("+context" if self.context_ms else "")
 
     def __float__(self) -> float:
         return self.total_ms
@@ -105,31 +150,62 @@ def _lookup(table: LatencyTable, keys: Sequence[str], space: SearchSpace, stat: 
     return {k: table.value(k, stat) for k in dict.fromkeys(keys)}
 
 
-def expected_latency(arch: Arch, table: LatencyTable, stat: str | None = None
-                     ) -> LatencyEstimate:
-    """Latency of `arch` from `table`: stem + first block + head conv + logits
-    + the chosen op of every searchable block (zero op: 0 ms).
+def predict(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
+            stat: str | None = None, context: bool = True) -> LatencyEstimate:
+    """The latency of `arch` on the table's target (see the module doc).
 
-    `stat`: ``"mean"`` or ``"median"``; default: the table's own
-    (`LatencyTable.default_stat`: the median for tables this project builds,
-    the mean for the published YAML).
+    Args:
+        arch: any arch (of the table's space or not).
+        table: the target's table.
+        op_model: predicts the layers the table lacks (None: they are an
+            error).
+        stat: ``"mean"`` or ``"median"``; default: the table's own
+            (`LatencyTable.default_stat`: the median for tables this project
+            builds, the mean for the published YAML).
+        context: add the context term where the table calibrated one.
 
     Raises:
-        MissingKeysError: listing the keys the table lacks.
+        MissingKeysError: keys the table lacks, without an op model.
     """
-    layers = keys_lib.arch_layers(arch)
-    values = _lookup(table, [layer.key for layer in layers if layer.key is not None],
-                     arch.space, stat)
-    out = tuple(LayerLatency(layer.name, layer.op, layer.key,
-                             0.0 if layer.key is None else values[layer.key])
-                for layer in layers)
-    return LatencyEstimate(float(sum(layer.ms for layer in out)), out, stat or table.default_stat)
+    stat = stat or table.default_stat
+    layers, missing = [], []
+    std = 0.0
+    for layer in keys_lib.arch_layers(arch):
+        if layer.key is None:
+            layers.append(LayerLatency(layer.name, layer.op, None, 0.0, "zero"))
+        elif layer.key in table:
+            layers.append(LayerLatency(layer.name, layer.op, layer.key,
+                                       table.value(layer.key, stat), "table"))
+        elif op_model is not None:
+            p = op_model.predict_key(layer.key)
+            std += p.std_ms  # errors of one fit are correlated: add linearly
+            layers.append(LayerLatency(layer.name, layer.op, layer.key, p.ms, "op_model"))
+        else:
+            missing.append(layer.key)
+    if missing:
+        raise missing_keys_error(missing, table, arch.space)
+    sources = {layer.source for layer in layers}
+    overhead = op_model.overhead_ms if op_model is not None and "table" not in sources else 0.0
+    extra = table.metadata.extra
+    precision = table.metadata.precision or "float32"
+    stem_kernel = extra.get("stem_kernel", 3)
+    keys = [layer.key for layer in layers if layer.key is not None]
+    stream = 0.0
+    if extra.get("weight_streaming"):
+        stream = streaming.streaming_ms(streaming.weight_bytes(keys, precision, stem_kernel),
+                                        extra["weight_streaming"])
+    ctx = 0.0
+    if context and (extra.get("context") or {}).get("groups"):
+        ctx = context_lib.context_ms(keys, extra.get("footprint"), extra["context"], precision,
+                                     stem_kernel)
+    total = float(sum(layer.ms for layer in layers)) + overhead + stream + ctx
+    return LatencyEstimate(total, tuple(layers), stat, std, overhead, stream, ctx)
 
 
 def block_latency_matrix(space: SearchSpace, table: LatencyTable, stat: str | None = None
                          ) -> LatencyMatrix:
     """The constant part and per-block candidate latencies of `space`
-    (`stat` as in `expected_latency`).
+    (`stat` as in `predict`).
 
     Raises:
         MissingKeysError: listing the keys the table lacks (all of the space's

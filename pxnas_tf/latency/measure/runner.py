@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, Iterator, Sequence
 
 from pxnas_tf.errors import PxnasError
-from pxnas_tf.latency.measurement import Measurement
+from pxnas_tf.latency.measure.measurement import Measurement
 
 
 class RunnerError(PxnasError, ValueError):
@@ -58,7 +58,7 @@ class MeasureSettings:
         timeout_s: one tool invocation at most (benchmark_model runners).
         max_load: host and linux runners: a round during which the rest of
             the machine used more than this many CPUs is thrown away and run
-            again (see `pxnas_tf.latency.load`).
+            again (see `pxnas_tf.latency.measure.cpu_load`).
         max_wait_s: how long, in all, one batch may wait for the machine to
             go quiet; after that contended rounds are kept and flagged.
     """
@@ -114,7 +114,7 @@ class Runner(abc.ABC):
     def resident_bytes(self, models: Sequence[BenchModel]) -> dict[str, int] | None:
         """{model name: resident memory (bytes) the runtime holds for it once
         loaded and invoked, the runtime's own share included}, or None where
-        this target cannot tell (`pxnas_tf.latency.footprint`).
+        this target cannot tell (`pxnas_tf.latency.measure.footprint`).
 
         Raises:
             RunnerError: when the target fails.
@@ -131,91 +131,3 @@ class Runner(abc.ABC):
         self.close()
 
 
-def parse_device(device: str) -> tuple[str, list[str]]:
-    """``"host"`` -> ("host", []); ``"adb:A,B"`` -> ("adb", ["A", "B"]);
-    ``"linux:/path"`` -> ("linux", ["/path"]).
-
-    Raises:
-        RunnerError: for anything else, listing the valid forms.
-    """
-    text = (device or "").strip()
-    kind, _, rest = text.partition(":")
-    if kind == "host" and not rest:
-        return "host", []
-    if kind == "adb":
-        serials = [s.strip() for s in rest.split(",") if s.strip()] if rest else []
-        if len(set(serials)) != len(serials):
-            raise RunnerError(f"--device={device!r} names a serial twice")
-        return "adb", serials
-    if kind == "linux" and rest:
-        return "linux", [rest]
-    raise RunnerError(
-        f"unknown device {device!r}: expected 'host', 'adb', 'adb:SERIAL[,SERIAL...]' or "
-        "'linux:PATH/TO/benchmark_model'")
-
-
-def make_runner(device: str, *, threads: int = 1, xnnpack: bool = True,
-                settings: MeasureSettings | None = None, benchmark_model: str | None = None,
-                cpu_mask: str | None = None, use_gpu: bool = False, adb_path: str = "adb",
-                adb_timeout_s: float = 20.0) -> Runner:
-    """The runner for `device` (see the module docstring).
-
-    Args:
-        device: ``host``, ``linux:PATH``, ``adb`` or ``adb:SERIAL,...``.
-        threads: inference threads.
-        xnnpack: use the XNNPACK delegate (LiteRT's default on CPU).
-        settings: warm-up, runs, rounds and stop rule.
-        benchmark_model: for ``adb``: the Android ``benchmark_model`` binary
-            on this machine (pushed to the phone).
-        cpu_mask: CPU affinity as a hex mask (``taskset`` on the phone; on the
-            host and linux, the measuring process is pinned to it).
-        use_gpu: ``--use_gpu=true`` (benchmark_model runners only).
-        adb_path: the adb executable.
-        adb_timeout_s: timeout of one adb call that is not a benchmark.
-
-    Raises:
-        RunnerError: bad device string or flags that the runner cannot honour.
-    """
-    kind, args = parse_device(device)
-    settings = settings or MeasureSettings()
-    if threads < 1:
-        raise RunnerError(f"--threads must be >= 1, got {threads}")
-    if kind == "host":
-        if use_gpu:
-            raise RunnerError("the host runner measures the CPU only; --use_gpu needs "
-                              "--device=adb:... or linux:PATH with a GPU-enabled benchmark_model")
-        from pxnas_tf.latency.host_runner import HostRunner
-        return HostRunner(threads=threads, xnnpack=xnnpack, settings=settings, cpu_mask=cpu_mask)
-    if kind == "linux":
-        from pxnas_tf.latency.benchmark_runner import LocalBenchmarkRunner
-        return LocalBenchmarkRunner(args[0], threads=threads, xnnpack=xnnpack, settings=settings,
-                                    cpu_mask=cpu_mask, use_gpu=use_gpu)
-    if not benchmark_model:
-        raise RunnerError("--device=adb needs --benchmark_model=PATH: the Android benchmark_model "
-                          "binary on this machine (e.g. TF's android_aarch64_benchmark_model); it "
-                          "is pushed to /data/local/tmp")
-    return plugin_runner("adb")(benchmark_model, serials=args, threads=threads, xnnpack=xnnpack,
-                                settings=settings, cpu_mask=cpu_mask, use_gpu=use_gpu,
-                                adb=adb_path, adb_timeout_s=adb_timeout_s)
-
-
-RUNNER_PLUGINS = "pxnas_tf.runners"
-
-
-def plugin_runner(kind: str):
-    """The runner class registered under `kind` in the ``pxnas_tf.runners``
-    entry-point group (setup.py registers ``adb``: the `android_bench`
-    package, which sits above pxnas_tf and is found only through this
-    registry).
-
-    Raises:
-        RunnerError: if no installed package registers `kind`.
-    """
-    from importlib import metadata
-
-    for entry in metadata.entry_points(group=RUNNER_PLUGINS):
-        if entry.name == kind:
-            return entry.load()
-    raise RunnerError(f"no runner is registered for --device={kind}:...; it comes with the "
-                      f"android_bench package of the pxnas_tf source: install the checkout with "
-                      f"`make install` (or `pip install -e .`)")

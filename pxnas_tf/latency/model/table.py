@@ -18,8 +18,8 @@ The JSON document (what `LatencyTable.save` writes):
     }
 
 Every number is in milliseconds; `count` is how many measurements an entry
-summarises. Keys follow `pxnas_tf.latency.keys`. Tables built by
-`pxnas_tf.latency.builder` add to an entry ``runs`` (the value of every
+summarises. Keys follow `pxnas_tf.latency.model.keys`. Tables built by
+`pxnas_tf.latency.build.builder` add to an entry ``runs`` (the value of every
 measurement pass) and, where a value is doubtful, ``flags``
 (``"unstable"``, ``"contended"``); their metadata names the statistic to
 use (``"stat": "median"``, see `LatencyTable.default_stat`) and the
@@ -44,7 +44,7 @@ import yaml
 
 from pxnas_tf import fileio
 from pxnas_tf.errors import PxnasError
-from pxnas_tf.latency import keys as keys_lib
+from pxnas_tf.latency.model import keys as keys_lib
 
 TABLE_FORMAT = "pxnas_tf.latency_table/v1"
 STATS = ("mean", "median", "std")
@@ -230,7 +230,7 @@ def compat_differences(a: TableMetadata, b: TableMetadata) -> list[str]:
 
 @dataclasses.dataclass
 class LatencyTable:
-    """Per-layer latencies (ms) keyed by `pxnas_tf.latency.keys` strings.
+    """Per-layer latencies (ms) keyed by `pxnas_tf.latency.model.keys` strings.
 
     Attributes:
         metadata: device, runtime, threads, precision, delegate, ...

@@ -1,0 +1,95 @@
+"""What a table build measures and when a key is settled: build settings,
+precisions, the lowest-pass rule shared by the table build and the
+calibration chains."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from pxnas_tf.latency.model.table import LatencyTableError
+
+PRECISIONS = ("float32", "fp16", "int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildSettings:
+    """Passes and batching of a build.
+
+    Attributes:
+        min_passes: separate passes every key gets.
+        max_passes: passes at most for a key whose passes disagree.
+        agree_tol: the two lowest pass values must agree within this (relative).
+        batch_size: models handed to the runner at once (interleaved on the
+            host; one push per batch on a phone).
+        max_measurements: stop after this many measurements in this session
+            (a budget; run again to resume). None: no limit.
+        weight_streaming: once the keys are done, measure the target's
+            weight-streaming rate (`pxnas_tf.latency.model.streaming`) where the runner
+            knows its cache sizes.
+        footprint: once the keys are done, record each key's resident
+            memory where the runner can tell (`pxnas_tf.latency.measure.footprint`;
+            a few seconds on the host).
+        context: with `footprint`, calibrate the context term of the
+            groups of buffer-heavy blocks (`pxnas_tf.latency.model.context`;
+            minutes: about 30 s per group on the host).
+    """
+
+    min_passes: int = 2
+    max_passes: int = 4
+    agree_tol: float = 0.03
+    batch_size: int = 8
+    max_measurements: int | None = None
+    weight_streaming: bool = True
+    footprint: bool = True
+    context: bool = True
+
+    def __post_init__(self):
+        if self.min_passes < 1 or self.max_passes < self.min_passes:
+            raise ValueError(f"need 1 <= min_passes <= max_passes, got {self.min_passes}, "
+                             f"{self.max_passes}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.agree_tol > 0:
+            raise ValueError(f"agree_tol must be > 0, got {self.agree_tol}")
+
+
+def check_precision(precision: str) -> str:
+    """Canonical precision name (``float16`` -> ``fp16``).
+
+    Raises:
+        LatencyTableError: for anything else.
+    """
+    name = {"float16": "fp16", "fp32": "float32"}.get(precision, precision)
+    if name not in PRECISIONS:
+        raise LatencyTableError(f"unknown precision {precision!r}: expected one of "
+                                f"{list(PRECISIONS)}")
+    return name
+
+
+def best_run(runs: Sequence[float]) -> int:
+    """Pure: the index of the pass a key takes its value from: the lowest.
+    Other processes, on this machine or (invisibly) on the host, only ever
+    add time, so the lowest pass is the closest to the quiet machine."""
+    return min(range(len(runs)), key=lambda i: runs[i])
+
+
+def is_confirmed(runs: Sequence[float], tol: float) -> bool:
+    """Pure: another pass came within `tol` (relative) of the lowest one."""
+    low = sorted(runs)[:2]
+    return len(low) == 2 and low[1] <= low[0] * (1.0 + tol)
+
+
+def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
+    """Pure stop rule: does a key with these pass values need another pass?"""
+    if len(runs) < settings.min_passes:
+        return True
+    if len(runs) >= settings.max_passes:
+        return False
+    return not is_settled(runs, best_flags, settings)
+
+
+def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
+    """Pure: enough passes, a confirmed value, and its pass is clean."""
+    return (len(runs) >= settings.min_passes and not best_flags
+            and is_confirmed(runs, settings.agree_tol))

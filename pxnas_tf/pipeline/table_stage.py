@@ -1,0 +1,108 @@
+"""Stage 1: build, resume or reuse the latency table of the space on the
+target."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from pxnas_tf.pipeline.config import PipelineConfig, TableStage
+
+
+def table_problems(metadata, precision: str, threads: int, xnnpack: bool = True,
+                   runner: str = "host", host_device: str | None = None) -> list[str]:
+    """Pure: why a table measured under `metadata` cannot serve a pipeline
+    at this precision, thread count, delegate and runner (empty: it can).
+    `host_device`: this machine's device string, for host tables (a table
+    timed on another CPU is another target). Unknown (None) fields of an
+    imported table do not count against it."""
+    from pxnas_tf.latency.build.settings import check_precision
+
+    problems = []
+    measured = metadata.precision
+    if measured is not None and check_precision(str(measured).lower()) != check_precision(precision):
+        problems.append(f"precision {measured!r}, not {precision!r}")
+    if metadata.threads is not None and int(metadata.threads) != int(threads):
+        problems.append(f"{metadata.threads} thread(s), not {threads}")
+    delegate = "xnnpack" if xnnpack else "none"
+    if metadata.delegate is not None and str(metadata.delegate).lower() != delegate:
+        problems.append(f"delegate {metadata.delegate!r}, not {delegate!r}"
+                        + (" (--noxnnpack)" if not xnnpack else ""))
+    kind = runner.split(":", 1)[0]
+    measured_kind = metadata.extra.get("runner")
+    if measured_kind is not None and str(measured_kind) != kind:
+        problems.append(f"the {measured_kind!r} runner, not {kind!r}")
+    elif kind == "host" and host_device and metadata.device is not None \
+            and str(metadata.device) != host_device:
+        problems.append(f"device {metadata.device!r}, not this machine ({host_device!r})")
+    return problems
+
+
+def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = print) -> TableStage:
+    """The latency table of `space` on the target: reused when the file
+    exists and covers the space at this precision and thread count, else
+    built (or resumed: the builder saves after every measurement).
+
+    Raises:
+        IncompatibleTablesError: the file holds a table of another
+            precision, thread count, device or space.
+        RunnerError: the target failed (what was measured is kept).
+    """
+    from pxnas_tf.latency import IncompatibleTablesError, load_table, table_coverage
+    from pxnas_tf.latency.build.builder import build_table
+    from pxnas_tf.latency.build.settings import BuildSettings
+    from pxnas_tf.latency.measure.devices import make_runner
+    from pxnas_tf.latency.measure.host_runner import cpu_description
+    from pxnas_tf.latency.measure.runner import MeasureSettings
+
+    t0 = time.monotonic()
+    path = config.path("table")
+    if os.path.exists(path):
+        table = load_table(path)
+        problems = table_problems(table.metadata, config.precision, config.threads,
+                                  config.xnnpack, config.runner, f"host: {cpu_description()}")
+        if problems:
+            raise IncompatibleTablesError(
+                f"latency table {path} was measured with {' and '.join(problems)}; use another "
+                "--latency_table (or --workdir) for this target, or the table's own settings")
+        coverage = table_coverage(space, table)
+        if coverage.complete and table.metadata.extra.get("complete", True):
+            log(f"    reusing {path}: {len(table)} entries ({table.metadata.device}, "
+                f"{table.metadata.precision}, {table.metadata.threads} thread(s))")
+            return TableStage(path, True, len(table), 0, (), 0.0, str(table.metadata.device),
+                              time.monotonic() - t0)
+        log(f"    resuming {path}: {len(coverage.missing)} of the space's keys still missing")
+    settings = MeasureSettings(max_wait_s=config.max_wait_s)
+    with make_runner(config.runner, threads=config.threads, xnnpack=config.xnnpack,
+                     settings=settings, benchmark_model=config.benchmark_model,
+                     cpu_mask=config.cpu_mask) as runner:
+        try:
+            report = build_table(space, runner, path, config.precision,
+                                 # The demo's predictions are table sums; the context
+                                 # calibration (minutes) is left to `pxnas latency build`.
+                                 BuildSettings(min_passes=config.table_passes,
+                                               max_passes=config.table_passes, context=False),
+                                 progress=config.progress)
+        except IncompatibleTablesError as e:
+            raise IncompatibleTablesError(f"{e} (here: another --latency_table or --workdir)"
+                                          ) from None
+        waited = float(getattr(runner, "waited_s", 0.0))
+    table = report.table
+    log(f"    measured {report.measured} block models in {report.elapsed_s:.0f} s (converting "
+        f"{report.convert_s:.0f} s, waiting for a quiet CPU {waited:.0f} s); "
+        f"{len(table)} entries, {len(report.unstable)} flagged unstable")
+    if report.unstable:
+        log("    (unstable: the passes disagreed, or ran while other processes loaded the CPU "
+            "past --max_wait_s; a quiet machine or a longer wait gives firmer values)")
+    return TableStage(path, False, len(table), report.measured, tuple(report.unstable), waited,
+                      str(table.metadata.device), time.monotonic() - t0)
+
+
+def latency_model(space, table_path: str, precision: str):
+    """The search's latency model from the table (its own statistic)."""
+    from pxnas_tf.latency import load_table
+    from pxnas_tf.search import LatencyModel
+
+    stat = load_table(table_path).default_stat
+    return LatencyModel.from_table(space, table_path, stat, precision)
