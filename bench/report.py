@@ -15,12 +15,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS_DIR = os.path.join(ROOT, "docs", "benchmarks")
 REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
-# The order of the report; sections not listed follow alphabetically.
-ORDER = ["search_quality", "known_answer", "arch_signal", "search", "supernet", "replicas", "latency_genoa", "latency_xeon", "latency", "export",
-         "pareto_wide", "pareto_data4", "pareto_seeds5", "pareto_seeds", "pareto_matched_width",
-         "pareto_matched_width_seed1", "pareto_shared", "pareto_shared_seed1", "pareto",
-         "pareto_abs_target", "specialization_builtin_both", "specialization_builtin",
-         "specialization_matched", "specialization_shared", "specialization"]
+# The latest report of each benchmark, in this order; sections not listed
+# follow alphabetically.
+ORDER = ["search_quality", "known_answer", "arch_signal", "search", "supernet", "replicas",
+         "latency", "latency_genoa", "export", "pareto", "pareto_wide", "specialization",
+         "specialization_builtin_both"]
+# Earlier rounds, folded into one page that the report links instead of
+# repeating (see its header).
+HISTORY = "history"
 
 HEADER = """# Benchmark report
 
@@ -33,7 +35,8 @@ and ratios measured side by side in one run.
 
 
 def section_names(directory: str = SECTIONS_DIR) -> list[str]:
-    present = sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".md"))
+    present = sorted(f[:-3] for f in os.listdir(directory)
+                     if f.endswith(".md") and f[:-3] != HISTORY)
     return [n for n in ORDER if n in present] + [n for n in present if n not in ORDER]
 
 
@@ -45,6 +48,9 @@ def build_report(directory: str = SECTIONS_DIR) -> str:
     for name in names:
         with open(os.path.join(directory, name + ".md"), encoding="utf-8") as f:
             parts.append("\n" + f.read().strip() + "\n")
+    if os.path.exists(os.path.join(directory, HISTORY + ".md")):
+        parts.append(f"\nEarlier rounds of every benchmark: [benchmarks/{HISTORY}.md]"
+                     f"(benchmarks/{HISTORY}.md).\n")
     return "".join(parts)
 
 

@@ -8,7 +8,7 @@ matters is not the file's weights but what the *runtime* allocates and
 touches for the layer: its packed weights, and whatever buffers its kernels
 keep. Those can be far larger than the weights: LiteRT 2.3.0's XNNPACK
 gives an int8 7x7 depthwise op at 1x1x192 about 2.5 MB where its file holds
-9 KB (docs/benchmarks/latency_xeon.md), and such layers are exactly the ones
+9 KB (docs/benchmarks/history.md (latency_xeon)), and such layers are exactly the ones
 whole nets run slower than their table entries.
 
 So a build also records, per key, the anonymous resident memory that
