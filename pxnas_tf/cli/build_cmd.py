@@ -34,13 +34,20 @@ def main(argv: list[str]) -> None:
         raise UsageError("--out is required, e.g. --out=net.keras")
     if not FLAGS.out.endswith(".keras"):
         raise UsageError(f"--out={FLAGS.out!r} must end with .keras (the Keras 3 format)")
+    if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+        raise UsageError(f"--batch_size={FLAGS.batch_size}: expected >= 1 (or leave it unset "
+                         "for a free batch dimension)")
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=FLAGS.input_shape,
                             num_classes=FLAGS.num_classes, width_mult=FLAGS.width_mult)
     model = build_model(arch, batch_size=FLAGS.batch_size, dropout=FLAGS.dropout)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     tmp = FLAGS.out[: -len(".keras")] + f".tmp-{os.getpid()}.keras"
-    model.save(tmp)
-    os.replace(tmp, FLAGS.out)
+    try:
+        model.save(tmp)
+        os.replace(tmp, FLAGS.out)
+    finally:
+        if os.path.exists(tmp):  # a failed save (full disk, ...) leaves nothing behind
+            os.remove(tmp)
     p = profile.profile_model(model)
     print(f"built {arch.name or 'arch'} on space {arch.space.name}: {arch.arch_string}")
     print(f"  {p.params:,} params, {p.macs:,} MACs, input {list(model.input.shape)}")

@@ -265,7 +265,8 @@ class Search:
         kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
         raise NonFiniteLossError(
             f"the {kind} loss became {value} at weight step {step}; stopping without saving "
-            f"({kept}). Lower the learning rate (--lr/--warmup_lr/--arch_lr) and resume or restart.")
+            f"({kept}). Restart with a lower learning rate (--lr/--warmup_lr/--arch_lr) in a new "
+            f"--workdir: a resume keeps the run's settings.")
 
     # Logging ----------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""The CLI's error boundary: bad input and OS faults are one line on stderr
+(no traceback), Ctrl-C says how to resume, bugs keep their traceback."""
+
+import errno
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from pxnas_tf.cli import errors
+
+
+def _pxnas(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_line_error(result, code):
+    assert result.returncode == code, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("pxnas: ")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    return lines[0]
+
+
+def test_a_non_finite_number_flag_is_refused(tmp_path):
+    line = _one_line_error(_pxnas("build", "--arch=proxyless_mobile", "--width_mult=nan",
+                                  f"--out={tmp_path / 'n.keras'}"), 2)
+    assert line == "pxnas: error: --width_mult=nan: expected a finite number"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_zero_batch_size_is_refused(tmp_path):
+    line = _one_line_error(_pxnas("build", "--arch=proxyless_mobile", "--batch_size=0",
+                                  f"--out={tmp_path / 'n.keras'}"), 2)
+    assert "--batch_size=0: expected >= 1" in line
+
+
+def test_an_os_fault_is_one_line_naming_the_path(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    line = _one_line_error(_pxnas("build", "--arch=proxyless_mobile",
+                                  f"--out={blocker / 'net.keras'}"), 1)
+    assert str(blocker) in line and line.startswith("pxnas: error: ")
+
+
+def _wrapped(exc):
+    def main(argv):
+        raise exc
+    flags.FLAGS.mark_as_parsed()
+    return errors.reporting(main)
+
+
+def test_ctrl_c_says_how_to_resume(capsys):
+    with pytest.raises(SystemExit) as e:
+        _wrapped(KeyboardInterrupt())(["pxnas"])
+    assert e.value.code == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+
+
+def test_os_error_lines_name_path_reason_and_fix():
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/t.json")
+    assert errors.os_error_line(full) == ("/data/t.json: No space left on device (free some "
+                                          "disk space and run the same command again)")
+    assert errors.os_error_line(OSError(errno.EIO, "Input/output error")) == "Input/output error"
+
+
+def test_a_bug_keeps_its_traceback():
+    with pytest.raises(ZeroDivisionError):
+        _wrapped(ZeroDivisionError("a bug"))(["pxnas"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
