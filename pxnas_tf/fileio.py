@@ -4,6 +4,7 @@ crash half-way through a write."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -29,5 +30,19 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _finite(obj: Any) -> Any:
+    """`obj` with NaN and infinite floats as None (JSON has no NaN: a bare
+    ``NaN`` makes the file unreadable to strict parsers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: str, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Writes `obj` as JSON atomically; non-finite floats become null."""
+    atomic_write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=False,
+                                       allow_nan=False) + "\n")

@@ -172,6 +172,7 @@ def export_tflite(
         raise ExportError(f"mode {mode!r} needs calibration images from the training split "
                           "(--dataset, or calibration_images=...); none were given")
     _check_out_path(out_path)
+    _check_finite_weights(model)
     predicted = _predicted_latency(arch, latency_table)  # a table that misses keys fails early
     reference = prepare.inference_model(model, arch, batch_size=None)
     qat_log = scheme = None
@@ -324,6 +325,17 @@ def _keras_logits(model, images: np.ndarray) -> np.ndarray:
     out = [np.asarray(model(images[i:i + batch], training=False), np.float32)
            for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def _check_finite_weights(model) -> None:
+    """Refuses a model whose weights hold NaN or infinity (a run that
+    diverged): its logits would be NaN, and NaN agrees with NaN."""
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(np.asarray(w)))]
+    if bad:
+        raise ExportError(
+            f"the model's weights hold NaN or infinity in {len(bad)} of {len(model.weights)} "
+            f"arrays (first: {bad[0]}): the training diverged. Train it again with a lower "
+            "learning rate, then export")
 
 
 def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | None]:

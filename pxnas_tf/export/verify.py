@@ -200,6 +200,9 @@ def compare(mode: str, content: bytes, keras_logits: np.ndarray, tflite_out: np.
             predicted_latency_ms: float | None = None, latency_table: str | None = None
             ) -> VerificationReport:
     """Builds the report from Keras and TFLite logits of the same images."""
+    if not (np.all(np.isfinite(keras_logits)) and np.all(np.isfinite(tflite_out))):
+        raise VerificationError("the logits hold NaN or infinity (Keras or TFLite): the model "
+                                "cannot be verified; check that its training did not diverge")
     ops = tflite_file.list_ops(content)
     k_top, t_top = np.argmax(keras_logits, -1), np.argmax(tflite_out, -1)
     n = len(k_top)

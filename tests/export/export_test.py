@@ -169,5 +169,16 @@ def test_latency_table_prediction_beside_the_measurement(trained, tmp_path):
     assert not os.path.exists(tmp_path / "m.tflite")
 
 
+
+def test_a_diverged_model_is_refused_before_conversion(trained, tmp_path):
+    arch, model, *_ = trained
+    broken = keras.models.clone_model(model)
+    weights = [w.copy() for w in model.get_weights()]
+    weights[0][...] = np.nan
+    broken.set_weights(weights)
+    with pytest.raises(ExportError, match="NaN or infinity in 1 of"):
+        export_tflite(broken, str(tmp_path / "nan.tflite"), "float32", arch=arch)
+    assert not os.path.exists(tmp_path / "nan.tflite")
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
