@@ -66,6 +66,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("epochs", 2, "Training epochs per net.")
     flags.DEFINE_float("lr", 0.05, "Peak learning rate (cosine).")
     flags.DEFINE_boolean("measure", True, "Measure every net's latency on this host.")
+    flags.DEFINE_list("noise_seeds", ["1", "2"], "Extra training seeds for the nets of one row "
+                      "(the first target's first seed): how much of the stand-alone ranking is "
+                      "training noise. Empty: skip.")
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "search_quality.md"),
                         "The report.")
 
@@ -126,6 +129,26 @@ def chance_agreement(archs) -> float:
     ops = Counter(op for a in archs for op in a)
     total = sum(ops.values())
     return float(sum((n / total) ** 2 for n in ops.values()))
+
+
+def noise_table(accs: dict[str, list[float]]) -> dict[str, float]:
+    """Pure: from each net's top-1 under several training seeds, the spread
+    between nets (std of their means), within a net (root mean seed
+    variance), the share of the variance between nets (a one-way ANOVA's
+    intraclass share: 0 = the ranking is seed noise, 1 = seeds agree), and
+    the mean Kendall tau between the rankings of two seeds."""
+    import itertools
+    nets = sorted(accs)
+    a = np.array([accs[n] for n in nets], float)  # nets x seeds
+    k = a.shape[1]
+    within = float(np.mean(np.var(a, axis=1, ddof=1)))
+    between = float(np.var(a.mean(axis=1), ddof=1))
+    true_between = max(0.0, between - within / k)  # the means carry within / k noise
+    share = true_between / (true_between + within) if true_between + within > 0 else 0.0
+    taus = [kendall_tau(a[:, i], a[:, j]) for i, j in itertools.combinations(range(k), 2)]
+    return {"between_std": float(np.sqrt(between)), "within_std": float(np.sqrt(within)),
+            "share": float(share),
+            "seed_tau": float(np.nanmean(taus)) if taus else float("nan")}
 
 
 def kendall_tau(x, y) -> float:
@@ -278,8 +301,18 @@ def main(argv) -> None:
         scores = supernet_scores(run["search"], archs)
         names = sorted(archs)
         taus.append(kendall_tau([scores[n] for n in names], [standalone[n] for n in names]))
+    noise = None
+    if FLAGS.noise_seeds:
+        row = runs[0]
+        nets = [row["searched"]] + row["randoms"]
+        accs = {t["name"]: [t["val_top1"]] + [
+            train_one(space, t["ops"], f"{t['name']}_seed{s}", int(s))["val_top1"]
+            for s in FLAGS.noise_seeds] for t in nets}
+        noise = {"row": f"x{row['search']['scale']:g}_s{row['search']['seed']}", "accs": accs,
+                 **noise_table(accs)}
+        print(f"training noise: {noise}", flush=True)
     measured = measure_all(space, runs, table.path) if FLAGS.measure else {}
-    text = report(runs, taus, measured, len(archs))
+    text = report(runs, taus, measured, len(archs), noise)
     from pxnas_tf import fileio
     fileio.atomic_write_text(FLAGS.out, text)
     print(text)
@@ -303,7 +336,8 @@ def measure_all(space, runs, table_path: str) -> dict[str, float]:
     return {name: d["measured_ms"] for name, d in done.items()}
 
 
-def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) -> str:
+def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int,
+           noise: dict | None = None) -> str:
     import datetime
 
     from bench.common import machine
@@ -368,6 +402,20 @@ def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int) 
               "archs (inherited weights) and their stand-alone top-1: "
               + ", ".join(f"{t:+.2f}" for t in taus)
               + f"; median {np.median(taus):+.2f}.", ""]
+    if noise:
+        seeds = ", ".join(["the row's"] + list(FLAGS.noise_seeds))
+        lines += ["## How much of the stand-alone ranking is training noise", "",
+                  f"The {len(noise['accs'])} nets of row {noise['row']} trained again with "
+                  f"seeds {seeds} (same budget): top-1 per seed",
+                  "", "| net | top-1 per seed | mean |", "|---|---|---|"]
+        for name, accs in sorted(noise["accs"].items()):
+            lines.append(f"| {name} | {', '.join(f'{100 * a:.2f}' for a in accs)} | "
+                         f"{100 * np.mean(accs):.2f} |")
+        lines += ["", f"Spread between the nets' means {100 * noise['between_std']:.2f} points, "
+                  f"within a net (seed to seed) {100 * noise['within_std']:.2f}; share of the "
+                  f"variance that is between nets {noise['share']:.2f} (0: the ranking is seed "
+                  f"noise); mean Kendall tau between two seeds' rankings "
+                  f"{noise['seed_tau']:+.2f}.", ""]
     return "\n".join(lines)
 
 

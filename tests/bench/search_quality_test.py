@@ -64,3 +64,13 @@ def test_agreement_and_its_chance_level():
     assert majority == pytest.approx(1.0)  # every block has an op chosen twice or more
     assert search_quality.agreement([a, b])[1] == pytest.approx(0.5)
     assert search_quality.chance_agreement([["x", "x"], ["y", "y"]]) == pytest.approx(0.5)
+
+
+def test_noise_table_separates_real_differences_from_seed_noise():
+    real = search_quality.noise_table({"a": [0.80, 0.81, 0.79], "b": [0.70, 0.71, 0.69],
+                           "c": [0.75, 0.76, 0.74]})
+    assert real["between_std"] == pytest.approx(0.05) and real["within_std"] == pytest.approx(0.01)
+    assert real["share"] > 0.9 and real["seed_tau"] == pytest.approx(1.0)
+    noise = search_quality.noise_table({"a": [0.80, 0.70, 0.76], "b": [0.70, 0.80, 0.74],
+                            "c": [0.76, 0.74, 0.75]})
+    assert noise["share"] == 0.0 and noise["seed_tau"] < 0
