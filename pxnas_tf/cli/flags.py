@@ -42,82 +42,48 @@ def define_build_flags() -> None:
     flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
 
 
+def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None) -> None:
+    """One absl flag per field of a config dataclass whose fields carry their
+    help (`pxnas_tf.pipeline.config.knob`): the same name, default and help,
+    an enum where the field lists choices. The type comes from the field's
+    annotation (``int | None`` -> an integer flag defaulting to None)."""
+    import dataclasses
+    import typing
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        if field.name in skip:
+            continue
+        kind = hints[field.name]
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        base = args[0] if args else kind
+        help_text = field.metadata.get("help", field.name)
+        choices = field.metadata.get("choices")
+        if choices:
+            flags.DEFINE_enum(field.name, field.default, list(choices), help_text, flag_values=fv)
+        elif base is bool:
+            flags.DEFINE_boolean(field.name, field.default, help_text, flag_values=fv)
+        elif base is int:
+            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=fv)
+        elif base is float:
+            flags.DEFINE_float(field.name, field.default, help_text, flag_values=fv)
+        elif base is str:
+            flags.DEFINE_string(field.name, field.default, help_text, flag_values=fv)
+        else:
+            raise TypeError(f"{config_cls.__name__}.{field.name}: no flag type for {kind}")
+
+
 def define_demo_flags() -> None:
-    """`pxnas demo`: every field of `pxnas_tf.pipeline.PipelineConfig`. The
-    defaults fit the whole job into about 10 minutes on 2 cores (subsets,
-    few epochs); the flags scale it up. Example limits of 0 mean all."""
-    flags.DEFINE_string("workdir", "runs/demo", "Where everything goes; re-running in the same "
-                        "workdir reuses the finished stages.")
-    # Data (Fashion-MNIST: the Debian package's /usr/share/datasets/fashion-mnist) and space.
-    _data_flags("fashion_mnist")
-    flags.DEFINE_string("space", "proxyless_small", "Search-space preset or JSON file; its input "
-                        "shape and classes are set from the dataset.")
+    """`pxnas demo`: one flag per field of `pxnas_tf.pipeline.PipelineConfig`
+    (defaults and help written there once), plus --full_data and the
+    --device alias of --runner."""
+    from pxnas_tf.pipeline.config import PipelineConfig
+
+    define_config_flags(PipelineConfig)
+    flags.DEFINE_alias("device", "runner")
     flags.DEFINE_boolean("full_data", False, "Use every example: sets --search_examples, "
                          "--train_examples and --val_examples to 0 (all).")
-    # Target and latency table.
-    flags.DEFINE_string("runner", "host", "Latency target: host (LiteRT on this CPU), "
-                        "linux:PATH (a local benchmark_model) or adb[:SERIAL,...] (phones; needs "
-                        "--benchmark_model). Passed to the table builder.")
-    flags.DEFINE_alias("device", "runner")
-    flags.DEFINE_integer("threads", 1, "Inference threads (table and host timing).")
-    flags.DEFINE_enum("precision", "int8", ["int8", "float32", "fp16"], "Precision of the table "
-                      "and of the exported TFLite file.")
-    flags.DEFINE_boolean("xnnpack", True, "Use the XNNPACK delegate (--noxnnpack: builtin kernels).")
-    flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
-    flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (see `pxnas latency`).")
-    flags.DEFINE_string("latency_table", None, "The latency table file (default: "
-                        "WORKDIR/latency_table.json): reused if it covers the space at this "
-                        "precision and thread count, else built or resumed there.")
-    flags.DEFINE_float("max_wait_s", 5.0, "How long one batch of measurements may wait for other "
-                       "processes to leave the CPU before it keeps (and flags) contended rounds; "
-                       "bounds the table build on a busy machine (`pxnas latency` waits 300).")
-    flags.DEFINE_integer("table_passes", 2, "Passes per table key (keys whose passes disagree "
-                         "are flagged unstable, not measured again: `pxnas latency build` "
-                         "measures up to --max_passes).")
-    # Search.
-    flags.DEFINE_float("target_ms", None, "Latency target in ms (must lie between the fastest "
-                       "and the slowest arch of the space; default: the table's latency of "
-                       "MobileNetV2's block pattern, k3_e6 in every block, in the space).")
-    flags.DEFINE_float("target_fraction", None, "Target this far from the fastest (0) to the "
-                       "slowest (1) arch, on a log scale (0.5: the geometric middle).")
-    flags.DEFINE_enum("loss", "auto", ["auto", "abs#target", "mul#log", "add#linear"],
-                      "Arch loss; auto: abs#target (pulls the expected latency towards the "
-                      "target from both sides).")
-    flags.DEFINE_integer("search_examples", 2048, "Training examples the search uses (0: all).")
-    flags.DEFINE_integer("holdout_examples", 512, "Training examples held out for the arch steps.")
-    flags.DEFINE_integer("search_batch_size", 64, "Search batch size.")
-    flags.DEFINE_integer("search_warmup_epochs", 1, "Search warm-up epochs (uniform paths).")
-    flags.DEFINE_integer("search_epochs", 3, "Search epochs with arch steps.")
-    flags.DEFINE_integer("search_steps_per_epoch", None, "Weight steps per search epoch "
-                         "(default: one pass over the search subset).")
-    flags.DEFINE_float("arch_lr", 0.05, "Adam lr of the arch logits (raised for the short demo "
-                       "search; `pxnas search` uses 5e-3 on small datasets).")
-    flags.DEFINE_integer("arch_every", 1, "Weight steps per arch step.")
-    flags.DEFINE_float("arch_temperature", 0.2, "Temperature of the logits after the last arch "
-                       "step (p = softmax(alpha / tau), tau falling from 1): makes the "
-                       "distribution decide within a short search; 1: no annealing.")
-    flags.DEFINE_enum("latency_budget", "band", ["band", "hard", "soft"], "How the arch is "
-                      "derived: band: the most probable arch in [0.9 T, T] when the argmax "
-                      "lies outside; hard: the most probable within T when the argmax exceeds "
-                      "it; soft: the argmax.")
-    flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
-                      "Candidate ops of a block: slices of one shared block (trains within the "
-                      "demo's few hundred steps) or each its own weights (the paper's).")
-    # Training and export.
-    flags.DEFINE_integer("train_examples", 6000, "Training examples for the derived net (0: all).")
-    flags.DEFINE_integer("val_examples", 1000, "Test examples for validation and the TFLite "
-                         "verification (0: all).")
-    flags.DEFINE_integer("epochs", 2, "Training epochs of the derived net.")
-    flags.DEFINE_integer("batch_size", 128, "Training batch size.")
-    flags.DEFINE_float("lr", 0.05, "Peak learning rate of the training (cosine decay).")
-    flags.DEFINE_boolean("warm_start", True, "Start the derived net from the supernet's weights.")
-    flags.DEFINE_integer("calibration_examples", 256, "Training images for int8 calibration.")
-    flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and path sampling.")
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy "
-                      "of the search and the training: mirrored uses every local GPU (batch "
-                      "sizes are global). Several hosts: `pxnas search` / `pxnas train` with "
-                      "--strategy=multi_worker.")
-    flags.DEFINE_boolean("progress", True, "Show progress bars.")
 
 
 def define_search_flags() -> None:

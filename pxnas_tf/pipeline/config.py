@@ -33,108 +33,92 @@ class _Skip(Exception):
     """A stage's stored result cannot be reused (run the stage)."""
 
 
+def knob(default, help: str, choices: tuple[str, ...] | None = None):
+    """A config field with its help text (and choices) beside it: the CLI
+    generates its flags from these (`pxnas_tf.cli.flags.define_config_flags`),
+    so a default is written once."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """Every knob of the pipeline (`pxnas demo` flags map 1:1 onto these).
+    """Every knob of the pipeline; `pxnas demo`'s flags are generated from
+    these fields (name, default, help). The defaults fit the whole job into
+    about 10 minutes on 2 cores (subsets, few epochs). Example limits of 0
+    mean "all examples"."""
 
-    Example limits of 0 mean "all examples".
-
-    Attributes:
-        workdir: where everything goes.
-        dataset, data_dir, image_size, channels: the data (`pxnas_tf.data.load`).
-        space: search-space preset or JSON file, adapted to the data.
-        runner: the latency target: ``host`` (LiteRT on this CPU),
-            ``linux:PATH`` or ``adb[:SERIAL,...]`` (`latency.make_runner`).
-        threads: inference threads (table and host timing).
-        precision: ``int8``, ``float32`` or ``fp16``: of the table and the export.
-        xnnpack: keep LiteRT's XNNPACK delegate.
-        benchmark_model, cpu_mask: passed to the runner (adb / pinning).
-        latency_table: the table file (default: in the workdir); reused when
-            it covers the space at this precision and thread count, else
-            built or resumed.
-        max_wait_s: how long one batch of measurements waits for other
-            processes to leave the CPU (table build and host timing).
-        table_passes: passes per table key (keys whose passes disagree are
-            flagged unstable, not measured again: the time stays bounded).
-        target_ms: the latency target; default: the table's latency of
-            MobileNetV2's block pattern in the space (k3_e6 in every block,
-            none skipped): "as fast as MobileNetV2, more accurate", the
-            paper's own claim; the geometric middle of the fastest and the
-            slowest arch where the space has no k3_e6 op.
-        target_fraction: instead, where the target lies between the
-            fastest (0) and the slowest (1) arch, on a log scale.
-        loss: arch loss; "auto": abs#target, which pulls the expected
-            latency towards the target from both sides (mul#log and
-            add#linear push it down everywhere; mul#log also needs
-            latencies above 1 ms, as it takes their log).
-        search_examples, holdout_examples: search training subset and arch
-            holdout (carved out of the training split).
-        search_batch_size, search_warmup_epochs, search_epochs,
-        search_steps_per_epoch, arch_lr, arch_every, arch_temperature: the
-            search schedule (None: `search.make_config`'s small-dataset
-            defaults). The demo's: an arch step after every weight step at
-            lr 0.05, the logits' temperature falling to 0.2, so that the
-            distribution decides within its 96 arch steps.
-        latency_budget: how the arch is derived: "band" (default: the
-            argmax arch when it lies in [0.9 T, T], else the most probable
-            arch there), "hard" (the most probable within T when the argmax
-            exceeds it) or "soft" (the argmax).
-        candidate_weights: "shared" (default here: a supernet of
-            independent candidates does not train within the demo's few
-            hundred steps) or "independent" (the paper's).
-        train_examples, val_examples: training subset and test subset
-            (validation, and the export's verification).
-        epochs, batch_size, lr: training of the derived net.
-        warm_start: start it from the supernet's weights of its ops.
-        calibration_examples: training images for int8 calibration.
-        seed: data order, initialisation, path sampling.
-        strategy: tf.distribute strategy of the search and the training:
-            "default" (one device) or "mirrored" (every local GPU; the
-            batch sizes are global). The pipeline runs on one host: for
-            several, run `pxnas search` / `pxnas train` with
-            --strategy=multi_worker.
-        progress: progress bars.
-    """
-
-    workdir: str = "runs/demo"
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
-    image_size: int | None = None
-    channels: int | None = None
-    space: str = "proxyless_small"
-    runner: str = "host"
-    threads: int = 1
-    precision: str = "int8"
-    xnnpack: bool = True
-    benchmark_model: str | None = None
-    cpu_mask: str | None = None
-    latency_table: str | None = None
-    max_wait_s: float = 5.0
-    table_passes: int = 2
-    target_ms: float | None = None
-    target_fraction: float | None = None
-    loss: str = "auto"
-    search_examples: int = 2048
-    holdout_examples: int = 512
-    search_batch_size: int = 64
-    search_warmup_epochs: int = 1
-    search_epochs: int = 3
-    search_steps_per_epoch: int | None = None
-    arch_lr: float | None = 0.05
-    arch_every: int | None = 1
-    arch_temperature: float | None = 0.2
-    latency_budget: str = "band"
-    candidate_weights: str = "shared"
-    train_examples: int = 6000
-    val_examples: int = 1000
-    epochs: int = 2
-    batch_size: int = 128
-    lr: float = 0.05
-    warm_start: bool = True
-    calibration_examples: int = 256
-    seed: int = 0
-    strategy: str = "default"
-    progress: bool = True
+    workdir: str = knob("runs/demo", "Where everything goes; re-running in the same workdir "
+                        "reuses the finished stages.")
+    dataset: str = knob("fashion_mnist", "Dataset name (see pxnas_tf.data.list_datasets).")
+    data_dir: str | None = knob(None, "Where the dataset is (default: the dataset's own place).")
+    image_size: int | None = knob(None, "Resize images to this size (default: the dataset's).")
+    channels: int | None = knob(None, "1 or 3 image channels (default: the dataset's).")
+    space: str = knob("proxyless_small", "Search-space preset or JSON file; its input shape and "
+                      "classes are set from the dataset.")
+    runner: str = knob("host", "Latency target: host (LiteRT on this CPU), linux:PATH (a local "
+                       "benchmark_model) or adb[:SERIAL,...] (phones; needs --benchmark_model).")
+    threads: int = knob(1, "Inference threads (table and host timing).")
+    precision: str = knob("int8", "Precision of the table and of the exported TFLite file.",
+                          PRECISIONS)
+    xnnpack: bool = knob(True, "Use the XNNPACK delegate (--noxnnpack: builtin kernels).")
+    benchmark_model: str | None = knob(None, "adb: the Android benchmark_model binary here.")
+    cpu_mask: str | None = knob(None, "CPU affinity as a hex mask (see `pxnas latency`).")
+    latency_table: str | None = knob(None, "The latency table file (default: "
+                                     "WORKDIR/latency_table.json): reused if it covers the space "
+                                     "on this target, else built or resumed there.")
+    max_wait_s: float = knob(5.0, "How long one batch of measurements may wait for other "
+                             "processes to leave the CPU before it keeps (and flags) contended "
+                             "rounds; bounds the table build on a busy machine.")
+    table_passes: int = knob(2, "Passes per table key (keys whose passes disagree are flagged "
+                             "unstable, not measured again).")
+    target_ms: float | None = knob(None, "Latency target in ms (between the fastest and the "
+                                   "slowest arch of the space; default: the table's latency of "
+                                   "MobileNetV2's block pattern, k3_e6 in every block, in the "
+                                   "space: 'as fast as MobileNetV2, more accurate').")
+    target_fraction: float | None = knob(None, "Target this far from the fastest (0) to the "
+                                         "slowest (1) arch, on a log scale (0.5: the geometric "
+                                         "middle).")
+    loss: str = knob("auto", "Arch loss; auto: abs#target (pulls the expected latency towards "
+                     "the target from both sides; mul#log and add#linear push it down "
+                     "everywhere).", LOSSES)
+    search_examples: int = knob(2048, "Training examples the search uses (0: all).")
+    holdout_examples: int = knob(512, "Training examples held out for the arch steps.")
+    search_batch_size: int = knob(64, "Search batch size.")
+    search_warmup_epochs: int = knob(1, "Search warm-up epochs (uniform paths).")
+    search_epochs: int = knob(3, "Search epochs with arch steps.")
+    search_steps_per_epoch: int | None = knob(None, "Weight steps per search epoch (default: one "
+                                              "pass over the search subset).")
+    arch_lr: float | None = knob(0.05, "Adam lr of the arch logits (raised for the short demo "
+                                 "search; `pxnas search` uses 5e-3 on small datasets).")
+    arch_every: int | None = knob(1, "Weight steps per arch step.")
+    arch_temperature: float | None = knob(0.2, "Temperature of the logits after the last arch "
+                                          "step (p = softmax(alpha / tau), tau falling from 1): "
+                                          "makes the distribution decide within a short "
+                                          "search; 1: no annealing.")
+    latency_budget: str = knob("band", "How the arch is derived: band: the most probable arch "
+                               "in [0.9 T, T] when the argmax lies outside; hard: the most "
+                               "probable within T when the argmax exceeds it; soft: the argmax.",
+                               BUDGETS)
+    candidate_weights: str = knob("shared", "Candidate ops of a block: slices of one shared "
+                                  "block (trains within the demo's few hundred steps) or each "
+                                  "its own weights (the paper's).", ("shared", "independent"))
+    train_examples: int = knob(6000, "Training examples for the derived net (0: all).")
+    val_examples: int = knob(1000, "Test examples for validation and the TFLite verification "
+                             "(0: all).")
+    epochs: int = knob(2, "Training epochs of the derived net.")
+    batch_size: int = knob(128, "Training batch size.")
+    lr: float = knob(0.05, "Peak learning rate of the training (cosine decay).")
+    warm_start: bool = knob(True, "Start the derived net from the supernet's weights.")
+    calibration_examples: int = knob(256, "Training images for int8 calibration.")
+    seed: int = knob(0, "Seed of data order, initialisation and path sampling.")
+    strategy: str = knob("default", "tf.distribute strategy of the search and the training: "
+                         "mirrored uses every local GPU (batch sizes are global). Several "
+                         "hosts: `pxnas search` / `pxnas train` with --strategy=multi_worker.",
+                         STRATEGIES)
+    progress: bool = knob(True, "Show progress bars.")
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:

@@ -213,5 +213,22 @@ def test_demo_bad_flags_are_one_line_errors(tmp_path):
     assert out.returncode == 2 and "unknown device 'phone'" in out.stderr
 
 
+def test_demo_flags_are_generated_from_the_config_fields():
+    import dataclasses
+
+    from absl import flags as absl_flags
+
+    from pxnas_tf.cli.flags import define_config_flags
+    values = absl_flags.FlagValues()
+    define_config_flags(pipeline.PipelineConfig, flag_values=values)
+    values(["pxnas"])
+    for field in dataclasses.fields(pipeline.PipelineConfig):
+        assert values[field.name].default == field.default, field.name
+        assert values[field.name].help.endswith(field.metadata["help"]), field.name
+    assert values["precision"].parser.enum_values == ["int8", "float32", "fp16"]
+    values(["pxnas", "--search_epochs=5", "--noxnnpack", "--target_ms=0.3"])
+    assert (values.search_epochs, values.xnnpack, values.target_ms) == (5, False, 0.3)
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
