@@ -3,10 +3,13 @@ crash half-way through a write."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 from typing import Any
+
+from pxnas_tf.errors import PxnasError
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -46,3 +49,39 @@ def atomic_write_json(path: str, obj: Any) -> None:
     """Writes `obj` as JSON atomically; non-finite floats become null."""
     atomic_write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=False,
                                        allow_nan=False) + "\n")
+
+
+class BusyError(PxnasError, RuntimeError):
+    """Another process holds the lock of a workdir or output file."""
+
+
+@contextlib.contextmanager
+def exclusive(path: str, what: str = "--workdir", folder: bool = True):
+    """Holds an exclusive lock on a workdir (a folder) or an output file for
+    the duration of the block, so that two processes never write one run:
+    the second gets a `BusyError` naming the first's pid. The lock is an
+    flock on a hidden file beside the path, released by the OS when the
+    process ends however it ends (no stale locks to clean up). `folder`:
+    `path` is a workdir (else an output file)."""
+    import fcntl
+
+    target = os.path.abspath(path)
+    if folder:
+        os.makedirs(target, exist_ok=True)
+        lock_path = os.path.join(target, ".pxnas.lock")
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        lock_path = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BusyError(f"{path} is in use by another pxnas process (pid {holder}); wait "
+                            f"for it to finish or give another {what}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

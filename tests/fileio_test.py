@@ -15,3 +15,38 @@ def test_non_finite_floats_are_written_as_null(tmp_path):
     assert json.loads(text) == {"val_top1": None, "loss": [1.5, None],
                                 "nested": {"x": None, "n": 3}}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temp file left
+
+
+_HOLD = """
+import sys, time
+from pxnas_tf import fileio
+with fileio.exclusive(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_on_one_workdir_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    workdir = str(tmp_path / "run")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, workdir], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(fileio.BusyError, match=rf"pid {holder.pid}\); wait for it"):
+            with fileio.exclusive(workdir):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with fileio.exclusive(workdir):  # released when its holder died
+        pass
+    out = str(tmp_path / "net.tflite")
+    with fileio.exclusive(out, "--out", folder=False):
+        with pytest.raises(fileio.BusyError, match="give another --out"):
+            with fileio.exclusive(out, "--out", folder=False):
+                pass

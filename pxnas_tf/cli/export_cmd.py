@@ -122,12 +122,15 @@ def main(argv: list[str]) -> None:
                                     f"net_{FLAGS.mode}.tflite")
     print(f"export {model_path} ({arch.arch_string if arch else 'no arch'}) as {FLAGS.mode}",
           flush=True)
-    result = export_tflite(
-        model, out, FLAGS.mode, arch=arch, verify=FLAGS.verify,
-        latency_table=FLAGS.latency_table, latency_threads=FLAGS.latency_threads,
-        latency=FLAGS.latency, min_agreement=FLAGS.min_agreement, int8_scheme=FLAGS.int8_scheme,
-        qat_options=QatOptions(epochs=FLAGS.qat_epochs, batch_size=FLAGS.qat_batch_size,
-                               lr=FLAGS.qat_lr, seed=FLAGS.seed), **kwargs)
+    from pxnas_tf import fileio
+    with fileio.exclusive(out, "--out", folder=False):  # one writer per file
+        result = export_tflite(
+            model, out, FLAGS.mode, arch=arch, verify=FLAGS.verify,
+            latency_table=FLAGS.latency_table, latency_threads=FLAGS.latency_threads,
+            latency=FLAGS.latency, min_agreement=FLAGS.min_agreement,
+            int8_scheme=FLAGS.int8_scheme,
+            qat_options=QatOptions(epochs=FLAGS.qat_epochs, batch_size=FLAGS.qat_batch_size,
+                                   lr=FLAGS.qat_lr, seed=FLAGS.seed), **kwargs)
     if result.int8_scheme is not None:
         s = result.int8_scheme
         extra = "" if "agreement" not in s else " (auto: " + ", ".join(

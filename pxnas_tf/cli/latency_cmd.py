@@ -126,7 +126,8 @@ def _build() -> None:
     out = _need("out", "table.json")
     if not out.endswith(".json"):
         raise UsageError(f"--out={out!r} must end with .json (export YAML with `latency export`)")
-    with _runner() as runner:
+    from pxnas_tf import fileio
+    with fileio.exclusive(out, "--out", folder=False), _runner() as runner:
         report = build_table(space, runner, out, FLAGS.precision, _build_settings(),
                              FLAGS.models_dir, progress=FLAGS.progress,
                              extra_archs=FLAGS.extra_archs or ())

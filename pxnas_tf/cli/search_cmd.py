@@ -19,6 +19,8 @@ MACs proxy (--target_latency_ms is an alias).
 
 from __future__ import annotations
 
+import contextlib
+
 from absl import flags
 
 from pxnas_tf.cli import flags as flag_defs
@@ -82,7 +84,11 @@ def main(argv: list[str]) -> None:
             import tensorflow as tf
             tf.config.experimental.enable_op_determinism()
         config = _config()
-        _run(strategy, config)
+        from pxnas_tf import fileio
+        from pxnas_tf.distribute import is_chief
+        # The chief owns the workdir; other workers write to folders of their own.
+        with fileio.exclusive(FLAGS.workdir) if is_chief(strategy) else contextlib.nullcontext():
+            _run(strategy, config)
     except (SearchError, LatencyTableError, StrategyError) as e:
         raise UsageError(str(e)) from None
 

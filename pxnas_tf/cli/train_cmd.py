@@ -18,6 +18,8 @@ the last completed epoch; a workdir of another run is refused.
 
 from __future__ import annotations
 
+import contextlib
+
 from absl import flags
 
 from pxnas_tf.cli import flags as flag_defs
@@ -72,9 +74,13 @@ def main(argv: list[str]) -> None:
           f"validation images; {config.epochs} epochs of "
           f"{config.steps_per_epoch or splits.steps('train')} steps, batch {config.batch_size}, "
           f"{strategy.num_replicas_in_sync} replica(s)", flush=True)
-    result = train(arch, splits, FLAGS.workdir, config, strategy=strategy,
-                   warm_start=FLAGS.warm_start, data_source=source,
-                   verbose=1 if FLAGS.progress else 2)
+    from pxnas_tf import fileio
+    from pxnas_tf.distribute import is_chief
+    # The chief owns the workdir; other workers write to folders of their own.
+    with fileio.exclusive(FLAGS.workdir) if is_chief(strategy) else contextlib.nullcontext():
+        result = train(arch, splits, FLAGS.workdir, config, strategy=strategy,
+                       warm_start=FLAGS.warm_start, data_source=source,
+                       verbose=1 if FLAGS.progress else 2)
     if result.resumed_from:
         print(f"resumed after epoch {result.resumed_from}")
     if result.warm_start:

@@ -39,6 +39,7 @@ import os
 import time
 from typing import Callable
 
+from pxnas_tf import fileio
 from pxnas_tf.pipeline.config import (
     BUDGETS, FILES, LOSSES, PRECISIONS, STRATEGIES, SUMMARY_FORMAT, ExportStage, PipelineConfig,
     PipelineResult, SearchStage, TableStage, Target, TrainStage, adapted_space, busy,
@@ -62,13 +63,18 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
     Raises:
         DataError, SpaceError, LatencyTableError, RunnerError, SearchError,
         TrainError, ExportError: bad input or a failed target, with the cause.
+        BusyError: another process is running in the workdir.
     """
+    with fileio.exclusive(config.workdir):  # one process per workdir
+        return _run(config, log)
+
+
+def _run(config: PipelineConfig, log: Callable[[str], None]) -> PipelineResult:
     import keras
 
     from pxnas_tf.distribute import make_strategy
 
     start = time.monotonic()
-    os.makedirs(os.path.abspath(config.workdir), exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)  # one for the search and the training
     if strategy.num_replicas_in_sync > 1:
