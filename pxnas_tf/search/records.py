@@ -60,10 +60,16 @@ def check_or_write_run(path: str, record: dict, write: bool) -> bool:
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             stored = json.loads(_normalise(f.read()))
+        if stored.get("format") != RUN_FORMAT:
+            raise SearchError(
+                f"workdir {os.path.dirname(path)} holds no search run (its run.json is "
+                f"{stored.get('format') or 'of an unknown format'!s}, not {RUN_FORMAT}); use "
+                "another --workdir for the search")
         current = json.loads(_normalise(json.dumps(record)))
         diffs = []
         for part in ("space", "dataset", "config", "latency"):
-            diffs += _differences(stored.get(part), current.get(part), part)
+            diffs += _differences(_identity(part, stored.get(part)),
+                                  _identity(part, current.get(part)), part)
         if diffs:
             listed = "\n  ".join(diffs[:20])
             raise SearchError(
@@ -74,6 +80,14 @@ def check_or_write_run(path: str, record: dict, write: bool) -> bool:
     if write:
         fileio.atomic_write_json(path, record)
     return False
+
+
+def _identity(part: str, value: Any) -> Any:
+    """What identifies a run: the latency model by its values, not by where
+    its table file lies (a workdir copied elsewhere resumes)."""
+    if part == "latency" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "source"}
+    return value
 
 
 def _normalise(text: str) -> str:
