@@ -38,14 +38,14 @@ demo: install
 ## cores on two pytest-xdist workers.
 test: install
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n 2 -m "not timing" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m timing $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not timing and not alone" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "timing or alone" $(PYTEST_ARGS)
 
 ## Without the tests marked slow.
 test-fast: install
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n 2 -m "not slow and not timing" $(PYTEST_ARGS)
-	$(PY) -m pytest -q -m "timing and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow and not timing and not alone" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "(timing or alone) and not slow" $(PYTEST_ARGS)
 
 ## Bazel (offline, Debian's Bazel 4): every test file is a py_test.
 bazel-test: install

@@ -45,7 +45,12 @@ def _env():
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
+# Run alone: under load from other tests (2026-12-05) the resumed run ended
+# on another op in one block in about 1 run of 5, also before the redesign;
+# on a quiet machine every run matched, and so did a resume forced back to
+# ckpt-8. The cause is not found yet.
 @pytest.mark.slow
+@pytest.mark.alone
 def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     space_file = tmp_path / "space.json"
     space_file.write_text(json.dumps(TINY_SPACE))
