@@ -296,11 +296,13 @@ def main(argv) -> None:
     # The supernets' ranking of every random arch of the run.
     archs = {t["name"]: idx for run in runs for t, idx in zip(run["randoms"], run["random_indices"])}
     standalone = {t["name"]: t["val_top1"] for run in runs for t in run["randoms"]}
-    taus = []
+    taus, all_scores = [], []
+    names = sorted(archs)
     for run in runs:
         scores = supernet_scores(run["search"], archs)
-        names = sorted(archs)
+        all_scores.append(scores)
         taus.append(kendall_tau([scores[n] for n in names], [standalone[n] for n in names]))
+    follows = ranking_features(runs, all_scores)
     noise = None
     if FLAGS.noise_seeds:
         row = runs[0]
@@ -312,7 +314,7 @@ def main(argv) -> None:
                  **noise_table(accs)}
         print(f"training noise: {noise}", flush=True)
     measured = measure_all(space, runs, table.path) if FLAGS.measure else {}
-    text = report(runs, taus, measured, len(archs), noise)
+    text = report(runs, taus, measured, len(archs), noise, follows)
     from pxnas_tf import fileio
     fileio.atomic_write_text(FLAGS.out, text)
     print(text)
@@ -336,8 +338,32 @@ def measure_all(space, runs, table_path: str) -> dict[str, float]:
     return {name: d["measured_ms"] for name, d in done.items()}
 
 
+def ranking_features(runs: list[dict], scores: list[dict[str, float]]) -> dict:
+    """Pure: what the supernets' ranking and the stand-alone ranking of the
+    random archs follow: Kendall's tau of each with the number of skipped
+    blocks, of expand-6 ops, of 5x5 ops and with the table latency, and the
+    tau between the two within each target's archs (matched latency)."""
+    nets = [(t, ms, f"x{r['search']['scale']:g}") for r in runs
+            for t, ms in zip(r["randoms"], r["random_ms"])]
+    standalone = np.array([t["val_top1"] for t, _, _ in nets])
+    supernet = np.array([np.mean([s[t["name"]] for s in scores]) for t, _, _ in nets])
+    features = {
+        "skipped blocks": [sum(op == "zero" for op in t["ops"]) for t, _, _ in nets],
+        "expand-6 ops": [sum(op.endswith("_e6") for op in t["ops"]) for t, _, _ in nets],
+        "5x5 ops": [sum(op.startswith("k5") for op in t["ops"]) for t, _, _ in nets],
+        "table latency": [ms for _, ms, _ in nets],
+    }
+    out = {"features": {name: (kendall_tau(v, standalone), kendall_tau(v, supernet))
+                        for name, v in features.items()},
+           "within": {}}
+    for level in dict.fromkeys(lvl for _, _, lvl in nets):
+        idx = [i for i, (_, _, lvl) in enumerate(nets) if lvl == level]
+        out["within"][level] = kendall_tau(supernet[idx], standalone[idx])
+    return out
+
+
 def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int,
-           noise: dict | None = None) -> str:
+           noise: dict | None = None, follows: dict | None = None) -> str:
     import datetime
 
     from bench.common import machine
@@ -402,6 +428,16 @@ def report(runs: list[dict], taus: list[float], measured: dict, num_archs: int,
               "archs (inherited weights) and their stand-alone top-1: "
               + ", ".join(f"{t:+.2f}" for t in taus)
               + f"; median {np.median(taus):+.2f}.", ""]
+    if follows:
+        lines += ["What each ranking follows (Kendall's tau over the random archs; the supernet "
+                  "score is the mean over the supernets):", "",
+                  "| feature | with stand-alone top-1 | with the supernet's score |",
+                  "|---|---|---|"]
+        for name, (a, b) in follows["features"].items():
+            lines.append(f"| {name} | {a:+.2f} | {b:+.2f} |")
+        lines += ["", "Within one target's archs (matched latency), tau between the mean "
+                  "supernet score and stand-alone top-1: "
+                  + ", ".join(f"{k} {v:+.2f}" for k, v in follows["within"].items()) + ".", ""]
     if noise:
         seeds = ", ".join(["the row's"] + list(FLAGS.noise_seeds))
         lines += ["## How much of the stand-alone ranking is training noise", "",

@@ -74,3 +74,17 @@ def test_noise_table_separates_real_differences_from_seed_noise():
     noise = search_quality.noise_table({"a": [0.80, 0.70, 0.76], "b": [0.70, 0.80, 0.74],
                             "c": [0.76, 0.74, 0.75]})
     assert noise["share"] == 0.0 and noise["seed_tau"] < 0
+
+
+def test_ranking_features_reads_what_each_ranking_follows():
+    def net(name, ops, top1):
+        return {"name": name, "ops": ops, "val_top1": top1}
+    runs = [{"search": {"scale": 1.0}, "random_ms": [0.1, 0.2, 0.3],
+             "randoms": [net("a", ["zero", "k3_e3"], 0.80), net("b", ["k3_e3", "k5_e6"], 0.79),
+                         net("c", ["k5_e6", "k5_e6"], 0.78)]}]
+    # The supernet scores fall with the skipped blocks where stand-alone top-1 rises.
+    scores = [{"a": 0.60, "b": 0.65, "c": 0.70}]
+    out = search_quality.ranking_features(runs, scores)
+    standalone_tau, supernet_tau = out["features"]["skipped blocks"]
+    assert standalone_tau > 0 > supernet_tau
+    assert out["within"]["x1"] == pytest.approx(-1.0)
