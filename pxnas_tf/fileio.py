@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import re
 from typing import Any
 
 from pxnas_tf.errors import PxnasError
@@ -85,3 +86,38 @@ def exclusive(path: str, what: str = "--workdir", folder: bool = True):
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)?$")
+
+
+def remove_stale_temporaries(directory: str) -> list[str]:
+    """Removes the temporary files (``.NAME.tmp-PID[.EXT]``, as the atomic
+    writes here make them) that a killed process left in `directory`: those
+    whose process no longer runs. A kill by SIGTERM or SIGKILL runs no
+    cleanup, so a resume calls this. Returns what was removed."""
+    removed = []
+    if not os.path.isdir(directory):
+        return removed
+    for name in os.listdir(directory):
+        match = _TEMPORARY.match(name)
+        if not match or _alive(int(match["pid"])):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+            removed.append(name)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

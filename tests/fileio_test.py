@@ -50,3 +50,19 @@ def test_a_second_process_on_one_workdir_is_refused(tmp_path):
         with pytest.raises(fileio.BusyError, match="give another --out"):
             with fileio.exclusive(out, "--out", folder=False):
                 pass
+
+
+def test_a_killed_process_leftover_temporaries_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".best.tmp-{dead.pid}.keras"
+    stale.write_text("half a model")
+    mine = tmp_path / f".results.json.tmp-{__import__('os').getpid()}"
+    mine.write_text("being written")
+    kept = tmp_path / "best.keras"
+    kept.write_text("a model")
+    assert fileio.remove_stale_temporaries(str(tmp_path)) == [stale.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, kept.name])

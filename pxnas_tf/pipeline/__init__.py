@@ -66,6 +66,7 @@ def run(config: PipelineConfig, log: Callable[[str], None] = print) -> PipelineR
         BusyError: another process is running in the workdir.
     """
     with fileio.exclusive(config.workdir):  # one process per workdir
+        fileio.remove_stale_temporaries(os.path.abspath(config.workdir))
         return _run(config, log)
 
 

@@ -126,6 +126,8 @@ class Search:
         self.steps_per_epoch = data.steps_per_epoch
         self.total_steps = config.total_epochs * self.steps_per_epoch
         os.makedirs(self.workdir, exist_ok=True)
+        if self.chief:
+            fileio.remove_stale_temporaries(self.workdir)  # a killed run's leftovers
         record = records.run_record(space.to_dict(), data.identity(), config.to_dict(),
                                     latency.to_dict() if latency else None)
         records.check_or_write_run(self.files["run"], record, write=self.chief)

@@ -133,6 +133,7 @@ def train(arch: Arch, splits, workdir: str, config: TrainConfig = TrainConfig(),
     workdir = os.path.abspath(workdir)
     files = checkpoints.paths(_own_workdir(workdir, strategy))
     os.makedirs(os.path.dirname(files["run"]), exist_ok=True)
+    fileio.remove_stale_temporaries(os.path.dirname(files["run"]))  # a killed run's leftovers
     data = {"name": splits.name, "input_shape": list(splits.input_shape),
             "num_classes": splits.num_classes, "sizes": dict(splits.sizes)}
     check_or_write_run(files["run"], run_record(arch, config, data, data_source))

@@ -142,5 +142,12 @@ def test_predicts_another_width_multiplier_measured_live(tmp_path):
     assert np.median(np.abs(errors)) < 0.25, (speed, errors, dataclasses.asdict(model)["loo_rel_rmse"])
 
 
+
+def test_a_table_in_a_folder_it_cannot_write_still_gets_its_op_model(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the table's folder should be")
+    model = om.load_or_fit(load_table(REAL), str(blocker / "table.json"))
+    assert model.coef and not (tmp_path / "not_a_folder.opmodel.json").exists()
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

@@ -329,5 +329,8 @@ def load_or_fit(table: LatencyTable, table_path: str | None = None) -> OpModel:
             pass
     model = fit_table(table, stat)
     if path and not table_path.endswith((".yaml", ".yml")):
-        model.save(path)
+        try:
+            model.save(path)
+        except OSError:
+            pass  # a read-only folder: the fit is cheap, use it without caching it
     return model
