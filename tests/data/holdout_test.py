@@ -80,7 +80,9 @@ def test_random_subset():
     pool = np.arange(100, 200)
     sub = holdout.random_subset(pool, 10, seed=0)
     assert sub.size == 10 and np.isin(sub, pool).all() and np.all(np.diff(sub) > 0)
-    assert holdout.random_subset(pool, None, seed=0) is not None
+    np.testing.assert_array_equal(holdout.random_subset(pool, None, seed=0), pool)  # None: all
+    np.testing.assert_array_equal(holdout.random_subset(pool, 10, seed=0), sub)  # seeded
+    assert not np.array_equal(holdout.random_subset(pool, 10, seed=1), sub)
     assert holdout.random_subset(pool, 1000, seed=0).size == 100
 
 

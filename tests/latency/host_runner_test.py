@@ -28,8 +28,9 @@ def test_measures_every_model_of_a_batch(models, xnnpack, quick):
     for r in (overhead, block):
         assert r.count >= quick.min_quiet * quick.runs and quick.min_rounds <= r.rounds
         assert 0 < r.median_ms and r.std_ms >= 0
-    # An MBConv block costs far more than an invoke of the identity.
-    assert block.median_ms > 5 * overhead.median_ms
+    # The runner tells the two models apart: an MBConv block costs more than
+    # an invoke of the identity (an order, not a speed: benchmarks time).
+    assert block.median_ms > overhead.median_ms
 
 
 def test_cpu_mask_pins_only_while_measuring(models, quick):

@@ -1,6 +1,7 @@
 """Tests of the runner interface: device strings, settings, the factory's
 errors, and the machine-load monitor."""
 
+import os
 import subprocess
 import sys
 import time
@@ -53,6 +54,22 @@ def test_host_runner_metadata():
     assert meta["device"].startswith("host: ") and meta["runtime_version"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_cpu(pid: int, seconds: float, timeout: float = 60.0) -> None:
+    """Waits until `pid` has run `seconds` more CPU time (not a wall-clock
+    guess: on a loaded machine that takes longer, and the test waits)."""
+    start, deadline = _cpu_seconds(pid), time.monotonic() + timeout
+    while _cpu_seconds(pid) - start < seconds:
+        assert time.monotonic() < deadline, "the busy process got no CPU time"
+        time.sleep(0.01)
+
+
 def test_load_monitor_sees_a_busy_process():
     assert load.busy_other_than_self(3.0, 1.0) == 2.0
     assert load.busy_other_than_self(1.0, 3.0) == 0.0
@@ -61,9 +78,9 @@ def test_load_monitor_sees_a_busy_process():
         pytest.skip("no /proc/stat here")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        time.sleep(0.3)
+        _wait_for_cpu(busy.pid, 0.1)  # the child is up and spinning
         monitor.reset()
-        time.sleep(0.5)
+        _wait_for_cpu(busy.pid, 0.5)  # half a CPU-second of it inside the window
         assert monitor.other_cpus() > 0.5
     finally:
         busy.kill()

@@ -24,7 +24,9 @@ def test_boxes_follow_the_arch():
     tall = {b.expand: b.height for b in blocks if b.kind == "block"}
     assert tall[6] > tall[3]
     assert boxes[0].label == "Conv 3x3" and boxes[-1].label == "Pool FC 1000"
-    assert blocks[0].shape == (56, 56, 24) or blocks[0].shape[:2] == (56, 56)
+    assert blocks[0].shape == (56, 56, 32)  # proxyless_gpu's first stage: 32 channels at 56x56
+    for box, spec in zip(blocks, arch.space.blocks()):
+        assert box.shape == (*spec.out_size, spec.out_channels)
 
 
 @pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
