@@ -21,6 +21,9 @@ from pxnas_tf.latency.model import predictor
 from pxnas_tf.latency.model.table import IncompatibleTablesError, load_table
 from pxnas_tf.search_space import Arch
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 
 class Recording(Runner):
     """The real host runner, noting what it measured (not a mock: every

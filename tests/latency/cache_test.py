@@ -15,6 +15,9 @@ from pxnas_tf.latency.model.ops import ops_of_key
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 
 def _sysfs(root, entries):
     for i, (level, kind, size) in enumerate(entries):

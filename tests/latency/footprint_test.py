@@ -20,6 +20,9 @@ from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 

@@ -9,6 +9,9 @@ from pxnas_tf.latency.build import block_models
 from pxnas_tf.latency.measure.host_runner import HostRunner, cpu_isa, parse_cpu_mask
 from pxnas_tf.latency.measure.runner import BenchModel, RunnerError
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 BLOCK = "expanded_conv-input:16x16x8-output:16x16x8-expand:6-kernel:5-stride:1-idskip:1"
 
 

@@ -15,6 +15,9 @@ from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 PUBLISHED = os.path.join(TESTDATA, "proxylessnas_mobile_trim.yaml")
 REAL = os.path.join(TESTDATA, "host_int8_proxyless_small.json")

@@ -105,6 +105,7 @@ def test_save_load_and_staleness(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_predicts_another_width_multiplier_measured_live(tmp_path):
     """Keys of proxyless_small at width 0.75 (none of them in the table) are
     measured now on this host and predicted by the op model fit on the

@@ -15,6 +15,9 @@ from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import LatencyTableError, MissingKeysError, load_table
 from pxnas_tf.search_space import load_space
 
+# These tests time real models on this CPU: `make test` runs them alone.
+pytestmark = pytest.mark.timing
+
 
 def test_metrics_by_hand():
     p, m = [1.1, 2.0, 2.7, 5.0], [1.0, 2.0, 3.0, 4.0]
