@@ -1,18 +1,13 @@
 """bench/arch_signal.py's statistics, and the gradient probe it uses on a
 tiny supernet (the benchmark itself runs for minutes)."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests", "search"))
+from pxnas_tf.testing import load_bench
 
-from bench import arch_signal  # noqa: E402
+arch_signal = load_bench("arch_signal")
 
 
 def test_signal_stats_on_known_draws():
@@ -40,7 +35,7 @@ def test_arch_gradient_probe_matches_the_arch_steps_ce_gradient():
     leaves the search's counters and BN statistics untouched."""
     from pxnas_tf.ops import gates
     from pxnas_tf.search import SearchState, SearchSteps, make_config
-    from tiny import tiny_data, tiny_space
+    from pxnas_tf.testing import tiny_data, tiny_space
 
     space = tiny_space(candidates=("k3_e3", "k5_e3"), blocks=2)
     config = make_config("toy", batch_size=8, loss="ce", arch_temperature=1.0)

@@ -1,15 +1,11 @@
 """bench/pareto.py's comparison over seeds, on made-up measurements (the
 benchmark itself runs for an hour; its arithmetic is checked here)."""
 
-import os
-import sys
-
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from pxnas_tf.testing import load_bench
 
-from bench import pareto  # noqa: E402
+pareto = load_bench("pareto")
 
 
 @pytest.fixture(autouse=True)

@@ -44,8 +44,8 @@ def test_two_replicas_equal_one_device_and_the_report_says_so(tmp_path):
 def test_differences_are_the_largest_over_probabilities_and_every_weight(tmp_path):
     import numpy as np
 
-    sys.path.insert(0, ROOT)
-    from bench.replica_equality import differences
+    from pxnas_tf.testing import load_bench
+    differences = load_bench("replica_equality").differences
 
     ref = {"probabilities": np.array([0.2, 0.5, 0.3]), "w0": np.zeros((2, 2)), "w1": np.ones(3)}
     run = {"probabilities": np.array([0.2, 0.49, 0.31]), "w0": np.zeros((2, 2)),

@@ -1,17 +1,13 @@
 """bench/search_quality.py's pure parts: the random archs at a latency, the
 rank, Kendall's tau (the benchmark itself runs for an hour)."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from pxnas_tf.search import LatencyModel
+from pxnas_tf.testing import load_bench
 
-from bench import search_quality  # noqa: E402
-from pxnas_tf.search import LatencyModel  # noqa: E402
+search_quality = load_bench("search_quality")
 
 
 def _model():

@@ -7,13 +7,9 @@ import pytest
 from pxnas_tf.latency.build.settings import BuildSettings
 from pxnas_tf.latency.measure.runner import MeasureSettings
 from pxnas_tf.search_space import load_space
+from pxnas_tf.testing import tiny16_space_dict
 
-TINY = {
-    "name": "tiny_latency", "input_shape": [16, 16, 3], "num_classes": 4,
-    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-    "stages": [{"width": 8, "blocks": 2, "stride": 2}, {"width": 16, "blocks": 1, "stride": 2}],
-    "candidates": ["k3_e3", "k5_e6"], "head_width": 32,
-}
+TINY = tiny16_space_dict(classes=4, channels=3, name="tiny_latency")
 
 # Few, short rounds: enough to exercise every code path quickly. The load
 # gate is off (max_load far above the CPU count): tests check plumbing, not

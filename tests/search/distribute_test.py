@@ -30,7 +30,7 @@ import sys
 import numpy as np
 import pytest
 
-from tiny import TINY_SPACE, search_args
+from pxnas_tf.testing import TINY_SPACE, search_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,7 +42,6 @@ import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 here, workdir, modes, role = sys.argv[1:5]
-sys.path.insert(0, here)
 from pxnas_tf.distribute import make_strategy
 from pxnas_tf.search import LatencyModel, Search, SearchData, make_config
 if role == "worker":
@@ -56,7 +55,7 @@ elif role == "mirrored":
 else:
     strategy = tf.distribute.get_strategy()
 tf.config.experimental.enable_op_determinism()
-from tiny import arrays, tiny_space
+from pxnas_tf.testing import arrays, tiny_space
 
 def batches(n, seed):
     x, y = arrays(n, seed=seed)
@@ -129,8 +128,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path.insert(0, sys.argv[1])
-from tiny import tiny_data, tiny_space
+from pxnas_tf.testing import tiny_data, tiny_space
 from pxnas_tf.search import Search, SearchError, make_config
 
 config = make_config("toy", batch_size=8, loss="ce", warmup_epochs=1, epochs=1)

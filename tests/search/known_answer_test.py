@@ -3,19 +3,13 @@ latency term on, the search gives a trainable candidate a larger
 probability than its twin of identical latency whose weights stay at their
 random initialisation, in at least 90% of the blocks."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
 from pxnas_tf.search import LatencyModel, make_config
-from tiny import tiny_data, tiny_space
+from pxnas_tf.testing import load_bench, tiny_data, tiny_space
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-from bench import known_answer  # noqa: E402
+known_answer = load_bench("known_answer")
 
 SPACE = tiny_space(candidates=("k3_e3", "k5_e3", "k3_e6"), blocks=5, zero_op=False)
 

@@ -5,13 +5,13 @@ import itertools
 
 import numpy as np
 import pytest
-from tiny import tiny_space
 
 from pxnas_tf.latency import LatencyTable, MissingKeysError, TableMetadata
 from pxnas_tf.latency.model.keys import space_keys
 from pxnas_tf.models.profile import profile_arch
 from pxnas_tf.search import LatencyModel, SearchError
 from pxnas_tf.search_space import Arch
+from pxnas_tf.testing import tiny_space
 
 
 def _table(space, path, precision="float32", drop=0):

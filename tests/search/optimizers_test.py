@@ -2,16 +2,15 @@
 bit; weight decay reaches only shared kernels and the active candidates;
 the two-phase cosine schedule."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
-
 from pxnas_tf.models.supernet import Supernet
 from pxnas_tf.ops import gates
 from pxnas_tf.search import PathMaskedSGD, SearchState, SearchSteps, TwoPhaseCosine, make_config
-from tiny import tiny_data, tiny_space
+from pxnas_tf.testing import tiny_data, tiny_space
 
 X = tf.random.stateless_normal((4, 8, 8, 1), seed=[5, 6])
 Y = tf.constant([0, 1, 2, 3])

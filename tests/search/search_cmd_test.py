@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from tiny import TINY_SPACE, search_args
 
 from pxnas_tf.latency import LatencyTable, TableMetadata
 from pxnas_tf.latency.model.keys import space_keys
 from pxnas_tf.search_space import load_space
+from pxnas_tf.testing import TINY_SPACE, search_args
 
 
 def pxnas(*args, timeout=400):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from tiny import TINY_SPACE, search_args
+from pxnas_tf.testing import TINY_SPACE, search_args
 
 ARGS = ["--dataset=fashion_mnist", "--image_size=8", "--train_limit=512", "--holdout_size=64",
         "--batch_size=16", "--warmup_epochs=1", "--epochs=3", "--arch_delay_epochs=0",

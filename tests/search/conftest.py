@@ -1,6 +1,0 @@
-"""Lets the search tests import their shared helpers (tiny.py)."""
-
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
