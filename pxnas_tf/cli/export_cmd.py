@@ -89,6 +89,11 @@ def main(argv: list[str]) -> None:
         raise UsageError(f"unexpected arguments {argv[1:]}; use --model=... --mode=...")
     if not FLAGS.model:
         raise UsageError("--model is required: a `pxnas train` workdir or a .keras file")
+    for name in ("calibration_examples", "verify_examples", "qat_examples"):
+        value = getattr(FLAGS, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name}={value}: expected >= 1 (leave --verify_examples unset "
+                             "for the whole test split)")
     model_path, arch_ref, run = locate(FLAGS.model, FLAGS.arch)
 
     from pxnas_tf.export import QatOptions, export_tflite, load_keras_model

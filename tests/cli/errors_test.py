@@ -37,6 +37,12 @@ def test_a_zero_batch_size_is_refused(tmp_path):
     assert "--batch_size=0: expected >= 1" in line
 
 
+def test_a_negative_count_is_named_by_its_own_flag(tmp_path):
+    line = _one_line_error(_pxnas("export", f"--model={tmp_path / 'net.keras'}",
+                                  "--calibration_examples=-5"), 2)
+    assert line.startswith("pxnas: error: --calibration_examples=-5: expected >= 1")
+
+
 def test_an_os_fault_is_one_line_naming_the_path(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
