@@ -61,8 +61,9 @@ def exclusive(path: str, what: str = "--workdir", folder: bool = True):
     """Holds an exclusive lock on a workdir (a folder) or an output file for
     the duration of the block, so that two processes never write one run:
     the second gets a `BusyError` naming the first's pid. The lock is an
-    flock on a hidden file beside the path, released by the OS when the
-    process ends however it ends (no stale locks to clean up). `folder`:
+    flock on a hidden file beside the path (removed on release), released by
+    the OS when the process ends however it ends (a killed holder leaves the
+    file, which locks nothing). `folder`:
     `path` is a workdir (else an output file)."""
     import fcntl
 
@@ -73,18 +74,30 @@ def exclusive(path: str, what: str = "--workdir", folder: bool = True):
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         lock_path = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
             raise BusyError(f"{path} is in use by another pxnas process (pid {holder}); wait "
                             f"for it to finish or give another {what}") from None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                break  # the lock file is still the one on disk
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed it while we waited: take the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
         yield
     finally:
+        try:
+            os.remove(lock_path)  # while still held, so no one else holds this file
+        except FileNotFoundError:
+            pass
         os.close(fd)  # closing the descriptor releases the lock
 
 

@@ -27,6 +27,7 @@ with fileio.exclusive(sys.argv[1]):
 
 
 def test_a_second_process_on_one_workdir_is_refused(tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -45,11 +46,13 @@ def test_a_second_process_on_one_workdir_is_refused(tmp_path):
         holder.wait()
     with fileio.exclusive(workdir):  # released when its holder died
         pass
+    assert os.listdir(workdir) == []  # and its lock file removed on release
     out = str(tmp_path / "net.tflite")
     with fileio.exclusive(out, "--out", folder=False):
         with pytest.raises(fileio.BusyError, match="give another --out"):
             with fileio.exclusive(out, "--out", folder=False):
                 pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_a_killed_process_leftover_temporaries_are_removed(tmp_path):
