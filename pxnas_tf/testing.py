@@ -1,19 +1,27 @@
-"""The test harness: tiny search spaces and archs, in-memory data, a
-keras-hub-style round trip for custom layers, and the bench scripts as
-modules. Used by tests/ (and by tests' subprocess scripts); it sits at the
-top of the package's layers, beside the CLI.
+"""The test harness: tiny search spaces and archs, in-memory and on-disk
+data, a keras-hub-style round trip for custom layers, the `pxnas` command
+as a subprocess, busy processes for the load-gate tests, and the bench
+scripts as modules. Used by tests/ (and by tests' subprocess scripts).
+
+It sits at the top of the package's layers, beside the CLI (see
+.importlinter): it may import any package and none imports it, so it can
+never close an import cycle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from pxnas_tf.data import fashion_mnist, write_idx
 from pxnas_tf.search import SearchData
 from pxnas_tf.search_space import Arch, load_space
 
@@ -22,17 +30,37 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Spaces and archs ----------------------------------------------------------------
 
-def tiny16_space_dict(classes: int = 4, channels: int = 1, name: str = "tiny16") -> dict:
-    """A 16x16 space: stride-1 stem 8 wide, first block 8, a stage of two
-    8-wide blocks (stride 2) and one of a 16-wide block (stride 2), head
-    32; candidates k3_e3 and k5_e6."""
+def tiny_space_dict(candidates=("k3_e3", "k5_e6"), *, size: int = 8, channels: int = 1,
+                    classes: int = 4, blocks: int = 2, stages=None, zero_op: bool = True,
+                    head_width: int = 16, name: str = "tiny") -> dict:
+    """A space small enough to build, search, measure and convert in
+    seconds, as the JSON document a user would write: a stride-1 stem 8
+    wide, a first block 8 wide (k3_e1), then `stages` as (width, blocks,
+    stride) tuples (by default one stage of `blocks` 8-wide stride-1 blocks,
+    all residual, so the zero op is a candidate from the first) and a head
+    `head_width` wide. Every test space is a variation of this one."""
+    stages = stages if stages is not None else ((8, blocks, 1),)
     return {
-        "name": name, "input_shape": [16, 16, channels], "num_classes": classes,
+        "name": name, "input_shape": [size, size, channels], "num_classes": classes,
         "stem": {"width": 8, "kernel": 3, "stride": 1},
         "first_block": {"width": 8, "op": "k3_e1"},
-        "stages": [{"width": 8, "blocks": 2, "stride": 2}, {"width": 16, "blocks": 1, "stride": 2}],
-        "candidates": ["k3_e3", "k5_e6"], "head_width": 32,
+        "stages": [{"width": w, "blocks": n, "stride": s} for w, n, s in stages],
+        "candidates": list(candidates), "zero_op": zero_op, "head_width": head_width,
     }
+
+
+def tiny_space(candidates=("k3_e3", "k5_e6"), **changes):
+    """`tiny_space_dict(candidates, **changes)` loaded as a SearchSpace."""
+    return load_space(tiny_space_dict(candidates, **changes))
+
+
+def tiny16_space_dict(classes: int = 4, channels: int = 1, name: str = "tiny16") -> dict:
+    """The 16x16 variation: two strided stages (8 wide x 2 blocks, 16 wide x
+    1), head 32, candidates k3_e3 and k5_e6. Its 3 searchable blocks have
+    two widths and two resolutions, and the first of each stage has no
+    residual (where shared weights and the zero op's absence matter)."""
+    return tiny_space_dict(size=16, channels=channels, classes=classes,
+                           stages=((8, 2, 2), (16, 1, 2)), head_width=32, name=name)
 
 
 def tiny16_arch(classes: int = 4, channels: int = 1) -> Arch:
@@ -41,22 +69,11 @@ def tiny16_arch(classes: int = 4, channels: int = 1) -> Arch:
                 "tiny_arch")
 
 
-# Search spaces and data -------------------------------------------------------------
+# For `pxnas search` / `pxnas demo` runs on Fashion-MNIST resized to 8x8.
+TINY_SPACE = tiny_space_dict(("k3_e3", "k5_e3"), classes=10, name="tiny10")
 
 
-def tiny_space(candidates=("k3_e3", "k5_e6"), size: int = 8, classes: int = 4, blocks: int = 2,
-               zero_op: bool = True, name: str = "tiny"):
-    """A 1-stage space: stem 8 wide, first block 8, one stage of `blocks`
-    8-wide stride-1 blocks (all with residual, so the zero op is allowed
-    from the first), head 16."""
-    return load_space({
-        "name": name, "input_shape": [size, size, 1], "num_classes": classes,
-        "stem": {"width": 8, "kernel": 3, "stride": 1},
-        "first_block": {"width": 8, "op": "k3_e1"},
-        "stages": [{"width": 8, "blocks": blocks, "stride": 1}],
-        "candidates": list(candidates), "zero_op": zero_op, "head_width": 16,
-    })
-
+# Data -----------------------------------------------------------------------------
 
 def arrays(n: int, size: int = 8, classes: int = 4, seed: int = 0):
     """Learnable toy images: class c has a bright square at corner c."""
@@ -92,20 +109,104 @@ def tiny_data(n_train: int = 64, n_arch: int = 32, batch: int = 8, size: int = 8
                       sizes={"train": n_train, "arch": n_arch})
 
 
-# For `pxnas search` runs on Fashion-MNIST resized to 8x8 (10 classes).
-TINY_SPACE = {
-    "name": "tiny10", "input_shape": [8, 8, 1], "num_classes": 10,
-    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-    "stages": [{"width": 8, "blocks": 2, "stride": 1}], "candidates": ["k3_e3", "k5_e3"],
-    "zero_op": True, "head_width": 16}
+def write_fashion_mnist(folder, n_train: int = 200, n_test: int = 50, gz: bool = True,
+                        images=None, **override) -> str:
+    """A small dataset as Fashion-MNIST's four IDX files in `folder` (what
+    `data_dir` points at): 28x28 uint8 images, image i labelled i % 10.
+
+    Unless `images` (N >= n_train, 28, 28) is given, image i carries its own
+    index in pixels (0, 0) and (0, 1) on grey, so that a test can follow
+    every example through a pipeline (`example_ids` reads it back).
+    `override` replaces whole arrays by their key in `fashion_mnist.FILES`
+    (train_images, train_labels, ...), to write inconsistent files."""
+    os.makedirs(folder, exist_ok=True)
+    written = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        idx = np.arange(n)
+        if images is None:
+            pixels = np.full((n, 28, 28), 128, np.uint8)
+            pixels[:, 0, 0], pixels[:, 0, 1] = idx % 256, idx // 256
+        else:
+            pixels = np.asarray(images, np.uint8)[:n]
+        written[f"{split}_images"], written[f"{split}_labels"] = pixels, (idx % 10).astype(np.uint8)
+    written.update(override)
+    for key, stem in fashion_mnist.FILES.items():
+        write_idx(os.path.join(folder, stem + (".gz" if gz else "")), written[key])
+    return str(folder)
 
 
-def search_args(space_file, workdir, *extra):
-    return ["-m", "pxnas_tf.cli.main", "search", f"--space={space_file}", "--dataset=fashion_mnist",
-            "--image_size=8", "--train_limit=128", "--holdout_size=64", "--batch_size=16",
-            f"--workdir={workdir}", "--warmup_epochs=1", "--epochs=2", "--arch_delay_epochs=0",
-            "--arch_every=2", "--loss=add#linear", "--target_latency=0.06", "--arch_lr=0.05",
-            "--noprogress", *extra]
+def example_ids(images, norm) -> np.ndarray:
+    """The indices `write_fashion_mnist` wrote into (N, H, W, C) images the
+    pipeline normalised with `norm` but did not augment or resize."""
+    pixels = np.rint((np.asarray(images)[..., 0] * norm.std[0] + norm.mean[0]) * 255)
+    pixels = pixels.astype(np.int64)
+    return pixels[:, 0, 0] + 256 * pixels[:, 0, 1]
+
+
+# The CLI ---------------------------------------------------------------------------
+
+def pxnas_command(*args) -> list[str]:
+    """`pxnas ARGS...` as an argv for this interpreter (no console script
+    needed: it runs from a source checkout too)."""
+    return [sys.executable, "-m", "pxnas_tf.cli.main", *map(str, args)]
+
+
+def quiet_env(**extra) -> dict:
+    """This environment with TensorFlow's C++ logging off (its start-up
+    lines would bury a subprocess's own stderr in failure messages)."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **extra)
+
+
+def run_pxnas(*args, timeout: float = 600, cwd=None) -> subprocess.CompletedProcess:
+    """`pxnas ARGS...` run to its end as a real process; stdout and stderr
+    captured as text."""
+    return subprocess.run(pxnas_command(*args), capture_output=True, text=True,
+                          env=quiet_env(), cwd=cwd, timeout=timeout)
+
+
+def search_args(space_file, workdir, *extra) -> list[str]:
+    """`pxnas search` arguments for a 2-epoch search of `TINY_SPACE` on
+    128 Fashion-MNIST images at 8x8 (a few seconds of search)."""
+    return ["search", f"--space={space_file}", "--dataset=fashion_mnist", "--image_size=8",
+            "--train_limit=128", "--holdout_size=64", "--batch_size=16", f"--workdir={workdir}",
+            "--warmup_epochs=1", "--epochs=2", "--arch_delay_epochs=0", "--arch_every=2",
+            "--loss=add#linear", "--target_latency=0.06", "--arch_lr=0.05", "--noprogress",
+            *extra]
+
+
+# Machine load ----------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_cpu(pid: int, seconds: float, timeout: float = 60.0) -> None:
+    """Returns once `pid` has used `seconds` more CPU time. Tests that need
+    another process to have loaded the machine wait on this rather than on
+    a wall-clock guess, which a busy machine can make too short."""
+    start, deadline = cpu_seconds(pid), time.monotonic() + timeout
+    while cpu_seconds(pid) - start < seconds:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} got under {seconds} s of CPU in {timeout} s")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def busy_processes(n: int = 1):
+    """`n` processes each spinning on a CPU: all of them running (each has
+    used CPU time) when the block starts, killed when it ends."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        for p in procs:
+            wait_for_cpu(p.pid, 0.1)
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 # Custom layers ---------------------------------------------------------------------
@@ -144,31 +245,76 @@ class LayerProbe(keras.Model):
         return cls(layer, **config)
 
 
-def check_layer_round_trip(layer, inputs, folder: str, method: str = "call",
-                           kwargs: dict | None = None, tensors: tuple[str, ...] = ()) -> np.ndarray:
-    """keras-hub-style checks of a custom layer, each of which can fail:
+def _distinct_weights(layer, seed: int) -> None:
+    """Gives every float weight of `layer` a value no initialiser gives
+    (BN statistics and scales included: positive, away from 0 and 1), so
+    that a weight left out of a save, or restored into the wrong variable,
+    changes the output."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for w in layer.weights:
+        shape, name = tuple(w.shape), w.path.rsplit("/", 1)[-1]
+        if not np.issubdtype(np.dtype(w.dtype), np.floating):
+            values.append(keras.ops.convert_to_numpy(w))
+        elif name.endswith(("variance", "gamma")):
+            values.append(rng.uniform(0.5, 1.5, shape).astype(w.dtype))
+        else:
+            values.append(rng.normal(0.0, 0.3, shape).astype(w.dtype))
+    layer.set_weights(values)
 
-    1. it runs on `inputs` and gives the shape `compute_output_shape` says;
-    2. `get_config` -> `from_config` gives a layer with the same config that,
-       given the same weights, computes the same output;
-    3. inside a model saved to `folder`/probe.keras and loaded back, the
-       same output again.
+
+def _plain(value):
+    """Tuples as lists, recursively: how a config holds sequences."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def check_layer_round_trip(cls, init_kwargs: dict, inputs, folder: str, *,
+                           method: str = "call", call_kwargs: dict | None = None,
+                           tensors: tuple[str, ...] = (), expected_shape=None,
+                           seed: int = 0) -> np.ndarray:
+    """keras-hub-style checks of a custom layer `cls(**init_kwargs)`, each
+    of which can fail:
+
+    1. `get_config` holds every constructor argument with its value;
+    2. the layer builds and runs on `inputs` (`method` with `call_kwargs`;
+       `tensors` names the ones passed as tensors) and gives the shape its
+       `compute_output_shape` declares, and `expected_shape` if given;
+    3. `from_config` gives a layer with the same config that, given the
+       same weights, computes the same output;
+    4. inside a model saved to `folder`/probe.keras and loaded back, the
+       same layer class, config and output (every weight saved and restored
+       in place: they are set to distinct random values first).
 
     Returns the output."""
-    probe = LayerProbe(layer, method, kwargs, tensors)
+    layer = cls(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        assert key in config and _plain(config[key]) == _plain(value), (
+            f"{cls.__name__}.get_config: {key}={config.get(key, '(missing)')!r}, "
+            f"constructed with {value!r}")
+    probe = LayerProbe(layer, method, call_kwargs, tensors)
+    probe(inputs)  # builds the layer
+    _distinct_weights(layer, seed)
     out = np.asarray(probe(inputs))
-    if hasattr(layer, "compute_output_shape"):
-        expected = tuple(layer.compute_output_shape(tuple(inputs.shape)))
-        assert tuple(out.shape) == expected, (out.shape, expected)
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    clone_probe = LayerProbe(clone, method, kwargs, tensors)
+    declared = tuple(layer.compute_output_shape(tuple(inputs.shape)))
+    assert tuple(out.shape) == declared, (out.shape, declared)
+    if expected_shape is not None:
+        assert tuple(out.shape) == tuple(expected_shape), (out.shape, expected_shape)
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    clone_probe = LayerProbe(clone, method, call_kwargs, tensors)
     clone_probe(inputs)  # builds it
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(np.asarray(clone_probe(inputs)), out, rtol=1e-6, atol=1e-6)
+    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "probe.keras")
     probe.save(path)
     loaded = keras.saving.load_model(path)
+    assert type(loaded.layer) is cls and loaded.layer.get_config() == config
     np.testing.assert_allclose(np.asarray(loaded(inputs)), out, rtol=1e-6, atol=1e-6)
     return out
 
@@ -176,8 +322,9 @@ def check_layer_round_trip(layer, inputs, folder: str, method: str = "call",
 # Bench scripts --------------------------------------------------------------------
 
 def load_bench(name: str):
-    """bench/NAME.py of this checkout as a module (the bench scripts are not
-    part of the installed package)."""
+    """bench/NAME.py of this checkout as a module, loaded from its file (the
+    bench scripts are not part of the installed package, and tests do not
+    edit sys.path to reach them)."""
     module_name = f"bench.{name}"
     if module_name in sys.modules:
         return sys.modules[module_name]
@@ -187,5 +334,9 @@ def load_bench(name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]  # no half-run module for the next caller
+        raise
     return module

@@ -8,24 +8,19 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "bench", "replica_equality.py")
+from pxnas_tf.testing import REPO, load_bench, quiet_env, tiny_space_dict
 
-TINY_SPACE = {
-    "name": "tiny10", "input_shape": [8, 8, 1], "num_classes": 10,
-    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-    "stages": [{"width": 8, "blocks": 2, "stride": 1}], "candidates": ["k3_e3", "k5_e6"],
-    "zero_op": True, "head_width": 16}
+SCRIPT = os.path.join(REPO, "bench", "replica_equality.py")
 
 
 def _bench(tmp_path, *extra):
     space = tmp_path / "tiny10.json"
-    space.write_text(json.dumps(TINY_SPACE))
+    space.write_text(json.dumps(tiny_space_dict(classes=10, name="tiny10")))
     out = tmp_path / "replicas.md"
     proc = subprocess.run(
         [sys.executable, SCRIPT, f"--space={space}", "--image_size=8", "--kinds=shared",
          f"--out={out}", f"--workdir={tmp_path / 'work'}", *extra],
-        capture_output=True, text=True, timeout=900, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+        capture_output=True, text=True, timeout=900, env=quiet_env())
     return proc, (out.read_text() if out.exists() else "")
 
 
@@ -44,7 +39,6 @@ def test_two_replicas_equal_one_device_and_the_report_says_so(tmp_path):
 def test_differences_are_the_largest_over_probabilities_and_every_weight(tmp_path):
     import numpy as np
 
-    from pxnas_tf.testing import load_bench
     differences = load_bench("replica_equality").differences
 
     ref = {"probabilities": np.array([0.2, 0.5, 0.3]), "w0": np.zeros((2, 2)), "w1": np.ones(3)}

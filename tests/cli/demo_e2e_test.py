@@ -10,16 +10,13 @@ import sys
 
 import pytest
 
+from pxnas_tf.testing import TINY_SPACE, pxnas_command, quiet_env
+
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
-# A 2-block space (8 wide, two candidates plus zero) keeps the table at a
-# handful of keys and the supernet's step functions quick to build.
-TINY_SPACE = {
-    "name": "tiny10", "input_shape": [8, 8, 1], "num_classes": 10,
-    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-    "stages": [{"width": 8, "blocks": 2, "stride": 1}], "candidates": ["k3_e3", "k5_e3"],
-    "zero_op": True, "head_width": 16}
-
+# TINY_SPACE, a 2-block space (8 wide, two candidates plus zero), keeps the
+# table at a handful of keys and the supernet's step functions quick to
+# build; these flags keep every stage short.
 TINY_FLAGS = [
     "--image_size=8", "--search_examples=128", "--holdout_examples=64", "--search_batch_size=32",
     "--search_warmup_epochs=1", "--search_epochs=2", "--arch_every=1", "--train_examples=256",
@@ -29,10 +26,9 @@ TINY_FLAGS = [
 
 
 def demo(workdir, space):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "pxnas_tf.cli.main", "demo", f"--workdir={workdir}",
-         f"--space={space}", *TINY_FLAGS], capture_output=True, text=True, env=env, timeout=1200)
+    return subprocess.run(pxnas_command("demo", f"--workdir={workdir}", f"--space={space}",
+                                        *TINY_FLAGS),
+                          capture_output=True, text=True, env=quiet_env(), timeout=1200)
 
 
 def check_opens(name: str, path: str) -> None:
@@ -120,8 +116,7 @@ def test_demo_under_mirrored_strategy_on_two_devices(tmp_path):
     space.write_text(json.dumps(TINY_SPACE))
     workdir = tmp_path / "demo"
     out = subprocess.run([sys.executable, "-c", MIRRORED_DEMO, str(workdir), str(space)],
-                         capture_output=True, text=True, timeout=1200,
-                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                         capture_output=True, text=True, timeout=1200, env=quiet_env())
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "mirrored strategy: 2 replicas" in out.stdout
     summary = json.loads((workdir / "summary.json").read_text())

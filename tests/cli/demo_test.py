@@ -4,14 +4,13 @@ flag handling. The end-to-end run is in demo_e2e_test.py (slow)."""
 
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pxnas_tf import pipeline
 from pxnas_tf.latency import TableMetadata
 from pxnas_tf.search.errors import SearchError
+from pxnas_tf.testing import run_pxnas
 
 
 def test_default_target_is_mobilenetv2s_pattern_when_the_space_has_it():
@@ -185,14 +184,8 @@ def test_report_and_summary_files(tmp_path):
     assert "Subsets for speed: search on 1536 training images" in md
 
 
-def pxnas(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
-
-
 def test_demo_help_lists_the_scaling_flags():
-    out = pxnas("demo", "--help")
+    out = run_pxnas("demo", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--runner", "--precision", "--threads", "--latency_table", "--target_ms",
                  "--target_fraction", "--full_data", "--search_epochs", "--epochs", "--dataset",
@@ -201,15 +194,15 @@ def test_demo_help_lists_the_scaling_flags():
 
 
 def test_demo_bad_flags_are_one_line_errors(tmp_path):
-    out = pxnas("demo", f"--workdir={tmp_path}", "--target_ms=1", "--target_fraction=0.5")
+    out = run_pxnas("demo", f"--workdir={tmp_path}", "--target_ms=1", "--target_fraction=0.5")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "not both" in out.stderr
-    out = pxnas("demo", f"--workdir={tmp_path}", "--dataset=mnist_digits")
+    out = run_pxnas("demo", f"--workdir={tmp_path}", "--dataset=mnist_digits")
     assert out.returncode == 2 and "unknown dataset 'mnist_digits'" in out.stderr
     assert "Traceback" not in out.stderr
-    out = pxnas("demo", f"--workdir={tmp_path}", "--search_examples=10")
+    out = run_pxnas("demo", f"--workdir={tmp_path}", "--search_examples=10")
     assert out.returncode == 2 and "at least one batch of 64" in out.stderr
     assert not os.path.exists(tmp_path / "latency_table.json")  # refused before the table
-    out = pxnas("demo", f"--workdir={tmp_path}", "--runner=phone")
+    out = run_pxnas("demo", f"--workdir={tmp_path}", "--runner=phone")
     assert out.returncode == 2 and "unknown device 'phone'" in out.stderr
 
 

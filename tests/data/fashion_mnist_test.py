@@ -7,31 +7,11 @@ import numpy as np
 import pytest
 
 import pxnas_tf.data as data
-from pxnas_tf.data import DataError, fashion_mnist, write_idx
+from pxnas_tf.data import DataError, fashion_mnist
+from pxnas_tf.testing import example_ids, write_fashion_mnist
 
 needs_debian = pytest.mark.skipif(not os.path.isdir(fashion_mnist.DEFAULT_DIRS[0]),
                                   reason="apt-get install dataset-fashion-mnist")
-
-
-def write_dataset(folder, n_train=200, n_test=50, gz=True, **override):
-    """A Fashion-MNIST-shaped IDX dataset; image i carries i in pixels 0-1."""
-    os.makedirs(folder, exist_ok=True)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        idx = np.arange(n)
-        images = np.full((n, 28, 28), 128, np.uint8)
-        images[:, 0, 0], images[:, 0, 1] = idx % 256, idx // 256
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, (idx % 10).astype(np.uint8)
-    arrays.update(override)
-    for key, stem in fashion_mnist.FILES.items():
-        write_idx(os.path.join(folder, stem + (".gz" if gz else "")), arrays[key])
-    return str(folder)
-
-
-def recover_index(images, norm):
-    """Undo the normalisation of un-augmented 28 x 28 x 1 images -> example ids."""
-    pixels = np.rint((images[..., 0] * norm.std[0] + norm.mean[0]) * 255).astype(np.int64)
-    return pixels[:, 0, 0] + 256 * pixels[:, 0, 1]
 
 
 @needs_debian
@@ -63,17 +43,17 @@ def test_real_load_default_splits():
 
 def test_data_dir_override_plain_and_gz(tmp_path):
     for gz in (True, False):
-        folder = write_dataset(tmp_path / f"gz{gz}", gz=gz)
+        folder = write_fashion_mnist(tmp_path / f"gz{gz}", gz=gz)
         assert fashion_mnist.find_dir(folder) == folder
         splits = data.load("fashion_mnist", data_dir=folder, batch_size=None, holdout_size=20,
                            augment=False)
         assert splits.sizes == {"train": 180, "arch": 20, "validation": 50}
         ids = np.stack([x for x, _ in splits.validation.as_numpy_iterator()])
-        np.testing.assert_array_equal(recover_index(ids, splits.normalization), np.arange(50))
+        np.testing.assert_array_equal(example_ids(ids, splits.normalization), np.arange(50))
 
 
 def test_data_dir_with_fashion_mnist_subfolder(tmp_path):
-    write_dataset(tmp_path / "fashion-mnist")
+    write_fashion_mnist(tmp_path / "fashion-mnist")
     assert fashion_mnist.find_dir(str(tmp_path)) == str(tmp_path / "fashion-mnist")
 
 
@@ -85,7 +65,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
 
 
 def test_truncated_file_through_load(tmp_path):
-    folder = write_dataset(tmp_path, gz=False)
+    folder = write_fashion_mnist(tmp_path, gz=False)
     path = os.path.join(folder, "train-images-idx3-ubyte")
     with open(path, "r+b") as f:
         f.truncate(5000)
@@ -101,7 +81,7 @@ def test_truncated_file_through_load(tmp_path):
     ("test_labels", np.zeros(50, np.int32), "expected uint8 labels"),
 ])
 def test_inconsistent_files(tmp_path, key, array, message):
-    folder = write_dataset(tmp_path, **{key: array})
+    folder = write_fashion_mnist(tmp_path, **{key: array})
     with pytest.raises(DataError) as info:
         fashion_mnist.read_arrays(folder)
     assert message in str(info.value)

@@ -7,32 +7,16 @@ import numpy as np
 import pytest
 
 import pxnas_tf.data as data
-from pxnas_tf.data import DataError, fashion_mnist, write_idx
+from pxnas_tf.data import DataError, fashion_mnist
+from pxnas_tf.testing import example_ids, write_fashion_mnist
 
 needs_debian = pytest.mark.skipif(not os.path.isdir(fashion_mnist.DEFAULT_DIRS[0]),
                                   reason="apt-get install dataset-fashion-mnist")
 
 
-def write_fashion_like(folder, n_train=200, n_test=40, images=None):
-    """IDX files in the Fashion-MNIST layout; image i carries i in pixels
-    (0, 0) and (0, 1) unless `images` is given; label i % 10."""
-    os.makedirs(folder, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        idx = np.arange(n)
-        pixels = np.full((n, 28, 28), 100, np.uint8) if images is None else images[:n]
-        if images is None:
-            pixels[:, 0, 0], pixels[:, 0, 1] = idx % 256, idx // 256
-        prefix = "t10k" if split == "test" else "train"
-        write_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), pixels)
-        write_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), (idx % 10).astype(np.uint8))
-    return str(folder)
-
-
 def ids_and_labels(ds, norm):
     xs, ys = zip(*[(x, y) for x, y in ds.as_numpy_iterator()])
-    images, labels = np.concatenate(xs), np.concatenate(ys)
-    pixels = np.rint((images[..., 0] * norm.std[0] + norm.mean[0]) * 255).astype(np.int64)
-    return pixels[:, 0, 0] + 256 * pixels[:, 0, 1], labels
+    return example_ids(np.concatenate(xs), norm), np.concatenate(ys)
 
 
 def test_list_and_unknown_name():
@@ -56,7 +40,7 @@ def test_bad_options(options, message):
 
 
 def test_holdout_balanced_disjoint_and_stable(tmp_path):
-    folder = write_fashion_like(tmp_path)
+    folder = write_fashion_mnist(tmp_path)
     arch_sets = []
     for deterministic in (True, False):
         splits = data.load("fashion_mnist", folder, batch_size=16, holdout_size=50, augment=False,
@@ -74,7 +58,7 @@ def test_holdout_balanced_disjoint_and_stable(tmp_path):
 
 
 def test_holdout_limit_stays_balanced(tmp_path):
-    folder = write_fashion_like(tmp_path)
+    folder = write_fashion_mnist(tmp_path)
     splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50, holdout_limit=20,
                        train_limit=30, val_limit=7, augment=False)
     assert splits.sizes == {"train": 30, "arch": 20, "validation": 7}
@@ -121,7 +105,7 @@ def test_image_size_and_channels_conversion():
 
 
 def test_repeat_unbatched_and_steps(tmp_path):
-    folder = write_fashion_like(tmp_path)
+    folder = write_fashion_mnist(tmp_path, n_test=40)
     splits = data.load("fashion_mnist", folder, batch_size=16, holdout_size=20, repeat=True)
     assert splits.steps("train") == 180 // 16 and splits.steps("validation") == 3
     assert len(list(splits.train.take(3 * splits.steps("train")))) == 3 * splits.steps("train")
@@ -132,7 +116,7 @@ def test_repeat_unbatched_and_steps(tmp_path):
 
 
 def test_batch_larger_than_split(tmp_path):
-    folder = write_fashion_like(tmp_path)
+    folder = write_fashion_mnist(tmp_path)
     with pytest.raises(DataError, match="arch split has 10 examples, fewer than batch_size=16"):
         data.load("fashion_mnist", folder, batch_size=16, holdout_size=10)
     assert data.load("fashion_mnist", folder, batch_size=16, holdout_size=10, drop_remainder=False).sizes
@@ -143,7 +127,7 @@ def test_batch_larger_than_split(tmp_path):
 def test_fashion_flips_only_when_asked(tmp_path):
     half = np.zeros((100, 28, 28), np.uint8)
     half[:, :, 14:] = 255  # dark left half, bright right half
-    folder = write_fashion_like(tmp_path, n_train=100, n_test=10, images=half)
+    folder = write_fashion_mnist(tmp_path, n_train=100, n_test=10, images=half)
 
     def max_left_column(flip):
         splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=0, flip=flip)

@@ -1,6 +1,6 @@
-"""Shared fixtures of the export tests: a tiny space, an arch with a
-skipped block, and a tiny net trained on a separable synthetic task (so
-that its logits are confident and int8 agreement is meaningful)."""
+"""Shared fixture of the export tests: the tiny arch (tests/conftest.py)
+trained on a separable synthetic task (so that its logits are confident and
+int8 agreement is meaningful)."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,6 @@ import pytest
 import keras
 
 from pxnas_tf.models import build_model
-from pxnas_tf.testing import tiny16_arch
-
 
 
 def synthetic(n: int, seed: int = 0):
@@ -19,11 +17,6 @@ def synthetic(n: int, seed: int = 0):
     y = rng.integers(0, 4, n)
     x = patterns[y] + 0.7 * rng.standard_normal((n, 16, 16, 1)).astype(np.float32)
     return x.astype(np.float32), y.astype(np.int64)
-
-
-@pytest.fixture(scope="session")
-def tiny_arch():
-    return tiny16_arch()
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,11 @@
 """`pxnas export` as a real process, from a `pxnas train` workdir."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from pxnas_tf.export import read_metadata
-
-
-def pxnas(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+from pxnas_tf.testing import run_pxnas
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +16,16 @@ def workdir(tmp_path_factory, tiny_arch):
     arch = root / "arch.json"
     arch.write_text(json.dumps({"format": "pxnas_tf.arch/v1", "name": "tiny", "space": space,
                                 "ops": list(tiny_arch.ops)}))
-    out = pxnas("train", f"--arch={arch}", f"--workdir={root / 'run'}", "--epochs=1",
-                "--image_size=16", "--train_limit=256", "--val_limit=64", "--batch_size=32",
-                "--noprogress")
+    out = run_pxnas("train", f"--arch={arch}", f"--workdir={root / 'run'}", "--epochs=1",
+                    "--image_size=16", "--train_limit=256", "--val_limit=64", "--batch_size=32",
+                    "--noprogress")
     assert out.returncode == 0, out.stderr[-3000:]
     return root / "run"
 
 
 def test_int8_from_a_train_workdir(workdir):
-    out = pxnas("export", f"--model={workdir}", "--mode=int8", "--calibration_examples=64",
-                "--verify_examples=64", "--nolatency")
+    out = run_pxnas("export", f"--model={workdir}", "--mode=int8", "--calibration_examples=64",
+                    "--verify_examples=64", "--nolatency")
     assert out.returncode == 0, out.stderr[-3000:]
     path = workdir / "net_int8.tflite"
     assert f"wrote {path}" in out.stdout and "int8 only     yes" in out.stdout
@@ -50,18 +42,18 @@ def test_int8_from_a_train_workdir(workdir):
 def test_bad_inputs_are_clear_errors(workdir, tmp_path):
     notes = tmp_path / "notes.keras"
     notes.write_text("hello")
-    out = pxnas("export", f"--model={notes}", "--mode=float32")
+    out = run_pxnas("export", f"--model={notes}", "--mode=float32")
     assert out.returncode == 2 and "is not a Keras model" in out.stderr
     assert "Traceback" not in out.stderr
     lone = tmp_path / "lone.keras"
     lone.write_bytes((workdir / "best.keras").read_bytes())
-    out = pxnas("export", f"--model={lone}", "--mode=int8")
+    out = run_pxnas("export", f"--model={lone}", "--mode=int8")
     assert out.returncode == 2
     assert "calibrates on training images: pass --dataset" in out.stderr
-    out = pxnas("export", f"--model={workdir}", "--mode=int8", "--dataset=fashion_mnist",
-                "--data_dir=/nonexistent/fashion")
+    out = run_pxnas("export", f"--model={workdir}", "--mode=int8", "--dataset=fashion_mnist",
+                    "--data_dir=/nonexistent/fashion")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "Traceback" not in out.stderr
-    out = pxnas("export", f"--model={workdir}", "--mode=float32", "--arch=proxyless_mobile")
+    out = run_pxnas("export", f"--model={workdir}", "--mode=float32", "--arch=proxyless_mobile")
     assert out.returncode == 2 and "does not fit the arch" in out.stderr
 
 

@@ -16,9 +16,6 @@ from pxnas_tf.latency.measure.devices import make_runner
 from pxnas_tf.latency.measure.measurement import summarize_averages
 from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, RunnerError
 
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
-
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 FIXTURES = ["bm_current_xnnpack.txt", "bm_current_op_profiling.txt",
             "bm_legacy_start_column.txt", "bm_oldest_nostats_crlf.txt", "bm_stats_only.txt",

@@ -15,9 +15,6 @@ from pxnas_tf.latency.model.ops import ops_of_key
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
 
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
-
 
 def _sysfs(root, entries):
     for i, (level, kind, size) in enumerate(entries):
@@ -68,6 +65,7 @@ def test_weight_bytes_count_every_op_of_the_keys():
         cache.weight_bytes([key], "int4")
 
 
+@pytest.mark.timing
 def test_streaming_rate_measured_on_this_host(tmp_path, quick):
     # Small calibration models (128 channels, caches said to be tiny) so that
     # the chain (8 float32 layers of 64 KB) streams from beyond the
@@ -85,6 +83,7 @@ def test_streaming_rate_measured_on_this_host(tmp_path, quick):
         streaming_chains.measure_streaming(HostRunner(settings=quick), "float32", {}, str(tmp_path))
 
 
+@pytest.mark.timing
 def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
@@ -109,6 +108,7 @@ class _SmallCaches(HostRunner):
         return {**super().metadata(), "caches": {"L2": 64 << 10, "L3": 256 << 10}}
 
 
+@pytest.mark.timing
 def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
     from pxnas_tf.latency.build.builder import build_table
     from pxnas_tf.latency.build.settings import BuildSettings

@@ -20,9 +20,6 @@ from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
-
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 
 
@@ -116,6 +113,7 @@ def test_context_term_by_hand():
     assert context.context_ms(keys, fp, {"groups": {}}, "int8") == 0.0
 
 
+@pytest.mark.timing
 def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
@@ -136,6 +134,7 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     assert predict(arch, table, context=False).total_ms == pytest.approx(base)
 
 
+@pytest.mark.timing
 def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     import dataclasses
     settings = BuildSettings(min_passes=1, max_passes=2, agree_tol=0.5, batch_size=8,
@@ -172,6 +171,7 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     assert load_table(path).metadata.extra["footprint"] == fp
 
 
+@pytest.mark.timing
 def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
     # A small residual block (quick to convert and time); its footprint is
     # given, so that it counts as buffer-heavy whatever this host's XNNPACK
@@ -193,6 +193,7 @@ def test_chains_calibrate_a_group_on_this_host(tmp_path, quick):
     assert again["groups"] == info["groups"]  # calibrated groups are never re-measured
 
 
+@pytest.mark.timing
 def test_an_interrupted_calibration_resumes_from_the_saved_passes(tmp_path, quick):
     from pxnas_tf.latency.measure.runner import RunnerError
 

@@ -8,9 +8,7 @@ import pytest
 from pxnas_tf.latency.build import block_models
 from pxnas_tf.latency.measure.host_runner import HostRunner, cpu_isa, parse_cpu_mask
 from pxnas_tf.latency.measure.runner import BenchModel, RunnerError
-
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
+from pxnas_tf.testing import busy_processes
 
 BLOCK = "expanded_conv-input:16x16x8-output:16x16x8-expand:6-kernel:5-stride:1-idskip:1"
 
@@ -22,6 +20,7 @@ def models(tmp_path_factory):
             for name in (block_models.overhead_name((16, 16, 8)), BLOCK)]
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("xnnpack", [True, False])
 def test_measures_every_model_of_a_batch(models, xnnpack, quick):
     runner = HostRunner(threads=1, xnnpack=xnnpack, settings=quick)
@@ -36,6 +35,7 @@ def test_measures_every_model_of_a_batch(models, xnnpack, quick):
     assert block.median_ms > overhead.median_ms
 
 
+@pytest.mark.timing
 def test_cpu_mask_pins_only_while_measuring(models, quick):
     if not hasattr(os, "sched_getaffinity"):
         pytest.skip("no CPU affinity on this platform")
@@ -48,27 +48,19 @@ def test_cpu_mask_pins_only_while_measuring(models, quick):
     assert parse_cpu_mask("f0") == {4, 5, 6, 7}
 
 
+@pytest.mark.timing
 def test_busy_machine_rounds_are_thrown_away_then_flagged(models, quick):
     """Rounds timed while another process keeps a CPU busy are discarded;
     once the wait budget is spent they are kept and the result is flagged."""
     import dataclasses
-    import subprocess
-    import sys
-    import time
 
     from pxnas_tf.latency.measure.cpu_load import LoadMonitor
     if not LoadMonitor().enabled:
         pytest.skip("no /proc/stat here")
     settings = dataclasses.replace(quick, max_load=0.3, max_wait_s=0.5, round_s=0.05)
     runner = HostRunner(settings=settings)
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        time.sleep(0.3)
+    with busy_processes(2):  # both spinning before the first round
         (_, result), = runner.measure(models[1:])
-    finally:
-        for p in busy:
-            p.kill()
-            p.wait()
     assert runner.discarded_rounds > 0 and runner.waited_s >= 0.5
     assert "contended" in result.flags
 

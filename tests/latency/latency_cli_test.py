@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -14,9 +12,7 @@ from pxnas_tf.latency.model.op_model import fit_table
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
-
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
+from pxnas_tf.testing import run_pxnas
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 PUBLISHED = os.path.join(TESTDATA, "proxylessnas_mobile_trim.yaml")
@@ -49,24 +45,18 @@ HAND_KEYS = [
 ]
 
 
-def pxnas(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "latency", *args],
-                          capture_output=True, text=True, env=env, timeout=600)
-
-
 def test_import_then_predict_equals_the_hand_sum(tmp_path):
     table = tmp_path / "mobile.json"
-    out = pxnas("import", f"--yaml={PUBLISHED}", f"--out={table}",
-                "--metadata=device=Google Pixel 1,threads=1,precision=float32",
-                "--space=proxyless_imagenet")
+    out = run_pxnas("latency", "import", f"--yaml={PUBLISHED}", f"--out={table}",
+                    "--metadata=device=Google Pixel 1,threads=1,precision=float32",
+                    "--space=proxyless_imagenet")
     assert out.returncode == 0, out.stderr
     assert "imported 72 entries" in out.stdout
     meta = json.loads(table.read_text())["metadata"]
     assert meta["device"] == "Google Pixel 1" and meta["threads"] == 1
     arch = tmp_path / "arch.json"
     Arch(load_space("proxyless_imagenet"), tuple(OPS), "hand").save(str(arch))
-    out = pxnas("predict", f"--table={table}", f"--arch={arch}", "--json")
+    out = run_pxnas("latency", "predict", f"--table={table}", f"--arch={arch}", "--json")
     assert out.returncode == 0, out.stderr
     with open(PUBLISHED) as f:
         published = yaml.safe_load(f)
@@ -76,7 +66,7 @@ def test_import_then_predict_equals_the_hand_sum(tmp_path):
     assert result["source"] == "table"
     # And back to the published format.
     back = tmp_path / "back.yaml"
-    out = pxnas("export", f"--table={table}", f"--yaml={back}")
+    out = run_pxnas("latency", "export", f"--table={table}", f"--yaml={back}")
     assert out.returncode == 0, out.stderr
     exported = yaml.safe_load(back.read_text())
     assert {k: v["mean"] for k, v in exported.items()} == {
@@ -91,38 +81,40 @@ def test_predict_a_foreign_keras_model(tmp_path):
     model.save(path)
     table = tmp_path / "t.json"
     table.write_bytes(open(REAL, "rb").read())
-    out = pxnas("predict", f"--table={table}", f"--keras_model={path}", "--json")
+    out = run_pxnas("latency", "predict", f"--table={table}", f"--keras_model={path}", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     expected = predict_keras_model(fit_table(load_table(REAL)), model)
     assert result["latency_ms"] == pytest.approx(expected.ms, rel=1e-9)
     assert result["std_ms"] > 0 and result["source"] == "op_model"
-    out = pxnas("predict", f"--table={table}", "--arch=mobilenet_v2", "--input_shape=32,32,3",
-                "--num_classes=10", "--layers")
+    out = run_pxnas("latency", "predict", f"--table={table}", "--arch=mobilenet_v2",
+                    "--input_shape=32,32,3", "--num_classes=10", "--layers")
     assert out.returncode == 0, out.stderr
     assert "op_model" in out.stdout and "head_conv" in out.stdout
 
 
+@pytest.mark.timing
 def test_build_stops_on_budget_and_says_how_to_resume(tmp_path, tiny_table_path, tiny_space):
     space = tmp_path / "space.json"
     space.write_text(tiny_space.to_json())
     models = builder.default_models_dir(tiny_table_path, "int8")
-    out = pxnas("build", f"--space={space}", f"--out={tmp_path / 't.json'}", "--noprogress",
-                f"--models_dir={models}", "--max_measurements=2", "--min_rounds=3",
-                "--max_rounds=4", "--max_load=1000")
+    out = run_pxnas("latency", "build", f"--space={space}", f"--out={tmp_path / 't.json'}",
+                    "--noprogress", f"--models_dir={models}", "--max_measurements=2",
+                    "--min_rounds=3", "--max_rounds=4", "--max_load=1000")
     assert out.returncode == 0, out.stderr
     assert "stopped after 2 measurements" in out.stdout and "to resume" in out.stdout
-    out = pxnas("show", f"--table={tmp_path / 't.json'}")
+    out = run_pxnas("latency", "show", f"--table={tmp_path / 't.json'}")
     assert out.returncode == 0, out.stderr
     assert "covers space 'tiny_latency': no" in out.stdout
 
 
+@pytest.mark.timing
 def test_build_takes_the_input_shape_and_classes(tmp_path, tiny_space):
     space = tmp_path / "space.json"
     space.write_text(tiny_space.to_json())
-    out = pxnas("build", f"--space={space}", f"--out={tmp_path / 't.json'}", "--noprogress",
-                "--input_shape=12,12,1", "--num_classes=3", "--max_measurements=1",
-                "--min_rounds=3", "--max_rounds=4", "--max_load=1000")
+    out = run_pxnas("latency", "build", f"--space={space}", f"--out={tmp_path / 't.json'}",
+                    "--noprogress", "--input_shape=12,12,1", "--num_classes=3",
+                    "--max_measurements=1", "--min_rounds=3", "--max_rounds=4", "--max_load=1000")
     assert out.returncode == 0, out.stderr
     table = load_table(str(tmp_path / "t.json"))
     assert len(table.metadata.extra["overhead"]["ms"]) == 1  # one measurement, then stopped
@@ -144,15 +136,14 @@ def test_build_takes_the_input_shape_and_classes(tmp_path, tiny_space):
     (["frobnicate"], "one of build, import"),
 ])
 def test_bad_input_is_one_clear_line(args, message, tmp_path):
-    out = pxnas(*args)
+    out = run_pxnas("latency", *args)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "pxnas: error:" in out.stderr and message in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_help_lists_the_actions():
-    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "latency", "--help"],
-                         capture_output=True, text=True, timeout=300)
+    out = run_pxnas("latency", "--help")
     assert out.returncode == 0
     assert "pxnas latency build --space" in out.stdout and "--keras_model" in out.stdout
 

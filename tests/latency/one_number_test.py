@@ -4,8 +4,6 @@ verification, `pxnas latency predict`) gives the same figure, including the
 terms the search's per-block form leaves out (here, weight streaming)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,13 +11,9 @@ from pxnas_tf.export.export import _predicted_latency
 from pxnas_tf.latency import LatencyTable, TableMetadata, predict, space_keys
 from pxnas_tf.search import LatencyModel
 from pxnas_tf.search_space import Arch, load_space
+from pxnas_tf.testing import run_pxnas, tiny16_space_dict
 
-SPACE = {
-    "name": "tiny_one_number", "input_shape": [16, 16, 3], "num_classes": 4,
-    "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-    "stages": [{"width": 8, "blocks": 2, "stride": 2}, {"width": 16, "blocks": 1, "stride": 2}],
-    "candidates": ["k3_e3", "k5_e6"], "zero_op": True, "head_width": 32,
-}
+SPACE = tiny16_space_dict(channels=3, name="tiny_one_number")
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +45,7 @@ def test_every_consumer_quotes_the_same_number(setup):
 
     arch_file = path.replace("table.json", "arch.json")
     arch.save(arch_file)
-    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "latency", "predict",
-                          f"--table={path}", f"--arch={arch_file}", "--json"],
-                         capture_output=True, text=True, timeout=300)
+    out = run_pxnas("latency", "predict", f"--table={path}", f"--arch={arch_file}", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     cli = json.loads(out.stdout.strip().splitlines()[-1])
     assert cli["latency_ms"] == pytest.approx(whole.total_ms, rel=1e-9)

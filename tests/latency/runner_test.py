@@ -1,16 +1,16 @@
 """Tests of the runner interface: device strings, settings, the factory's
-errors, and the machine-load monitor."""
+errors, and the machine-load monitor (its arithmetic on a scripted clock and
+/proc, then a real busy process, waited for by its CPU time, not by
+sleeping)."""
 
-import os
-import subprocess
-import sys
-import time
+import types
 
 import pytest
 
 from pxnas_tf.latency.measure import cpu_load as load
 from pxnas_tf.latency.measure.devices import make_runner, parse_device
 from pxnas_tf.latency.measure.runner import MeasureSettings, RunnerError
+from pxnas_tf.testing import busy_processes, wait_for_cpu
 
 
 def test_parse_device():
@@ -54,37 +54,60 @@ def test_host_runner_metadata():
     assert meta["device"].startswith("host: ") and meta["runtime_version"]
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+class _ScriptedProc:
+    """The monitor's timing source (the /proc counters and the clock) as
+    numbers a test sets: its arithmetic checked exactly, on any machine."""
+
+    def __init__(self):
+        self.now, self.machine, self.own = 0.0, 10.0, 1.0
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(load, "_read_machine_busy", lambda: self.machine)
+        monkeypatch.setattr(load, "_read_self_busy", lambda: self.own)
+        monkeypatch.setattr(load, "time", types.SimpleNamespace(monotonic=lambda: self.now))
+        return self
+
+    def advance(self, seconds, machine, own=0.0):
+        self.now, self.machine, self.own = (self.now + seconds, self.machine + machine,
+                                            self.own + own)
 
 
-def _wait_for_cpu(pid: int, seconds: float, timeout: float = 60.0) -> None:
-    """Waits until `pid` has run `seconds` more CPU time (not a wall-clock
-    guess: on a loaded machine that takes longer, and the test waits)."""
-    start, deadline = _cpu_seconds(pid), time.monotonic() + timeout
-    while _cpu_seconds(pid) - start < seconds:
-        assert time.monotonic() < deadline, "the busy process got no CPU time"
-        time.sleep(0.01)
+def test_load_monitor_arithmetic(monkeypatch):
+    assert load.busy_other_than_self(3.0, 1.0) == 2.0
+    assert load.busy_other_than_self(1.0, 3.0) == 0.0
+    proc = _ScriptedProc().install(monkeypatch)
+    monitor = load.LoadMonitor()
+    assert monitor.enabled
+    proc.advance(2.0, machine=3.0, own=0.5)  # 2.5 CPU-seconds of others in 2 s
+    assert monitor.other_cpus() == pytest.approx(1.25)
+    proc.advance(1.0, machine=0.2, own=0.2)  # only this process worked
+    assert monitor.other_cpus() == 0.0
+    proc.advance(5.0, machine=9.0)  # before the reset: not counted
+    monitor.reset()
+    proc.advance(0.5, machine=0.4)
+    assert monitor.other_cpus() == pytest.approx(0.8)
+    assert monitor.other_cpus() == 0.0  # no time passed since the last call
+    proc.advance(1.0, machine=0.1, own=0.3)  # own ticks counted ahead of the machine's
+    assert monitor.other_cpus() == 0.0
+
+
+def test_load_monitor_without_proc_reports_no_load(monkeypatch):
+    monkeypatch.setattr(load, "_read_machine_busy", lambda: None)
+    monitor = load.LoadMonitor()
+    assert not monitor.enabled and monitor.other_cpus() == 0.0
 
 
 def test_load_monitor_sees_a_busy_process():
-    assert load.busy_other_than_self(3.0, 1.0) == 2.0
-    assert load.busy_other_than_self(1.0, 3.0) == 0.0
     monitor = load.LoadMonitor()
     if not monitor.enabled:
         pytest.skip("no /proc/stat here")
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        _wait_for_cpu(busy.pid, 0.1)  # the child is up and spinning
+    with busy_processes(1) as (busy,):
         monitor.reset()
-        _wait_for_cpu(busy.pid, 0.5)  # half a CPU-second of it inside the window
+        wait_for_cpu(busy.pid, 0.5)  # half a CPU-second of it inside the window
+        # At least 0.5 CPU-seconds of others in the window; in under 1 s on
+        # an idle machine, and if the child waited longer for a CPU, what
+        # kept the CPUs busy counts too.
         assert monitor.other_cpus() > 0.5
-    finally:
-        busy.kill()
-        busy.wait()
 
 
 if __name__ == "__main__":

@@ -15,9 +15,6 @@ from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import LatencyTableError, MissingKeysError, load_table
 from pxnas_tf.search_space import load_space
 
-# These tests time real models on this CPU: `make test` runs them alone.
-pytestmark = pytest.mark.timing
-
 
 def test_metrics_by_hand():
     p, m = [1.1, 2.0, 2.7, 5.0], [1.0, 2.0, 3.0, 4.0]
@@ -49,6 +46,7 @@ def test_zoo_nets_at_the_space_resolution():
                for n in nets)
 
 
+@pytest.mark.timing
 def test_prediction_sources(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
     arch = validation.sample_archs(tiny_space, 1)[0]
@@ -66,6 +64,7 @@ def test_prediction_sources(tiny_table_path, tiny_space):
     assert source2 in ("op_model", "table+op_model") and std2 > 0 and ms2 > 0
 
 
+@pytest.mark.timing
 def test_validate_end_to_end_and_resume(tiny_table_path, tiny_space, quick, quick_build):
     table = load_table(tiny_table_path)
     report = validation.validate(table, tiny_table_path, HostRunner(settings=quick), tiny_space,
@@ -88,6 +87,7 @@ def test_validate_end_to_end_and_resume(tiny_table_path, tiny_space, quick, quic
     assert [r.measured_ms for r in again.results] == [r.measured_ms for r in report.results]
 
 
+@pytest.mark.timing
 def test_validate_refuses_another_target(tiny_table_path, tiny_space, quick):
     table = load_table(tiny_table_path)
     with pytest.raises(LatencyTableError, match="threads=1 .* threads=2"):

@@ -1,4 +1,5 @@
-"""MBConv layer: shapes, residual rule, padding parity, serialization."""
+"""MBConv layer: shapes, residual rule, padding parity, BN and ReLU6 settings
+(its config and saving: round_trip_test.py)."""
 
 import numpy as np
 import pytest
@@ -83,30 +84,6 @@ def test_bn_epsilon_and_relu6():
     assert len(bns) == 3 and all(bn.epsilon == 1e-3 for bn in bns)
     relus = [l for l in layer.body if isinstance(l, keras.layers.ReLU)]
     assert len(relus) == 2 and all(float(r.max_value) == 6.0 for r in relus)
-
-
-def test_get_config_from_config_round_trip():
-    layer = MBConv(24, 7, 3, 2, residual=False, bn_momentum=0.95, name="blk")
-    config = layer.get_config()
-    again = MBConv.from_config(config)
-    assert again.get_config() == config
-    x = np.random.rand(2, 8, 8, 16).astype("float32")
-    layer(x)
-    again(x)
-    again.set_weights(layer.get_weights())
-    np.testing.assert_allclose(layer(x, training=False), again(x, training=False), atol=1e-6)
-
-
-def test_saved_model_with_mbconv_round_trips(tmp_path):
-    inputs = keras.Input((8, 8, 16))
-    outputs = MBConv(16, 5, 3, 1)(inputs)
-    model = keras.Model(inputs, outputs)
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    x = np.random.rand(2, 8, 8, 16).astype("float32")
-    np.testing.assert_allclose(model(x), loaded(x), atol=1e-6)
-    assert type(loaded.layers[1]).__name__ == "MBConv"
 
 
 if __name__ == "__main__":

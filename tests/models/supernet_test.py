@@ -8,14 +8,12 @@ import tensorflow as tf
 from pxnas_tf.models import build_model
 from pxnas_tf.models.supernet import Supernet, copy_to_derived
 from pxnas_tf.search_space import load_space
+from pxnas_tf.testing import tiny_space
 
 
 def tiny():
-    return load_space({
-        "name": "tiny", "input_shape": [8, 8, 1], "num_classes": 4,
-        "stem": {"width": 8, "kernel": 3, "stride": 1}, "first_block": {"width": 8, "op": "k3_e1"},
-        "stages": [{"width": 8, "blocks": 2, "stride": 1}, {"width": 16, "blocks": 1, "stride": 2}],
-        "candidates": ["k3_e3", "k5_e6"], "zero_op": True, "head_width": 16})
+    """Two stages at 8x8: residual blocks, then a strided, wider one."""
+    return tiny_space(stages=((8, 2, 1), (16, 1, 2)))
 
 
 def test_preset_space_builds_with_one_mixed_op_per_block():

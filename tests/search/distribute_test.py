@@ -30,7 +30,7 @@ import sys
 import numpy as np
 import pytest
 
-from pxnas_tf.testing import TINY_SPACE, search_args
+from pxnas_tf.testing import pxnas_command, quiet_env, search_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -92,9 +92,8 @@ MODES = "full_v2,two,reinforce,full_v2:shared,two:shared,reinforce:shared"
 
 
 def _run(script, *args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                         timeout=timeout, env=env)
+                         timeout=timeout, env=quiet_env())
     assert out.returncode == 0, out.stderr[-4000:]
     line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -169,8 +168,8 @@ def _free_ports(n):
     return ports
 
 
-def _two_workers(argv: list, timeout: int, alongside=lambda: None):
-    """Runs `python argv...` as workers 0 and 1 of a 2-worker cluster on
+def _two_workers(command: list, timeout: int, alongside=lambda: None):
+    """Runs `command` as workers 0 and 1 of a 2-worker cluster on
     127.0.0.1 and `alongside()` meanwhile; returns ([(stdout, stderr)] of the
     workers, what `alongside` returned), both workers having exited 0."""
     ports = _free_ports(2)
@@ -178,9 +177,9 @@ def _two_workers(argv: list, timeout: int, alongside=lambda: None):
     procs = []
     try:
         for index in range(2):
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            procs.append(subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
+            env = quiet_env(TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True, env=env))
         extra = alongside()
         outs = [p.communicate(timeout=timeout) for p in procs]
@@ -195,11 +194,10 @@ def _two_workers(argv: list, timeout: int, alongside=lambda: None):
 
 
 @pytest.mark.slow
-def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
-    space_file = tmp_path / "space.json"
-    space_file.write_text(json.dumps(TINY_SPACE))
-    outs, _ = _two_workers(search_args(space_file, tmp_path / "run", "--strategy=multi_worker",
-                                       "--candidate_weights=shared"), timeout=420)
+def test_two_worker_multi_worker_mirrored_search_completes(tmp_path, space_file):
+    outs, _ = _two_workers(pxnas_command(*search_args(space_file, tmp_path / "run",
+                                                      "--strategy=multi_worker",
+                                                      "--candidate_weights=shared")), timeout=420)
     assert "2 replica(s)" in outs[0][0] and "Search finished" in outs[0][0]
     assert "Search finished" not in outs[1][0]  # only the chief reports and writes
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -211,7 +209,8 @@ def test_two_worker_multi_worker_mirrored_search_completes(tmp_path):
 def test_two_worker_multi_worker_mirrored_equals_one_device(tmp_path):
     modes = "full_v2,reinforce,full_v2:shared,two:shared"
     outs, one = _two_workers(
-        ["-c", SEARCH, HERE, str(tmp_path / "workers"), modes, "worker"], timeout=600,
+        [sys.executable, "-c", SEARCH, HERE, str(tmp_path / "workers"), modes, "worker"],
+        timeout=600,
         alongside=lambda: _run(SEARCH, HERE, str(tmp_path / "one"), modes, "one"))
     for stdout, _ in outs:
         line = [l for l in stdout.splitlines() if l.startswith("RESULT ")][-1]

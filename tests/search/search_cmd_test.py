@@ -1,34 +1,16 @@
 """`pxnas search` as a real process: help, a short search whose arch.json
 `pxnas build` loads, and the bad-input refusals (exit 2, one clear line)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from pxnas_tf.latency import LatencyTable, TableMetadata
 from pxnas_tf.latency.model.keys import space_keys
 from pxnas_tf.search_space import load_space
-from pxnas_tf.testing import TINY_SPACE, search_args
-
-
-def pxnas(*args, timeout=400):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-
-
-@pytest.fixture()
-def space_file(tmp_path):
-    path = tmp_path / "space.json"
-    path.write_text(json.dumps(TINY_SPACE))
-    return path
+from pxnas_tf.testing import run_pxnas, search_args
 
 
 def test_help_lists_the_search_flags():
-    out = pxnas("-m", "pxnas_tf.cli.main", "search", "--help")
+    out = run_pxnas("search", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--grad_mode", "--target_latency", "--latency_table", "--strategy",
                  "--jit_compile", "--warmup_epochs", "--arch_every", "--latency_budget",
@@ -38,7 +20,7 @@ def test_help_lists_the_search_flags():
 
 def test_target_out_of_range_names_both_bounds(tmp_path, space_file):
     args = [a for a in search_args(space_file, tmp_path / "run") if not a.startswith("--target")]
-    out = pxnas(*args, "--target_latency_ms=0.001")
+    out = run_pxnas(*args, "--target_latency_ms=0.001")
     assert out.returncode == 2, out.stderr[-2000:]
     assert "below the fastest arch" in out.stderr and "slowest" in out.stderr
     assert "Traceback" not in out.stderr
@@ -51,7 +33,8 @@ def test_table_missing_keys_is_refused_listing_them(tmp_path, space_file):
     for key in keys[1:]:
         table.set(key, 1.0)
     table.save(str(tmp_path / "table.json"))
-    out = pxnas(*search_args(space_file, tmp_path / "run", f"--latency_table={tmp_path / 'table.json'}"))
+    out = run_pxnas(*search_args(space_file, tmp_path / "run",
+                                 f"--latency_table={tmp_path / 'table.json'}"))
     assert out.returncode == 2
     assert "lacks 1 key(s)" in out.stderr and keys[0] in out.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training
@@ -59,7 +42,7 @@ def test_table_missing_keys_is_refused_listing_them(tmp_path, space_file):
 
 def test_loss_needing_a_target_without_one(tmp_path, space_file):
     args = [a for a in search_args(space_file, tmp_path / "run") if not a.startswith("--target")]
-    out = pxnas(*args)
+    out = run_pxnas(*args)
     assert out.returncode == 2 and "needs a target latency" in out.stderr
 
 

@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from pxnas_tf.testing import TINY_SPACE, search_args
+from pxnas_tf.testing import pxnas_command, quiet_env, run_pxnas, search_args
 
 ARGS = ["--dataset=fashion_mnist", "--image_size=8", "--train_limit=512", "--holdout_size=64",
         "--batch_size=16", "--warmup_epochs=1", "--epochs=3", "--arch_delay_epochs=0",
@@ -25,24 +24,7 @@ RESUME_ARGS = [*ARGS, "--deterministic"]
 
 
 def _cmd(space_file, workdir, args=ARGS):
-    return [sys.executable, "-m", "pxnas_tf.cli.main", "search", f"--space={space_file}",
-            f"--workdir={workdir}", *args]
-
-
-def pxnas(*args, timeout=400):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=_env(),
-                          timeout=timeout)
-
-
-@pytest.fixture()
-def space_file(tmp_path):
-    path = tmp_path / "space.json"
-    path.write_text(json.dumps(TINY_SPACE))
-    return path
-
-
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return pxnas_command("search", f"--space={space_file}", f"--workdir={workdir}", *args)
 
 
 # Run alone: under load from other tests (2026-12-05) the resumed run ended
@@ -51,13 +33,11 @@ def _env():
 # ckpt-8. The cause is not found yet.
 @pytest.mark.slow
 @pytest.mark.alone
-def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
-    space_file = tmp_path / "space.json"
-    space_file.write_text(json.dumps(TINY_SPACE))
+def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path, space_file):
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     ckpt_dir = killed_dir / "checkpoints"
     proc = subprocess.Popen(_cmd(space_file, killed_dir, RESUME_ARGS), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+                            stderr=subprocess.PIPE, text=True, env=quiet_env())
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
@@ -76,11 +56,11 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     json.loads((killed_dir / "run.json").read_text())  # atomic writes: whole files only
 
     rerun = subprocess.run(_cmd(space_file, killed_dir, RESUME_ARGS), capture_output=True, text=True,
-                           env=_env(), timeout=400)
+                           env=quiet_env(), timeout=400)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     assert "resuming from" in rerun.stdout
     clean = subprocess.run(_cmd(space_file, clean_dir, RESUME_ARGS), capture_output=True, text=True,
-                           env=_env(), timeout=400)
+                           env=quiet_env(), timeout=400)
     assert clean.returncode == 0, clean.stderr[-4000:]
     assert "resuming from" not in clean.stdout
 
@@ -98,8 +78,8 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.slow
 def test_short_search_prints_the_arch_and_build_loads_it(tmp_path, space_file):
-    out = pxnas(*search_args(space_file, tmp_path / "run", "--grad_mode=two",
-                             "--latency_budget=hard"))
+    out = run_pxnas(*search_args(space_file, tmp_path / "run", "--grad_mode=two",
+                                 "--latency_budget=hard"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Search finished" in out.stdout and "derived arch" in out.stdout
     arch = json.loads((tmp_path / "run" / "arch.json").read_text())
@@ -109,12 +89,12 @@ def test_short_search_prints_the_arch_and_build_loads_it(tmp_path, space_file):
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert all(abs(sum(p) - 1) < 1e-4 for p in history[-1]["probabilities"])
     assert os.listdir(tmp_path / "run" / "tensorboard")
-    built = pxnas("-m", "pxnas_tf.cli.main", "build", f"--arch={tmp_path / 'run' / 'arch.json'}",
-                  f"--out={tmp_path / 'net.keras'}")
+    built = run_pxnas("build", f"--arch={tmp_path / 'run' / 'arch.json'}",
+                      f"--out={tmp_path / 'net.keras'}")
     assert built.returncode == 0, built.stderr[-2000:]
     # Same command again: the finished run is resumed, nothing is recomputed.
-    again = pxnas(*search_args(space_file, tmp_path / "run", "--grad_mode=two",
-                               "--latency_budget=hard"))
+    again = run_pxnas(*search_args(space_file, tmp_path / "run", "--grad_mode=two",
+                                   "--latency_budget=hard"))
     assert again.returncode == 0 and "resuming from" in again.stdout
     assert json.loads((tmp_path / "run" / "arch.json").read_text())["ops"] == arch["ops"]
 

@@ -8,9 +8,9 @@ import pytest
 from pxnas_tf.testing import tiny16_arch
 
 
-
 @pytest.fixture(scope="session")
 def tiny_arch():
+    """The tiny arch with Fashion-MNIST's 10 classes."""
     return tiny16_arch(classes=10)
 
 

@@ -5,23 +5,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-
-def _command(*args):
-    return [sys.executable, "-m", "pxnas_tf.cli.main", "train", *args]
-
-
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-
-
-def pxnas_train(*args, timeout=300):
-    return subprocess.run(_command(*args), capture_output=True, text=True, env=_env(),
-                          timeout=timeout)
+from pxnas_tf.testing import pxnas_command, quiet_env, run_pxnas
 
 
 def _tiny_args(arch_file, workdir, epochs, train_limit=256):
@@ -31,7 +19,7 @@ def _tiny_args(arch_file, workdir, epochs, train_limit=256):
 
 
 def test_help_lists_the_flags():
-    out = pxnas_train("--help")
+    out = run_pxnas("train", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--arch", "--workdir", "--warm_start", "--precision", "--strategy",
                  "--label_smoothing", "--decay_bn_bias"):
@@ -42,8 +30,8 @@ def test_help_lists_the_flags():
 def test_sigkill_then_resume(tiny_arch_file, tmp_path):
     workdir = tmp_path / "run"
     args = _tiny_args(tiny_arch_file, workdir, epochs=6, train_limit=2048)
-    proc = subprocess.Popen(_command(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=_env())
+    proc = subprocess.Popen(pxnas_command("train", *args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=quiet_env())
     meta = workdir / "backup" / "training_metadata.json"
     deadline = time.time() + 240
     try:
@@ -59,7 +47,7 @@ def test_sigkill_then_resume(tiny_arch_file, tmp_path):
     done_before = json.loads(meta.read_text())["epoch"]
     assert 1 <= done_before < 6
 
-    out = pxnas_train(*args)
+    out = run_pxnas("train", *args)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"resumed after epoch {done_before}" in out.stdout
     assert f"Epoch {done_before + 1}/6" in out.stdout and "Epoch 1/6" not in out.stdout
@@ -70,7 +58,7 @@ def test_sigkill_then_resume(tiny_arch_file, tmp_path):
 
 
 def test_short_run_prints_and_writes_the_accuracy(tiny_arch_file, tmp_path):
-    out = pxnas_train(*_tiny_args(tiny_arch_file, tmp_path / "run", epochs=1))
+    out = run_pxnas("train", *_tiny_args(tiny_arch_file, tmp_path / "run", epochs=1))
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert f"validation top-1 {100 * results['val_top1']:.2f}%" in out.stdout
@@ -78,17 +66,17 @@ def test_short_run_prints_and_writes_the_accuracy(tiny_arch_file, tmp_path):
 
 
 def test_errors_are_one_line(tiny_arch_file, tmp_path):
-    out = pxnas_train(f"--arch={tiny_arch_file}", f"--workdir={tmp_path}")
+    out = run_pxnas("train", f"--arch={tiny_arch_file}", f"--workdir={tmp_path}")
     assert out.returncode == 2 and "pxnas: error: --epochs is required" in out.stderr
     bad = tmp_path / "bad_arch.json"
     doc = json.loads(open(tiny_arch_file).read())
     doc["ops"] = ["k3_e3", "k7_e6", "k5_e6"]  # k7_e6 is not a candidate of this space
     bad.write_text(json.dumps(doc))
-    out = pxnas_train(*_tiny_args(bad, tmp_path / "w", epochs=1))
+    out = run_pxnas("train", *_tiny_args(bad, tmp_path / "w", epochs=1))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "op 'k7_e6' is not a candidate of this block" in out.stderr
-    out = pxnas_train(*_tiny_args(tiny_arch_file, tmp_path / "w2", epochs=1),
-                      "--dataset=fashion_mnist", "--data_dir=/nonexistent")
+    out = run_pxnas("train", *_tiny_args(tiny_arch_file, tmp_path / "w2", epochs=1),
+                    "--dataset=fashion_mnist", "--data_dir=/nonexistent")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "Traceback" not in out.stderr
 
 

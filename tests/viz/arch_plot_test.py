@@ -1,12 +1,11 @@
 """Pictures of derived nets, and `pxnas show`."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pxnas_tf.models import zoo
+from pxnas_tf.testing import run_pxnas
 from pxnas_tf.viz import KERNEL_COLORS, block_boxes, save_arch_figure
 
 
@@ -44,16 +43,11 @@ def test_unknown_format(tmp_path):
 
 
 def test_show_command(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "show",
-                          "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.svg'}"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = run_pxnas("show", "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.svg'}")
     assert out.returncode == 0, out.stderr
     assert "drew proxyless_gpu: 13 blocks, 8 skipped" in out.stdout
     assert (tmp_path / "gpu.svg").read_bytes().startswith(b"<?xml")
-    out = subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", "show",
-                          "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.gif'}"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = run_pxnas("show", "--arch=proxyless_gpu", f"--out={tmp_path / 'gpu.gif'}")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr
 
 

@@ -3,13 +3,12 @@ writes (`pxnas_tf.search.loop.Search._end_epoch`), and `pxnas show --history`.""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from pxnas_tf.search.errors import SearchError
+from pxnas_tf.testing import run_pxnas
 from pxnas_tf.viz import search_plot
 
 CANDIDATES = [["k3_e3", "k5_e6", "zero"], ["k3_e3", "k5_e6", "zero"], ["k3_e3", "k5_e6"]]
@@ -110,26 +109,21 @@ def test_missing_history_names_the_file(tmp_path):
         search_plot.load_history(str(tmp_path))
 
 
-def _pxnas(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "pxnas_tf.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
-
-
 def test_show_history_command(tmp_path):
     (tmp_path / "history.json").write_text(json.dumps(synthetic_history()))
-    out = _pxnas("show", f"--history={tmp_path}", f"--out={tmp_path / 'dyn.png'}")
+    out = run_pxnas("show", f"--history={tmp_path}", f"--out={tmp_path / 'dyn.png'}")
     assert out.returncode == 0, out.stderr
     assert "drew 4 epoch(s) of 3 blocks; most probable at the end: k3_e3, k5_e6, k3_e3" in out.stdout
     assert (tmp_path / "dyn.png").read_bytes().startswith(b"\x89PNG")
     assert "last epoch: E[LAT] 1.2, argmax net 1.8, mean largest p" in out.stdout
     # With the search's run.json beside it, the target joins the line (and the plot).
     (tmp_path / "run.json").write_text(json.dumps({"config": {"target_latency": 1.25}}))
-    out = _pxnas("show", f"--history={tmp_path}", f"--out={tmp_path / 'dyn.png'}")
+    out = run_pxnas("show", f"--history={tmp_path}", f"--out={tmp_path / 'dyn.png'}")
     assert "target 1.25" in out.stdout, out.stdout
-    out = _pxnas("show", f"--history={tmp_path}", "--arch=proxyless_gpu", f"--out={tmp_path / 'x.png'}")
+    out = run_pxnas("show", f"--history={tmp_path}", "--arch=proxyless_gpu",
+                    f"--out={tmp_path / 'x.png'}")
     assert out.returncode == 2 and "exactly one of --arch and --history" in out.stderr
-    out = _pxnas("show", f"--history={tmp_path / 'nothing'}", f"--out={tmp_path / 'x.png'}")
+    out = run_pxnas("show", f"--history={tmp_path / 'nothing'}", f"--out={tmp_path / 'x.png'}")
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
