@@ -1,22 +1,28 @@
 """The CLI's error boundary: bad input and faults of the environment become
 one line on stderr, never a traceback.
 
-    bad input (`PxnasError`, a missing file, a non-finite number flag)
-        -> "pxnas: error: ...", exit 2
+    bad input (`PxnasError`, a missing file, a number flag outside its
+        range in `pxnas_tf.limits`) -> "pxnas: error: ...", exit 2
     an OS fault (permission, full disk, ...) -> "pxnas: error: PATH: reason", exit 1
-    Ctrl-C -> "pxnas: interrupted ...", exit 130 (what was saved stays; the
-        long commands resume when run again)
+    Ctrl-C -> "pxnas: interrupted ...", exit 130; SIGTERM -> "pxnas:
+        terminated ...", exit 143 (both unwind the stack, so temporary files
+        are removed; what was saved stays and the long commands resume when
+        run again)
 
-Anything else is a bug and keeps its traceback.
+Anything else is a bug and keeps its traceback. With PXNAS_TRACEBACK=1 in
+the environment every error shows its traceback.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import math
+import os
+import signal
 import sys
+import threading
 
+from pxnas_tf import limits
 from pxnas_tf.errors import PxnasError
 
 
@@ -41,12 +47,21 @@ _OS_FIXES = {
 }
 
 
-def check_finite_flags(flag_values) -> None:
-    """Refuses a float flag set to NaN or infinity (absl accepts both)."""
-    for name in flag_values:
-        value = flag_values[name].value
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"--{name}={value}: expected a finite number")
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `finally` runs."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def check_number_flags(flag_values) -> None:
+    """Refuses a number flag that is not finite (absl accepts NaN and inf)
+    or lies outside its range in `pxnas_tf.limits`, before any work."""
+    problems = limits.flag_problems(flag_values)
+    if problems:
+        raise UsageError(problems[0] + (f" (and {len(problems) - 1} more flag(s) out of range)"
+                                        if len(problems) > 1 else ""))
 
 
 def os_error_line(e: OSError) -> str:
@@ -62,8 +77,13 @@ def reporting(main):
     @functools.wraps(main)
     def wrapped(argv):
         from absl import flags
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
+        if os.environ.get("PXNAS_TRACEBACK"):
+            check_number_flags(flags.FLAGS)
+            return main(argv)
         try:
-            check_finite_flags(flags.FLAGS)
+            check_number_flags(flags.FLAGS)
             return main(argv)
         except user_error_types() as e:
             print(f"pxnas: error: {e}", file=sys.stderr)
@@ -72,6 +92,10 @@ def reporting(main):
             print("pxnas: interrupted; what was finished is saved: run the same command again "
                   "to resume", file=sys.stderr)
             sys.exit(130)
+        except Terminated:
+            print("pxnas: terminated; what was finished is saved: run the same command again "
+                  "to resume", file=sys.stderr)
+            sys.exit(143)
         except UnicodeDecodeError as e:
             print(f"pxnas: error: a file given as text is not UTF-8 text ({e.reason} at byte "
                   f"{e.start}); check the paths passed to the flags", file=sys.stderr)

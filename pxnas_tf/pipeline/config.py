@@ -9,6 +9,8 @@ import os
 import sys
 import threading
 
+from pxnas_tf import limits
+
 PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
 
 
@@ -134,29 +136,12 @@ class PipelineConfig:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if not self.workdir:
             raise ValueError("workdir must not be empty")
-        for name in ("threads", "table_passes", "search_batch_size", "epochs", "batch_size",
-                     "calibration_examples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("search_examples", "holdout_examples", "train_examples", "val_examples",
-                     "search_warmup_epochs", "search_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (0: all / none), got {getattr(self, name)}")
-        if self.holdout_examples == 0:
-            raise ValueError("holdout_examples must be >= 1: the arch steps learn on the holdout")
+        limits.check_fields(self)  # ranges: pxnas_tf.limits
         if self.search_warmup_epochs + self.search_epochs < 1:
             raise ValueError("the search needs at least one epoch (search_warmup_epochs + "
                              "search_epochs >= 1)")
-        if self.max_wait_s < 0:
-            raise ValueError(f"max_wait_s must be >= 0, got {self.max_wait_s}")
         if self.target_ms is not None and self.target_fraction is not None:
             raise ValueError("give target_ms or target_fraction, not both")
-        if self.target_ms is not None and not self.target_ms > 0:
-            raise ValueError(f"target_ms must be > 0, got {self.target_ms}")
-        if self.target_fraction is not None and not 0.0 <= self.target_fraction <= 1.0:
-            raise ValueError(f"target_fraction must be in [0, 1], got {self.target_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
 
     def path(self, name: str) -> str:
         """A file or folder of the workdir (see `FILES`); the table may live

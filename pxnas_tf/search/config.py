@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pxnas_tf import limits
+
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 BUDGETS = ("soft", "hard", "band")
@@ -132,34 +134,15 @@ class SearchConfig:
         _choice("loss", self.loss, LOSS_FORMS)
         _choice("latency_budget", self.latency_budget, BUDGETS)
         _choice("candidate_weights", self.candidate_weights, ("independent", "shared"))
-        for name in ("warmup_epochs", "epochs", "arch_delay_epochs", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "arch_every", "reinforce_samples", "keep_checkpoints",
-                     "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
+        limits.check_fields(self)  # every numeric field in its range (pxnas_tf.limits)
         if self.loss != "ce" and self.target_latency is None:
             raise ValueError(f"loss {self.loss!r} needs a target latency (--target_latency); "
                              "use --loss=ce to search for accuracy only")
-        if self.target_latency is not None and self.target_latency <= 0:
-            raise ValueError(f"target_latency must be > 0, got {self.target_latency}")
         if self.latency_budget != "soft" and self.target_latency is None:
             raise ValueError(f"latency_budget={self.latency_budget!r} needs a target latency "
                              "(--target_latency)")
-        if not 0.0 < self.arch_temperature <= 1.0:
-            raise ValueError(f"arch_temperature must lie in (0, 1] (1: no annealing), got "
-                             f"{self.arch_temperature}")
-        if not 0.0 <= self.reinforce_baseline_decay < 1.0:
-            raise ValueError(f"reinforce_baseline_decay must lie in [0, 1), got "
-                             f"{self.reinforce_baseline_decay}")
         object.__setattr__(self, "frozen_candidates",
                            tuple((int(b), int(j)) for b, j in self.frozen_candidates))
-        if not 0.0 < self.budget_floor < 1.0:
-            raise ValueError(f"budget_floor must lie strictly between 0 and 1, got "
-                             f"{self.budget_floor}")
 
     @property
     def mixed_op_mode(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pxnas_tf import limits
 from pxnas_tf.errors import PxnasError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -63,26 +64,14 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
+        limits.check_fields(self, TrainError)  # ranges: pxnas_tf.limits
         if self.epochs < 1:
-            raise TrainError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise TrainError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise TrainError(f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch}")
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise TrainError(f"need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, "
-                             f"min_lr={self.min_lr}")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise TrainError(f"warmup_epochs must be in [0, epochs={self.epochs}], got "
-                             f"{self.warmup_epochs}")
-        if not 0 <= self.momentum < 1:
-            raise TrainError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise TrainError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.label_smoothing < 1:
-            raise TrainError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 <= self.dropout < 1:
-            raise TrainError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise TrainError(f"epochs={self.epochs}: expected >= 1")
+        if self.min_lr > self.lr:
+            raise TrainError(f"min_lr={self.min_lr}: expected <= lr ({self.lr})")
+        if self.warmup_epochs > self.epochs:
+            raise TrainError(f"warmup_epochs={self.warmup_epochs}: expected <= epochs "
+                             f"({self.epochs})")
         if self.precision not in PRECISIONS:
             raise TrainError(f"unknown precision {self.precision!r}: expected one of "
                              f"{list(PRECISIONS)}")

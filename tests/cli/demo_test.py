@@ -94,10 +94,10 @@ def test_table_problems():
 @pytest.mark.parametrize("changes,match", [
     ({"precision": "int4"}, "precision must be one of"),
     ({"target_ms": 1.0, "target_fraction": 0.5}, "not both"),
-    ({"target_fraction": 2.0}, r"target_fraction must be in \[0, 1\]"),
-    ({"holdout_examples": 0}, "holdout_examples must be >= 1"),
+    ({"target_fraction": 2.0}, r"target_fraction=2.0: expected in \[0, 1\]"),
+    ({"holdout_examples": 0}, "holdout_examples=0: expected >= 1"),
     ({"search_warmup_epochs": 0, "search_epochs": 0}, "at least one epoch"),
-    ({"threads": 0}, "threads must be >= 1"),
+    ({"threads": 0}, "threads=0: expected >= 1"),
     ({"loss": "ce"}, "loss must be one of"),
     ({"strategy": "multi_worker"}, "runs on one host"),
 ])

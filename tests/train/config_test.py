@@ -14,10 +14,10 @@ def test_defaults_follow_the_retrain_recipe():
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("epochs", 0, "epochs must be >= 1"),
-    ("lr", 0.0, "lr > 0"),
-    ("min_lr", 1.0, "min_lr <= lr"),
-    ("warmup_epochs", 50, "warmup_epochs must be in"),
+    ("epochs", 0, r"epochs=0: expected >= 1"),
+    ("lr", 0.0, r"lr=0.0: expected > 0"),
+    ("min_lr", 1.0, r"min_lr=1.0: expected <= lr"),
+    ("warmup_epochs", 50, r"warmup_epochs=50: expected <= epochs"),
     ("label_smoothing", 1.0, "label_smoothing"),
     ("dropout", -0.1, "dropout"),
     ("precision", "float8", "unknown precision 'float8'"),
