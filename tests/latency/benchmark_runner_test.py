@@ -61,23 +61,52 @@ def test_missing_and_non_executable_binaries(tmp_path):
         make_runner(f"linux:{plain}")
 
 
-def test_binary_for_another_cpu(tmp_path):
-    """An executable ELF file for aarch64 cannot run on this x86 host: the
-    kernel refuses it (ENOEXEC) and the message says why."""
-    import platform
-    if platform.machine() in ("aarch64", "arm64"):
-        pytest.skip("this host runs aarch64 binaries")
-    binary = tmp_path / "android_aarch64_benchmark_model"
+def _executable(path, content: bytes):
+    path.write_bytes(content)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def _elf(machine: int) -> bytes:
     header = bytearray(64)
     header[:4] = b"\x7fELF"
     header[4], header[5], header[6] = 2, 1, 1      # 64-bit, little endian, version 1
     header[16:18] = (2).to_bytes(2, "little")      # ET_EXEC
-    header[18:20] = (183).to_bytes(2, "little")    # EM_AARCH64
-    binary.write_bytes(bytes(header))
-    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    runner = LocalBenchmarkRunner(str(binary), settings=MeasureSettings(timeout_s=10))
+    header[18:20] = machine.to_bytes(2, "little")  # e_machine
+    return bytes(header)
+
+
+def test_binary_for_another_cpu(tmp_path):
+    """An executable ELF file for aarch64 cannot run on this x86 host: the
+    runner refuses it before any work by its header, and should it get
+    that far, the kernel's refusal (ENOEXEC) is explained too."""
+    import platform
+    if platform.machine() in ("aarch64", "arm64"):
+        pytest.skip("this host runs aarch64 binaries")
+    binary = _executable(tmp_path / "android_aarch64_benchmark_model", _elf(183))
+    with pytest.raises(RunnerError, match="is built for aarch64; pass the path of a "
+                                          "benchmark_model built for this machine"):
+        LocalBenchmarkRunner(binary, settings=MeasureSettings(timeout_s=10))
     with pytest.raises(RunnerError, match="built for another CPU/ABI"):
-        runner.measure_one(BenchModel("m", str(binary)))
+        run_local(binary, ["--graph=m.tflite"], 10)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "is empty \\(0 bytes\\)"),
+    (b"MZ\x90\x00 a Windows program", "is not a program \\(no ELF header\\)"),
+    (b"\x7fELF\x02\x01", "is a truncated ELF file"),
+])
+def test_files_that_are_not_programs_are_named_before_any_work(tmp_path, content, message):
+    binary = _executable(tmp_path / "benchmark_model", content)
+    with pytest.raises(RunnerError, match=message):
+        make_runner(f"linux:{binary}")
+
+
+def test_a_script_or_a_binary_for_this_cpu_passes_the_check(tmp_path):
+    import platform
+    assert check_local_binary(_executable(tmp_path / "bm.sh", b"#!/bin/sh\necho hi\n"))
+    if platform.machine() == "x86_64":
+        assert check_local_binary(_executable(tmp_path / "bm", _elf(62)))
 
 
 def test_crash_and_timeout_of_a_real_process():

@@ -201,7 +201,38 @@ def check_local_binary(binary: str) -> str:
     if not os.access(binary, os.X_OK):
         raise RunnerError(f"benchmark_model binary {binary!r} is not executable; run "
                           f"`chmod +x {binary}`")
+    problem = _program_problem(binary)
+    if problem:
+        raise RunnerError(f"benchmark_model binary {binary!r} {problem}; pass the path of a "
+                          f"benchmark_model built for this machine ({platform.machine()})")
     return binary
+
+
+# ELF e_machine values of the CPUs benchmark_model is built for.
+_ELF_MACHINES = {3: "x86", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv64"}
+_HOST_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183, "riscv64": 243}
+
+
+def _program_problem(path: str) -> str | None:
+    """Why the file at `path` cannot be a program for this machine, read
+    from its first bytes (None: an ELF file for this CPU, a script, or a
+    CPU this check does not know)."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if not head:
+        return "is empty (0 bytes)"
+    if head.startswith(b"#!"):
+        return None
+    if not head.startswith(b"\x7fELF"):
+        return "is not a program (no ELF header)"
+    if len(head) < 20:
+        return "is a truncated ELF file"
+    order = "little" if head[5] == 1 else "big"
+    machine = int.from_bytes(head[18:20], order)
+    host = _HOST_MACHINES.get(platform.machine().lower())
+    if host is not None and machine != host:
+        return f"is built for {_ELF_MACHINES.get(machine, f'ELF machine {machine}')}"
+    return None
 
 
 def run_local(binary: str, args: list[str], timeout_s: float, preexec=None) -> str:
