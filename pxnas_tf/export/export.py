@@ -12,14 +12,19 @@ file with metadata, in one of five modes.
 Every export writes to a temporary name beside the output, runs the file in
 LiteRT (verification, on by default) and only then renames it into place,
 so a good file is never replaced by a broken one. A sidecar JSON
-(``OUT.json``) holds the metadata and the verification report.
+(``OUT.json``) holds the metadata, the verification report and the file's
+SHA-256. The old sidecar is removed before the new file takes its place
+and the new sidecar written after, so a reader finds either no sidecar or
+the one of the file beside it (`read_sidecar` checks the hash).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
+import json
 import os
 import re
 from typing import Sequence
@@ -61,6 +66,7 @@ class ExportResult:
         qat_log: the QAT child's log (history, seconds, versions), qat only.
         int8_scheme: int8 only: the weight-scale scheme kept and, with
             ``"auto"``, both candidates' sizes and agreements.
+        sha256: the hex SHA-256 of the file's bytes.
     """
 
     path: str
@@ -70,11 +76,12 @@ class ExportResult:
     report: verify_lib.VerificationReport | None
     qat_log: dict | None = None
     int8_scheme: dict | None = None
+    sha256: str | None = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "mode": self.mode, "metadata": self.metadata,
                 "verification": None if self.report is None else self.report.to_dict(),
-                "qat": self.qat_log, "int8_scheme": self.int8_scheme}
+                "qat": self.qat_log, "int8_scheme": self.int8_scheme, "sha256": self.sha256}
 
 
 def check_export_mode(mode: str) -> str:
@@ -94,6 +101,27 @@ def check_export_mode(mode: str) -> str:
 def sidecar_path(path: str) -> str:
     """``net.tflite`` -> ``net.tflite.json``."""
     return path + ".json"
+
+
+def read_sidecar(path: str) -> dict | None:
+    """The sidecar of the `.tflite` file at `path` when both exist and the
+    sidecar describes this very file (its SHA-256 matches); else None."""
+    side = sidecar_path(path)
+    if not (os.path.isfile(path) and os.path.isfile(side)):
+        return None
+    try:
+        with open(side, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("sha256") != _sha256_file(path):
+        return None
+    return doc
+
+
+def _sha256_file(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def export_tflite(
@@ -204,12 +232,16 @@ def export_tflite(
             timing = (latency_threads, latency_settings) if latency else None
             report = _verify(written, tmp, mode, reference, calibration_images, eval_images,
                              eval_labels, predicted, timing, min_agreement)
+        result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
+                              mode, doc, report, qat_log, scheme,
+                              hashlib.sha256(content).hexdigest())
+        # No moment with the new file beside the old sidecar (module doc).
+        if os.path.exists(result.sidecar):
+            os.remove(result.sidecar)
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
-                          mode, doc, report, qat_log, scheme)
     fileio.atomic_write_json(result.sidecar, result.to_dict())
     return result
 
@@ -351,4 +383,4 @@ def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | No
 
 
 __all__ = ["ExportResult", "MODES", "QatOptions", "check_export_mode",
-           "explain_conversion_error", "export_tflite", "sidecar_path"]
+           "explain_conversion_error", "export_tflite", "read_sidecar", "sidecar_path"]

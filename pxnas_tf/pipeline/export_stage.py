@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable
@@ -23,20 +22,17 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
             its check (nothing is written then).
     """
     from pxnas_tf import data
-    from pxnas_tf.export import export_tflite
+    from pxnas_tf.export import export_tflite, read_sidecar, sidecar_path
     from pxnas_tf.export.samples import take_arrays
     from pxnas_tf.export.verify import latency_settings
 
     t0 = time.monotonic()
     out = config.path("tflite")
-    sidecar = out + ".json"
-    if (os.path.exists(out) and os.path.exists(sidecar)
-            and os.path.getmtime(sidecar) >= os.path.getmtime(model_path)):
-        with open(sidecar, encoding="utf-8") as f:
-            doc = json.load(f)
-        if doc.get("verification") is not None:
-            log(f"    reusing {out} (newer than {model_path})")
-            return ExportStage(out, sidecar, doc, True, time.monotonic() - t0)
+    doc = read_sidecar(out)  # None unless the sidecar describes this very file
+    if (doc is not None and doc.get("verification") is not None
+            and os.path.getmtime(sidecar_path(out)) >= os.path.getmtime(model_path)):
+        log(f"    reusing {out} (newer than {model_path})")
+        return ExportStage(out, sidecar_path(out), doc, True, time.monotonic() - t0)
     splits = data.load(config.dataset, config.data_dir, batch_size=256,
                        image_size=config.image_size, channels=config.channels, holdout_size=0,
                        seed=config.seed, augment=False, drop_remainder=False,

@@ -105,6 +105,40 @@ def test_a_failed_verification_keeps_the_good_file(trained, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["net.tflite", "net.tflite.json"]
 
 
+def test_the_sidecar_always_describes_the_file_beside_it(trained, tmp_path, monkeypatch):
+    """The sidecar holds the file's SHA-256; the old one goes before the new
+    file takes its place, so a fault between the two steps leaves a file
+    without a sidecar, never a file with another file's sidecar."""
+    import hashlib
+
+    from pxnas_tf.export import export as export_module
+    from pxnas_tf.export import read_sidecar
+    arch, model, x, _, tx, ty = trained
+    out = str(tmp_path / "net.tflite")
+    first = export_tflite(model, out, "float32", arch=arch, eval_images=tx, eval_labels=ty,
+                          latency=False)
+    assert first.sha256 == hashlib.sha256(open(out, "rb").read()).hexdigest()
+    assert read_sidecar(out)["sha256"] == first.sha256
+    real_replace = os.replace
+
+    def fault(src, dst):  # the process dies as the new file would take its place
+        if dst == out:
+            raise OSError(5, "Input/output error", dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(export_module.os, "replace", fault)
+    with pytest.raises(OSError):
+        export_tflite(model, out, "fp16", arch=arch, eval_images=tx, eval_labels=ty,
+                      latency=False)
+    assert read_metadata(out)["mode"] == "float32"  # the old file stays ...
+    assert read_sidecar(out) is None and sorted(os.listdir(tmp_path)) == ["net.tflite"]
+    monkeypatch.undo()
+    with open(out, "ab") as f:  # ... and a sidecar never vouches for other bytes
+        f.write(b"\0")
+    export_module.fileio.atomic_write_json(out + ".json", first.to_dict())
+    assert read_sidecar(out) is None
+
+
 def test_model_file_path_and_no_arch(trained, tmp_path):
     _, model, _, _, tx, ty = trained
     path = str(tmp_path / "net.keras")
