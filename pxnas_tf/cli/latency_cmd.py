@@ -215,8 +215,12 @@ def _predict() -> None:
         arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=FLAGS.input_shape,
                                 num_classes=FLAGS.num_classes, width_mult=FLAGS.width_mult)
         p = predict(arch, table, op_model)
+        counted = [layer for layer in p.layers if layer.key is not None]
+        from_op_model = sum(layer.source == "op_model" for layer in counted)
         result = {"latency_ms": p.total_ms, "std_ms": p.std_ms, "source": p.source,
-                  "arch": arch.name or FLAGS.arch, "arch_string": arch.arch_string}
+                  "arch": arch.name or FLAGS.arch, "arch_string": arch.arch_string,
+                  "layers_from_table": len(counted) - from_op_model,
+                  "layers_from_op_model": from_op_model}
         if FLAGS.layers:
             rows = [{"name": layer.name, "op": layer.op, "key": layer.key, "ms": layer.ms,
                      "source": layer.source} for layer in p.layers]
@@ -229,12 +233,20 @@ def _predict() -> None:
     print(f"{what}: {result['latency_ms']:.4f} ms +/- {result['std_ms']:.4f} "
           f"({result['source']}; {table.metadata.device}, {table.metadata.precision}, "
           f"{table.metadata.threads} thread(s))")
+    if result.get("layers_from_op_model"):
+        n = result["layers_from_op_model"] + result["layers_from_table"]
+        built_for = table.metadata.space
+        print(f"  {result['layers_from_op_model']} of {n} layers are not in the table"
+              + (f" (built for space {built_for!r})" if built_for else "")
+              + ": the op model predicts them (its error is in the +/-); a table built for this "
+              "arch's space and input shape predicts every layer from measurements")
     for row in result.get("layers", []):
         print(f"  {row['name']:<12} {str(row['op'] or ''):<7} {row['ms']:9.4f} ms  {row['source']}")
 
 
 def _validate() -> None:
     from pxnas_tf.latency.build.validation import validate
+    from pxnas_tf.latency.model.table import unknown_target
     from pxnas_tf.latency.model.op_model import load_or_fit
 
     path, table = _table()
@@ -245,9 +257,15 @@ def _validate() -> None:
     with _runner() as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
                        op_model, _build_settings(), FLAGS.plot, FLAGS.progress)
+    known = not unknown_target(table.metadata)
     if FLAGS.json:
-        print(json.dumps(rep.to_dict()))
+        print(json.dumps({**rep.to_dict(), "table_target_known": known}))
         return
+    if not known:
+        print(f"note: {path} names no device or runner (an imported table): its latencies may "
+              "be of another device than the one measured here, and the errors below include "
+              "that difference (record the target with `pxnas latency import --metadata=device="
+              "...,runner=...`)")
     print(f"{'net':<26} {'predicted':>10} {'measured':>10} {'error':>8}  source")
     for r in rep.results:
         flag = f"  [{','.join(r.flags)}]" if r.flags else ""
@@ -255,7 +273,8 @@ def _validate() -> None:
               f"{r.source}{flag}")
     s = rep.summary
     print(f"\n{s['n']} nets: MAPE {s['mape']:.2%}, RMSE {s['rmse_ms']:.4f} ms, within +/-10% "
-          f"{s['within_10pct']:.0%}, Kendall tau {s['kendall_tau']:.3f}")
+          f"{s['within_10pct']:.0%}, Kendall tau {s['kendall_tau']:.3f}"
+          + ("" if known else " (the table's target is unknown: see the note above)"))
     for g, m in rep.by_group.items():
         print(f"  {g:<6} ({m['n']}): MAPE {m['mape']:.2%}, within +/-10% "
               f"{m['within_10pct']:.0%}, tau {m['kendall_tau']:.3f}")

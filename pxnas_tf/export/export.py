@@ -38,7 +38,7 @@ from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
 from pxnas_tf.latency.model.predictor import predict
-from pxnas_tf.latency.model.table import load_table
+from pxnas_tf.latency.model.table import load_table, table_problems
 from pxnas_tf.search_space import Arch
 from pxnas_tf.tflite import convert
 
@@ -201,7 +201,8 @@ def export_tflite(
                           "(--dataset, or calibration_images=...); none were given")
     _check_out_path(out_path)
     _check_finite_weights(model)
-    predicted = _predicted_latency(arch, latency_table)  # a table that misses keys fails early
+    # A table of another target, or one that misses keys, fails early.
+    predicted = _predicted_latency(arch, latency_table, mode, latency_threads)
     reference = prepare.inference_model(model, arch, batch_size=None)
     qat_log = scheme = None
     if mode == "qat":
@@ -370,7 +371,8 @@ def _check_finite_weights(model) -> None:
             "learning rate, then export")
 
 
-def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | None]:
+def _predicted_latency(arch: Arch | None, table, mode: str, threads: int
+                       ) -> tuple[float | None, str | None]:
     if table is None:
         return None, None
     if isinstance(table, str):
@@ -378,6 +380,13 @@ def _predicted_latency(arch: Arch | None, table) -> tuple[float | None, str | No
     if arch is None:
         raise ExportError("a latency table predicts the latency of an arch: pass the arch too")
     meta = table.metadata
+    # Dynamic range quantization has no table precision of its own.
+    precision = {"qat": "int8", "dynamic": None}.get(mode, mode)
+    problems = table_problems(meta, precision=precision, threads=threads)
+    if problems:
+        raise ExportError(f"latency table {table.name} cannot predict this {mode} export with "
+                          f"{threads} thread(s): the table has {', '.join(problems)}; pass a "
+                          "table of this target (or none)")
     name = ", ".join(str(v) for v in (meta.device, meta.precision) if v) or "unnamed table"
     return float(predict(arch, table).total_ms), name
 

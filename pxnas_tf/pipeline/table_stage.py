@@ -7,36 +7,8 @@ import os
 import time
 from typing import Callable
 
+from pxnas_tf.latency.model.table import table_problems  # noqa: F401 (the one rule)
 from pxnas_tf.pipeline.config import PipelineConfig, TableStage
-
-
-def table_problems(metadata, precision: str, threads: int, xnnpack: bool = True,
-                   runner: str = "host", host_device: str | None = None) -> list[str]:
-    """Pure: why a table measured under `metadata` cannot serve a pipeline
-    at this precision, thread count, delegate and runner (empty: it can).
-    `host_device`: this machine's device string, for host tables (a table
-    timed on another CPU is another target). Unknown (None) fields of an
-    imported table do not count against it."""
-    from pxnas_tf.latency.build.settings import check_precision
-
-    problems = []
-    measured = metadata.precision
-    if measured is not None and check_precision(str(measured).lower()) != check_precision(precision):
-        problems.append(f"precision {measured!r}, not {precision!r}")
-    if metadata.threads is not None and int(metadata.threads) != int(threads):
-        problems.append(f"{metadata.threads} thread(s), not {threads}")
-    delegate = "xnnpack" if xnnpack else "none"
-    if metadata.delegate is not None and str(metadata.delegate).lower() != delegate:
-        problems.append(f"delegate {metadata.delegate!r}, not {delegate!r}"
-                        + (" (--noxnnpack)" if not xnnpack else ""))
-    kind = runner.split(":", 1)[0]
-    measured_kind = metadata.extra.get("runner")
-    if measured_kind is not None and str(measured_kind) != kind:
-        problems.append(f"the {measured_kind!r} runner, not {kind!r}")
-    elif kind == "host" and host_device and metadata.device is not None \
-            and str(metadata.device) != host_device:
-        problems.append(f"device {metadata.device!r}, not this machine ({host_device!r})")
-    return problems
 
 
 def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = print) -> TableStage:
@@ -60,8 +32,9 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
     path = config.path("table")
     if os.path.exists(path):
         table = load_table(path)
+        this_machine = f"host: {cpu_description()}" if config.runner == "host" else None
         problems = table_problems(table.metadata, config.precision, config.threads,
-                                  config.xnnpack, config.runner, f"host: {cpu_description()}")
+                                  config.xnnpack, config.runner, this_machine)
         if problems:
             raise IncompatibleTablesError(
                 f"latency table {path} was measured with {' and '.join(problems)}; use another "

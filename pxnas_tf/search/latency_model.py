@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf.latency.model.predictor import block_latency_matrix, check_table_covers, predict
-from pxnas_tf.latency.model.table import LatencyTable
+from pxnas_tf.latency.model.table import LatencyTable, table_problems
 from pxnas_tf.models.profile import candidate_macs
 from pxnas_tf.search.errors import SearchError
 from pxnas_tf.search_space import SearchSpace
@@ -53,11 +53,11 @@ class LatencyModel:
             SearchError: when `precision` is given and the table's differs.
         """
         table = LatencyTable.load(path)
-        measured = table.metadata.precision
-        if precision and measured and measured.lower() != precision.lower():
+        problems = table_problems(table.metadata, precision=precision or None)
+        if problems:
             raise SearchError(
-                f"latency table {path} was measured at precision {measured!r}, but the search "
-                f"targets {precision!r}; use a table measured at {precision!r}")
+                f"latency table {path} does not fit the search's target (the table: "
+                f"{', '.join(problems)}); use a table measured at {precision!r}")
         check_table_covers(space, table)
         stat = stat or table.default_stat
         matrix = block_latency_matrix(space, table, stat)

@@ -8,7 +8,6 @@ import os
 import pytest
 
 from pxnas_tf import pipeline
-from pxnas_tf.latency import TableMetadata
 from pxnas_tf.search.errors import SearchError
 from pxnas_tf.testing import run_pxnas
 
@@ -67,28 +66,6 @@ def test_given_target_must_lie_in_the_space():
 def test_auto_loss_avoids_log_of_latencies_below_one():
     assert pipeline.arch_loss("auto") == "abs#target"
     assert pipeline.arch_loss("mul#log") == "mul#log"
-
-
-def test_table_problems():
-    good = TableMetadata(device="host: x", threads=1, precision="int8")
-    assert pipeline.table_problems(good, "int8", 1) == []
-    bad = TableMetadata(device="host: x", threads=4, precision="float32")
-    assert pipeline.table_problems(bad, "int8", 1) == ["precision 'float32', not 'int8'",
-                                                       "4 thread(s), not 1"]
-    # Unknown fields (an imported YAML without them) do not count against it.
-    assert pipeline.table_problems(TableMetadata(), "int8", 1) == []
-    # A table timed with the builtin kernels, by another runner or on another CPU
-    # is another target.
-    builtin = TableMetadata(device="host: x", threads=1, precision="int8", delegate="none")
-    assert pipeline.table_problems(builtin, "int8", 1) == ["delegate 'none', not 'xnnpack'"]
-    assert pipeline.table_problems(builtin, "int8", 1, xnnpack=False) == []
-    phone = TableMetadata(device="Pixel 7", threads=1, precision="int8", extra={"runner": "adb"})
-    assert pipeline.table_problems(phone, "int8", 1) == ["the 'adb' runner, not 'host'"]
-    assert pipeline.table_problems(phone, "int8", 1, runner="adb:SERIAL") == []
-    host = TableMetadata(device="host: x", threads=1, precision="int8", extra={"runner": "host"})
-    assert pipeline.table_problems(host, "int8", 1, host_device="host: y") == [
-        "device 'host: x', not this machine ('host: y')"]
-    assert pipeline.table_problems(host, "int8", 1, host_device="host: x") == []
 
 
 @pytest.mark.parametrize("changes,match", [

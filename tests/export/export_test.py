@@ -187,21 +187,20 @@ def test_latency_table_prediction_beside_the_measurement(trained, tmp_path):
     from pxnas_tf.latency.model.table import MissingKeysError
     arch, model, *_ = trained
     keys = space_keys(arch.space)
-    table = LatencyTable(TableMetadata(device="test phone", precision="int8"))
+    table = LatencyTable(TableMetadata(device="test phone", precision="float32"))
     table.update({k: 0.01 * (i + 1) for i, k in enumerate(keys)})
     result = export_tflite(model, str(tmp_path / "n.tflite"), "float32", arch=arch,
                            latency_table=table, latency_settings=FAST)
     report = result.report
     assert report.predicted_latency_ms == pytest.approx(predict(arch, table).total_ms)
-    assert report.latency_table == "test phone, int8" and report.latency.median_ms > 0
-    assert any("table test phone, int8 predicts" in line for line in report.summary_lines())
+    assert report.latency_table == "test phone, float32" and report.latency.median_ms > 0
+    assert any("table test phone, float32 predicts" in line for line in report.summary_lines())
     partial = LatencyTable(table.metadata)
     partial.update({k: 0.01 for k in keys[:3]})
     with pytest.raises(MissingKeysError):
         export_tflite(model, str(tmp_path / "m.tflite"), "float32", arch=arch,
                       latency_table=partial)
     assert not os.path.exists(tmp_path / "m.tflite")
-
 
 
 def test_a_diverged_model_is_refused_before_conversion(trained, tmp_path):

@@ -1,6 +1,7 @@
 """`pxnas latency ...` run as a real process."""
 
 import json
+import re
 import os
 
 import pytest
@@ -91,6 +92,13 @@ def test_predict_a_foreign_keras_model(tmp_path):
                     "--input_shape=32,32,3", "--num_classes=10", "--layers")
     assert out.returncode == 0, out.stderr
     assert "op_model" in out.stdout and "head_conv" in out.stdout
+    # Not silently: the output says how many layers the table could not give.
+    assert re.search(r"\n  (\d+) of \1 layers are not in the table \(built for space "
+                     r"'proxyless_small'\): the op model predicts them", out.stdout), out.stdout
+    out = run_pxnas("latency", "predict", f"--table={table}", "--arch=mobilenet_v2",
+                    "--input_shape=32,32,3", "--num_classes=10", "--json")
+    result = json.loads(out.stdout)
+    assert result["layers_from_op_model"] > 0 and result["layers_from_table"] == 0
 
 
 @pytest.mark.timing

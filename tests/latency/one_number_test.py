@@ -41,7 +41,7 @@ def test_every_consumer_quotes_the_same_number(setup):
     # The per-block form (what E[LAT] adds up) is the layers' sum.
     assert search.arch_latency(indices) == pytest.approx(whole.layers_ms, rel=1e-12)
 
-    assert _predicted_latency(arch, path)[0] == pytest.approx(whole.total_ms, rel=1e-12)
+    assert _predicted_latency(arch, path, "int8", 1)[0] == pytest.approx(whole.total_ms, rel=1e-12)
 
     arch_file = path.replace("table.json", "arch.json")
     arch.save(arch_file)

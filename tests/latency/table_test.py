@@ -224,5 +224,53 @@ def test_missing_file():
         LatencyTable.load("/nonexistent/table.json")
 
 
+def test_table_problems_one_rule_for_every_command():
+    from pxnas_tf.latency.model.table import table_problems, unknown_target
+    good = TableMetadata(device="host: x", threads=1, precision="int8")
+    assert table_problems(good, "int8", 1) == []
+    assert table_problems(good, "INT8", 1) == []  # names compare canonically
+    bad = TableMetadata(device="host: x", threads=4, precision="float32")
+    assert table_problems(bad, "int8", 1) == ["precision 'float32', not 'int8'",
+                                              "4 thread(s), not 1"]
+    assert table_problems(bad) == []  # a setting the caller does not give is not checked
+    # Unknown fields (an imported YAML without them) do not count against it,
+    # but the table says that its target is unknown.
+    assert table_problems(TableMetadata(), "int8", 1, True, "host", "host: x") == []
+    assert unknown_target(TableMetadata()) and not unknown_target(good)
+    # A table timed with the builtin kernels, by another runner or on another
+    # device is another target.
+    builtin = TableMetadata(device="host: x", threads=1, precision="int8", delegate="none")
+    assert table_problems(builtin, "int8", 1, xnnpack=True) == ["delegate 'none', not 'xnnpack'"]
+    assert table_problems(builtin, "int8", 1, xnnpack=False) == []
+    phone = TableMetadata(device="Pixel 7", threads=1, precision="int8", extra={"runner": "adb"})
+    assert table_problems(phone, "int8", 1, runner="host") == ["the 'adb' runner, not 'host'"]
+    assert table_problems(phone, "int8", 1, runner="adb:SERIAL") == []
+    host = TableMetadata(device="host: x", threads=1, precision="int8", extra={"runner": "host"})
+    assert table_problems(host, "int8", 1, runner="host", device="host: y") == [
+        "device 'host: x', not 'host: y'"]
+    assert table_problems(host, "int8", 1, runner="host", device="host: x") == []
+
+
+def test_search_and_export_refuse_a_table_of_another_target(tmp_path):
+    from pxnas_tf.export import ExportError, export_tflite
+    from pxnas_tf.models import build_model
+    from pxnas_tf.search import LatencyModel
+    from pxnas_tf.search.errors import SearchError
+    from pxnas_tf.testing import tiny16_arch
+    arch = tiny16_arch()
+    table = LatencyTable(TableMetadata(device="host: x", threads=2, precision="float32"))
+    path = str(tmp_path / "t.json")
+    table.save(path)
+    with pytest.raises(SearchError, match=r"does not fit the search's target \(the table: "
+                                          r"precision 'float32', not 'int8'\)"):
+        LatencyModel.from_table(arch.space, path, precision="int8")
+    with pytest.raises(ExportError, match=r"cannot predict this fp16 export with 1 thread\(s\): "
+                                          r"the table has precision 'float32', not 'fp16', "
+                                          r"2 thread\(s\), not 1"):
+        export_tflite(build_model(arch), str(tmp_path / "n.tflite"), "fp16", arch=arch,
+                      latency_table=path)
+    assert not (tmp_path / "n.tflite").exists()
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

@@ -34,17 +34,15 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from pxnas_tf.latency.build import block_models, context_chains, streaming_chains
-from pxnas_tf.latency.build.settings import (
-    BuildSettings, best_run, check_precision, is_settled, needs_run,
-)
+from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled, needs_run
 from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import context
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.table import (
-    IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, TableMetadata,
-    compat_differences, today,
+    IncompatibleTablesError, LatencyEntry, LatencyTable, TableMetadata,
+    check_precision, compat_differences, today,
 )
 from pxnas_tf.search_space.space import SearchSpace
 

@@ -1,15 +1,11 @@
-"""What a table build measures and when a key is settled: build settings,
-precisions, the lowest-pass rule shared by the table build and the
-calibration chains."""
+"""What a table build measures and when a key is settled: build settings
+and the lowest-pass rule shared by the table build and the calibration
+chains."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Sequence
-
-from pxnas_tf.latency.model.table import LatencyTableError
-
-PRECISIONS = ("float32", "fp16", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,19 +48,6 @@ class BuildSettings:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.agree_tol > 0:
             raise ValueError(f"agree_tol must be > 0, got {self.agree_tol}")
-
-
-def check_precision(precision: str) -> str:
-    """Canonical precision name (``float16`` -> ``fp16``).
-
-    Raises:
-        LatencyTableError: for anything else.
-    """
-    name = {"float16": "fp16", "fp32": "float32"}.get(precision, precision)
-    if name not in PRECISIONS:
-        raise LatencyTableError(f"unknown precision {precision!r}: expected one of "
-                                f"{list(PRECISIONS)}")
-    return name
 
 
 def best_run(runs: Sequence[float]) -> int:

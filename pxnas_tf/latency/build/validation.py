@@ -34,7 +34,9 @@ from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import metrics
 from pxnas_tf.latency.model.op_model import OpModel
 from pxnas_tf.latency.model.predictor import predict
-from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError, compat_differences
+from pxnas_tf.latency.model.table import (
+    LatencyTable, LatencyTableError, compat_differences, table_problems,
+)
 from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
@@ -307,13 +309,15 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
     """
     t0 = time.monotonic()
     runner_meta = runner.metadata()
-    for name in ("device", "threads", "delegate"):
-        mine, theirs = runner_meta.get(name), getattr(table.metadata, name)
-        if theirs is not None and str(mine).lower() != str(theirs).lower():
-            raise LatencyTableError(
-                f"the table {table.name} was measured with {name}={theirs!r} but this runner has "
-                f"{name}={mine!r}; validate with the same --device/--threads/--xnnpack as the "
-                "build")
+    delegate = runner_meta.get("delegate")
+    problems = table_problems(
+        table.metadata, threads=runner_meta.get("threads"),
+        xnnpack=None if delegate is None else str(delegate).lower() == "xnnpack",
+        runner=runner_meta.get("runner"), device=runner_meta.get("device"))
+    if problems:
+        raise LatencyTableError(
+            f"the table {table.name} was measured with {', '.join(problems)}; validate with the "
+            "same --device/--threads/--xnnpack as the build")
     nets = validation_nets(space, num_archs, seed, zoo)
     measured = measure_nets(nets, runner, table, table_path, settings, progress=progress)
     results = []

@@ -106,6 +106,67 @@ class TableMetadata:
         return ", ".join(f"{name}={getattr(self, name)!r}" for name in COMPAT_FIELDS)
 
 
+PRECISIONS = ("float32", "fp16", "int8")
+
+
+def check_precision(precision: str) -> str:
+    """Canonical precision name (``float16`` -> ``fp16``).
+
+    Raises:
+        LatencyTableError: for anything else.
+    """
+    name = {"float16": "fp16", "fp32": "float32"}.get(str(precision).lower(),
+                                                      str(precision).lower())
+    if name not in PRECISIONS:
+        raise LatencyTableError(f"unknown precision {precision!r}: expected one of "
+                                f"{list(PRECISIONS)}")
+    return name
+
+
+def table_problems(metadata: "TableMetadata", precision: str | None = None,
+                   threads: int | None = None, xnnpack: bool | None = None,
+                   runner: str | None = None, device: str | None = None) -> list[str]:
+    """The one rule for whether a table measured under `metadata` speaks for
+    a target: why it cannot (empty: it can), one phrase per difference.
+    Used by the demo, `pxnas search`, `pxnas export` and `pxnas latency
+    validate` alike.
+
+    Each argument names the target's setting (None: not checked): its
+    precision, thread count, XNNPACK delegate, runner (``host``,
+    ``linux:PATH``, ``adb``...) and device string (for the host runner,
+    this machine's: a table timed on another CPU is another target). Unknown (None)
+    fields of an imported table do not count against it (`unknown_target`
+    says whether the table names its target at all)."""
+    problems = []
+    measured = metadata.precision
+    if precision is not None and measured is not None \
+            and check_precision(measured) != check_precision(precision):
+        problems.append(f"precision {measured!r}, not {precision!r}")
+    if threads is not None and metadata.threads is not None \
+            and int(metadata.threads) != int(threads):
+        problems.append(f"{metadata.threads} thread(s), not {threads}")
+    if xnnpack is not None and metadata.delegate is not None:
+        delegate = "xnnpack" if xnnpack else "none"
+        if str(metadata.delegate).lower() != delegate:
+            problems.append(f"delegate {metadata.delegate!r}, not {delegate!r}"
+                            + (" (--noxnnpack)" if not xnnpack else ""))
+    if runner is not None:
+        kind = runner.split(":", 1)[0]
+        measured_kind = metadata.extra.get("runner")
+        if measured_kind is not None and str(measured_kind) != kind:
+            problems.append(f"the {measured_kind!r} runner, not {kind!r}")
+    if device is not None and metadata.device is not None \
+            and _norm(str(metadata.device)) != _norm(device):
+        problems.append(f"device {metadata.device!r}, not {device!r}")
+    return problems
+
+
+def unknown_target(metadata: "TableMetadata") -> bool:
+    """True for a table that names neither its device nor its runner (an
+    imported table without --metadata): what it was measured on is unknown."""
+    return metadata.device is None and metadata.extra.get("runner") is None
+
+
 def today() -> str:
     """Today's date in ISO 8601 (UTC), for `TableMetadata.date`."""
     return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
