@@ -78,7 +78,18 @@ def run(argv: list[str] | None = None) -> None:
 
     from pxnas_tf.cli import errors
     sys.modules["__main__"].__doc__ = module.__doc__
-    app.run(errors.reporting(module.main), argv=[prog] + argv[2:])
+    app.run(errors.reporting(module.main), argv=[prog] + argv[2:], flags_parser=_parse_flags)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's parse, with an unknown flag or a value of the wrong kind as
+    one `pxnas: error:` line (exit 2) like every other bad input."""
+    from absl import flags
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"pxnas: error: {e} (see `{argv[0]} --help`)", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,11 @@ def resolve_arch(arch: str, space=None, *, input_shape=None, num_classes: int | 
                                    ("width_mult", width_mult)) if v is not None}
     if overrides:
         if "input_shape" in overrides:
-            overrides["input_shape"] = [int(x) for x in overrides["input_shape"]]
+            shape = overrides["input_shape"]
+            try:
+                overrides["input_shape"] = [int(x) for x in shape]
+            except ValueError:
+                raise SpaceError(f"--input_shape={','.join(map(str, shape))}: expected whole "
+                                 "numbers H,W,C, e.g. 28,28,1") from None
         result = Arch(result.space.replace(**overrides), result.ops, result.name)
     return result

@@ -137,6 +137,8 @@ class PipelineConfig:
         if not self.workdir:
             raise ValueError("workdir must not be empty")
         limits.check_fields(self)  # ranges: pxnas_tf.limits
+        if self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs}: expected >= 1 (the derived net is trained)")
         if self.search_warmup_epochs + self.search_epochs < 1:
             raise ValueError("the search needs at least one epoch (search_warmup_epochs + "
                              "search_epochs >= 1)")

@@ -7,6 +7,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from pxnas_tf.search.errors import SearchError
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchData:
@@ -43,8 +45,10 @@ class SearchData:
             raise ValueError("the search needs batched splits (pass batch_size to data.load)")
         train_steps = splits.steps("train")
         if train_steps < 1 or splits.steps("arch") < 1:
-            raise ValueError(f"the train and arch splits need at least one batch of "
-                             f"{splits.batch_size}; sizes are {splits.sizes}")
+            raise SearchError(f"the train and arch splits need at least one batch of "
+                              f"{splits.batch_size}; sizes are {splits.sizes}: lower "
+                              "--batch_size or give more examples (--train_limit, "
+                              "--holdout_size)")
         return cls(train=splits.train, arch=splits.arch,
                    arch_eval=fixed_pass(splits.arch, splits.steps("arch"), splits.batch_size,
                                         splits.input_shape),

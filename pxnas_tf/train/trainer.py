@@ -83,6 +83,11 @@ def check_or_write_run(path: str, record: dict) -> None:
 
     with open(path, encoding="utf-8") as f:
         stored = json.load(f)
+    if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
+        found = stored.get("format") if isinstance(stored, dict) else None
+        raise TrainError(f"workdir {os.path.dirname(path)} holds no training run (its run.json "
+                         f"is {found or 'of an unknown format'}, not {RUN_FORMAT}); use another "
+                         "--workdir for the training")
     diffs = [f"{part}.{key}: {stored.get(part, {}).get(key)!r} in the workdir, "
              f"{record[part].get(key)!r} now"
              for part in ("arch", "config", "data") if isinstance(record[part], dict)
@@ -130,6 +135,9 @@ def train(arch: Arch, splits, workdir: str, config: TrainConfig = TrainConfig(),
     start = time.time()
     strategy = strategy or tf.distribute.get_strategy()
     _check_data(arch, splits, config)
+    if isinstance(warm_start, str) and not os.path.exists(warm_start):
+        raise TrainError(f"warm start {warm_start!r} does not exist: give a search workdir or a "
+                         ".keras / .npz weights file")  # before the workdir is made
     workdir = os.path.abspath(workdir)
     files = checkpoints.paths(_own_workdir(workdir, strategy))
     os.makedirs(os.path.dirname(files["run"]), exist_ok=True)
