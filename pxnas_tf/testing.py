@@ -177,9 +177,17 @@ def search_args(space_file, workdir, *extra) -> list[str]:
 # Machine load ----------------------------------------------------------------------
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """CPU time (user + system) a process has used so far, from /proc.
+
+    Raises:
+        ProcessLookupError: the process has ended (a zombie, or gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        raise ProcessLookupError(f"process {pid} has ended") from None
+    if fields[0] in ("Z", "X"):
+        raise ProcessLookupError(f"process {pid} has ended")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -15,6 +15,7 @@ the environment every error shows its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -72,30 +73,43 @@ def os_error_line(e: OSError) -> str:
     return f"{where}{reason}" + (f" ({fix})" if fix else "")
 
 
+def catch_sigterm() -> None:
+    """From now on SIGTERM raises `Terminated` in the main thread."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+@contextlib.contextmanager
+def stopping_cleanly():
+    """Ctrl-C and SIGTERM inside the block: their one line and exit code."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("pxnas: interrupted; what was finished is saved: run the same command again "
+              "to resume", file=sys.stderr)
+        sys.exit(130)
+    except Terminated:
+        print("pxnas: terminated; what was finished is saved: run the same command again "
+              "to resume", file=sys.stderr)
+        sys.exit(143)
+
+
 def reporting(main):
     """Wraps an absl `main` with the error boundary (module docstring)."""
     @functools.wraps(main)
     def wrapped(argv):
         from absl import flags
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminate)
+        catch_sigterm()
         if os.environ.get("PXNAS_TRACEBACK"):
             check_number_flags(flags.FLAGS)
             return main(argv)
         try:
-            check_number_flags(flags.FLAGS)
-            return main(argv)
+            with stopping_cleanly():
+                check_number_flags(flags.FLAGS)
+                return main(argv)
         except user_error_types() as e:
             print(f"pxnas: error: {e}", file=sys.stderr)
             sys.exit(2)
-        except KeyboardInterrupt:
-            print("pxnas: interrupted; what was finished is saved: run the same command again "
-                  "to resume", file=sys.stderr)
-            sys.exit(130)
-        except Terminated:
-            print("pxnas: terminated; what was finished is saved: run the same command again "
-                  "to resume", file=sys.stderr)
-            sys.exit(143)
         except UnicodeDecodeError as e:
             print(f"pxnas: error: a file given as text is not UTF-8 text ({e.reason} at byte "
                   f"{e.start}); check the paths passed to the flags", file=sys.stderr)

@@ -63,9 +63,12 @@ def run(argv: list[str] | None = None) -> None:
         print(f"pxnas: unknown subcommand {name!r}; valid subcommands are "
               f"{', '.join(COMMANDS)}\n\n{_top_usage()}", file=sys.stderr)
         sys.exit(2)
-    _quiet_tensorflow_start()
-    module = importlib.import_module(COMMANDS[name][0])
-    module.define_flags()
+    from pxnas_tf.cli import errors
+    errors.catch_sigterm()  # from the start: the imports below take seconds
+    with errors.stopping_cleanly():
+        _quiet_tensorflow_start()
+        module = importlib.import_module(COMMANDS[name][0])
+        module.define_flags()
     prog = f"pxnas {name}"
     if any(a in ("-h", "--help", "-help", "--helpshort") for a in argv[2:]):
         from absl import flags
@@ -76,7 +79,6 @@ def run(argv: list[str] | None = None) -> None:
 
     from absl import app
 
-    from pxnas_tf.cli import errors
     sys.modules["__main__"].__doc__ = module.__doc__
     app.run(errors.reporting(module.main), argv=[prog] + argv[2:], flags_parser=_parse_flags)
 
