@@ -45,6 +45,18 @@ def test_an_os_fault_is_one_line_naming_the_path(tmp_path):
     assert str(blocker) in line and line.startswith("pxnas: error: ")
 
 
+def test_pxnas_traceback_shows_the_traceback(tmp_path):
+    import subprocess
+
+    from pxnas_tf.testing import pxnas_command, quiet_env
+    argv = pxnas_command("build", "--arch=no_such_net", f"--out={tmp_path / 'n.keras'}")
+    plain = subprocess.run(argv, capture_output=True, text=True, env=quiet_env())
+    shown = subprocess.run(argv, capture_output=True, text=True,
+                           env=quiet_env(PXNAS_TRACEBACK="1"))
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert shown.returncode == 1 and "Traceback" in shown.stderr and "no_such_net" in shown.stderr
+
+
 def _wrapped(exc):
     def main(argv):
         raise exc
