@@ -90,7 +90,8 @@ def test_validate_end_to_end_and_resume(tiny_table_path, tiny_space, quick, quic
 @pytest.mark.timing
 def test_validate_refuses_another_target(tiny_table_path, tiny_space, quick):
     table = load_table(tiny_table_path)
-    with pytest.raises(LatencyTableError, match="threads=1 .* threads=2"):
+    with pytest.raises(LatencyTableError, match=r"was measured with 1 thread\(s\), not 2; validate "
+                                                r"with the same"):
         validation.validate(table, tiny_table_path, HostRunner(threads=2, settings=quick),
                             tiny_space, num_archs=1, zoo=False, progress=False)
 
