@@ -10,11 +10,15 @@ For each precision (host runner: LiteRT, 1 thread, XNNPACK):
 2. extends it with the layers of the zoo nets at the space's input shape
    (32x32x3, 10 classes), so that they too are predicted from measured
    layers (`--extra_archs=zoo` of `pxnas latency build`);
+   and with the single-op probes (`--probes` of `pxnas latency build`) that
+   let the op model predict nets outside the space;
 3. fits the op model twice: on the space's keys only (to show how it
    predicts nets it has no layer of: the zoo nets) and on everything;
 4. validates (`pxnas_tf.latency.build.validation`): `num_archs` random archs of
-   the space and the zoo nets, each built, converted and measured with the
-   same runner and pass rule, against the table sum;
+   the space, the zoo nets and the `--nets` from outside it (14
+   `keras.applications` nets by default, reported per family), each built,
+   converted and measured with the same runner and pass rule, against the
+   prediction;
 5. writes docs/benchmarks/latency.md (date, machine, command, figures) and
    the scatter plots docs/benchmarks/latency_<precision>.png.
 
@@ -39,11 +43,15 @@ from absl import app, flags  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS  # noqa: E402
 
 flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_latency"), "Run folder.")
 flags.DEFINE_list("precisions", ["int8", "float32"], "Table precisions.")
 flags.DEFINE_string("space", "proxyless_small", "Search space.")
 flags.DEFINE_integer("num_archs", 30, "Random archs of the space to validate on.")
+flags.DEFINE_list("nets", list(DEFAULT_NETS), "Nets from outside the space to validate on "
+                  "(`pxnas latency validate --nets`); the tables then measure the single-op "
+                  "probes too (--nets= to skip both).")
 flags.DEFINE_integer("seed", 0, "Seed of the arch sample.")
 flags.DEFINE_integer("threads", 1, "Inference threads.")
 flags.DEFINE_boolean("xnnpack", True, "Run with the XNNPACK delegate (--noxnnpack: LiteRT's "
@@ -180,6 +188,8 @@ def run_precision(precision: str) -> dict:
     print(f"[{precision}] table {path}", flush=True)
     build = _timed_build(space, runner, path, precision, "space")
     extra = _timed_build(space, runner, path, precision, "zoo", extra_archs=["zoo"])
+    probes = (_timed_build(space, runner, path, precision, "probes", probes=True)
+              if FLAGS.nets else None)
     table = load_table(path)
     space_keys = keys_lib.space_keys(space)
     op_space_only = fit_table(table, keys=space_keys)
@@ -190,11 +200,13 @@ def run_precision(precision: str) -> dict:
     from pxnas_tf.latency.build.settings import BuildSettings
     rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, zoo=True,
                    op_model=op_all, settings=BuildSettings(min_passes=FLAGS.min_passes,
-                                                           max_passes=FLAGS.max_passes))
+                                                           max_passes=FLAGS.max_passes),
+                   nets=FLAGS.nets or ())
     # The op model alone, fit without any zoo layer, on the same nets.
     nets = {n.name: n for n in validation_nets(space, FLAGS.num_archs, FLAGS.seed, zoo=True)}
+    in_space = [r for r in rep.results if r.name in nets]  # the foreign nets have no arch
     op_only = []
-    for r in rep.results:
+    for r in in_space:
         arch = nets[r.name].arch
         p = op_space_only.predict_ops([op for k in keys_lib.arch_keys(arch)
                                        for op in ops_of_key(k)])
@@ -202,9 +214,9 @@ def run_precision(precision: str) -> dict:
                         "std_ms": p.std_ms, "measured_ms": r.measured_ms})
     # The same nets predicted without the weight-streaming term.
     from pxnas_tf.latency.model import streaming as cache
-    streaming = table.metadata.extra.get("weight_streaming")
+    streaming = table.metadata.weight_streaming
     no_streaming = []
-    for r in rep.results:
+    for r in in_space:
         extra_ms = cache.streaming_ms(
             cache.weight_bytes(keys_lib.arch_keys(nets[r.name].arch), precision), streaming)
         no_streaming.append({"name": r.name, "group": r.group,
@@ -215,20 +227,20 @@ def run_precision(precision: str) -> dict:
     no_context = [{"name": r.name, "group": r.group,
                    "predicted_ms": predict(nets[r.name].arch, table, op_all,
                                            context=False).total_ms,
-                   "measured_ms": r.measured_ms} for r in rep.results]
+                   "measured_ms": r.measured_ms} for r in in_space]
     stem = os.path.splitext(os.path.basename(FLAGS.out))[0]  # latency.md -> latency_int8.png
     png = os.path.join(os.path.dirname(FLAGS.out), f"{stem}_{precision}.png")
     os.makedirs(os.path.dirname(png), exist_ok=True)
     shutil.copyfile(rep.plot, png)
     return {"precision": precision, "table": path, "space_keys": len(space_keys),
-            "build": build, "extra": extra,
+            "build": build, "extra": extra, "probes": probes,
             "validation": rep.to_dict(), "validate_s": time.monotonic() - t0,
             "op_model": {"space_only": {"fit": op_space_only.fit_rel_rmse,
                                         "loo": op_space_only.loo_rel_rmse},
                          "all": {"fit": op_all.fit_rel_rmse, "loo": op_all.loo_rel_rmse}},
             "op_only": op_only, "png": os.path.basename(png),
             "streaming": streaming, "no_streaming": no_streaming,
-            "context_term": table.metadata.extra.get("context"), "no_context": no_context,
+            "context_term": table.metadata.context, "no_context": no_context,
             "waited_s_total": runner.waited_s, "discarded_rounds": runner.discarded_rounds}
 
 
@@ -332,7 +344,7 @@ def prefix_experiment(table_path: str, precision: str = "int8") -> list[dict]:
             if not os.path.exists(path):
                 x0 = x = keras.Input(shape, batch_size=1)
                 for i, key in enumerate(keys[:n]):  # each layer exactly as its block model
-                    m = block_models.layer_model(key, table.metadata.extra.get("stem_kernel", 3))
+                    m = block_models.layer_model(key, (table.metadata.stem_kernel or 3))
                     x = keras.Model(m.inputs, m.outputs, name=f"layer{i}")(x)
                 save_tflite(to_tflite(keras.Model(x0, x), precision,
                                       random_representative_data(shape)), path)
@@ -505,8 +517,13 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
             f"- Zoo layers added: {e['measured']} measurements, {e['elapsed_s'] / 60:.1f} min "
             f"({e['waited_s'] / 60:.1f} min waiting); table now {e['entries']} entries, "
             f"{e['unstable']} flagged unstable.",
-            f"- All nets: {_fmt_summary(v)}. {_checks(v)}.",
         ]
+        pr = r.get("probes")
+        if pr:
+            lines.append(f"- Single-op probes added: {pr['measured']} measurements, "
+                         f"{pr['elapsed_s'] / 60:.1f} min ({pr['waited_s'] / 60:.1f} min "
+                         f"waiting); table now {pr['entries']} entries.")
+        lines += [f"- All nets: {_fmt_summary(v)}. {_checks(v)}."]
         for g, s in v["by_group"].items():
             lines.append(f"- {g} nets only: {_fmt_summary(s)}.")
         ws = r.get("streaming")

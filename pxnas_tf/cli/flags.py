@@ -289,12 +289,20 @@ def define_latency_flags() -> None:
                       "device=Pixel 1,threads=1,precision=float32,delegate=none.")
     flags.DEFINE_string("arch", None, "predict: arch JSON file or zoo name.")
     flags.DEFINE_string("keras_model", None, "predict: a Keras conv net (.keras) that pxnas did "
-                        "not build (conv, depthwise, dense, pooling, add).")
+                        "not build; it is converted at the table's precision and its TFLite ops "
+                        "are predicted by the op model (a table built with --probes knows every "
+                        "op type mobile nets use).")
+    flags.DEFINE_string("tflite", None, "predict: a .tflite file; its ops are read from the "
+                        "flatbuffer and predicted as for --keras_model.")
     flags.DEFINE_boolean("json", False, "Print one JSON object.")
     flags.DEFINE_boolean("layers", False, "predict: add the per-layer breakdown.")
     flags.DEFINE_integer("num_archs", 30, "validate: random archs of the space.")
     flags.DEFINE_integer("seed", 0, "validate: seed of the arch sample.")
     flags.DEFINE_boolean("zoo", True, "validate: also the zoo nets at the space's input shape.")
+    flags.DEFINE_list("nets", None, "validate: also these nets from outside the space, "
+                      "FAMILY[_aALPHA][_min]@SIZE (mobilenet, mobilenetv2, mobilenetv3small, "
+                      "mobilenetv3large, efficientnetb0, cnn; e.g. mobilenetv2_a0.5@96), or "
+                      "'default' for a set of 14 (needs a table built with --probes).")
     flags.DEFINE_boolean("plot", True, "validate: write TABLE.validation.png.")
     flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
     flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (taskset on a phone, e.g. "
@@ -337,4 +345,10 @@ def define_latency_flags() -> None:
     flags.DEFINE_list("extra_archs", None, "build: also measure the layers of these nets at the "
                       "space's input shape: zoo names, 'zoo' for all, or arch files (so that they "
                       "are predicted from measured layers, not the op model).")
+    flags.DEFINE_boolean("probes", False, "build: also measure about 200 single-op probes (every "
+                         "op type real conv nets run: regular and grouped convs, pooling, "
+                         "hard-swish, sigmoid, multiply, concat, softmax, ...) at sampled shapes, "
+                         "so that `latency predict --keras_model|--tflite` and `latency validate "
+                         "--nets` can predict nets outside the space (about 5 minutes on the "
+                         "host).")
     flags.DEFINE_boolean("progress", True, "Show progress bars with ETA.")

@@ -3,11 +3,13 @@
 usage:
   %s build --space=NAME|FILE --device=host|adb[:SERIAL,...]|linux:PATH
       --precision=int8|float32|fp16 --threads=N --out=TABLE.json
-      [--benchmark_model=PATH] [--cpu_mask=f0] [--noxnnpack] [--use_gpu] [--extra_archs=zoo]
+      [--benchmark_model=PATH] [--cpu_mask=f0] [--noxnnpack] [--use_gpu] [--extra_archs=zoo] [--probes]
   %s import --yaml=PUBLISHED.yaml --out=TABLE.json [--metadata=device=Pixel 1,threads=1,...]
   %s export --table=TABLE.json --yaml=OUT.yaml
-  %s predict --table=TABLE.json (--arch=ARCH.json|ZOO_NAME | --keras_model=NET.keras) [--json]
-  %s validate --table=TABLE.json [--num_archs=30] [--nozoo] [--device=...] [--json]
+  %s predict --table=TABLE.json (--arch=ARCH.json|ZOO_NAME | --keras_model=NET.keras |
+      --tflite=NET.tflite) [--json]
+  %s validate --table=TABLE.json [--num_archs=30] [--nozoo] [--nets=default|SPEC,...]
+      [--device=...] [--json]
   %s show --table=TABLE.json [--space=NAME]
 
 A build is resumable: the table is saved after every measurement; run the
@@ -96,7 +98,7 @@ def _space_of(table):
     from pxnas_tf.search_space import load_space
     if FLAGS.space:
         return load_space(FLAGS.space, **_space_overrides())
-    spec = table.metadata.extra.get("space_spec")
+    spec = table.metadata.space_spec
     if isinstance(spec, dict):
         return load_space(spec)
     if not table.metadata.space:
@@ -130,7 +132,7 @@ def _build() -> None:
     with fileio.exclusive(out, "--out", folder=False), _runner() as runner:
         report = build_table(space, runner, out, FLAGS.precision, _build_settings(),
                              FLAGS.models_dir, progress=FLAGS.progress,
-                             extra_archs=FLAGS.extra_archs or ())
+                             extra_archs=FLAGS.extra_archs or (), probes=FLAGS.probes)
     if not report.complete:
         print(f"stopped after {report.measured} measurements (--max_measurements); "
               f"{len(report.table)} keys saved in {out}. Run the same command to resume.")
@@ -194,23 +196,45 @@ def _load_keras(path: str):
         raise UsageError(f"cannot load Keras model {path!r}: {e}") from None
 
 
+def _read_tflite(path: str) -> bytes:
+    if not os.path.isfile(path):
+        raise UsageError(f"--tflite={path!r} does not exist")
+    from pxnas_tf.tflite.file import TFLiteFileError, read_model
+    with open(path, "rb") as f:
+        content = f.read()
+    try:
+        read_model(content)
+    except TFLiteFileError as e:
+        raise UsageError(f"--tflite={path!r}: {e}; give a .tflite file") from None
+    return content
+
+
 def _predict() -> None:
     from pxnas_tf.latency.model.op_model import load_or_fit
     from pxnas_tf.latency.model.predictor import predict
     from pxnas_tf.models import zoo
 
     path, table = _table()
-    if bool(FLAGS.arch) == bool(FLAGS.keras_model):
-        raise UsageError("give exactly one of --arch=ARCH.json|ZOO_NAME and --keras_model=NET.keras")
+    given = [name for name in ("arch", "keras_model", "tflite") if getattr(FLAGS, name)]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --arch=ARCH.json|ZOO_NAME, --keras_model=NET.keras "
+                         "and --tflite=NET.tflite")
     op_model = load_or_fit(table, path) if len(table) >= 3 else None
-    if FLAGS.keras_model:
+    if FLAGS.keras_model or FLAGS.tflite:
         if op_model is None:
             raise UsageError(f"{path} has too few entries to fit an op model")
-        model = _load_keras(FLAGS.keras_model)
-        from pxnas_tf.latency.build.keras_ops import predict_keras_model
-        p = predict_keras_model(op_model, model)
-        result = {"latency_ms": p.ms, "std_ms": p.std_ms, "source": "op_model",
-                  "model": FLAGS.keras_model, "extrapolated": list(p.extrapolated)}
+        from pxnas_tf.latency.build import tflite_ops
+        from pxnas_tf.latency.model.predictor import predict_ops
+        if FLAGS.tflite:
+            content = _read_tflite(FLAGS.tflite)
+        else:
+            content = tflite_ops.keras_to_tflite(_load_keras(FLAGS.keras_model),
+                                                 table.metadata.precision or "float32")
+        ops = tflite_ops.ops_of_tflite(content)
+        p = predict_ops(ops, table, op_model)
+        result = {"latency_ms": p.total_ms, "std_ms": p.std_ms, "source": "op_model",
+                  "model": FLAGS.keras_model or FLAGS.tflite, "ops": len(ops),
+                  "streaming_ms": p.streaming_ms}
     else:
         arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=FLAGS.input_shape,
                                 num_classes=FLAGS.num_classes, width_mult=FLAGS.width_mult)
@@ -246,8 +270,8 @@ def _predict() -> None:
 
 def _validate() -> None:
     from pxnas_tf.latency.build.validation import validate
-    from pxnas_tf.latency.model.table import unknown_target
     from pxnas_tf.latency.model.op_model import load_or_fit
+    from pxnas_tf.latency.model.table import unknown_target
 
     path, table = _table()
     space = _space_of(table)
@@ -256,7 +280,7 @@ def _validate() -> None:
         raise UsageError("--num_archs must be >= 0")
     with _runner() as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
-                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress)
+                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress, _nets())
     known = not unknown_target(table.metadata)
     if FLAGS.json:
         print(json.dumps({**rep.to_dict(), "table_target_known": known}))
@@ -280,6 +304,17 @@ def _validate() -> None:
               f"{m['within_10pct']:.0%}, tau {m['kendall_tau']:.3f}")
     if rep.plot:
         print(f"wrote {rep.plot}")
+
+
+def _nets() -> list[str]:
+    from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS, parse_spec
+
+    specs = []
+    for item in FLAGS.nets or []:
+        specs += DEFAULT_NETS if item == "default" else [item]
+    for spec in specs:
+        parse_spec(spec)
+    return list(dict.fromkeys(specs))
 
 
 def _show() -> None:

@@ -40,7 +40,7 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
                 f"latency table {path} was measured with {' and '.join(problems)}; use another "
                 "--latency_table (or --workdir) for this target, or the table's own settings")
         coverage = table_coverage(space, table)
-        if coverage.complete and table.metadata.extra.get("complete", True):
+        if coverage.complete and (table.metadata.complete is not False):
             log(f"    reusing {path}: {len(table)} entries ({table.metadata.device}, "
                 f"{table.metadata.precision}, {table.metadata.threads} thread(s))")
             return TableStage(path, True, len(table), 0, (), 0.0, str(table.metadata.device),

@@ -111,7 +111,8 @@ class _AlignedBufferT(schema.BufferT):
         return schema.BufferEnd(builder)
 
 
-def _op_name(model: schema.ModelT, opcode_index: int) -> str:
+def op_name(model: schema.ModelT, opcode_index: int) -> str:
+    """The builtin name (``CONV_2D``) or custom code of an operator code."""
     code = model.operatorCodes[opcode_index]
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
     if builtin == schema.BuiltinOperator.CUSTOM:
@@ -130,7 +131,7 @@ def list_ops(content: bytes | schema.ModelT) -> list[OpInfo]:
     """Operators of the first subgraph in execution order."""
     model = content if isinstance(content, schema.ModelT) else read_model(content)
     graph = model.subgraphs[0]
-    return [OpInfo(i, _op_name(model, op.opcodeIndex), _type_names(graph, op.inputs),
+    return [OpInfo(i, op_name(model, op.opcodeIndex), _type_names(graph, op.inputs),
                    _type_names(graph, op.outputs))
             for i, op in enumerate(graph.operators or [])]
 

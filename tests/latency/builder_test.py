@@ -41,7 +41,7 @@ class Recording(Runner):
 
 def _all_runs(table):
     runs = {k: list(e.runs) for k, e in table.entries.items()}
-    for shape, values in table.metadata.extra["overhead"]["runs"].items():
+    for shape, values in table.metadata.overhead["runs"].items():
         runs[f"overhead-input:{shape}"] = list(values)
     return runs
 
@@ -91,15 +91,15 @@ def test_tiny_table_end_to_end(built, tiny_space):
     meta = table.metadata
     assert (meta.precision, meta.threads, meta.space, meta.delegate) == (
         "int8", 1, "tiny_latency", "xnnpack")
-    assert meta.extra["complete"] is True and table.default_stat == "median"
+    assert meta.complete is True and table.default_stat == "median"
     shapes = {keys_lib.format_shape(keys_lib.parse_key(k).input_shape) for k in table.keys()}
-    assert set(meta.extra["overhead"]["ms"]) == shapes
+    assert set(meta.overhead["ms"]) == shapes
     for key, entry in table.entries.items():
         assert len(entry.runs) >= 2 and entry.count > 0
         # A block can cost no more than an empty invoke (the tiny classifier),
         # then overhead subtraction leaves 0; an MBConv always costs more.
         assert entry.median > 0 if key.startswith("expanded_conv") else entry.median >= 0
-        overhead = 0.0 if key == keys_lib.stem_key(tiny_space) else meta.extra["overhead"]["ms"][
+        overhead = 0.0 if key == keys_lib.stem_key(tiny_space) else meta.overhead["ms"][
             keys_lib.format_shape(keys_lib.parse_key(key).input_shape)]
         # The lowest pass net of the overhead (never below 0: see above).
         assert entry.median == pytest.approx(max(0.0, min(entry.runs) - overhead), abs=2e-6)

@@ -92,7 +92,7 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     assert source == "table"
     weights = cache.weight_bytes(keys_lib.arch_keys(arch), "int8")
     # An L2 a quarter of the net's weights: the full rate applies.
-    table.metadata.extra["weight_streaming"] = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
+    table.metadata.weight_streaming = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
     pred = predict(arch, table)
     ms, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table+streaming"
@@ -117,12 +117,12 @@ def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
     report = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
                          progress=False)
     assert report.complete
-    info = load_table(path).metadata.extra["weight_streaming"]
+    info = load_table(path).metadata.weight_streaming
     assert info["chain_layers"] == 2 and info["l2_bytes"] == 64 << 10
     again = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
                         progress=False)
     assert again.measured == 0  # nothing re-measured, the rate included
-    assert load_table(path).metadata.extra["weight_streaming"] == info
+    assert load_table(path).metadata.weight_streaming == info
 
 
 if __name__ == "__main__":

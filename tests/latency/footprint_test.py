@@ -124,8 +124,8 @@ def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     heavy = keys[2]
     fp = {"bytes": {k: 10_000 for k in keys}}
     fp["bytes"][heavy] = _weights(heavy) + (1 << 20)
-    table.metadata.extra["footprint"] = fp
-    table.metadata.extra["context"] = {"groups": {"g": {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}},
+    table.metadata.footprint = fp
+    table.metadata.context = {"groups": {"g": {"rate_ms_per_mb": 0.5, "c_bytes": 1e4}},
                                        "default": "g"}
     pred = predict(arch, table)
     ms, _, source = pred.total_ms, pred.std_ms, pred.source
@@ -143,32 +143,32 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                          progress=False)
     assert report.complete
-    extra = load_table(path).metadata.extra
-    fp = extra["footprint"]
+    meta = load_table(path).metadata
+    fp = meta.footprint
     assert set(fp["bytes"]) == set(keys_lib.space_keys(tiny_space))
     assert all(v >= 0 for v in fp["bytes"].values()) and fp["overhead"]
-    assert "context" not in extra  # footprints only
+    assert meta.context is None  # footprints only
     # The same build with the context calibration: only that is added.
     settings = dataclasses.replace(settings, context=True)
     report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                          progress=False)
-    extra = load_table(path).metadata.extra
-    assert extra["footprint"] == fp
-    assert report.measured == sum(len(r) for p in extra["context"]["groups"].values()
+    meta = load_table(path).metadata
+    assert meta.footprint == fp
+    assert report.measured == sum(len(r) for p in meta.context["groups"].values()
                                   for r in p["chain_runs"].values())
     # The context record follows from the footprints: a group for each
     # buffer-heavy residual block, or a note that none is heavy enough.
     wanted = context.calibration_keys(keys_lib.space_keys(tiny_space), fp, "int8")
-    groups = extra["context"]["groups"]
+    groups = meta.context["groups"]
     assert {g: p["key"] for g, p in groups.items()} == {g: k for g, (k, _) in wanted.items()}
     for p in groups.values():
         assert len(p["chain_ms"]) == len(context.CHAIN_COPIES) and p["rate_ms_per_mb"] >= 0
     if not wanted:
-        assert "note" in extra["context"]
+        assert "note" in meta.context
     again = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                         progress=False)
     assert again.measured == 0
-    assert load_table(path).metadata.extra["footprint"] == fp
+    assert load_table(path).metadata.footprint == fp
 
 
 @pytest.mark.timing

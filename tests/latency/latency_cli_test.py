@@ -1,15 +1,16 @@
 """`pxnas latency ...` run as a real process."""
 
 import json
-import re
 import os
+import re
 
 import pytest
 import yaml
 
 from pxnas_tf.latency.build import builder
-from pxnas_tf.latency.build.keras_ops import predict_keras_model
+from pxnas_tf.latency.build.tflite_ops import keras_to_tflite, ops_of_keras_model
 from pxnas_tf.latency.model.op_model import fit_table
+from pxnas_tf.latency.model.predictor import predict_ops
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
@@ -85,8 +86,16 @@ def test_predict_a_foreign_keras_model(tmp_path):
     out = run_pxnas("latency", "predict", f"--table={table}", f"--keras_model={path}", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    expected = predict_keras_model(fit_table(load_table(REAL)), model)
-    assert result["latency_ms"] == pytest.approx(expected.ms, rel=1e-9)
+    real = load_table(REAL)
+    expected = predict_ops(ops_of_keras_model(model, real.metadata.precision), real,
+                           fit_table(real))
+    assert result["latency_ms"] == pytest.approx(expected.total_ms, rel=1e-9)
+    # The same net as a .tflite file: read from its flatbuffer, the same number.
+    tflite = tmp_path / "net.tflite"
+    tflite.write_bytes(keras_to_tflite(model, "int8"))
+    out = run_pxnas("latency", "predict", f"--table={table}", f"--tflite={tflite}", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["latency_ms"] == pytest.approx(expected.total_ms, rel=1e-9)
     assert result["std_ms"] > 0 and result["source"] == "op_model"
     out = run_pxnas("latency", "predict", f"--table={table}", "--arch=mobilenet_v2",
                     "--input_shape=32,32,3", "--num_classes=10", "--layers")
@@ -125,8 +134,8 @@ def test_build_takes_the_input_shape_and_classes(tmp_path, tiny_space):
                     "--max_measurements=1", "--min_rounds=3", "--max_rounds=4", "--max_load=1000")
     assert out.returncode == 0, out.stderr
     table = load_table(str(tmp_path / "t.json"))
-    assert len(table.metadata.extra["overhead"]["ms"]) == 1  # one measurement, then stopped
-    spec = table.metadata.extra["space_spec"]
+    assert len(table.metadata.overhead["ms"]) == 1  # one measurement, then stopped
+    spec = table.metadata.space_spec
     assert list(spec["input_shape"]) == [12, 12, 1] and spec["num_classes"] == 3
 
 

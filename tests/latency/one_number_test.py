@@ -22,7 +22,7 @@ def setup(tmp_path_factory):
     table = LatencyTable(TableMetadata(device="test target", precision="int8", space=space.name))
     table.update({k: 0.01 * (i + 1) for i, k in enumerate(space_keys(space))})
     # A rate whose L2 the net's weights exceed: the streaming term is not 0.
-    table.metadata.extra["weight_streaming"] = {"ms_per_mb": 0.5, "l2_bytes": 1024}
+    table.metadata.weight_streaming = {"ms_per_mb": 0.5, "l2_bytes": 1024}
     path = str(tmp_path_factory.mktemp("one_number") / "table.json")
     table.save(path)
     arch = Arch(space, ("k5_e6", "zero", "k3_e3"), "net")

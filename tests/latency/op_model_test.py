@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pxnas_tf.latency.build.keras_ops import predict_keras_model
+from pxnas_tf.latency.build.tflite_ops import ops_of_keras_model
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model import op_model as om
 from pxnas_tf.latency.model.ops import Op, ops_of_key
@@ -68,7 +68,7 @@ def test_keras_model_prediction_is_the_sum_of_its_layers():
     space = load_space("proxyless_small")
     arch = Arch(space, tuple(b.candidates[1] for b in space.blocks()))
     by_keys = sum(model.predict_key(k).ms for k in keys_lib.arch_keys(arch))
-    whole = predict_keras_model(model, build_model(arch, batch_size=1))
+    whole = model.predict_ops(ops_of_keras_model(build_model(arch, batch_size=1), "int8"))
     assert whole.ms == pytest.approx(by_keys + model.overhead_ms, rel=1e-9)
     assert whole.std_ms == pytest.approx(whole.ms * model.loo_rel_rmse)
     assert not whole.extrapolated

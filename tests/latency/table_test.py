@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ def published_path():
 def host_metadata(**changes):
     fields = dict(device="host: test cpu", runtime="litert", runtime_version="2.3.0", threads=1,
                   precision="float32", delegate="xnnpack", date="2026-01-31",
-                  space="proxyless_imagenet", extra={"cpu_mask": "0x1", "input_size": 224})
+                  space="proxyless_imagenet", cpu_mask="0x1", extra={"input_size": 224})
     fields.update(changes)
     return TableMetadata(**fields)
 
@@ -44,7 +45,7 @@ def test_json_round_trip(tmp_path):
     loaded = LatencyTable.load(path)
     assert loaded.entries == table.entries
     assert loaded.metadata == table.metadata
-    assert loaded.metadata.extra == {"cpu_mask": "0x1", "input_size": 224}
+    assert loaded.metadata.extra == {"input_size": 224} and loaded.metadata.cpu_mask == "0x1"
     assert list(loaded.entries) == [STEM, BLOCK]  # insertion order kept
     with open(path) as f:
         doc = json.load(f)
@@ -219,6 +220,34 @@ def test_yaml_errors_name_the_file(tmp_path, text, words):
     assert path in str(info.value) and words in str(info.value)
 
 
+@pytest.mark.parametrize("field, value, words", [
+    ("threads", "1", "field 'threads': expected an integer >= 1"),
+    ("caches", [1], "field 'caches': expected an object"),
+    ("complete", "yes", "field 'complete': expected true or false"),
+    ("weight_streaming", {"format": "pxnas_tf.weight_streaming/v0", "ms_per_mb": 1},
+     "field 'weight_streaming' has format 'pxnas_tf.weight_streaming/v0'"),
+])
+def test_typed_metadata_fields(field, value, words):
+    with pytest.raises(LatencyTableError, match=re.escape(words)):
+        TableMetadata.from_dict({"device": "x", field: value})
+
+
+def test_calibration_fields_are_typed_and_round_trip(tmp_path):
+    table = small_table()
+    table.metadata.weight_streaming = {"format": "pxnas_tf.weight_streaming/v1",
+                                       "ms_per_mb": 0.03, "l2_bytes": 1 << 21}
+    table.metadata.probes = 2
+    path = str(tmp_path / "t.json")
+    table.save(path)
+    loaded = LatencyTable.load(path).metadata
+    assert loaded.weight_streaming["ms_per_mb"] == 0.03 and loaded.probes == 2
+    assert "weight_streaming" not in loaded.extra
+    # A table from before the fields were typed: the same layout, loaded as is.
+    with open(path) as f:
+        doc = json.load(f)
+    assert doc["metadata"]["weight_streaming"]["format"] == "pxnas_tf.weight_streaming/v1"
+
+
 def test_missing_file():
     with pytest.raises(LatencyTableError, match="does not exist"):
         LatencyTable.load("/nonexistent/table.json")
@@ -242,10 +271,10 @@ def test_table_problems_one_rule_for_every_command():
     builtin = TableMetadata(device="host: x", threads=1, precision="int8", delegate="none")
     assert table_problems(builtin, "int8", 1, xnnpack=True) == ["delegate 'none', not 'xnnpack'"]
     assert table_problems(builtin, "int8", 1, xnnpack=False) == []
-    phone = TableMetadata(device="Pixel 7", threads=1, precision="int8", extra={"runner": "adb"})
+    phone = TableMetadata(device="Pixel 7", threads=1, precision="int8", runner="adb")
     assert table_problems(phone, "int8", 1, runner="host") == ["the 'adb' runner, not 'host'"]
     assert table_problems(phone, "int8", 1, runner="adb:SERIAL") == []
-    host = TableMetadata(device="host: x", threads=1, precision="int8", extra={"runner": "host"})
+    host = TableMetadata(device="host: x", threads=1, precision="int8", runner="host")
     assert table_problems(host, "int8", 1, runner="host", device="host: y") == [
         "device 'host: x', not 'host: y'"]
     assert table_problems(host, "int8", 1, runner="host", device="host: x") == []

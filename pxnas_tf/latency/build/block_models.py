@@ -27,6 +27,7 @@ import re
 
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.ops import OP_KIND, Op, op_of_key
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 DEFAULT_STEM_KERNEL = 3
@@ -62,6 +63,8 @@ def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
     elif k.kind == keys_lib.LOGITS:
         y = keras.layers.GlobalAveragePooling2D(name="pool")(inputs)
         y = keras.layers.Dense(k.output_shape[0], name="logits")(y)
+    elif k.kind == OP_KIND:
+        y = probe_layers(op_of_key(key))(inputs)
     elif k.kind == keys_lib.MBCONV:
         y = blocks.apply(blocks.mbconv_layers(k.input_shape[2], k.output_shape[2], k.kernel,
                                               k.expand, k.stride, "block"), inputs)
@@ -72,12 +75,75 @@ def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
             y = keras.layers.Add(name="block_add")([inputs, y])
     else:
         raise BlockModelError(f"cannot build a block model for key kind {k.kind!r} ({key!r}); "
-                              "supported kinds are Conv, expanded_conv, Conv_1, Logits")
+                              "supported kinds are Conv, expanded_conv, Conv_1, Logits, op")
     got = tuple(int(d) for d in y.shape[1:])
     if got != k.output_shape:
         raise BlockModelError(f"key {key!r}: the layers produce shape {got}, not the key's "
                               f"output {k.output_shape}")
     return keras.Model(inputs, y, name=_model_name(k.kind))
+
+
+def probe_layers(op: Op):
+    """A function of one Keras tensor that the converter turns into exactly
+    the TFLite op `op` (the single-op probes of a table built with kernel
+    probes; `tests/latency/probes_test.py` checks each type)."""
+    import keras
+
+    L = keras.layers
+    h_out = op.out_shape[0]
+    if op.type == "conv":
+        return L.Conv2D(op.out_shape[-1], op.kernel, op.stride, padding="same",
+                        groups=op.groups, name="conv")
+    if op.type == "dwconv":
+        return L.DepthwiseConv2D(op.kernel, op.stride, padding="same", name="dwconv")
+    if op.type == "fc":
+        return L.Dense(op.out_shape[-1], name="fc")
+    if op.type == "pool":
+        return L.GlobalAveragePooling2D(name="pool")
+    if op.type in ("avgpool", "maxpool"):
+        cls = L.AveragePooling2D if op.type == "avgpool" else L.MaxPooling2D
+        same = h_out == -(-op.in_shape[0] // op.stride)
+        return cls(op.kernel, op.stride, padding="same" if same else "valid", name=op.type)
+    if op.type == "pad":
+        extra = op.out_shape[0] - op.in_shape[0]
+        return L.ZeroPadding2D(((extra // 2, extra - extra // 2),) * 2, name="pad")
+    if op.type in ("add", "mul"):
+        return _Binary(op.type, op.broadcast, name=op.type)
+    if op.type == "concat":
+        return lambda x: L.Concatenate(name="concat")([x, x])
+    if op.type in ("hswish", "sigmoid", "softmax"):
+        return L.Activation({"hswish": "hard_swish", "sigmoid": "sigmoid",
+                             "softmax": "softmax"}[op.type], name=op.type)
+    if op.type == "act":
+        return L.ReLU(name="act")
+    if op.type == "reshape":
+        return L.Reshape(op.out_shape, name="reshape")
+    raise BlockModelError(f"no probe model for {op.type!r} ops")
+
+
+def _binary_layer_class():
+    import keras
+
+    class Binary(keras.layers.Layer):
+        """x (+|*) w with a weight of x's shape, or 1x1xC (`broadcast`): one
+        ADD or MUL op with a constant operand."""
+
+        def __init__(self, kind, broadcast, **kwargs):
+            super().__init__(**kwargs)
+            self.kind, self.broadcast = kind, broadcast
+
+        def build(self, shape):
+            shape = (1, 1, shape[-1]) if self.broadcast else tuple(shape[1:])
+            self.w = self.add_weight(shape=shape, initializer="random_normal", name="w")
+
+        def call(self, x):
+            return x + self.w if self.kind == "add" else x * self.w
+
+    return Binary
+
+
+def _Binary(kind, broadcast, name):
+    return _binary_layer_class()(kind, broadcast, name=name)
 
 
 def overhead_model(input_shape):

@@ -34,14 +34,16 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from pxnas_tf.latency.build import block_models, context_chains, streaming_chains
+from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled, needs_run
 from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import context
 from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.latency.model.table import (
-    IncompatibleTablesError, LatencyEntry, LatencyTable, TableMetadata,
+    CALIBRATION_FIELDS, IncompatibleTablesError, LatencyEntry, LatencyTable, TableMetadata,
     check_precision, compat_differences, today,
 )
 from pxnas_tf.search_space.space import SearchSpace
@@ -98,8 +100,9 @@ class _Build:
         shapes = list(dict.fromkeys(block_models.input_shape_of(k) for k in self.keys))
         self.overhead_names = [block_models.overhead_name(s) for s in shapes]
         self.table = self._open_table()
-        self.overhead = self.table.metadata.extra.setdefault(
-            "overhead", {"method": OVERHEAD_METHOD, "ms": {}, "runs": {}})
+        if self.table.metadata.overhead is None:
+            self.table.metadata.overhead = {"method": OVERHEAD_METHOD, "ms": {}, "runs": {}}
+        self.overhead = self.table.metadata.overhead
         self.states: dict[str, _State] = {}
         for name in self.overhead_names:
             shape = name.split(":", 1)[1]
@@ -121,15 +124,15 @@ class _Build:
         meta.precision = self.precision
         meta.date = today()
         meta.space = self.space.name if self.space is not None else None
-        meta.extra["stat"] = "median"
+        meta.stat = "median"
         if self.space is not None:
-            meta.extra["stem_kernel"] = self.space.stem_kernel
-            meta.extra["space_spec"] = self.space.to_dict()  # tables of custom spaces stand alone
-            meta.extra["input_shape"] = list(self.space.input_shape)
-        meta.extra["build"] = {"min_passes": self.settings.min_passes,
-                               "max_passes": self.settings.max_passes,
-                               "agree_tol": self.settings.agree_tol}
-        meta.extra["complete"] = False
+            meta.stem_kernel = self.space.stem_kernel
+            meta.space_spec = self.space.to_dict()  # tables of custom spaces stand alone
+            meta.input_shape = list(self.space.input_shape)
+        meta.build = {"min_passes": self.settings.min_passes,
+                      "max_passes": self.settings.max_passes,
+                      "agree_tol": self.settings.agree_tol}
+        meta.complete = False
         return meta
 
     def _open_table(self) -> LatencyTable:
@@ -149,8 +152,8 @@ class _Build:
                 f"{self.path} was built for search space {table.metadata.space!r}, not "
                 f"{meta.space!r}; pass another --out")
         old = table.metadata
-        meta.extra = {**old.extra, **{k: v for k, v in meta.extra.items() if k != "overhead"}}
-        table.metadata = dataclasses.replace(meta, extra=meta.extra)
+        kept = {name: getattr(old, name) for name in CALIBRATION_FIELDS}
+        table.metadata = dataclasses.replace(meta, **kept, extra={**old.extra, **meta.extra})
         return table
 
     def _save(self) -> None:
@@ -258,7 +261,7 @@ class _Build:
             order = {k: i for i, k in enumerate(self.keys)}  # network order, for readers
             self.table.entries = dict(sorted(self.table.entries.items(),
                                              key=lambda kv: order.get(kv[0], len(order))))
-            self.table.metadata.extra["complete"] = True
+            self.table.metadata.complete = True
             self._save()
             self._weight_streaming()
             self._footprints()
@@ -270,16 +273,16 @@ class _Build:
     def _weight_streaming(self) -> None:
         """Measures the target's weight-streaming rate once per table
         (`pxnas_tf.latency.model.streaming`), where the runner knows its caches."""
-        extra = self.table.metadata.extra
-        caches = extra.get("caches") or {}
-        if (not self.settings.weight_streaming or extra.get("weight_streaming")
+        meta = self.table.metadata
+        caches = meta.caches or {}
+        if (not self.settings.weight_streaming or meta.weight_streaming
                 or not caches.get("L2")):
             return
         self.log("measuring the weight-streaming rate (2 calibration models)")
         info = streaming_chains.measure_streaming(self.runner, self.precision, caches,
                                                   os.path.join(self.models_dir, "streaming"))
         self.measured += 2
-        extra["weight_streaming"] = info
+        meta.weight_streaming = info
         self._save()
 
     def _footprints(self) -> None:
@@ -288,13 +291,14 @@ class _Build:
         only what is missing, saved at the end."""
         if not self.settings.footprint:
             return
-        extra = self.table.metadata.extra
-        record = extra.get("footprint") or {"format": footprint_lib.FORMAT,
+        meta = self.table.metadata
+        record = meta.footprint or {"format": footprint_lib.FORMAT,
                                              "method": footprint_lib.METHOD,
                                              "bytes": {}, "overhead": {}}
         if record.get("unsupported"):
             return
-        todo = [k for k in self.keys if k not in record["bytes"]]
+        todo = [k for k in self.keys  # probes are measured for time only
+                if k not in record["bytes"] and not k.startswith(OP_KIND + "-")]
         if not todo:
             return
         shapes = {k: block_models.input_shape_of(k) for k in todo}
@@ -317,24 +321,24 @@ class _Build:
             for key in todo:
                 base = record["overhead"].get(keys_lib.format_shape(shapes[key]), 0)
                 record["bytes"][key] = max(0, int(found[key]) - int(base))
-        extra["footprint"] = record
+        meta.footprint = record
         self._save()
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
         and it lacks (`pxnas_tf.latency.model.context`); saved after every measurement."""
-        extra = self.table.metadata.extra
-        record = extra.get("footprint") or {}
+        meta = self.table.metadata
+        record = meta.footprint or {}
         if (not self.settings.footprint or not self.settings.context
                 or record.get("unsupported") or not record.get("bytes")):
             return
-        previous = extra.get("context") or {}
+        previous = meta.context or {}
         needed = context.calibration_keys(self.keys, record, self.precision,
                                           self._stem_kernel())
         if previous and all(g in (previous.get("groups") or {}) for g in needed):
             return
         info = context_chains.measure_context(self.runner, self.keys, record, self.precision,
-                                              extra.get("caches") or {},
+                                              meta.caches or {},
                                               os.path.join(self.models_dir, "context"),
                                               self._stem_kernel(),
                                               max(self.settings.min_passes, context.MIN_PASSES),
@@ -347,12 +351,12 @@ class _Build:
                       for r in (p.get("runs") or {}).values())
         self.measured += sum(len(r) for g, p in info["groups"].items() if g not in old
                              for r in p["chain_runs"].values()) - resumed
-        extra["context"] = info
+        meta.context = info
         self._save()
 
     def _save_context(self, info: dict) -> None:
         """Chain runs so far, saved after every calibration measurement."""
-        self.table.metadata.extra["context"] = info
+        self.table.metadata.context = info
         self._save()
 
     def _saved_note(self) -> str:
@@ -423,7 +427,7 @@ def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = 
                 settings: BuildSettings | None = None, models_dir: str | None = None,
                 keys: Sequence[str] | None = None, progress: bool = True,
                 log: Callable[[str], None] | None = None,
-                extra_archs: Sequence[str] = ()) -> BuildReport:
+                extra_archs: Sequence[str] = (), probes: bool = False) -> BuildReport:
     """Measures (or resumes measuring) the latency table of `space` on `runner`.
 
     Args:
@@ -436,6 +440,8 @@ def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = 
         keys: measure these keys instead of all of the space's.
         extra_archs: also measure the layers of these nets (zoo names,
             ``zoo`` for all, or arch files; see `extra_arch_keys`).
+        probes: also measure the single-op probes (`pxnas_tf.latency.build.probes`)
+            that let the op model predict nets outside the space.
         progress: show a progress bar with ETA on stderr.
         log: where to print notes (default: stderr).
 
@@ -453,10 +459,14 @@ def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = 
     keys = list(keys) if keys is not None else keys_lib.space_keys(space)
     if extra_archs:
         keys = list(dict.fromkeys(keys + extra_arch_keys(space, extra_archs)))
+    if probes:
+        keys = list(dict.fromkeys(keys + probe_keys()))
     models_dir = models_dir or default_models_dir(path, precision)
     log = log or (lambda text: print(text, file=sys.stderr))
     build = _Build(space, runner, path, precision, settings, models_dir, keys, progress, log)
     if extra_archs:
-        old = build.table.metadata.extra.get("extra_archs") or []
-        build.table.metadata.extra["extra_archs"] = list(dict.fromkeys([*old, *extra_archs]))
+        old = build.table.metadata.extra_archs or []
+        build.table.metadata.extra_archs = list(dict.fromkeys([*old, *extra_archs]))
+    if probes:
+        build.table.metadata.probes = PROBES_VERSION
     return build.run()

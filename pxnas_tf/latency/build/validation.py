@@ -29,11 +29,13 @@ import time
 from typing import Sequence
 
 from pxnas_tf import fileio
+from pxnas_tf.latency.build import foreign_nets, tflite_ops
+from pxnas_tf.latency.build.builder import default_models_dir
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import metrics
 from pxnas_tf.latency.model.op_model import OpModel
-from pxnas_tf.latency.model.predictor import predict
+from pxnas_tf.latency.model.predictor import predict, predict_ops
 from pxnas_tf.latency.model.table import (
     LatencyTable, LatencyTableError, compat_differences, table_problems,
 )
@@ -45,16 +47,23 @@ RESULTS_FORMAT = "pxnas_tf.latency_validation/v1"
 
 @dataclasses.dataclass(frozen=True)
 class Net:
-    """One validation net. `group`: ``"space"`` (random arch of the
-    table's space) or ``"zoo"``."""
+    """One validation net: an arch (`group` ``"space"``: a random arch of
+    the table's space, or ``"zoo"``) or a foreign net's spec (`group` its
+    family, see `pxnas_tf.latency.build.foreign_nets`)."""
 
     name: str
-    arch: Arch
+    arch: Arch | None
     group: str = "space"
+    spec: str | None = None
+
+    @property
+    def description(self) -> str:
+        return self.spec if self.arch is None else self.arch.arch_string
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps(self.arch.to_dict(), sort_keys=True)
+        text = (json.dumps(self.arch.to_dict(), sort_keys=True) if self.arch is not None
+                else f"foreign:{self.spec}")
         return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -118,11 +127,21 @@ def zoo_nets(space: SearchSpace) -> list[Net]:
     return nets
 
 
-def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool = True
-                    ) -> list[Net]:
-    """Random archs of `space`, then (optionally) the zoo nets."""
-    nets = [Net(a.name, a, "space") for a in sample_archs(space, num_archs, seed)]
-    return nets + (zoo_nets(space) if zoo else [])
+def foreign(specs: Sequence[str]) -> list[Net]:
+    """Foreign nets by spec (`foreign_nets.parse_spec`), grouped by family.
+
+    Raises:
+        ForeignNetError: a malformed spec.
+    """
+    return [Net(spec, None, foreign_nets.parse_spec(spec)[0], spec) for spec in specs]
+
+
+def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool = True,
+                    nets: Sequence[str] = ()) -> list[Net]:
+    """Random archs of `space`, then (optionally) the zoo nets, then the
+    foreign nets `nets`."""
+    out = [Net(a.name, a, "space") for a in sample_archs(space, num_archs, seed)]
+    return out + (zoo_nets(space) if zoo else []) + foreign(nets)
 
 
 # Measuring whole nets -------------------------------------------------------------
@@ -156,9 +175,13 @@ def _net_file(net: Net, precision: str, folder: str) -> str:
 
     path = os.path.join(folder, f"{_safe(net.name)}-{net.fingerprint}.tflite")
     if not os.path.isfile(path):
-        model = build_model(net.arch, batch_size=1)
-        save_tflite(to_tflite(model, precision, random_representative_data(
-            net.arch.space.input_shape)), path)
+        if net.arch is None:
+            model = foreign_nets.build(net.spec)
+            shape = tuple(model.input_shape[1:])
+        else:
+            model = build_model(net.arch, batch_size=1)
+            shape = net.arch.space.input_shape
+        save_tflite(to_tflite(model, precision, random_representative_data(shape)), path)
     return path
 
 
@@ -175,7 +198,6 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
 
     settings = settings or BuildSettings()
     precision = table.metadata.precision or "int8"
-    from pxnas_tf.latency.build.builder import default_models_dir
     folder = models_dir or os.path.join(default_models_dir(table_path, precision), "nets")
     path = results_path(table_path)
     done = _load_results(path, table)
@@ -193,7 +215,7 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
             flags = ["pending"]  # more passes to come
         else:
             flags = [] if is_confirmed(runs, settings.agree_tol) else ["unstable"]
-        doc["nets"][net.name] = {"fingerprint": net.fingerprint, "arch": net.arch.arch_string,
+        doc["nets"][net.name] = {"fingerprint": net.fingerprint, "arch": net.description,
                                  "runs": runs, "measured_ms": value, "flags": flags}
         fileio.atomic_write_json(path, doc)
 
@@ -300,7 +322,8 @@ def scatter_plot(results: Sequence[NetResult], path: str, title: str) -> str:
 def validate(table: LatencyTable, table_path: str, runner: Runner, space: SearchSpace,
              num_archs: int = 30, seed: int = 0, zoo: bool = True,
              op_model: OpModel | None = None, settings: BuildSettings | None = None,
-             plot: bool = True, progress: bool = True) -> ValidationReport:
+             plot: bool = True, progress: bool = True, nets: Sequence[str] = ()
+             ) -> ValidationReport:
     """Measures and predicts the validation nets; see the module docstring.
 
     Raises:
@@ -318,13 +341,26 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
         raise LatencyTableError(
             f"the table {table.name} was measured with {', '.join(problems)}; validate with the "
             "same --device/--threads/--xnnpack as the build")
-    nets = validation_nets(space, num_archs, seed, zoo)
-    measured = measure_nets(nets, runner, table, table_path, settings, progress=progress)
+    chosen = validation_nets(space, num_archs, seed, zoo, nets)
+    if any(n.arch is None for n in chosen) and op_model is None:
+        raise LatencyTableError(f"the table {table.name} has too few entries for an op model: "
+                                "it cannot predict nets outside its space")
+    folder = os.path.join(default_models_dir(table_path, table.metadata.precision or "int8"),
+                          "nets")
+    predicted = {}  # first, so that a net the model cannot predict stops it before measuring
+    for net in chosen:
+        if net.arch is None:
+            with open(_net_file(net, table.metadata.precision or "int8", folder), "rb") as f:
+                predicted[net.name] = predict_ops(tflite_ops.ops_of_tflite(f.read()), table,
+                                                  op_model)
+        else:
+            predicted[net.name] = predict(net.arch, table, op_model)
+    measured = measure_nets(chosen, runner, table, table_path, settings, folder,
+                            progress=progress)
     results = []
-    for net in nets:
-        p = predict(net.arch, table, op_model)
-        m = measured[net.name]
-        results.append(NetResult(net.name, net.group, net.arch.arch_string, p.total_ms,
+    for net in chosen:
+        p, m = predicted[net.name], measured[net.name]
+        results.append(NetResult(net.name, net.group, net.description, p.total_ms,
                                  float(m["measured_ms"]), p.std_ms, p.source, tuple(m["runs"]),
                                  tuple(m["flags"])))
     overall, groups = report(results)

@@ -196,7 +196,7 @@ def parse_key(key: str) -> LayerKey:
         expand = int(value) if value.is_integer() else value
     if "kernel" in fields:
         kernel = _int_field(key, "kernel", fields.pop("kernel"))
-        if kernel < 1 or kernel % 2 == 0:
+        if kernel < 1 or (kernel % 2 == 0 and kind == MBCONV):
             raise _bad(key, f"field 'kernel' must be a positive odd number, got {kernel}")
     if "stride" in fields:
         stride = _int_field(key, "stride", fields.pop("stride"))

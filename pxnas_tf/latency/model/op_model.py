@@ -53,16 +53,34 @@ from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
 FORMAT = "pxnas_tf.latency_op_model/v1"
 SIMD_CHANNELS = 16
+_ELEMENTWISE = ("one", "out_elems", "pixels")
+_CONV = ("one", "macs", "macs16", "in_elems", "out_elems", "pixels", "weights")
 FEATURES = {
-    "conv1x1": ("one", "macs", "macs16", "in_elems", "out_elems", "weights"),
-    "convkxk": ("macs",),
+    "conv1x1": _CONV,
+    "convkxk": _CONV,
+    "stem": _CONV,
+    "gconv": ("one", "macs", "out_elems", "pixels"),
     "dw": ("one", "macs", "macs16", "out_elems", "pixels", "weights"),
-    "fc": ("macs",),
-    "pad": ("one", "out_elems"),
-    "pool": ("in_elems",),
-    "add": ("one", "out_elems"),
+    "fc": ("one", "macs"),
+    "pad": _ELEMENTWISE,
+    "pool": ("one", "in_elems"),
+    "avgpool": ("one", "window", "out_elems", "pixels"),
+    "maxpool": ("one", "window", "out_elems", "pixels"),
+    "add": _ELEMENTWISE,
+    "mul": _ELEMENTWISE,
+    "add_b": _ELEMENTWISE,
+    "mul_b": _ELEMENTWISE,
+    "concat": _ELEMENTWISE,
+    "hswish": _ELEMENTWISE,
+    "sigmoid": _ELEMENTWISE,
+    "softmax": _ELEMENTWISE,
+    "act": _ELEMENTWISE,
+    "reshape": _ELEMENTWISE,
+    "quantize": _ELEMENTWISE,
 }
 EXTRAPOLATION_FACTOR = 2.0
+REL_FLOOR_MS = 0.002
+STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
 
 
 class OpModelError(LatencyTableError):
@@ -70,12 +88,19 @@ class OpModelError(LatencyTableError):
 
 
 def group_of(op: Op) -> str:
-    """The coefficient group of an op: ``conv1x1``, ``convkxk``,
-    ``dw{k}_s{s}``, ``fc``, ``pad``, ``pool`` or ``add``."""
+    """The coefficient group of an op: ``conv1x1``, ``convkxk``, ``stem``
+    (kxk on at most `STEM_CHANNELS` channels), ``gconv``,
+    ``dw{k}_s{s}``, ``add_b`` / ``mul_b`` (broadcasting), or the op's type."""
     if op.type == "conv":
+        if op.groups > 1:
+            return "gconv"
+        if op.in_shape[-1] <= STEM_CHANNELS and op.kernel > 1:
+            return "stem"
         return "conv1x1" if op.kernel == 1 else "convkxk"
     if op.type == "dwconv":
         return f"dw{op.kernel}_s{op.stride}"
+    if op.broadcast:
+        return op.type + "_b"  # broadcasting kernels run another loop than same-shape ones
     return op.type
 
 
@@ -90,7 +115,8 @@ def features(op: Op) -> np.ndarray:
     pixels = op.out_elems // channels
     values = {"one": 1.0, "macs": float(op.macs), "macs16": float(op.macs * padded / channels),
               "in_elems": float(op.in_elems), "out_elems": float(op.out_elems),
-              "pixels": float(pixels), "weights": float(op.weights)}
+              "pixels": float(pixels), "weights": float(op.weights),
+              "window": float(op.window)}
     return np.array([values[f] for f in FEATURES[_family(group_of(op))]])
 
 
@@ -152,12 +178,14 @@ class OpModel:
                     gk, gs = _dw_kernel_stride(g)
                     return (abs(gk - k), gs != s)
                 return np.asarray(self.coef[min(seen, key=distance)]), True
+        if group == "stem" and "convkxk" in self.coef:
+            return np.asarray(self.coef["convkxk"]), True
         if group == "convkxk" and "conv1x1" in self.coef:
-            c = self.coef["conv1x1"]  # one, macs, macs16, ... -> macs
-            return np.asarray([c[1] + c[2]]), True
+            return np.asarray(self.coef["conv1x1"]), True
         raise OpModelError(
-            f"the op model has no data for {group!r} ops and nothing to borrow from; measure a "
-            "table whose blocks contain such ops")
+            f"the table has no measurement of {group!r} ops to predict them from; rebuild it "
+            "with kernel probes (`pxnas latency build ... --probes`), which measures every op "
+            "type real conv nets use")
 
     def predict_ops(self, ops: Sequence[Op], add_overhead: bool = True) -> OpPrediction:
         """Latency of a sequence of ops run as one model."""
@@ -229,13 +257,17 @@ def _design(rows_ops: Sequence[Sequence[Op]]) -> tuple[np.ndarray, list[tuple[st
 
 
 def _nnls_relative(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """argmin_{theta >= 0} sum ((a theta - y) / y)^2, with scaled columns."""
+    """argmin_{theta >= 0} sum ((a theta - y) / (y + floor))^2, with scaled
+    columns: relative errors, except that entries below `REL_FLOOR_MS`
+    (single element-wise ops of a microsecond, whose timing noise is of
+    their own size) count as much as one of that size."""
     from scipy.optimize import nnls
 
-    w = a / y[:, None]
+    d = y + REL_FLOOR_MS
+    w = a / d[:, None]
     scale = np.abs(w).max(axis=0)
     scale[scale == 0] = 1.0
-    theta, _ = nnls(w / scale, np.ones_like(y), maxiter=50 * a.shape[1])
+    theta, _ = nnls(w / scale, y / d, maxiter=50 * a.shape[1])
     return theta / scale
 
 
@@ -270,15 +302,17 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
 
 
 def table_digest(table: LatencyTable, stat: str) -> str:
-    """A digest of the table's keys and values (to spot a stale op model)."""
-    text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())])
+    """A digest of the table's keys and values and of the model's features
+    (to spot a stale op model)."""
+    text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
+                      + [FEATURES, REL_FLOOR_MS], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def table_overhead_ms(table: LatencyTable) -> float:
     """The per-invoke overhead a built table recorded (the smallest over its
     input shapes), 0 for tables without one (published YAML)."""
-    values = (table.metadata.extra.get("overhead") or {}).get("ms") or {}
+    values = (table.metadata.overhead or {}).get("ms") or {}
     numbers = [float(v) for v in values.values() if isinstance(v, (int, float))]
     return min(numbers) if numbers else 0.0
 
@@ -292,7 +326,7 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
         OpModelError: too few usable entries.
     """
     stat = stat or table.default_stat
-    stem_kernel = int(table.metadata.extra.get("stem_kernel", 3) or 3)
+    stem_kernel = int(table.metadata.stem_kernel or 3)
     rows, times = [], []
     for key in (keys if keys is not None else table.keys()):
         try:

@@ -3,17 +3,29 @@ plus a walk over Keras models).
 
 An `Op` is what one TFLite kernel runs after conversion: batch norm folds
 into the conv before it and ReLU/ReLU6 fuse into it, so they cost nothing
-of their own. Supported:
+of their own. The types:
 
-    conv     Conv2D (any kernel, stride; groups 1)
-    dwconv   DepthwiseConv2D (and the depthwise half of SeparableConv2D)
-    fc       Dense
-    pad      ZeroPadding2D (explicit padding before a stride-2 conv)
-    pool     global / average / max pooling
-    add      Add
+    conv      CONV_2D (any kernel and stride; `groups` > 1 for grouped convs)
+    dwconv    DEPTHWISE_CONV_2D
+    fc        FULLY_CONNECTED
+    pad       PAD (explicit padding before a stride-2 conv)
+    pool      MEAN (global average pooling)
+    avgpool   AVERAGE_POOL_2D
+    maxpool   MAX_POOL_2D
+    add, mul  ADD, MUL (`broadcast`: the second operand is 1x1xC, as in
+              squeeze-and-excitation)
+    concat    CONCATENATION
+    hswish    HARD_SWISH
+    sigmoid   LOGISTIC (and TANH)
+    softmax   SOFTMAX
+    act       an activation the converter could not fuse (RELU, RELU6, ...)
+    reshape   RESHAPE, SQUEEZE
+    quantize  QUANTIZE, DEQUANTIZE
 
-`ops_of_key` decomposes a latency-table key into the ops its block model
-runs; `ops_of_keras_model` does the same for any Keras conv net.
+`ops_of_key` decomposes a latency-table key into the ops its model runs:
+the search space's blocks, and single-op keys (kind ``op``, see `op_key`)
+that a table built with kernel probes measures. Whole nets are read from
+their converted TFLite graph (`pxnas_tf.latency.build.tflite_ops`).
 """
 
 from __future__ import annotations
@@ -25,7 +37,9 @@ from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.search_space.space import conv_out_size, hidden_width
 
-OP_TYPES = ("conv", "dwconv", "fc", "pad", "pool", "add")
+OP_TYPES = ("conv", "dwconv", "fc", "pad", "pool", "avgpool", "maxpool", "add", "mul",
+            "concat", "hswish", "sigmoid", "softmax", "act", "reshape", "quantize")
+OP_KIND = "op"  # the key kind of a single-op probe
 
 
 class UnsupportedLayerError(PxnasError, ValueError):
@@ -40,7 +54,10 @@ class Op:
     Attributes:
         type: one of `OP_TYPES`.
         in_shape, out_shape: (H, W, C) (``(C,)`` for fc).
-        kernel, stride: square kernel and stride (1 where meaningless).
+        kernel, stride: square kernel (pooling window) and stride (1 where
+            meaningless).
+        groups: conv groups (1: a regular conv).
+        broadcast: add / mul whose second operand is 1x1xC.
     """
 
     type: str
@@ -48,6 +65,8 @@ class Op:
     out_shape: tuple[int, ...]
     kernel: int = 1
     stride: int = 1
+    groups: int = 1
+    broadcast: bool = False
 
     @property
     def in_elems(self) -> int:
@@ -59,9 +78,9 @@ class Op:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates (0 for pad, pool, add)."""
+        """Multiply-accumulates (0 for the element-wise ops)."""
         if self.type == "conv":
-            return self.out_elems * self.kernel * self.kernel * self.in_shape[-1]
+            return self.out_elems * self.kernel * self.kernel * self.in_shape[-1] // self.groups
         if self.type == "dwconv":
             return self.out_elems * self.kernel * self.kernel
         if self.type == "fc":
@@ -72,12 +91,18 @@ class Op:
     def weights(self) -> int:
         """Weight count (bias excluded)."""
         if self.type == "conv":
-            return self.kernel * self.kernel * self.in_shape[-1] * self.out_shape[-1]
+            return (self.kernel * self.kernel * self.in_shape[-1] * self.out_shape[-1]
+                    // self.groups)
         if self.type == "dwconv":
             return self.kernel * self.kernel * self.out_shape[-1]
         if self.type == "fc":
             return self.in_shape[-1] * self.out_shape[-1]
         return 0
+
+    @property
+    def window(self) -> int:
+        """Input elements a pooling op reads (output elements x window)."""
+        return self.out_elems * self.kernel * self.kernel
 
 
 def _conv(in_hwc, cout, k, s, depthwise=False) -> list[Op]:
@@ -131,9 +156,44 @@ def ops_of_key(key: str, stem_kernel: int = 3) -> list[Op]:
     if k.kind == keys_lib.MBCONV:
         return mbconv_ops(k.input_shape, k.output_shape[2], k.kernel, k.expand, k.stride,
                           bool(k.idskip))
+    if k.kind == OP_KIND:
+        return [op_of_key(key)]
     raise UnsupportedLayerError(f"no op decomposition for key kind {k.kind!r} ({key!r})")
 
 
-# Keras models --------------------------------------------------------------------
+# Single-op keys -------------------------------------------------------------------
+
+def op_key(op: Op) -> str:
+    """The table key of a single-op probe:
+    ``op-input:8x8x16-output:4x4x16-kernel:3-stride:2-type:maxpool``
+    (``groups`` and ``broadcast`` only where they are not the default)."""
+    extra = [("type", op.type)]
+    if op.groups != 1:
+        extra.append(("groups", str(op.groups)))
+    if op.broadcast:
+        extra.append(("broadcast", "1"))
+    return keys_lib.format_key(keys_lib.LayerKey(OP_KIND, tuple(op.in_shape),
+                                                 tuple(op.out_shape), kernel=op.kernel,
+                                                 stride=op.stride, extra=tuple(extra)))
+
+
+def op_of_key(key: str) -> Op:
+    """The inverse of `op_key`.
+
+    Raises:
+        UnsupportedLayerError: not a single-op key, or an unknown type.
+    """
+    k = keys_lib.parse_key(key)
+    extra = dict(k.extra)
+    if k.kind != OP_KIND or extra.get("type") not in OP_TYPES:
+        raise UnsupportedLayerError(f"{key!r} is not a single-op key (kind {OP_KIND!r} with a "
+                                    f"type in {', '.join(OP_TYPES)})")
+    try:
+        groups = int(extra.get("groups", "1"))
+    except ValueError:
+        raise UnsupportedLayerError(f"{key!r}: field 'groups' must be an integer") from None
+    return Op(extra["type"], k.input_shape, k.output_shape, k.kernel or 1, k.stride or 1,
+              groups, extra.get("broadcast") == "1")
+
 
 

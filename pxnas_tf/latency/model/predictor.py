@@ -34,6 +34,7 @@ from pxnas_tf.latency.model import context as context_lib
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model import streaming
 from pxnas_tf.latency.model.op_model import OpModel
+from pxnas_tf.latency.model.ops import Op
 from pxnas_tf.latency.model.table import LatencyTable, MissingKeysError
 from pxnas_tf.search_space.space import Arch, SearchSpace
 
@@ -186,20 +187,38 @@ def predict(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
         raise missing_keys_error(missing, table, arch.space)
     sources = {layer.source for layer in layers}
     overhead = op_model.overhead_ms if op_model is not None and "table" not in sources else 0.0
-    extra = table.metadata.extra
-    precision = table.metadata.precision or "float32"
-    stem_kernel = extra.get("stem_kernel", 3)
+    meta = table.metadata
+    precision = meta.precision or "float32"
+    stem_kernel = meta.stem_kernel or 3
     keys = [layer.key for layer in layers if layer.key is not None]
     stream = 0.0
-    if extra.get("weight_streaming"):
+    if meta.weight_streaming:
         stream = streaming.streaming_ms(streaming.weight_bytes(keys, precision, stem_kernel),
-                                        extra["weight_streaming"])
+                                        meta.weight_streaming)
     ctx = 0.0
-    if context and (extra.get("context") or {}).get("groups"):
-        ctx = context_lib.context_ms(keys, extra.get("footprint"), extra["context"], precision,
+    if context and (meta.context or {}).get("groups"):
+        ctx = context_lib.context_ms(keys, meta.footprint, meta.context, precision,
                                      stem_kernel)
     total = float(sum(layer.ms for layer in layers)) + overhead + stream + ctx
     return LatencyEstimate(total, tuple(layers), stat, std, overhead, stream, ctx)
+
+
+def predict_ops(ops: Sequence[Op], table: LatencyTable, op_model: OpModel) -> LatencyEstimate:
+    """The latency of a whole net given as its TFLite ops (a net outside any
+    space: a Keras model or a ``.tflite`` file, read by
+    `pxnas_tf.latency.build.tflite_ops`): the op model's sum over the ops,
+    the per-invoke overhead and the streaming term of the net's weights.
+    The context term is calibrated on table keys only and is left out."""
+    p = op_model.predict_ops(ops, add_overhead=False)
+    meta = table.metadata
+    stream = 0.0
+    if meta.weight_streaming:
+        stream = streaming.streaming_ms(
+            streaming.ops_weight_bytes(ops, meta.precision or "float32"), meta.weight_streaming)
+    layer = LayerLatency("ops", None, None, p.ms, "op_model")
+    total = p.ms + op_model.overhead_ms + stream
+    return LatencyEstimate(total, (layer,), table.default_stat, p.std_ms, op_model.overhead_ms,
+                           stream, 0.0)
 
 
 def block_latency_matrix(space: SearchSpace, table: LatencyTable, stat: str | None = None

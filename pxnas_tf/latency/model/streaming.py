@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pxnas_tf.latency.model.ops import ops_of_key
+from pxnas_tf.latency.model.ops import Op, ops_of_key
 
 BYTES_PER_WEIGHT = {"int8": 1, "fp16": 2, "float32": 4}
 DEFAULT_CHANNELS = 1024
@@ -42,12 +42,18 @@ FORMAT = "pxnas_tf.weight_streaming/v1"
 
 def weight_bytes(keys: Sequence[str], precision: str, stem_kernel: int = 3) -> int:
     """Bytes of weights of the layers `keys` in `precision`."""
+    return ops_weight_bytes([op for key in keys for op in ops_of_key(key, stem_kernel)],
+                            precision)
+
+
+def ops_weight_bytes(ops: Sequence[Op], precision: str) -> int:
+    """Bytes of weights of `ops` in `precision`."""
     try:
         per = BYTES_PER_WEIGHT[precision]
     except KeyError:
         raise ValueError(f"unknown precision {precision!r}: one of "
                          f"{', '.join(BYTES_PER_WEIGHT)}") from None
-    return per * sum(op.weights for key in keys for op in ops_of_key(key, stem_kernel))
+    return per * sum(op.weights for op in ops)
 
 
 def streaming_fraction(weights: float, l2: int) -> float:

@@ -55,6 +55,25 @@ TABLE_FORMAT = "pxnas_tf.latency_table/v1"
 COMPAT_FIELDS = ("device", "threads", "precision", "delegate")
 
 
+# Typed fields beyond the target's names: what a build records about how it
+# measured, and the calibration terms of the predictor (docs/formats.md).
+# Each calibration record is an object that names its own format
+# (``pxnas_tf.weight_streaming/v1``, ``pxnas_tf.footprint/v1``,
+# ``pxnas_tf.context/v1``), checked on load.
+_FIELD_TYPES = {
+    "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
+    "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
+    "complete": bool, "extra_archs": list, "probes": int, "overhead": dict,
+    "weight_streaming": dict, "footprint": dict, "context": dict,
+}
+CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
+                       "footprint": "pxnas_tf.footprint/v1",
+                       "context": "pxnas_tf.context/v1"}
+# Recorded by a build once and kept when the build resumes.
+CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
+                      "probes")
+
+
 @dataclasses.dataclass
 class TableMetadata:
     """Where and how a table was measured. Unknown fields are None.
@@ -67,6 +86,20 @@ class TableMetadata:
         delegate: ``"none"``, ``"xnnpack"``, ``"gpu"``, ...
         date: ISO 8601 date of the measurement.
         space: name of the search space the table was built for.
+        runner: ``"host"``, ``"adb"``, ``"linux"``... (tables built here).
+        os, cpu_mask, caches: the target's OS, CPU affinity and cache sizes
+            (bytes by level).
+        stat: the statistic a built table's values use (``"median"``).
+        stem_kernel, space_spec, input_shape: the space the table was built
+            for (a custom space's table stands alone).
+        build: the pass rule (min_passes, max_passes, agree_tol).
+        complete: False while a build is unfinished.
+        extra_archs: nets whose layers were added (`--extra_archs`).
+        probes: version of the single-op probe set measured (`--probes`).
+        overhead: the per-invoke overhead per input shape (ms, and the runs).
+        weight_streaming, footprint, context: the predictor's calibration
+            records (`pxnas_tf.latency.model.streaming`, `.footprint`,
+            `.context`), each naming its own format.
         extra: any further fields, kept as they are.
     """
 
@@ -78,33 +111,72 @@ class TableMetadata:
     delegate: str | None = None
     date: str | None = None
     space: str | None = None
+    runner: str | None = None
+    os: str | None = None
+    cpu_mask: str | None = None
+    caches: dict[str, int] | None = None
+    stat: str | None = None
+    stem_kernel: int | None = None
+    space_spec: dict[str, Any] | None = None
+    input_shape: list[int] | None = None
+    build: dict[str, Any] | None = None
+    complete: bool | None = None
+    extra_archs: list[str] | None = None
+    probes: int | None = None
+    overhead: dict[str, Any] | None = None
+    weight_streaming: dict[str, Any] | None = None
+    footprint: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "extra" and (f.name in _BASE_FIELDS or getattr(self, f.name) is not None)}
         return {**d, **self.extra}
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "metadata") -> "TableMetadata":
+        """Reads metadata, checking every known field's type and each
+        calibration record's format.
+
+        Raises:
+            LatencyTableError: naming the field, what was expected and the fix.
+        """
         if d is None:
             return cls()
         if not isinstance(d, dict):
             raise LatencyTableError(f"{where}: expected an object, got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         fields = {k: d[k] for k in known if k in d}
-        threads = fields.get("threads")
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                    or threads < 1):
-            raise LatencyTableError(f"{where}: field 'threads': expected an integer >= 1, got {threads!r}")
         for name, value in fields.items():
-            if name != "threads" and value is not None and not isinstance(value, str):
-                raise LatencyTableError(f"{where}: field '{name}': expected a string, got {value!r}")
+            expected = _FIELD_TYPES.get(name, str)
+            if value is None:
+                continue
+            if expected is int and (isinstance(value, bool) or not isinstance(value, int)
+                                    or value < 1):
+                raise LatencyTableError(f"{where}: field '{name}': expected an integer >= 1, "
+                                        f"got {value!r}")
+            if not isinstance(value, expected):
+                raise LatencyTableError(f"{where}: field '{name}': expected "
+                                        f"{_TYPE_WORDS[expected]}, got {value!r}")
+        for name, fmt in CALIBRATION_FORMATS.items():
+            record = fields.get(name)
+            if record is not None and record.get("format", fmt) != fmt:
+                raise LatencyTableError(
+                    f"{where}: field '{name}' has format {record.get('format')!r}, expected "
+                    f"{fmt!r}: the table was written by another version of pxnas; rebuild its "
+                    "calibration with the same `pxnas latency build` command (the entries are "
+                    "kept, only the calibration is measured again) after deleting that field")
         return cls(**fields, extra={k: v for k, v in d.items() if k not in known})
 
     def describe(self) -> str:
         """One line naming the compat fields, for messages."""
         return ", ".join(f"{name}={getattr(self, name)!r}" for name in COMPAT_FIELDS)
 
+
+_BASE_FIELDS = ("device", "runtime", "runtime_version", "threads", "precision", "delegate",
+                "date", "space")
+_TYPE_WORDS = {str: "a string", dict: "an object", list: "a list", bool: "true or false"}
 
 PRECISIONS = ("float32", "fp16", "int8")
 
@@ -152,7 +224,7 @@ def table_problems(metadata: "TableMetadata", precision: str | None = None,
                             + (" (--noxnnpack)" if not xnnpack else ""))
     if runner is not None:
         kind = runner.split(":", 1)[0]
-        measured_kind = metadata.extra.get("runner")
+        measured_kind = metadata.runner
         if measured_kind is not None and str(measured_kind) != kind:
             problems.append(f"the {measured_kind!r} runner, not {kind!r}")
     if device is not None and metadata.device is not None \
@@ -164,7 +236,7 @@ def table_problems(metadata: "TableMetadata", precision: str | None = None,
 def unknown_target(metadata: "TableMetadata") -> bool:
     """True for a table that names neither its device nor its runner (an
     imported table without --metadata): what it was measured on is unknown."""
-    return metadata.device is None and metadata.extra.get("runner") is None
+    return metadata.device is None and metadata.runner is None
 
 
 def today() -> str:
@@ -222,7 +294,7 @@ class LatencyTable:
         """The statistic predictions use unless told otherwise: the one the
         metadata names (``stat``, set by `pxnas latency build` to
         ``"median"``), where every entry has it; else ``"mean"``."""
-        stat = self.metadata.extra.get("stat")
+        stat = self.metadata.stat
         if stat in STATS and all(e.stat(stat) is not None for e in self.entries.values()):
             return stat
         return "mean"

@@ -1,0 +1,90 @@
+"""Nets from outside the search space, for validating the latency model.
+
+A spec names a `keras.applications` net (built with ``weights=None``:
+nothing is downloaded), its width and its input size:
+
+    mobilenet_a0.5@128        MobileNet, alpha 0.5, 128x128x3
+    mobilenetv2_a0.35@96      MobileNetV2
+    mobilenetv3small@96       MobileNetV3Small (``_min``: minimalistic)
+    mobilenetv3large_min@160  MobileNetV3Large, minimalistic
+    efficientnetb0@64         EfficientNetB0
+    cnn@32                    three 3x3 convs with max pooling (a plain CNN)
+
+Every net has 1000 classes and its stock head (softmax included), as a
+user would build it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pxnas_tf.errors import PxnasError
+
+FAMILIES = ("mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large",
+            "efficientnetb0", "cnn")
+# The default validation set: 14 nets, every family, widths 0.35 to 1.4,
+# inputs 32 to 160.
+DEFAULT_NETS = (
+    "mobilenet_a0.25@128", "mobilenet_a0.5@96", "mobilenet_a1.0@64",
+    "mobilenetv2_a0.35@128", "mobilenetv2_a0.5@96", "mobilenetv2_a1.0@64",
+    "mobilenetv2_a1.4@32",
+    "mobilenetv3small@96", "mobilenetv3small_min@128",
+    "mobilenetv3large@64", "mobilenetv3large_min@160",
+    "efficientnetb0@64", "efficientnetb0@32",
+    "cnn@32",
+)
+_SPEC = re.compile(r"^(?P<family>[a-z0-9]+?)(?:_a(?P<alpha>\d+(?:\.\d+)?))?(?P<min>_min)?"
+                   r"@(?P<size>\d+)$")
+
+
+class ForeignNetError(PxnasError, ValueError):
+    """A foreign-net spec is malformed; the message shows the grammar."""
+
+
+def parse_spec(spec: str) -> tuple[str, float, bool, int]:
+    """(family, alpha, minimalistic, input size) of a spec.
+
+    Raises:
+        ForeignNetError: an unknown family or a malformed spec.
+    """
+    m = _SPEC.match(spec.strip().lower())
+    if not m or m["family"] not in FAMILIES:
+        raise ForeignNetError(
+            f"net {spec!r}: expected FAMILY[_aALPHA][_min]@SIZE with FAMILY one of "
+            f"{', '.join(FAMILIES)} (e.g. mobilenetv2_a0.5@96)")
+    size = int(m["size"])
+    if not 32 <= size <= 512:
+        raise ForeignNetError(f"net {spec!r}: input size {size} is outside [32, 512]")
+    return m["family"], float(m["alpha"] or 1.0), bool(m["min"]), size
+
+
+def build(spec: str):
+    """The batch-1 Keras model of a spec (random weights)."""
+    import keras
+
+    family, alpha, minimalistic, size = parse_spec(spec)
+    shape = (size, size, 3)
+    apps = keras.applications
+    if family == "cnn":
+        x = keras.Input(shape, batch_size=1)
+        y = x
+        for width in (32, 64, 128):
+            y = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(y)
+            y = keras.layers.MaxPooling2D(2)(y)
+        y = keras.layers.GlobalAveragePooling2D()(y)
+        y = keras.layers.Dense(10, activation="softmax")(y)
+        return keras.Model(x, y, name="cnn")
+    if family == "mobilenet":
+        model = apps.MobileNet(input_shape=shape, alpha=alpha, weights=None)
+    elif family == "mobilenetv2":
+        model = apps.MobileNetV2(input_shape=shape, alpha=alpha, weights=None)
+    elif family == "mobilenetv3small":
+        model = apps.MobileNetV3Small(input_shape=shape, alpha=alpha, weights=None,
+                                      minimalistic=minimalistic)
+    elif family == "mobilenetv3large":
+        model = apps.MobileNetV3Large(input_shape=shape, alpha=alpha, weights=None,
+                                      minimalistic=minimalistic)
+    else:
+        model = apps.EfficientNetB0(input_shape=shape, weights=None)
+    x = keras.Input(batch_shape=(1, *shape), name="x")
+    return keras.Model(x, model(x), name=model.name)

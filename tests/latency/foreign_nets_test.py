@@ -1,0 +1,80 @@
+"""Nets from outside the space: specs, the single-op probes that let the op
+model predict them, and `validate --nets` end to end (real measurements)."""
+
+import os
+
+import pytest
+
+from pxnas_tf.latency.build import foreign_nets, probes, validation
+from pxnas_tf.latency.build.builder import build_table
+from pxnas_tf.latency.build.tflite_ops import ops_of_keras_model
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.latency.model.op_model import OpModelError, fit_table, group_of
+from pxnas_tf.latency.model.ops import op_key
+from pxnas_tf.latency.model.table import load_table
+
+
+def test_specs():
+    assert foreign_nets.parse_spec("mobilenetv2_a0.35@96") == ("mobilenetv2", 0.35, False, 96)
+    assert foreign_nets.parse_spec("MobileNetV3Large_min@160") == (
+        "mobilenetv3large", 1.0, True, 160)
+    for bad, phrase in [("resnet50@224", "FAMILY one of"), ("mobilenet@8", r"outside \[32, 512\]"),
+                        ("mobilenet", "expected FAMILY")]:
+        with pytest.raises(foreign_nets.ForeignNetError, match=phrase):
+            foreign_nets.parse_spec(bad)
+    assert len(foreign_nets.DEFAULT_NETS) >= 12
+    assert {foreign_nets.parse_spec(s)[0] for s in foreign_nets.DEFAULT_NETS} == set(
+        foreign_nets.FAMILIES)
+
+
+def test_every_default_net_is_made_of_probed_op_types():
+    """Each op group the default nets run (at float32: the same graph as
+    int8) is one the probes measure, so a table built with --probes
+    predicts them without borrowing."""
+    probed = {group_of(op) for op in probes.probe_ops()}
+    for spec in ("mobilenetv3small_min@32", "efficientnetb0@32", "cnn@32"):
+        groups = {group_of(op) for op in ops_of_keras_model(foreign_nets.build(spec))}
+        assert groups <= probed | {"dw3_s1", "dw3_s2", "dw5_s1", "dw5_s2"}, spec
+
+
+def test_probe_set_is_fixed_and_bounded():
+    a, b = probes.probe_ops(), probes.probe_ops()
+    assert a == b and len(set(a)) == len(a) == sum(probes.COUNTS.values())
+    assert all(op.macs <= probes.MAX_MACS for op in a)
+    assert probes.probe_keys() == [op_key(op) for op in a]
+
+
+@pytest.mark.timing
+def test_validate_a_foreign_net(tmp_path, tiny_space, quick, quick_build):
+    """A table of the tiny space plus the probes a plain CNN needs: the op
+    model predicts the CNN, `validate --nets` measures it, and a table
+    without those probes says which measurements it lacks."""
+    wanted = {"convkxk", "maxpool", "pool", "fc", "softmax", "reshape"}
+    keys = keys_lib.space_keys(tiny_space) + [
+        op_key(op) for op in probes.probe_ops() if group_of(op) in wanted]
+    path = str(tmp_path / "t.json")
+    report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", quick_build,
+                         keys=keys, progress=False)
+    assert report.complete
+    table = load_table(path)
+    rep = validation.validate(table, path, HostRunner(settings=quick), tiny_space, num_archs=1,
+                              zoo=False, op_model=fit_table(table), settings=quick_build,
+                              plot=False, progress=False, nets=["cnn@32"])
+    (net,) = [r for r in rep.results if r.group == "cnn"]
+    assert net.name == net.arch_string == "cnn@32" and net.source == "op_model"
+    assert net.measured_ms > 0 and net.predicted_ms > 0 and net.std_ms > 0
+    assert rep.by_group["cnn"]["n"] == 1
+    # Without the probes: a one-line error that names the fix.
+    bare = str(tmp_path / "bare.json")
+    build_table(tiny_space, HostRunner(settings=quick), bare, "int8", quick_build,
+                progress=False)
+    with pytest.raises(OpModelError, match=r"no measurement of 'maxpool' ops.*--probes"):
+        validation.validate(load_table(bare), bare, HostRunner(settings=quick), tiny_space,
+                            num_archs=0, zoo=False, op_model=fit_table(load_table(bare)),
+                            settings=quick_build, plot=False, progress=False, nets=["cnn@32"])
+    assert not os.path.exists(validation.results_path(bare))  # refused before measuring
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
