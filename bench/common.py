@@ -386,7 +386,7 @@ class TrainBudget:
     def flags(self) -> list[str]:
         return [f"--train_limit={self.train_limit}", f"--val_limit={self.val_limit}",
                 f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
-                f"--warmup_epochs={self.warmup_epochs}", "--precision=float32",
+                f"--warmup_epochs={self.warmup_epochs}", "--mixed_precision=float32",
                 f"--seed={self.seed}"]
 
     def describe(self) -> str:

@@ -108,7 +108,7 @@ def train_net(workdir: str):
                        num_classes=splits.num_classes)
     arch = _arch(space)
     config = TrainConfig(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, lr=FLAGS.lr,
-                         warmup_epochs=1.0, precision="float32")
+                         warmup_epochs=1.0, mixed_precision="float32")
     before = _previous_train_seconds(workdir)
     result = train(arch, splits, workdir, config, verbose=2,
                    data_source={"dataset": "fashion_mnist"})

@@ -42,11 +42,17 @@ def define_build_flags() -> None:
     flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
 
 
-def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None) -> None:
+def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None,
+                        unset_defaults: dict[str, str] | None = None) -> None:
     """One absl flag per field of a config dataclass whose fields carry their
-    help (`pxnas_tf.pipeline.config.knob`): the same name, default and help,
-    an enum where the field lists choices. The type comes from the field's
-    annotation (``int | None`` -> an integer flag defaulting to None)."""
+    help (`pxnas_tf.knobs.knob`): the same name, default and help, an enum
+    where the field lists choices. The type comes from the field's
+    annotation (``int | None`` -> an integer flag defaulting to None).
+
+    With `unset_defaults` every flag defaults to None (the caller fills in
+    defaults that depend on other flags, such as the dataset's), and the
+    help ends with the field's entry there (e.g. ``"(paper: 40; small
+    datasets: 5)"``)."""
     import dataclasses
     import typing
 
@@ -59,17 +65,22 @@ def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         base = args[0] if args else kind
         help_text = field.metadata.get("help", field.name)
+        default = field.default
+        if unset_defaults is not None:
+            default = None
+            if unset_defaults.get(field.name):
+                help_text = f"{help_text} {unset_defaults[field.name]}"
         choices = field.metadata.get("choices")
         if choices:
-            flags.DEFINE_enum(field.name, field.default, list(choices), help_text, flag_values=fv)
+            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=fv)
         elif base is bool:
-            flags.DEFINE_boolean(field.name, field.default, help_text, flag_values=fv)
+            flags.DEFINE_boolean(field.name, default, help_text, flag_values=fv)
         elif base is int:
-            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=fv)
+            flags.DEFINE_integer(field.name, default, help_text, flag_values=fv)
         elif base is float:
-            flags.DEFINE_float(field.name, field.default, help_text, flag_values=fv)
+            flags.DEFINE_float(field.name, default, help_text, flag_values=fv)
         elif base is str:
-            flags.DEFINE_string(field.name, field.default, help_text, flag_values=fv)
+            flags.DEFINE_string(field.name, default, help_text, flag_values=fv)
         else:
             raise TypeError(f"{config_cls.__name__}.{field.name}: no flag type for {kind}")
 
@@ -104,78 +115,28 @@ def define_search_flags() -> None:
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, logs, history.json and arch.json go; "
                         "re-running the same command resumes from its last checkpoint.")
-    # Schedule.
-    flags.DEFINE_enum("grad_mode", None, ["full_v2", "two", "full", "reinforce"],
-                      "How the arch logits learn (default full_v2).")
-    flags.DEFINE_integer("warmup_epochs", None, "Weight-only epochs on uniform paths.")
-    flags.DEFINE_integer("epochs", None, "Joint search epochs after the warm-up.")
-    flags.DEFINE_integer("batch_size", None, "Global batch size (all replicas).")
-    flags.DEFINE_integer("steps_per_epoch", None, "Weight steps per epoch (default: one pass).")
-    flags.DEFINE_float("warmup_lr", None, "Initial cosine lr of the warm-up (0.05).")
-    flags.DEFINE_float("lr", None, "Initial cosine lr of the search epochs (0.025).")
-    flags.DEFINE_float("momentum", None, "SGD momentum (0.9).")
-    flags.DEFINE_boolean("nesterov", None, "Nesterov momentum (on).")
-    flags.DEFINE_float("weight_decay", None, "L2 on kernels of shared layers and active "
-                       "candidates (4e-5).")
-    flags.DEFINE_boolean("decay_bn_bias", None, "Also decay BN gammas/betas and biases (off).")
-    flags.DEFINE_float("label_smoothing", None, "Label smoothing of the weight steps (0.1).")
-    flags.DEFINE_float("dropout", None, "Dropout before the classifier (0).")
-    flags.DEFINE_enum("candidate_weights", None, ["independent", "shared"],
-                      "independent: each candidate op its own weights (the paper's; default); "
-                      "shared: a block's candidates are slices of its largest (k3 the centre "
-                      "of k7, e3 the first channels of e6), which trains on small budgets.")
-    flags.DEFINE_float("arch_lr", None, "Adam lr of the arch logits (1e-3; 5e-3 on small datasets).")
-    flags.DEFINE_float("arch_beta1", None, "Adam beta1 of the logits (0).")
-    flags.DEFINE_float("arch_beta2", None, "Adam beta2 of the logits (0.999).")
-    flags.DEFINE_float("arch_epsilon", None, "Adam epsilon of the logits (1e-8).")
-    flags.DEFINE_integer("arch_every", None, "Weight steps per arch step (5).")
-    flags.DEFINE_integer("arch_delay_epochs", None, "Search epochs without arch steps (1).")
-    flags.DEFINE_float("arch_temperature", None, "Temperature of the logits after the last "
-                       "arch step: p = softmax(alpha / tau), tau falling geometrically from 1 "
-                       "(1: no annealing, the paper's and imagenet2012's default; 0.2 on "
-                       "small datasets).")
+    # Schedule, arch loss and running: one flag per SearchConfig field.
+    from pxnas_tf.search.config import SearchConfig, search_flag_defaults
+    define_config_flags(SearchConfig, skip=("frozen_candidates",),
+                        unset_defaults=search_flag_defaults())
+    flags.DEFINE_alias("target_latency_ms", "target_latency")
     # Latency.
     flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
     flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
                       "proxy (millions of MACs used as latency) or none (accuracy only).")
-    flags.DEFINE_enum("latency_stat", None, ["mean", "median"], "Table statistic to use (default: the table's own: the median for tables this tool builds, the mean for imported ones).")
+    flags.DEFINE_enum("latency_stat", None, ["mean", "median"], "Table statistic to use "
+                      "(default: the table's own: the median for tables this tool builds, the "
+                      "mean for imported ones).")
     flags.DEFINE_string("latency_precision", None, "Refuse a table measured at another precision "
                         "(e.g. int8).")
-    flags.DEFINE_float("target_latency", None, "Target latency T, in the latency model's unit "
-                       "(ms for a table, MMACs for the proxy).")
-    flags.DEFINE_alias("target_latency_ms", "target_latency")
-    flags.DEFINE_enum("loss", None, ["ce", "mul#log", "add#linear", "abs#target"], "Arch loss (default "
-                      "mul#log with a target, ce without).")
-    flags.DEFINE_float("latency_scale", None, "mul#log scale (0.2).")
-    flags.DEFINE_float("latency_beta", None, "mul#log exponent beta (0.3).")
-    flags.DEFINE_float("latency_lambda", None, "add#linear / abs#target weight lambda (0.1).")
-    flags.DEFINE_enum("latency_budget", None, ["soft", "hard", "band"], "hard: derive the most "
-                      "probable arch within the target when the argmax arch exceeds it; band: "
-                      "the most probable arch in [budget_floor * target, target] when the "
-                      "argmax arch lies outside (soft: the argmax).")
-    flags.DEFINE_float("budget_floor", None, "Lower end of --latency_budget=band as a fraction "
-                       "of the target (0.9).")
-    flags.DEFINE_integer("reinforce_samples", None, "REINFORCE: archs per update M (10).")
-    flags.DEFINE_float("reinforce_exponent", None, "REINFORCE: w in acc * (T/LAT)^w (0.1).")
-    flags.DEFINE_float("reinforce_baseline_decay", None, "REINFORCE: baseline decay d in "
-                       "b <- d b + (1 - d) mean R (0.01: the original's, the baseline moves 0.99 "
-                       "of the way).")
     # Running.
-    flags.DEFINE_integer("seed", None, "Seed of initialisation, path sampling and data (0).")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                       "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
-    flags.DEFINE_boolean("jit_compile", None, "XLA-compile the step functions.")
     flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism: a killed and "
                          "resumed run ends bit for bit like an uninterrupted one even on a busy "
                          "machine (multithreaded kernels otherwise may sum in another order, and "
                          "sampled paths amplify the difference); somewhat slower.")
-    flags.DEFINE_integer("checkpoint_every", None, "Weight steps between checkpoints (200; "
-                         "0: epoch ends only).")
-    flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints to keep (3).")
-    flags.DEFINE_integer("log_every", None, "Weight steps between TensorBoard scalars (20).")
-    flags.DEFINE_integer("eval_batches", None, "Holdout batches for the per-epoch accuracy "
-                         "(default: the whole holdout).")
     flags.DEFINE_boolean("progress", True, "Show a progress bar per epoch.")
 
 
@@ -202,22 +163,9 @@ def define_train_flags() -> None:
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, best.keras, last.keras, history.json, "
                         "results.json and TensorBoard logs go; re-running the same command resumes.")
+    from pxnas_tf.train.config import TrainConfig
+    define_config_flags(TrainConfig, skip=("epochs",))
     flags.DEFINE_integer("epochs", None, "Training epochs (required).")
-    flags.DEFINE_integer("batch_size", 256, "Global batch size (all replicas).")
-    flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch on the repeated training split "
-                         "(default: one pass).")
-    flags.DEFINE_float("lr", 0.05, "Peak learning rate (cosine decay after the warm-up).")
-    flags.DEFINE_float("min_lr", 0.0, "Final learning rate.")
-    flags.DEFINE_float("warmup_epochs", 1.0, "Linear warm-up epochs.")
-    flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
-    flags.DEFINE_boolean("nesterov", True, "Nesterov momentum.")
-    flags.DEFINE_float("weight_decay", 4e-5, "L2 weight decay on conv / dense kernels.")
-    flags.DEFINE_boolean("decay_bn_bias", False, "Also decay BN gammas/betas and biases.")
-    flags.DEFINE_float("label_smoothing", 0.1, "Label smoothing.")
-    flags.DEFINE_float("dropout", 0.1, "Dropout before the classifier.")
-    flags.DEFINE_enum("precision", "auto", ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-                      "auto: mixed_float16 on recent GPUs, mixed_bfloat16 on TPUs, else float32.")
-    flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                       "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
@@ -302,7 +250,8 @@ def define_latency_flags() -> None:
     flags.DEFINE_list("nets", None, "validate: also these nets from outside the space, "
                       "FAMILY[_aALPHA][_min]@SIZE (mobilenet, mobilenetv2, mobilenetv3small, "
                       "mobilenetv3large, efficientnetb0, cnn; e.g. mobilenetv2_a0.5@96), or "
-                      "'default' for a set of 14 (needs a table built with --probes).")
+                      "'default' for a set of 14, 'tuning' for 7 others (kept apart for choosing "
+                      "between model variants); needs a table built with --probes.")
     flags.DEFINE_boolean("plot", True, "validate: write TABLE.validation.png.")
     flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
     flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (taskset on a phone, e.g. "

@@ -307,11 +307,11 @@ def _validate() -> None:
 
 
 def _nets() -> list[str]:
-    from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS, parse_spec
+    from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS, TUNING_NETS, parse_spec
 
     specs = []
     for item in FLAGS.nets or []:
-        specs += DEFAULT_NETS if item == "default" else [item]
+        specs += {"default": DEFAULT_NETS, "tuning": TUNING_NETS}.get(item, [item])
     for spec in specs:
         parse_spec(spec)
     return list(dict.fromkeys(specs))

@@ -72,6 +72,7 @@ def run(argv: list[str] | None = None) -> None:
     prog = f"pxnas {name}"
     if any(a in ("-h", "--help", "-help", "--helpshort") for a in argv[2:]):
         from absl import flags
+
         import pxnas_tf.cli.flags as flag_defs
         print(module.__doc__.strip().replace("%s", prog))
         print("\nflags:\n" + flags.FLAGS.module_help(flag_defs))

@@ -28,27 +28,16 @@ from pxnas_tf.cli.errors import UsageError
 
 FLAGS = flags.FLAGS
 
-# Flags that map 1:1 onto SearchConfig fields.
-_CONFIG_FLAGS = (
-    "grad_mode", "warmup_epochs", "epochs", "batch_size", "steps_per_epoch", "warmup_lr", "lr",
-    "momentum", "nesterov", "weight_decay", "decay_bn_bias", "label_smoothing", "dropout",
-    "candidate_weights",
-    "arch_lr", "arch_beta1", "arch_beta2", "arch_epsilon", "arch_every", "arch_delay_epochs",
-    "arch_temperature",
-    "loss", "target_latency", "latency_scale", "latency_beta", "latency_lambda",
-    "reinforce_samples", "reinforce_exponent", "reinforce_baseline_decay", "latency_budget",
-    "budget_floor", "seed", "jit_compile", "checkpoint_every", "keep_checkpoints", "log_every",
-    "eval_batches",
-)
-
-
 def define_flags() -> None:
     flag_defs.define_search_flags()
 
 
 def _config():
-    from pxnas_tf.search import make_config
-    values = {name: getattr(FLAGS, name) for name in _CONFIG_FLAGS}
+    import dataclasses
+
+    from pxnas_tf.search import SearchConfig, make_config
+    values = {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(SearchConfig)
+              if f.name != "frozen_candidates"}
     if values["loss"] is None:
         values["loss"] = "mul#log" if values["target_latency"] is not None else "ce"
     try:
@@ -86,6 +75,7 @@ def main(argv: list[str]) -> None:
         config = _config()
         from pxnas_tf import fileio
         from pxnas_tf.distribute import is_chief
+
         # The chief owns the workdir; other workers write to folders of their own.
         with fileio.exclusive(FLAGS.workdir) if is_chief(strategy) else contextlib.nullcontext():
             _run(strategy, config)

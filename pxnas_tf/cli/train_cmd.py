@@ -4,7 +4,7 @@ usage:
   %s --arch=ARCH.json|ZOO_NAME --workdir=DIR --epochs=N
      [--dataset=fashion_mnist] [--train_limit=N] [--batch_size=256] [--lr=0.05]
      [--warmup_epochs=1] [--weight_decay=4e-5] [--label_smoothing=0.1] [--dropout=0.1]
-     [--precision=auto] [--strategy=default|mirrored|multi_worker|tpu]
+     [--mixed_precision=auto] [--strategy=default|mirrored|multi_worker|tpu]
      [--warm_start=SEARCH_WORKDIR|MODEL.keras]
 
 The arch's space takes the dataset's input shape and number of classes.
@@ -19,6 +19,7 @@ the last completed epoch; a workdir of another run is refused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from absl import flags
 
@@ -26,11 +27,6 @@ from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
 
 FLAGS = flags.FLAGS
-
-# Flags that map 1:1 onto TrainConfig fields.
-_CONFIG_FLAGS = ("epochs", "batch_size", "steps_per_epoch", "lr", "min_lr", "warmup_epochs",
-                 "momentum", "nesterov", "weight_decay", "decay_bn_bias", "label_smoothing",
-                 "dropout", "precision", "seed")
 
 
 def define_flags() -> None:
@@ -57,7 +53,8 @@ def main(argv: list[str]) -> None:
     from pxnas_tf.models import profile, zoo
     from pxnas_tf.train import TrainConfig, train
 
-    config = TrainConfig(**{name: getattr(FLAGS, name) for name in _CONFIG_FLAGS})
+    config = TrainConfig(**{f.name: getattr(FLAGS, f.name)
+                            for f in dataclasses.fields(TrainConfig)})
     source = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir,
               "image_size": FLAGS.image_size, "channels": FLAGS.channels}
     splits = data.load(FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size,
@@ -76,6 +73,7 @@ def main(argv: list[str]) -> None:
           f"{strategy.num_replicas_in_sync} replica(s)", flush=True)
     from pxnas_tf import fileio
     from pxnas_tf.distribute import is_chief
+
     # The chief owns the workdir; other workers write to folders of their own.
     with fileio.exclusive(FLAGS.workdir) if is_chief(strategy) else contextlib.nullcontext():
         result = train(arch, splits, FLAGS.workdir, config, strategy=strategy,
@@ -87,7 +85,7 @@ def main(argv: list[str]) -> None:
         print(f"warm start from {FLAGS.warm_start}: {result.warm_start}")
     top1 = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
     print(f"validation top-1 {top1(result.val_top1)} after {result.epochs} epochs "
-          f"(best {top1(result.best_val_top1)} at epoch {result.best_epoch}), precision "
-          f"{result.precision}, {result.seconds} s")
+          f"(best {top1(result.best_val_top1)} at epoch {result.best_epoch}), mixed precision "
+          f"{result.mixed_precision}, {result.seconds} s")
     for key in ("best", "last", "results"):
         print(f"  {key:<8} {result.files[key]}")

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from pxnas_tf import limits
+from pxnas_tf.knobs import knob
 
 PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
 
@@ -33,16 +34,6 @@ FILES = {"table": "latency_table.json", "search": "search", "train": "train",
 
 class _Skip(Exception):
     """A stage's stored result cannot be reused (run the stage)."""
-
-
-def knob(default, help: str, choices: tuple[str, ...] | None = None):
-    """A config field with its help text (and choices) beside it: the CLI
-    generates its flags from these (`pxnas_tf.cli.flags.define_config_flags`),
-    so a default is written once."""
-    metadata = {"help": help}
-    if choices is not None:
-        metadata["choices"] = tuple(choices)
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,15 +22,18 @@ import dataclasses
 from typing import Any
 
 from pxnas_tf import limits
+from pxnas_tf.knobs import knob
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 BUDGETS = ("soft", "hard", "band")
+CANDIDATE_WEIGHTS = ("independent", "shared")
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    """Every knob of the search (CLI flags map 1:1 onto these fields).
+    """Every knob of the search: `pxnas search` generates a flag from each
+    field (name, help, choices; unset flags take `defaults_for` the dataset).
 
     Attributes:
         grad_mode: "full_v2", "two", "full" (gradient) or "reinforce".
@@ -90,50 +93,60 @@ class SearchConfig:
             the argmax arch; None: the whole holdout.
     """
 
-    grad_mode: str = "full_v2"
-    warmup_epochs: int = 40
-    epochs: int = 120
-    batch_size: int = 256
-    steps_per_epoch: int | None = None
-    warmup_lr: float = 0.05
-    lr: float = 0.025
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-5
-    decay_bn_bias: bool = False
-    label_smoothing: float = 0.1
-    dropout: float = 0.0
-    candidate_weights: str = "independent"
-    arch_lr: float = 1e-3
-    arch_beta1: float = 0.0
-    arch_beta2: float = 0.999
-    arch_epsilon: float = 1e-8
-    arch_every: int = 5
-    arch_delay_epochs: int = 1
-    arch_temperature: float = 1.0
-    loss: str = "mul#log"
-    target_latency: float | None = None
-    latency_scale: float = 0.2
-    latency_beta: float = 0.3
-    latency_lambda: float = 0.1
-    reinforce_samples: int = 10
-    reinforce_exponent: float = 0.1
-    reinforce_baseline_decay: float = 0.01
-    latency_budget: str = "soft"
-    budget_floor: float = 0.9
-    seed: int = 0
-    jit_compile: bool = False
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 3
-    log_every: int = 20
-    eval_batches: int | None = None
+    grad_mode: str = knob("full_v2", "How the arch logits learn.", GRAD_MODES)
+    warmup_epochs: int = knob(40, "Weight-only epochs on uniform paths.")
+    epochs: int = knob(120, "Joint search epochs after the warm-up.")
+    batch_size: int = knob(256, "Global batch size (all replicas).")
+    steps_per_epoch: int | None = knob(None, "Weight steps per epoch (default: one pass).")
+    warmup_lr: float = knob(0.05, "Initial cosine lr of the warm-up.")
+    lr: float = knob(0.025, "Initial cosine lr of the search epochs.")
+    momentum: float = knob(0.9, "SGD momentum.")
+    nesterov: bool = knob(True, "Nesterov momentum.")
+    weight_decay: float = knob(4e-5, "L2 on kernels of shared layers and active candidates.")
+    decay_bn_bias: bool = knob(False, "Also decay BN gammas/betas and biases.")
+    label_smoothing: float = knob(0.1, "Label smoothing of the weight steps.")
+    dropout: float = knob(0.0, "Dropout before the classifier.")
+    candidate_weights: str = knob("independent", "independent: each candidate op its own weights "
+        "(the paper's); shared: a block's candidates are slices of its largest (k3 the centre "
+        "of k7, e3 the first channels of e6), which trains on small budgets.", CANDIDATE_WEIGHTS)
+    arch_lr: float = knob(1e-3, "Adam lr of the arch logits.")
+    arch_beta1: float = knob(0.0, "Adam beta1 of the logits.")
+    arch_beta2: float = knob(0.999, "Adam beta2 of the logits.")
+    arch_epsilon: float = knob(1e-8, "Adam epsilon of the logits.")
+    arch_every: int = knob(5, "Weight steps per arch step.")
+    arch_delay_epochs: int = knob(1, "Search epochs without arch steps.")
+    arch_temperature: float = knob(1.0, "Temperature of the logits after the last arch step: p = "
+        "softmax(alpha / tau), tau falling geometrically from 1 (1: no annealing, the paper's).")
+    loss: str = knob("mul#log", "Arch loss (the CLI's default: mul#log with a target, ce "
+        "without).", LOSS_FORMS)
+    target_latency: float | None = knob(None, "Target latency T, in the latency model's unit (ms "
+        "for a table, MMACs for the proxy).")
+    latency_scale: float = knob(0.2, "mul#log scale.")
+    latency_beta: float = knob(0.3, "mul#log exponent beta.")
+    latency_lambda: float = knob(0.1, "add#linear / abs#target weight lambda.")
+    reinforce_samples: int = knob(10, "REINFORCE: archs per update M.")
+    reinforce_exponent: float = knob(0.1, "REINFORCE: w in acc * (T/LAT)^w.")
+    reinforce_baseline_decay: float = knob(0.01, "REINFORCE: baseline decay d in b <- d b + (1 - "
+        "d) mean R (the original's: the baseline moves 0.99 of the way).")
+    latency_budget: str = knob("soft", "hard: derive the most probable arch within the target when "
+        "the argmax arch exceeds it; band: the most probable arch in [budget_floor * target, "
+        "target] when the argmax arch lies outside; soft: the argmax.", BUDGETS)
+    budget_floor: float = knob(0.9, "Lower end of --latency_budget=band as a fraction of the "
+        "target.")
+    seed: int = knob(0, "Seed of initialisation, path sampling and data.")
+    jit_compile: bool = knob(False, "XLA-compile the step functions.")
+    checkpoint_every: int = knob(200, "Weight steps between checkpoints (0: epoch ends only).")
+    keep_checkpoints: int = knob(3, "Checkpoints to keep.")
+    log_every: int = knob(20, "Weight steps between TensorBoard scalars.")
+    eval_batches: int | None = knob(None, "Holdout batches for the per-epoch accuracy (default: "
+        "the whole holdout).")
     frozen_candidates: tuple = ()
 
     def __post_init__(self):
         _choice("grad_mode", self.grad_mode, GRAD_MODES)
         _choice("loss", self.loss, LOSS_FORMS)
         _choice("latency_budget", self.latency_budget, BUDGETS)
-        _choice("candidate_weights", self.candidate_weights, ("independent", "shared"))
+        _choice("candidate_weights", self.candidate_weights, CANDIDATE_WEIGHTS)
         limits.check_fields(self)  # every numeric field in its range (pxnas_tf.limits)
         if self.loss != "ce" and self.target_latency is None:
             raise ValueError(f"loss {self.loss!r} needs a target latency (--target_latency); "
@@ -175,6 +188,20 @@ _DATASET_DEFAULTS = {"imagenet2012": PAPER}
 def defaults_for(dataset: str) -> dict:
     """The default overrides of `SearchConfig` for `dataset`."""
     return dict(_DATASET_DEFAULTS.get(dataset, SMALL))
+
+
+def search_flag_defaults() -> dict[str, str]:
+    """Field -> "(paper: X; small datasets: Y)" for the help of the search's
+    flags, whose defaults depend on the dataset."""
+    out = {}
+    for field in dataclasses.fields(SearchConfig):
+        if field.default is None:
+            continue
+        text = f"(paper: {field.default}"
+        if field.name in SMALL and SMALL[field.name] != field.default:
+            text += f"; small datasets: {SMALL[field.name]}"
+        out[field.name] = text + ")"
+    return out
 
 
 def make_config(dataset: str, **values: Any) -> SearchConfig:

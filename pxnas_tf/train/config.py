@@ -14,8 +14,9 @@ from typing import Any
 
 from pxnas_tf import limits
 from pxnas_tf.errors import PxnasError
+from pxnas_tf.knobs import knob
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+MIXED_PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 class TrainError(PxnasError, ValueError):
@@ -26,7 +27,7 @@ class TrainError(PxnasError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every knob of `train` (the CLI flags map 1:1 onto these fields).
+    """Every knob of `train`: `pxnas train` generates a flag from each field.
 
     Attributes:
         epochs: passes over the training split (or `steps_per_epoch` steps).
@@ -43,25 +44,29 @@ class TrainConfig:
         decay_bn_bias: also decay BN gammas / betas and biases.
         label_smoothing: of the cross-entropy.
         dropout: before the classifier.
-        precision: "auto" (mixed_float16 on GPUs of compute capability >= 7,
-            mixed_bfloat16 on TPUs, float32 elsewhere), or a Keras policy.
+        mixed_precision: the Keras dtype policy: "auto" (mixed_float16 on
+            GPUs of compute capability >= 7, mixed_bfloat16 on TPUs, float32
+            elsewhere), or a policy name. (A table's or an export's
+            `precision` is the quantization; this is not.)
         seed: initial weights (and, in the CLI, the data order).
     """
 
-    epochs: int = 30
-    batch_size: int = 256
-    steps_per_epoch: int | None = None
-    lr: float = 0.05
-    min_lr: float = 0.0
-    warmup_epochs: float = 1.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-5
-    decay_bn_bias: bool = False
-    label_smoothing: float = 0.1
-    dropout: float = 0.1
-    precision: str = "auto"
-    seed: int = 0
+    epochs: int = knob(30, "Training epochs (the CLI asks for them).")
+    batch_size: int = knob(256, "Global batch size (all replicas).")
+    steps_per_epoch: int | None = knob(None, "Steps per epoch on the repeated training split "
+        "(default: one pass).")
+    lr: float = knob(0.05, "Peak learning rate (cosine decay after the warm-up).")
+    min_lr: float = knob(0.0, "Final learning rate.")
+    warmup_epochs: float = knob(1.0, "Linear warm-up epochs.")
+    momentum: float = knob(0.9, "SGD momentum.")
+    nesterov: bool = knob(True, "Nesterov momentum.")
+    weight_decay: float = knob(4e-5, "L2 weight decay on conv / dense kernels.")
+    decay_bn_bias: bool = knob(False, "Also decay BN gammas/betas and biases.")
+    label_smoothing: float = knob(0.1, "Label smoothing.")
+    dropout: float = knob(0.1, "Dropout before the classifier.")
+    mixed_precision: str = knob("auto", "Keras dtype policy; auto: mixed_float16 on recent GPUs, "
+        "mixed_bfloat16 on TPUs, else float32.", MIXED_PRECISIONS)
+    seed: int = knob(0, "Seed of initialisation and data order.")
 
     def __post_init__(self):
         limits.check_fields(self, TrainError)  # ranges: pxnas_tf.limits
@@ -72,9 +77,9 @@ class TrainConfig:
         if self.warmup_epochs > self.epochs:
             raise TrainError(f"warmup_epochs={self.warmup_epochs}: expected <= epochs "
                              f"({self.epochs})")
-        if self.precision not in PRECISIONS:
-            raise TrainError(f"unknown precision {self.precision!r}: expected one of "
-                             f"{list(PRECISIONS)}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise TrainError(f"unknown mixed_precision {self.mixed_precision!r}: expected one "
+                             f"of {list(MIXED_PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

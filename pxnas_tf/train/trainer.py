@@ -41,7 +41,7 @@ class TrainResult:
         epochs: epochs completed in all (over restarts).
         resumed_from: epochs already done when this call started.
         history: one dict of metrics per epoch.
-        precision: the dtype policy trained in.
+        mixed_precision: the dtype policy trained in.
         warm_start: what the warm start copied, or None.
         seconds: wall time of this call.
         files: what the workdir holds.
@@ -53,7 +53,7 @@ class TrainResult:
     epochs: int
     resumed_from: int
     history: list[dict]
-    precision: str
+    mixed_precision: str
     warm_start: str | None
     seconds: float
     files: dict[str, str]
@@ -83,6 +83,9 @@ def check_or_write_run(path: str, record: dict) -> None:
 
     with open(path, encoding="utf-8") as f:
         stored = json.load(f)
+    config = stored.get("config") if isinstance(stored, dict) else None
+    if isinstance(config, dict) and "precision" in config and "mixed_precision" not in config:
+        config["mixed_precision"] = config.pop("precision")  # the field's name before 2026-12-05
     if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
         found = stored.get("format") if isinstance(stored, dict) else None
         raise TrainError(f"workdir {os.path.dirname(path)} holds no training run (its run.json "
@@ -147,7 +150,7 @@ def train(arch: Arch, splits, workdir: str, config: TrainConfig = TrainConfig(),
     check_or_write_run(files["run"], run_record(arch, config, data, data_source))
     arch.save(files["arch"])
     done = checkpoints.completed_epochs(files["backup"])
-    policy = model_setup.resolve_precision(config.precision, strategy)
+    policy = model_setup.resolve_precision(config.mixed_precision, strategy)
     steps = config.steps_per_epoch or splits.steps("train")
     if steps < 1:
         raise TrainError(f"the training split gives no full batch of {config.batch_size}")
@@ -219,7 +222,7 @@ def _finish(files: dict[str, str], policy: str, resumed_from: int, warm: str | N
     result = TrainResult(
         val_top1=epochs[-1].get("val_accuracy") if epochs else None,
         best_val_top1=best.get("value"), best_epoch=best.get("epoch"),
-        epochs=len(epochs), resumed_from=resumed_from, history=epochs, precision=policy,
+        epochs=len(epochs), resumed_from=resumed_from, history=epochs, mixed_precision=policy,
         warm_start=warm, seconds=round(seconds, 1),
         files={k: v for k, v in files.items() if os.path.exists(v) or k == "results"})
     fileio.atomic_write_json(files["results"], result.to_dict())

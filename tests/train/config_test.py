@@ -9,7 +9,7 @@ def test_defaults_follow_the_retrain_recipe():
     c = TrainConfig()
     assert (c.lr, c.momentum, c.nesterov, c.weight_decay, c.label_smoothing) == \
         (0.05, 0.9, True, 4e-5, 0.1)
-    assert not c.decay_bn_bias and c.precision == "auto"
+    assert not c.decay_bn_bias and c.mixed_precision == "auto"
     assert TrainConfig.from_dict(c.to_dict()) == c
 
 
@@ -20,7 +20,7 @@ def test_defaults_follow_the_retrain_recipe():
     ("warmup_epochs", 50, r"warmup_epochs=50: expected <= epochs"),
     ("label_smoothing", 1.0, "label_smoothing"),
     ("dropout", -0.1, "dropout"),
-    ("precision", "float8", "unknown precision 'float8'"),
+    ("mixed_precision", "float8", "unknown mixed_precision 'float8'"),
     ("steps_per_epoch", 0, "steps_per_epoch"),
 ])
 def test_bad_values_are_named(field, value, message):

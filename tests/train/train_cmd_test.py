@@ -21,7 +21,7 @@ def _tiny_args(arch_file, workdir, epochs, train_limit=256):
 def test_help_lists_the_flags():
     out = run_pxnas("train", "--help")
     assert out.returncode == 0, out.stderr
-    for flag in ("--arch", "--workdir", "--warm_start", "--precision", "--strategy",
+    for flag in ("--arch", "--workdir", "--warm_start", "--mixed_precision", "--strategy",
                  "--label_smoothing", "--decay_bn_bias"):
         assert flag in out.stdout
 

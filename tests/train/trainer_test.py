@@ -29,7 +29,7 @@ class _StopAt(keras.callbacks.Callback):
 def test_train_writes_models_history_and_results(tiny_arch, splits, tmp_path):
     config = TrainConfig(epochs=2, batch_size=32, lr=0.1, warmup_epochs=0.5)
     result = train(tiny_arch, splits, str(tmp_path), config, verbose=0)
-    assert result.epochs == 2 and result.resumed_from == 0 and result.precision == "float32"
+    assert result.epochs == 2 and result.resumed_from == 0 and result.mixed_precision == "float32"
     assert 0.0 <= result.val_top1 <= 1.0 and result.best_epoch in (1, 2)
     for key in ("best", "last", "arch", "run", "history", "results", "tensorboard"):
         assert os.path.exists(result.files[key]), key
@@ -86,15 +86,15 @@ def test_data_that_does_not_fit_the_arch(tiny_arch, make_splits, tmp_path):
 def test_steps_per_epoch_and_mirrored_strategy(tiny_arch, splits, tmp_path):
     import tensorflow as tf
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    config = TrainConfig(epochs=2, batch_size=32, steps_per_epoch=3, precision="float32")
+    config = TrainConfig(epochs=2, batch_size=32, steps_per_epoch=3, mixed_precision="float32")
     result = train(tiny_arch, splits, str(tmp_path), config, strategy=strategy, verbose=0)
     assert result.epochs == 2
 
 
 def test_mixed_precision_when_asked(tiny_arch, splits, tmp_path):
-    config = TrainConfig(epochs=1, batch_size=32, steps_per_epoch=2, precision="mixed_float16")
+    config = TrainConfig(epochs=1, batch_size=32, steps_per_epoch=2, mixed_precision="mixed_float16")
     result = train(tiny_arch, splits, str(tmp_path), config, verbose=0)
-    assert result.precision == "mixed_float16"
+    assert result.mixed_precision == "mixed_float16"
     model = keras.saving.load_model(result.files["last"])
     assert model.get_layer("stem_conv").compute_dtype == "float16"
     assert model.get_layer("logits").compute_dtype == "float32"

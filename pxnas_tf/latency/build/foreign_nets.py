@@ -33,6 +33,12 @@ DEFAULT_NETS = (
     "efficientnetb0@64", "efficientnetb0@32",
     "cnn@32",
 )
+# Nets kept apart for choosing between model variants, so that the
+# default set above stays a test set (`--nets=tuning`).
+TUNING_NETS = (
+    "mobilenet_a0.75@80", "mobilenetv2_a0.75@112", "mobilenetv2_a1.3@48",
+    "mobilenetv3small_a0.75@80", "mobilenetv3large_a0.75@96", "efficientnetb0@96", "cnn@64",
+)
 _SPEC = re.compile(r"^(?P<family>[a-z0-9]+?)(?:_a(?P<alpha>\d+(?:\.\d+)?))?(?P<min>_min)?"
                    r"@(?P<size>\d+)$")
 

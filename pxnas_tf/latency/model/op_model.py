@@ -116,7 +116,7 @@ def features(op: Op) -> np.ndarray:
     values = {"one": 1.0, "macs": float(op.macs), "macs16": float(op.macs * padded / channels),
               "in_elems": float(op.in_elems), "out_elems": float(op.out_elems),
               "pixels": float(pixels), "weights": float(op.weights),
-              "window": float(op.window)}
+              "window": float(op.window), "patch": float(op.macs / channels)}
     return np.array([values[f] for f in FEATURES[_family(group_of(op))]])
 
 
