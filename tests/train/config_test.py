@@ -1,7 +1,10 @@
 """TrainConfig validation and serialization."""
 
+import json
+
 import pytest
 
+from pxnas_tf.search_space import Arch
 from pxnas_tf.train.config import TrainConfig, TrainError
 
 
@@ -35,3 +38,26 @@ def test_unknown_setting():
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_a_run_recorded_before_the_mixed_precision_rename_still_resumes(tmp_path):
+    """run.json of a run from before TrainConfig.precision became
+    mixed_precision: the same settings match, other settings are named."""
+    from pxnas_tf.search_space import load_space
+    from pxnas_tf.testing import tiny_space_dict
+    from pxnas_tf.train.trainer import check_or_write_run, run_record
+
+    space = load_space(tiny_space_dict())
+    arch = Arch(space, tuple(b.candidates[0] for b in space.blocks()))
+    record = run_record(arch, TrainConfig(epochs=2), {"dataset": "x"})
+    old = json.loads(json.dumps(record))
+    old["config"]["precision"] = old["config"].pop("mixed_precision")
+    path = str(tmp_path / "run.json")
+    with open(path, "w") as f:
+        json.dump(old, f)
+    check_or_write_run(path, record)  # no error: the same run
+    with pytest.raises(TrainError, match=r"config.mixed_precision: 'auto' in the workdir, "
+                                         r"'float32' now"):
+        check_or_write_run(path, run_record(arch, TrainConfig(epochs=2,
+                                                              mixed_precision="float32"),
+                                            {"dataset": "x"}))
