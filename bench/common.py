@@ -333,7 +333,7 @@ class SearchBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_limit={self.train_limit}", f"--holdout_size={self.holdout_size}",
+        return [f"--train_examples={self.train_limit}", f"--holdout_examples={self.holdout_size}",
                 f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
                 f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
                 f"--arch_every={self.arch_every}", f"--arch_temperature={self.arch_temperature}",
@@ -384,7 +384,7 @@ class TrainBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_limit={self.train_limit}", f"--val_limit={self.val_limit}",
+        return [f"--train_examples={self.train_limit}", f"--val_examples={self.val_limit}",
                 f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
                 f"--warmup_epochs={self.warmup_epochs}", "--mixed_precision=float32",
                 f"--seed={self.seed}"]

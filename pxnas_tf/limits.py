@@ -70,8 +70,8 @@ LIMITS: dict[str, Limit] = {
     # Counts where 0 means none (or all, for example counts).
     **{name: OPTIONAL_COUNT for name in (
         "epochs", "warmup_epochs", "search_epochs", "search_warmup_epochs", "arch_delay_epochs",
-        "checkpoint_every", "holdout_size", "train_limit", "holdout_limit", "val_limit",
-        "search_examples", "train_examples", "val_examples", "num_archs", "warmup_runs", "seed")},
+        "checkpoint_every", "holdout_limit", "search_examples", "train_examples", "val_examples",
+        "num_archs", "warmup_runs", "seed")},
     # Rates and scales.
     **{name: _POSITIVE for name in (
         "lr", "arch_lr", "qat_lr", "arch_epsilon", "width_mult", "target_latency", "target_ms",

@@ -108,9 +108,11 @@ def define_search_flags() -> None:
     flags.DEFINE_string("data_dir", None, "Where the dataset is (default: the dataset's own place).")
     flags.DEFINE_integer("image_size", None, "Resize images to this size (default: the dataset's).")
     flags.DEFINE_integer("channels", None, "1 or 3 image channels (default: the dataset's).")
-    flags.DEFINE_integer("holdout_size", None, "Training examples held out for the arch steps "
+    flags.DEFINE_integer("holdout_examples", None, "Training examples held out for the arch steps "
                          "(class-balanced; default: the dataset's, 5000 for small datasets).")
-    flags.DEFINE_integer("train_limit", None, "Use at most this many training examples.")
+    flags.DEFINE_integer("train_examples", None, "Use at most this many training examples.")
+    flags.DEFINE_alias("holdout_size", "holdout_examples")  # the names before 2026-12-05
+    flags.DEFINE_alias("train_limit", "train_examples")
     flags.DEFINE_integer("holdout_limit", None, "Use at most this many holdout examples.")
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, logs, history.json and arch.json go; "
@@ -156,10 +158,14 @@ def define_train_flags() -> None:
     flags.DEFINE_string("space", None, "Search-space preset or JSON file replacing the arch's own.")
     flags.DEFINE_float("width_mult", None, "Override the width multiplier of the arch's space.")
     _data_flags("fashion_mnist")
-    flags.DEFINE_integer("train_limit", None, "Use at most this many training examples.")
-    flags.DEFINE_integer("val_limit", None, "Use at most this many validation (test) examples.")
-    flags.DEFINE_integer("holdout_size", 0, "Training examples held out (the search's arch split); "
-                         "0 retrains on the whole training split.")
+    flags.DEFINE_integer("train_examples", None, "Use at most this many training examples.")
+    flags.DEFINE_integer("val_examples", None, "Use at most this many validation (test) examples.")
+    flags.DEFINE_alias("train_limit", "train_examples")  # the names before 2026-12-05
+    flags.DEFINE_alias("val_limit", "val_examples")
+    flags.DEFINE_integer("holdout_examples", None, "Training examples held out (the search's "
+                         "arch split, as `pxnas search --holdout_examples` holds it out); "
+                         "default: none, retrain on the whole training split.")
+    flags.DEFINE_alias("holdout_size", "holdout_examples")
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, best.keras, last.keras, history.json, "
                         "results.json and TensorBoard logs go; re-running the same command resumes.")

@@ -5,7 +5,7 @@ usage:
      [--latency_table=FILE | --latency_proxy=macs] [--target_latency=T]
      [--loss=mul#log|add#linear|ce] [--grad_mode=full_v2|two|full|reinforce]
      [--strategy=default|mirrored|multi_worker|tpu] [--jit_compile] [--deterministic]
-     [--warmup_epochs=N] [--epochs=N] [--batch_size=N] [--train_limit=N] ...
+     [--warmup_epochs=N] [--epochs=N] [--batch_size=N] [--train_examples=N] ...
 
 Writes to the workdir: checkpoints/, tensorboard/, history.json (per-epoch
 op probabilities), arch.json (the derived arch, loadable by `pxnas build
@@ -91,8 +91,8 @@ def _run(strategy, config) -> None:
 
     splits = data.load(
         FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size, image_size=FLAGS.image_size,
-        channels=FLAGS.channels, holdout_size=FLAGS.holdout_size, seed=config.seed,
-        deterministic=True, augment=FLAGS.augment, repeat=True, train_limit=FLAGS.train_limit,
+        channels=FLAGS.channels, holdout_size=FLAGS.holdout_examples, seed=config.seed,
+        deterministic=True, augment=FLAGS.augment, repeat=True, train_limit=FLAGS.train_examples,
         holdout_limit=FLAGS.holdout_limit)
     space = load_space(FLAGS.space, input_shape=list(splits.input_shape),
                        num_classes=splits.num_classes)

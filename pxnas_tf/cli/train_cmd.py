@@ -2,7 +2,7 @@
 
 usage:
   %s --arch=ARCH.json|ZOO_NAME --workdir=DIR --epochs=N
-     [--dataset=fashion_mnist] [--train_limit=N] [--batch_size=256] [--lr=0.05]
+     [--dataset=fashion_mnist] [--train_examples=N] [--batch_size=256] [--lr=0.05]
      [--warmup_epochs=1] [--weight_decay=4e-5] [--label_smoothing=0.1] [--dropout=0.1]
      [--mixed_precision=auto] [--strategy=default|mirrored|multi_worker|tpu]
      [--warm_start=SEARCH_WORKDIR|MODEL.keras]
@@ -59,8 +59,9 @@ def main(argv: list[str]) -> None:
               "image_size": FLAGS.image_size, "channels": FLAGS.channels}
     splits = data.load(FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size,
                        image_size=FLAGS.image_size, channels=FLAGS.channels,
-                       holdout_size=FLAGS.holdout_size, seed=config.seed, augment=FLAGS.augment,
-                       train_limit=FLAGS.train_limit, val_limit=FLAGS.val_limit)
+                       holdout_size=FLAGS.holdout_examples or 0, seed=config.seed,
+                       augment=FLAGS.augment,
+                       train_limit=FLAGS.train_examples, val_limit=FLAGS.val_examples)
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=splits.input_shape,
                             num_classes=splits.num_classes, width_mult=FLAGS.width_mult)
     cost = profile.profile_arch(arch)

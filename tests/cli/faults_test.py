@@ -41,7 +41,7 @@ def _commands(tmp_path) -> dict:
         "search": (search_args(tiny, tmp_path / "search", "--epochs=4"),
                    tmp_path / "search" / "arch.json"),
         "train": (["train", f"--arch={arch_file}", f"--workdir={tmp_path / 'train'}",
-                   "--epochs=4", "--train_limit=4096", "--val_limit=128", "--batch_size=32",
+                   "--epochs=4", "--train_examples=4096", "--val_examples=128", "--batch_size=32",
                    "--noprogress", *data], tmp_path / "train" / "results.json"),
         "export": (["export", f"--model={tmp_path / 'net.keras'}", f"--arch={arch_file}",
                     "--mode=int8", "--calibration_examples=64", "--verify_examples=500",

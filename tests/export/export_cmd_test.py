@@ -17,7 +17,7 @@ def workdir(tmp_path_factory, tiny_arch):
     arch.write_text(json.dumps({"format": "pxnas_tf.arch/v1", "name": "tiny", "space": space,
                                 "ops": list(tiny_arch.ops)}))
     out = run_pxnas("train", f"--arch={arch}", f"--workdir={root / 'run'}", "--epochs=1",
-                    "--image_size=16", "--train_limit=256", "--val_limit=64", "--batch_size=32",
+                    "--image_size=16", "--train_examples=256", "--val_examples=64", "--batch_size=32",
                     "--noprogress")
     assert out.returncode == 0, out.stderr[-3000:]
     return root / "run"

@@ -14,7 +14,7 @@ from pxnas_tf.testing import pxnas_command, quiet_env, run_pxnas
 
 def _tiny_args(arch_file, workdir, epochs, train_limit=256):
     return [f"--arch={arch_file}", f"--workdir={workdir}", f"--epochs={epochs}",
-            "--image_size=16", f"--train_limit={train_limit}", "--val_limit=128",
+            "--image_size=16", f"--train_examples={train_limit}", "--val_examples=128",
             "--batch_size=32", "--noprogress"]
 
 
