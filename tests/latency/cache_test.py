@@ -55,6 +55,19 @@ def test_streaming_fraction_and_time_by_hand():
     assert cache.chain_length({"L2": 256 << 10, "L3": 1 << 20}, "int8") == 2
 
 
+def test_calibration_conv_fits_in_half_of_l2():
+    """The single calibration model must keep its weights in L2 (else the
+    chain's extra time, and so the rate, comes out near 0): 1024 channels
+    at int8, 512 at float32 on a 2 MiB L2; a record of a 1024-channel
+    float32 single is stale and measured again."""
+    l2 = 2 << 20
+    for precision, expected in (("int8", 1024), ("float32", 512)):
+        c = cache.calibration_channels(l2, precision)
+        assert c == expected and c * c * cache.BYTES_PER_WEIGHT[precision] <= l2 // 2
+        assert cache.calibration_is_valid({"channels": c, "l2_bytes": l2}, precision)
+    assert not cache.calibration_is_valid({"channels": 1024, "l2_bytes": l2}, "float32")
+
+
 def test_weight_bytes_count_every_op_of_the_keys():
     key = "expanded_conv-input:8x8x16-output:8x8x16-expand:3-kernel:3-stride:1-idskip:1"
     weights = sum(op.weights for op in ops_of_key(key))

@@ -39,7 +39,7 @@ from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled,
 from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
-from pxnas_tf.latency.model import context
+from pxnas_tf.latency.model import context, streaming
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.latency.model.table import (
@@ -275,12 +275,15 @@ class _Build:
         (`pxnas_tf.latency.model.streaming`), where the runner knows its caches."""
         meta = self.table.metadata
         caches = meta.caches or {}
-        if (not self.settings.weight_streaming or meta.weight_streaming
-                or not caches.get("L2")):
+        if not self.settings.weight_streaming or not caches.get("L2"):
+            return
+        if meta.weight_streaming and streaming.calibration_is_valid(meta.weight_streaming,
+                                                                    self.precision):
             return
         self.log("measuring the weight-streaming rate (2 calibration models)")
-        info = streaming_chains.measure_streaming(self.runner, self.precision, caches,
-                                                  os.path.join(self.models_dir, "streaming"))
+        info = streaming_chains.measure_streaming(
+            self.runner, self.precision, caches, os.path.join(self.models_dir, "streaming"),
+            streaming.calibration_channels(caches["L2"], self.precision))
         self.measured += 2
         meta.weight_streaming = info
         self._save()

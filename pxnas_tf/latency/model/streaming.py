@@ -71,6 +71,25 @@ def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
     return info["ms_per_mb"] * weights / 1e6 * streaming_fraction(weights, info["l2_bytes"])
 
 
+def calibration_channels(l2_bytes: int, precision: str) -> int:
+    """Channels of the calibration conv: the widest multiple of 64 (at most
+    `DEFAULT_CHANNELS`) whose weights fill at most half of L2, so that the
+    single model's weights stay in L2 and only the chain's stream (1024 for
+    int8 and 512 for float32 on a 2 MiB L2)."""
+    per = BYTES_PER_WEIGHT[precision]
+    channels = DEFAULT_CHANNELS
+    while channels > 64 and channels * channels * per > l2_bytes // 2:
+        channels -= 64
+    return channels
+
+
+def calibration_is_valid(info: dict[str, Any], precision: str) -> bool:
+    """False for a record whose single model's weights did not fit in L2
+    (tables built before `calibration_channels`: its rate is too low)."""
+    channels = int(info.get("channels", DEFAULT_CHANNELS))
+    return channels * channels * BYTES_PER_WEIGHT[precision] <= info.get("l2_bytes", 0) // 2
+
+
 def chain_length(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS) -> int:
     """Layers of the chain: its weights about 2x the last-level cache, at most
     `MAX_CHAIN_BYTES`."""
