@@ -39,11 +39,13 @@ def test_cache_sizes_from_sysfs(tmp_path):
 def test_streaming_fraction_and_time_by_hand():
     l2 = 1_000_000
     assert cache.streaming_fraction(0.5 * l2, l2) == 0.0
-    assert cache.streaming_fraction(1.5 * l2, l2) == pytest.approx(0.5)
+    assert cache.streaming_fraction(l2, l2) == 0.0
+    assert cache.streaming_fraction(1.01 * l2, l2) == 1.0
     assert cache.streaming_fraction(5 * l2, l2) == 1.0
     info = {"ms_per_mb": 0.05, "l2_bytes": l2}
     assert cache.streaming_ms(4e6, info) == pytest.approx(0.05 * 4.0)
-    assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.05 * 1.5 * 0.5)
+    assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.05 * 1.5)
+    assert cache.streaming_ms(0.9e6, info) == 0.0
     assert cache.streaming_ms(4e6, None) == 0.0
     # 2 x 8 MB of float32 1024x1024 layers (4 MB each): 4 layers.
     assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "float32") == 4

@@ -22,10 +22,15 @@ costs more than N singles by the time it takes to stream its weights:
 
 A net of W weight bytes is then predicted as the sum of its blocks plus
 
-    ms_per_mb * W_MB * phi(W),    phi(W) = clip((W - L2) / L2, 0, 1)
+    ms_per_mb * W_MB * phi(W),    phi(W) = 1 if W > L2 else 0
 
-(0 while the net fits in L2, the full rate once it holds twice L2). Nothing
-here is fitted to whole-net measurements; the validation nets test it.
+A net runs its layers in the same order on every invoke, so its weights are
+read cyclically: once they outgrow L2, an LRU-like cache has evicted each
+layer's weights before the next invoke needs them, and every layer streams
+(a ramp from L2 to 2 x L2, which assumed partial reuse, under-predicted the
+tuning nets of `pxnas_tf.latency.build.foreign_nets` by 7% on average
+against 3% for the step; docs/benchmarks/latency_foreign.md). Nothing here
+is fitted to whole-net measurements; the validation nets test it.
 """
 
 from __future__ import annotations
@@ -57,10 +62,10 @@ def ops_weight_bytes(ops: Sequence[Op], precision: str) -> int:
 
 
 def streaming_fraction(weights: float, l2: int) -> float:
-    """phi(W): 0 while `weights` fit in L2, 1 from twice L2, linear between."""
+    """phi(W): 0 while `weights` fit in L2, 1 beyond."""
     if l2 <= 0:
         raise ValueError(f"L2 size must be > 0, got {l2}")
-    return min(1.0, max(0.0, (weights - l2) / l2))
+    return 1.0 if weights > l2 else 0.0
 
 
 def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
