@@ -13,7 +13,10 @@ For each precision (host runner: LiteRT, 1 thread, XNNPACK):
    nets (`foreign_nets.DEFAULT_NETS`, the test set) and the 7 tuning nets
    (`foreign_nets.TUNING_NETS`, kept apart for choosing between model
    variants), each converted and measured whole with the table's pass rule;
-3. writes docs/benchmarks/latency_foreign.md: per group and family MAPE,
+3. measures every op of a few nets alone (`--isolate`) and compares the sum
+   with the net measured whole: how much of the error is the op model's
+   fit and how much is what running inside a net adds;
+4. writes docs/benchmarks/latency_foreign.md: per group and family MAPE,
    share within +/-10% and Kendall tau, every foreign net's prediction and
    measurement, against the issue's goals, and the scatter plots
    docs/benchmarks/latency_foreign_<precision>.png.
@@ -43,6 +46,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_archs", 30, "Random archs of the space.")
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "latency_foreign.md"),
                         "Report.")
+    flags.DEFINE_list("isolate", ["mobilenetv2_a0.5@96", "mobilenetv3small@96",
+                                  "efficientnetb0@64", "cnn@32"],
+                      "Nets whose every op is also measured alone (a table of their ops).")
 
 
 def run_precision(precision: str) -> dict:
@@ -75,6 +81,7 @@ def run_precision(precision: str) -> dict:
     test = [r for r in rows if r.name in DEFAULT_NETS]
     tuning = [r for r in rows if r.name in TUNING_NETS]
     main = [r for r in rows if r.name not in TUNING_NETS and r.group != "zoo"]
+    isolated = isolation(precision, path, runner, {r.name: r for r in rows})
     png = os.path.join(os.path.dirname(FLAGS.out), f"latency_foreign_{precision}.png")
     shutil.copyfile(rep.plot, png)
     return {"precision": precision, "table": path, "entries": len(table),
@@ -85,7 +92,44 @@ def run_precision(precision: str) -> dict:
             "zoo": summary([r for r in rows if r.group == "zoo"]),
             "by_group": rep.by_group, "nets": [(r.name, r.group, r.predicted_ms, r.measured_ms)
                                                for r in test + tuning],
-            "png": os.path.basename(png)}
+            "isolated": isolated, "png": os.path.basename(png)}
+
+
+def isolation(precision: str, table_path: str, runner, measured: dict) -> list[dict]:
+    """Every op of the `--isolate` nets measured alone (a table of single-op
+    keys, resumable) against the net measured whole."""
+    import glob
+
+    from pxnas_tf.latency.build import tflite_ops, validation
+    from pxnas_tf.latency.build.builder import build_table, default_models_dir
+    from pxnas_tf.latency.build.settings import BuildSettings
+    from pxnas_tf.latency.model.ops import op_key
+    from pxnas_tf.search_space import load_space
+
+    folder = os.path.join(default_models_dir(table_path, precision), "nets")
+    ops = {}
+    for spec in FLAGS.isolate:
+        (path,) = glob.glob(os.path.join(folder, validation._safe(spec) + "-*.tflite"))
+        with open(path, "rb") as f:
+            ops[spec] = tflite_ops.ops_of_tflite(f.read())
+    keys = list(dict.fromkeys(op_key(op) for net in ops.values() for op in net))
+    report = build_table(load_space("proxyless_small"), runner,
+                         os.path.join(FLAGS.workdir, f"isolated_{precision}.json"), precision,
+                         BuildSettings(weight_streaming=False, footprint=False, context=False),
+                         keys=keys, progress=False)
+    table = report.table
+    overhead = min(float(v) for v in table.metadata.overhead["ms"].values())
+    out = []
+    for spec, net in ops.items():
+        by_type = {}
+        for op in net:
+            by_type[op.type] = by_type.get(op.type, 0.0) + table.value(op_key(op), "median")
+        total = sum(by_type.values()) + overhead
+        out.append({"net": spec, "ops": len(net), "sum_ms": total,
+                    "whole_ms": measured[spec].measured_ms,
+                    "predicted_ms": measured[spec].predicted_ms,
+                    "top": sorted(by_type.items(), key=lambda kv: -kv[1])[:3]})
+    return out
 
 
 def _fmt(s: dict) -> str:
@@ -128,6 +172,17 @@ def write_report(results: list[dict], command: str) -> None:
                   "|---|---|---|---|---|"]
         for name, group, p, m in r["nets"]:
             lines.append(f"| {name} | {group} | {p:.3f} | {m:.3f} | {p / m - 1:+.1%} |")
+        if r["isolated"]:
+            lines += ["", "Every op measured alone (a model of that one op, the per-invoke "
+                      "overhead taken out) and summed, against the net measured whole and "
+                      "the prediction:", "",
+                      "| net | ops | sum of ops alone | whole | sum / whole | predicted / whole "
+                      "| largest op types (ms) |", "|---|---|---|---|---|---|---|"]
+            for i in r["isolated"]:
+                top = ", ".join(f"{t} {ms:.3f}" for t, ms in i["top"])
+                lines.append(f"| {i['net']} | {i['ops']} | {i['sum_ms']:.3f} | "
+                             f"{i['whole_ms']:.3f} | {i['sum_ms'] / i['whole_ms']:.2f} | "
+                             f"{i['predicted_ms'] / i['whole_ms']:.2f} | {top} |")
         lines += ["", f"![{r['precision']}]({r['png']})", ""]
     fileio.atomic_write_text(FLAGS.out, "\n".join(lines) + "\n")
 

@@ -7,27 +7,33 @@ features, and a block costs the sum over its ops:
 
     t(block) = sum_{op in block} theta_{g(op)} . phi_{g(op)}(op)
 
-    group g                  features phi
-    conv1x1                  1, MACs, MACs16, input elements, output elements, weights
-    convkxk  (k > 1)         MACs
-    dw{k}_s{s}               1, MACs, MACs16, output elements, output pixels, weights
-    fc                       MACs
-    pool                     input elements
-    pad / add                1, elements
+    group g                        features phi
+    conv1x1, convkxk, stem         1, MACs, MACs16, MACs64, input elements, output
+      (stem: k > 1 on <= 4           elements, OUT64, output pixels, weights
+      input channels)
+    gconv (grouped)                1, MACs, output elements, output pixels
+    dw{k}_s{s}                     1, MACs, MACs16, output elements, output pixels, weights
+    fc                             MACs
+    pool (global)                  input elements
+    avgpool, maxpool               1, window elements, output elements, output pixels
+    add, mul, add_b, mul_b (broadcasting), concat, pad, hswish, sigmoid,
+    softmax, act, reshape, quantize  1, output elements, output pixels
 
-MACs16 counts the output channels rounded up to a multiple of 16, the SIMD
-width of CPU kernels (16 int8 lanes x 4 in AVX-512 VNNI, 16 floats in
-AVX-512, 4 x 4 in NEON): a 24-channel layer costs about as much as a
-32-channel one on the last vector. `weights` is what every invoke reads
-once whatever the spatial size; it dominates at 1x1 or 2x2 feature maps.
-On the proxyless_small int8 host table these two features take the
-leave-one-out error from 10% to 3%. Groups seen in a single entry (the stem
-conv, the classifier) get one coefficient, scaled by MACs or elements.
+MACs16 and MACs64 count the output channels rounded up to a multiple of 16
+and of 64 (OUT64: output pixels x channels rounded to 64): CPU kernels work
+on whole vectors and tiles of output channels (16 int8 lanes x 4 in AVX-512
+VNNI, 16 floats in AVX-512, 4 x 4 in NEON), so a 72-channel int8 1x1 conv
+on this host costs about as much as a 128-channel one. `weights` is what
+every invoke reads once whatever the spatial size; it dominates at 1x1 or
+2x2 feature maps. Output pixels carry a per-pixel cost that large feature
+maps of few channels expose (a 64x64x16 -> 16 int8 conv: 13 ns a pixel).
 
-Because t is linear in all theta together, the per-op coefficients are fit
-jointly from block-level measurements: non-negative least squares on
-relative errors (each row divided by its measured time), so that 10 us
-blocks count as much as 2 ms ones. Nothing is measured per op.
+Because t is linear in all theta together, the coefficients are fit
+jointly from every table entry: the space's blocks and, in tables built
+with `--probes`, single-op probes of every op type
+(`pxnas_tf.latency.build.probes`); non-negative least squares on relative
+errors (each row divided by its measured time plus `REL_FLOOR_MS`), so that
+10 us blocks count as much as 2 ms ones.
 
 Uncertainty: the leave-one-out relative error of the fit (every entry
 predicted by a fit without it; entries that alone hold some op group, such
@@ -53,8 +59,10 @@ from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
 FORMAT = "pxnas_tf.latency_op_model/v1"
 SIMD_CHANNELS = 16
+TILE_CHANNELS = 64
 _ELEMENTWISE = ("one", "out_elems", "pixels")
-_CONV = ("one", "macs", "macs16", "in_elems", "out_elems", "pixels", "weights")
+_CONV = ("one", "macs", "macs16", "macs64", "in_elems", "out_elems", "out64", "pixels",
+         "weights")
 FEATURES = {
     "conv1x1": _CONV,
     "convkxk": _CONV,
@@ -112,11 +120,13 @@ def features(op: Op) -> np.ndarray:
     """The feature vector of an op, in its group's order (pure)."""
     channels = op.out_shape[-1]
     padded = -(-channels // SIMD_CHANNELS) * SIMD_CHANNELS
+    wide = -(-channels // TILE_CHANNELS) * TILE_CHANNELS
     pixels = op.out_elems // channels
     values = {"one": 1.0, "macs": float(op.macs), "macs16": float(op.macs * padded / channels),
               "in_elems": float(op.in_elems), "out_elems": float(op.out_elems),
               "pixels": float(pixels), "weights": float(op.weights),
-              "window": float(op.window), "patch": float(op.macs / channels)}
+              "window": float(op.window), "macs64": float(op.macs * wide / channels),
+              "out64": float(pixels * wide)}
     return np.array([values[f] for f in FEATURES[_family(group_of(op))]])
 
 
