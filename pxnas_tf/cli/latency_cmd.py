@@ -273,6 +273,7 @@ def _validate() -> None:
     from pxnas_tf.latency.model.op_model import load_or_fit
     from pxnas_tf.latency.model.table import unknown_target
 
+    nets = _nets()  # a bad spec is named before anything is loaded
     path, table = _table()
     space = _space_of(table)
     op_model = load_or_fit(table, path) if len(table) >= 3 else None
@@ -280,7 +281,7 @@ def _validate() -> None:
         raise UsageError("--num_archs must be >= 0")
     with _runner() as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
-                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress, _nets())
+                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress, nets)
     known = not unknown_target(table.metadata)
     if FLAGS.json:
         print(json.dumps({**rep.to_dict(), "table_target_known": known}))
