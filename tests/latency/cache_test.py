@@ -117,7 +117,8 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
 
 class _SmallCaches(HostRunner):
     """The real host runner, reporting caches small enough that the
-    calibration chain is 2 MB of int8 weights (quick to convert here)."""
+    calibration conv has 128 channels (16 KB of int8 weights, half of the
+    64 KB L2 at most) and the chain 512 KB (quick to convert here)."""
 
     def metadata(self):
         return {**super().metadata(), "caches": {"L2": 64 << 10, "L3": 256 << 10}}
@@ -133,7 +134,8 @@ def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
                          progress=False)
     assert report.complete
     info = load_table(path).metadata.weight_streaming
-    assert info["chain_layers"] == 2 and info["l2_bytes"] == 64 << 10
+    assert info["l2_bytes"] == 64 << 10 and info["channels"] == 128
+    assert info["chain_layers"] == 32  # 2 x L3 = 512 KB of 16 KB layers
     again = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
                         progress=False)
     assert again.measured == 0  # nothing re-measured, the rate included
