@@ -21,6 +21,7 @@ calibration images are random normal for the same reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -85,8 +86,8 @@ def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
 
 def probe_layers(op: Op):
     """A function of one Keras tensor that the converter turns into exactly
-    the TFLite op `op` (the single-op probes of a table built with kernel
-    probes; `tests/latency/probes_test.py` checks each type)."""
+    the TFLite op `op` (the single-op probes of a table built with
+    `--probes`; `tests/latency/ops_test.py` checks each type)."""
     import keras
 
     L = keras.layers
@@ -108,7 +109,7 @@ def probe_layers(op: Op):
         extra = op.out_shape[0] - op.in_shape[0]
         return L.ZeroPadding2D(((extra // 2, extra - extra // 2),) * 2, name="pad")
     if op.type in ("add", "mul"):
-        return _Binary(op.type, op.broadcast, name=op.type)
+        return _binary_layer_class()(op.type, op.broadcast, name=op.type)
     if op.type == "concat":
         return lambda x: L.Concatenate(name="concat")([x, x])
     if op.type in ("hswish", "sigmoid", "softmax"):
@@ -121,6 +122,7 @@ def probe_layers(op: Op):
     raise BlockModelError(f"no probe model for {op.type!r} ops")
 
 
+@functools.cache
 def _binary_layer_class():
     import keras
 
@@ -140,10 +142,6 @@ def _binary_layer_class():
             return x + self.w if self.kind == "add" else x * self.w
 
     return Binary
-
-
-def _Binary(kind, broadcast, name):
-    return _binary_layer_class()(kind, broadcast, name=name)
 
 
 def overhead_model(input_shape):

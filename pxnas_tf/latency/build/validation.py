@@ -297,9 +297,13 @@ def scatter_plot(results: Sequence[NetResult], path: str, title: str) -> str:
     ax.plot(line, line, color="black", lw=0.8, label="y = x")
     ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.2, label="+/-10%")
     styles = {"space": ("o", "tab:blue"), "zoo": ("s", "tab:red")}
+    others = [("^", "tab:green"), ("v", "tab:orange"), ("D", "tab:purple"), ("P", "tab:brown"),
+              ("X", "tab:pink"), ("*", "tab:olive"), ("<", "tab:cyan"), (">", "tab:gray")]
     for g in dict.fromkeys(r.group for r in results):
         rs = [r for r in results if r.group == g]
-        marker, color = styles.get(g, ("^", "tab:green"))
+        if g not in styles:  # foreign families: one marker and colour each
+            styles[g] = others[(len(styles) - 2) % len(others)]
+        marker, color = styles[g]
         ax.errorbar([r.measured_ms for r in rs], [r.predicted_ms for r in rs],
                     yerr=[r.std_ms for r in rs], fmt=marker, color=color, ms=4, lw=0.8,
                     label=f"{g} ({len(rs)})")
