@@ -7,9 +7,8 @@ average pool into MEAN. Reading the ops back from the flatbuffer follows
 those choices exactly, for a Keras model (converted here at the table's
 precision) and for a user's own ``.tflite`` file alike.
 
-Ops that move no data (RESHAPE of a contiguous tensor is still a copy in
-LiteRT, so it is kept) are all listed; a builtin op outside
-`SUPPORTED_OPS` is refused with its name.
+Every op is listed, RESHAPE too (it costs an invoke of its own); a builtin
+op outside `SUPPORTED_OPS` is refused with its name.
 """
 
 from __future__ import annotations

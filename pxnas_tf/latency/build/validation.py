@@ -40,7 +40,7 @@ from pxnas_tf.latency.model.table import (
     LatencyTable, LatencyTableError, compat_differences, table_problems,
 )
 from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
-from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
+from pxnas_tf.tflite import save_tflite
 
 RESULTS_FORMAT = "pxnas_tf.latency_validation/v1"
 
@@ -175,13 +175,9 @@ def _net_file(net: Net, precision: str, folder: str) -> str:
 
     path = os.path.join(folder, f"{_safe(net.name)}-{net.fingerprint}.tflite")
     if not os.path.isfile(path):
-        if net.arch is None:
-            model = foreign_nets.build(net.spec)
-            shape = tuple(model.input_shape[1:])
-        else:
-            model = build_model(net.arch, batch_size=1)
-            shape = net.arch.space.input_shape
-        save_tflite(to_tflite(model, precision, random_representative_data(shape)), path)
+        model = (foreign_nets.build(net.spec) if net.arch is None
+                 else build_model(net.arch, batch_size=1))
+        save_tflite(tflite_ops.keras_to_tflite(model, precision), path)
     return path
 
 
