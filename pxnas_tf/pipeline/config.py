@@ -98,6 +98,9 @@ class PipelineConfig:
     candidate_weights: str = knob("shared", "Candidate ops of a block: slices of one shared "
                                   "block (trains within the demo's few hundred steps) or each "
                                   "its own weights (the paper's).", ("shared", "independent"))
+    weight_paths: str = knob("p", "Paths of the search epochs' weight steps: p (from the "
+                             "search's distribution, the paper's) or uniform (every op keeps "
+                             "training).", ("p", "uniform"))
     train_examples: int = knob(6000, "Training examples for the derived net (0: all).")
     val_examples: int = knob(1000, "Test examples for validation and the TFLite verification "
                              "(0: all).")

@@ -26,6 +26,7 @@ def search_config(config: PipelineConfig, target: Target, loss: str):
             steps_per_epoch=config.search_steps_per_epoch, arch_lr=config.arch_lr,
             arch_every=config.arch_every, arch_temperature=config.arch_temperature,
             arch_delay_epochs=0, loss=loss, candidate_weights=config.candidate_weights,
+            weight_paths=config.weight_paths,
             target_latency=target.target, latency_budget=config.latency_budget,
             seed=config.seed)
     except ValueError as e:

@@ -28,6 +28,7 @@ GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 BUDGETS = ("soft", "hard", "band")
 CANDIDATE_WEIGHTS = ("independent", "shared")
+WEIGHT_PATHS = ("p", "uniform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,11 @@ class SearchConfig:
             E[LAT], the logit gradient and the derived arch all use the
             same p, so a falling tau makes the distribution commit and the
             derived net agree with E[LAT] (see `temperature`).
+        weight_paths: how the search epochs' weight steps draw their path:
+            "p" (from the search's distribution, the paper's) or "uniform"
+            (as in the warm-up, single-path one-shot style: every op keeps
+            training whatever p prefers, so the supernet's accuracy of an
+            arch does not depend on how often p drew it).
         loss: "ce", "mul#log", "add#linear" or "abs#target" (see
             `pxnas_tf.ops.objectives`).
         target_latency: T, in the latency model's unit (ms, or MMACs for
@@ -117,6 +123,9 @@ class SearchConfig:
     arch_delay_epochs: int = knob(1, "Search epochs without arch steps.")
     arch_temperature: float = knob(1.0, "Temperature of the logits after the last arch step: p = "
         "softmax(alpha / tau), tau falling geometrically from 1 (1: no annealing, the paper's).")
+    weight_paths: str = knob("p", "Paths of the search epochs' weight steps: p (drawn from the "
+        "search's distribution, the paper's) or uniform (every op keeps training).",
+        WEIGHT_PATHS)
     loss: str = knob("mul#log", "Arch loss (the CLI's default: mul#log with a target, ce "
         "without).", LOSS_FORMS)
     target_latency: float | None = knob(None, "Target latency T, in the latency model's unit (ms "
@@ -147,6 +156,7 @@ class SearchConfig:
         _choice("loss", self.loss, LOSS_FORMS)
         _choice("latency_budget", self.latency_budget, BUDGETS)
         _choice("candidate_weights", self.candidate_weights, CANDIDATE_WEIGHTS)
+        _choice("weight_paths", self.weight_paths, WEIGHT_PATHS)
         limits.check_fields(self)  # every numeric field in its range (pxnas_tf.limits)
         if self.loss != "ce" and self.target_latency is None:
             raise ValueError(f"loss {self.loss!r} needs a target latency (--target_latency); "

@@ -191,6 +191,11 @@ class Search:
     def arch_steps(self) -> int:
         return int(self.state.arch_steps.numpy())
 
+    def _uniform_paths(self, epoch: int) -> bool:
+        """Whether the weight steps of `epoch` draw their paths uniformly:
+        in the warm-up, and throughout with weight_paths="uniform"."""
+        return epoch < self.config.warmup_epochs or self.config.weight_paths == "uniform"
+
     def _arch_due(self, epoch: int, position: int) -> bool:
         cfg = self.config
         return (epoch >= cfg.warmup_epochs + cfg.arch_delay_epochs
@@ -226,8 +231,7 @@ class Search:
             epoch, position = divmod(step, spe)
             if bar is None:
                 bar = self._bar(epoch, position)
-            warmup = epoch < cfg.warmup_epochs
-            out = _numpy(self.steps.weight_step(train_it, tf.constant(warmup)))
+            out = _numpy(self.steps.weight_step(train_it, tf.constant(self._uniform_paths(epoch))))
             self._check_finite(out["loss"], "weight", step)
             totals.add(out)
             arch_out = {}

@@ -23,6 +23,9 @@ RUN_FORMAT = "pxnas_tf.search_run/v1"
 # not change what is computed.
 RESUMABLE_CHANGES = ("jit_compile", "checkpoint_every", "keep_checkpoints", "log_every",
                      "eval_batches", "latency_budget", "budget_floor")
+# Config fields added after runs were stored, with the value that every run
+# before them used: a stored run without the field resumes under it.
+ADDED_FIELDS = {"weight_paths": "p"}
 
 
 def paths(workdir: str) -> dict[str, str]:
@@ -87,6 +90,8 @@ def _identity(part: str, value: Any) -> Any:
     its table file lies (a workdir copied elsewhere resumes)."""
     if part == "latency" and isinstance(value, dict):
         return {k: v for k, v in value.items() if k != "source"}
+    if part == "config" and isinstance(value, dict):
+        return {**ADDED_FIELDS, **value}
     return value
 
 

@@ -246,3 +246,12 @@ def test_latency_loss_without_a_latency_model_is_refused(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.parametrize("weight_paths, expected", [("p", [True, False, False]),
+                                                    ("uniform", [True, True, True])])
+def test_weight_paths_choose_when_the_weight_steps_sample_uniformly(tmp_path, latency,
+                                                                    weight_paths, expected):
+    config = _config(weight_paths=weight_paths, target_latency=latency.bounds()[1])
+    search = Search(SPACE, tiny_data(), config, str(tmp_path), latency, progress=False)
+    assert [search._uniform_paths(e) for e in range(config.total_epochs)] == expected

@@ -35,3 +35,16 @@ def test_a_training_workdir_is_named_as_such(tmp_path):
         records.check_or_write_run(str(path), _record(), write=True)
     assert "holds no search run (its run.json is pxnas_tf.train_run/v1" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_run_stored_before_a_field_existed_resumes_under_its_old_behaviour(tmp_path):
+    path = tmp_path / "run.json"
+    old = records.run_record({"name": "s"}, {"name": "fashion_mnist"}, {"seed": 0}, None)
+    path.write_text(json.dumps(old))  # no weight_paths: every such run drew from p
+    now = records.run_record({"name": "s"}, {"name": "fashion_mnist"},
+                             {"seed": 0, "weight_paths": "p"}, None)
+    assert records.check_or_write_run(str(path), now, write=True) is True
+    other = records.run_record({"name": "s"}, {"name": "fashion_mnist"},
+                               {"seed": 0, "weight_paths": "uniform"}, None)
+    with pytest.raises(SearchError, match=r"config.weight_paths: 'p' in the workdir, 'uniform'"):
+        records.check_or_write_run(str(path), other, write=True)
