@@ -37,8 +37,9 @@ from pxnas_tf.export import prepare
 from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
+from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.latency.model.predictor import predict
-from pxnas_tf.latency.model.table import load_table, table_problems
+from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.search_space import Arch
 from pxnas_tf.tflite import convert
 

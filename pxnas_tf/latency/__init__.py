@@ -17,16 +17,17 @@ The names below are the pure model's; import the others from their
 modules.
 """
 
+from pxnas_tf.latency.model.entries import (
+    IncompatibleTablesError, LatencyEntry, LatencyTableError, MissingKeysError,
+)
 from pxnas_tf.latency.model.keys import (
     LatencyKeyError, LayerKey, LayerRef, arch_keys, arch_layers, block_candidate_keys, block_key,
     fixed_layers, format_key, normalize_key, parse_key, space_keys,
 )
+from pxnas_tf.latency.model.metadata import TableMetadata
 from pxnas_tf.latency.model.metrics import kendall_tau, mape, rmse, within
 from pxnas_tf.latency.model.predictor import (
     Coverage, LatencyEstimate, LatencyMatrix, LayerLatency, block_latency_matrix,
     check_table_covers, expected_latency_from_probs, predict, table_coverage,
 )
-from pxnas_tf.latency.model.table import (
-    IncompatibleTablesError, LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
-    TableMetadata, load_table,
-)
+from pxnas_tf.latency.model.table import LatencyTable, load_table

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Callable
 
-from pxnas_tf.latency.model.table import table_problems
+from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.pipeline.config import PipelineConfig, TableStage
 
 

@@ -13,8 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
+from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.latency.model.predictor import block_latency_matrix, check_table_covers, predict
-from pxnas_tf.latency.model.table import LatencyTable, table_problems
+from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.models.profile import candidate_macs
 from pxnas_tf.search.errors import SearchError
 from pxnas_tf.search_space import SearchSpace

@@ -254,7 +254,7 @@ def test_missing_file():
 
 
 def test_table_problems_one_rule_for_every_command():
-    from pxnas_tf.latency.model.table import table_problems, unknown_target
+    from pxnas_tf.latency.model.metadata import table_problems, unknown_target
     good = TableMetadata(device="host: x", threads=1, precision="int8")
     assert table_problems(good, "int8", 1) == []
     assert table_problems(good, "INT8", 1) == []  # names compare canonically

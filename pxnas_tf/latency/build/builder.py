@@ -22,7 +22,7 @@
 The table is saved atomically after every measurement: a killed build, an
 unplugged phone or a spent budget loses nothing, and running the same build
 again measures only what is missing. A table is only ever resumed under the
-same device, threads, precision and delegate (`table.compat_differences`).
+same device, threads, precision and delegate (`metadata.compat_differences`).
 """
 
 from __future__ import annotations
@@ -39,13 +39,15 @@ from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled,
 from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
-from pxnas_tf.latency.model import context, streaming
+from pxnas_tf.latency.model import context
 from pxnas_tf.latency.model import keys as keys_lib
-from pxnas_tf.latency.model.ops import OP_KIND
-from pxnas_tf.latency.model.table import (
-    CALIBRATION_FIELDS, IncompatibleTablesError, LatencyEntry, LatencyTable, TableMetadata,
-    check_precision, compat_differences, today,
+from pxnas_tf.latency.model import streaming
+from pxnas_tf.latency.model.entries import IncompatibleTablesError, LatencyEntry
+from pxnas_tf.latency.model.metadata import (
+    CALIBRATION_FIELDS, TableMetadata, check_precision, compat_differences, today,
 )
+from pxnas_tf.latency.model.ops import OP_KIND
+from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.search_space.space import SearchSpace
 
 OVERHEAD_METHOD = ("identity model of each input shape; subtracted from every entry except the "

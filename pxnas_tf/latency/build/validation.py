@@ -34,11 +34,11 @@ from pxnas_tf.latency.build.builder import default_models_dir
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import metrics
+from pxnas_tf.latency.model.entries import LatencyTableError
+from pxnas_tf.latency.model.metadata import TableMetadata, compat_differences, table_problems
 from pxnas_tf.latency.model.op_model import OpModel
 from pxnas_tf.latency.model.predictor import predict, predict_ops
-from pxnas_tf.latency.model.table import (
-    LatencyTable, LatencyTableError, compat_differences, table_problems,
-)
+from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
 from pxnas_tf.tflite import save_tflite
 
@@ -164,7 +164,6 @@ def _load_results(path: str, table: LatencyTable) -> dict:
         return {}
     if doc.get("format") != RESULTS_FORMAT:
         return {}
-    from pxnas_tf.latency.model.table import TableMetadata
     if compat_differences(TableMetadata.from_dict(doc.get("metadata") or {}), table.metadata):
         return {}  # measured under other conditions: start over
     return doc.get("nets", {})
