@@ -1,7 +1,7 @@
 """What the Pareto and specialization benchmarks share: running the `pxnas`
 command line step by step (each step's result saved to a JSON file in the
-work dir, so that a re-run skips what is done), timing exported files side
-by side on the host, and the small pure functions that compare fronts.
+work dir, so that a re-run skips what is done) and timing exported files side
+by side on the host (the arithmetic that compares fronts is bench/fronts.py).
 
 Every net goes through the same commands a user would type:
 
@@ -18,7 +18,6 @@ figure kept is the lowest pass median (other processes only ever add time).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import dataclasses
 import json
@@ -28,6 +27,8 @@ import subprocess
 import sys
 import time
 from typing import Sequence
+
+from bench import fronts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = "fashion_mnist"
@@ -84,86 +85,12 @@ def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
                         lr=f.lr, seed=f.seed))
 
 
-# Pure helpers ---------------------------------------------------------------------
-
-def spread_targets(fastest: float, slowest: float, fractions: Sequence[float],
-                   scale: str = "log") -> list[float]:
-    """Latency targets at `fractions` (0 = fastest, 1 = slowest) of the
-    range, on a log scale (fastest * (slowest / fastest) ** f) or linear."""
-    if not 0 < fastest < slowest:
-        raise ValueError(f"need 0 < fastest < slowest, got {fastest}, {slowest}")
-    for f in fractions:
-        if not 0.0 < f < 1.0:
-            raise ValueError(f"target fractions must lie strictly between 0 and 1, got {f}")
-    if scale == "log":
-        return [fastest * (slowest / fastest) ** f for f in fractions]
-    if scale == "linear":
-        return [fastest + f * (slowest - fastest) for f in fractions]
-    raise ValueError(f"unknown scale {scale!r}: expected 'log' or 'linear'")
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The (latency, accuracy) points no other point beats on both (lower or
-    equal latency and higher or equal accuracy, one strictly), by latency."""
-    front = []
-    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or acc > front[-1][1]:
-            front.append((lat, acc))
-    return front
-
-
-def accuracy_at(front: Sequence[tuple[float, float]], latency: float,
-                slowest: float | None = None) -> float | None:
-    """Accuracy of the front at `latency`, linear between its points (a
-    front is a staircase; interpolating credits the baseline with nets it
-    could have had in between). Past the front's last point and up to
-    `slowest` (the slowest baseline measured, which the front dropped as
-    dominated), the front's last, best accuracy: that baseline is faster and
-    at least as accurate. None below the fastest point or past `slowest`."""
-    lats = [p[0] for p in front]
-    if not front or latency < lats[0]:
-        return None
-    if latency > lats[-1]:
-        return front[-1][1] if slowest is not None and latency <= slowest else None
-    i = bisect.bisect_left(lats, latency)
-    if lats[i] == latency:
-        return front[i][1]
-    (l0, a0), (l1, a1) = front[i - 1], front[i]
-    return a0 + (a1 - a0) * (latency - l0) / (l1 - l0)
-
-
-def latency_at(front: Sequence[tuple[float, float]], accuracy: float) -> float | None:
-    """Latency the front needs to reach `accuracy` (linear between points).
-    None outside the front's accuracy range (above its best point, or below
-    its fastest one: how much faster a smaller net could be is unknown)."""
-    if not front or accuracy > front[-1][1] or accuracy < front[0][1]:
-        return None
-    if accuracy == front[0][1]:
-        return front[0][0]
-    for (l0, a0), (l1, a1) in zip(front, front[1:]):
-        if a0 < accuracy <= a1:
-            return l0 + (l1 - l0) * (accuracy - a0) / (a1 - a0)
-    return None  # unreachable for a front (accuracy rises with latency)
-
+# The machine, Markdown and the command line -----------------------------------------
 
 def md_code(text: str) -> str:
     """`text` as inline code inside a Markdown table cell (| escaped)."""
     return "`" + text.replace("|", "\\|") + "`"
 
-
-def probability_spread(probabilities: Sequence[Sequence[float]]) -> tuple[float, float]:
-    """(mean, max) over blocks of how far the most probable op stands above
-    uniform (max p - 1/N): how decided a search ended."""
-    gaps = [max(p) - 1.0 / len(p) for p in probabilities]
-    return sum(gaps) / len(gaps), max(gaps)
-
-
-def best_pass(passes: Sequence[float]) -> float:
-    """The figure kept from several passes: the lowest (others only add time)."""
-    return min(passes)
-
-
-# The machine and the command line ---------------------------------------------------
 
 def machine() -> str:
     import tensorflow as tf
@@ -360,7 +287,7 @@ def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
             *budget.flags(), "--noprogress", f"--workdir={folder}"]
     seconds = pxnas(args, os.path.join(workdir, "logs", f"search_{name}.log"))
     summary = read_json(os.path.join(folder, "summary.json"))
-    mean_gap, max_gap = probability_spread(summary["probabilities"])
+    mean_gap, max_gap = fronts.probability_spread(summary["probabilities"])
     out = {"name": name, "arch_path": os.path.join(folder, "arch.json"), "target_ms": target_ms,
            "probability_gap_mean": mean_gap, "probability_gap_max": max_gap,
            "table": table_info["path"], "seconds": seconds, "command": "pxnas " + " ".join(args),
@@ -495,7 +422,7 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
             r = results.setdefault(k, {"passes": [], "flags": []})
             r["passes"].append(s.median_ms)
             r["flags"] = sorted(set(r["flags"]) | set(s.flags))
-            r["median_ms"] = best_pass(r["passes"])
+            r["median_ms"] = fronts.best_pass(r["passes"])
             r["device"] = s.device
         save(record, results)
     return {k: results[k] for k in files}

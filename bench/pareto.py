@@ -53,7 +53,7 @@ sys.path.insert(0, ROOT)
 
 from absl import app, flags  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, fronts  # noqa: E402
 
 flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"), "Run folder.")
 flags.DEFINE_list("target_fractions", ["0.2", "0.35", "0.5"], "Search targets as fractions of "
@@ -167,13 +167,13 @@ def run_searches(workdir: str, table: dict, search_budget) -> list[dict]:
                 for w, t, tab in zip(widths, targets, tables)]
     else:
         fractions = [float(f) for f in FLAGS.target_fractions]
-        targets = common.spread_targets(table["fastest_ms"], table["slowest_ms"], fractions,
-                                       FLAGS.target_scale)
+        targets = fronts.spread_targets(table["fastest_ms"], table["slowest_ms"], fractions,
+                                        FLAGS.target_scale)
         runs = [(f, t, search_budget.arch_lr, table) for f, t in zip(fractions, targets)]
     for item in filter(None, FLAGS.extra_searches):
         f, lr = (float(x) for x in item.split(":"))
-        t = common.spread_targets(table["fastest_ms"], table["slowest_ms"], [f],
-                                  FLAGS.target_scale)[0]
+        t = fronts.spread_targets(table["fastest_ms"], table["slowest_ms"], [f],
+                                   FLAGS.target_scale)[0]
         runs.append((f, t, lr, table))
     out = []
     for f, t, lr, tab in runs:
@@ -195,119 +195,6 @@ def nets(workdir: str, searches: list[dict], seed: int = 0) -> list[tuple[str, s
     out += [(name + seed_suffix(seed), "zoo", name,
              "published ProxylessNAS nets (ImageNet layout)") for name in FLAGS.zoo]
     return out
-
-
-def summarize(rows: list[dict]) -> dict:
-    """The comparison: each searched net against the MobileNetV2 front (and
-    against all baselines) at matched latency and matched accuracy."""
-    point = lambda r: (r["latency"]["median_ms"], r["exports"]["int8"]["tflite_top1"])
-    searched = [r for r in rows if r["kind"] == "searched"]
-    mbv2_points = [point(r) for r in rows if r["kind"] == "mobilenet_v2"]
-    mbv2 = common.pareto_front(mbv2_points)
-    slowest = max((p[0] for p in mbv2_points), default=None)
-    baselines = [r for r in rows if r["kind"] != "searched"]
-    out = []
-    for r in searched:
-        lat, acc = point(r)
-        base_acc = common.accuracy_at(mbv2, lat, slowest)
-        base_lat = common.latency_at(mbv2, acc)
-        dominated_by = [b["name"] for b in baselines
-                        if point(b)[0] <= lat and point(b)[1] >= acc]
-        out.append({"name": r["name"], "latency_ms": lat, "top1": acc,
-                    "mbv2_top1_at_latency": base_acc,
-                    "gain_points": None if base_acc is None else 100 * (acc - base_acc),
-                    "mbv2_latency_at_top1": base_lat,
-                    "speedup": None if base_lat is None else base_lat / lat,
-                    "dominated_by": dominated_by})
-    return {"mbv2_front": mbv2, "searched": out}
-
-
-def across_seeds(rows: list[dict], per_seed: dict[int, dict]) -> list[dict]:
-    """Each net over the seeds: mean latency and top-1 with their spread; for a
-    searched net also its gain over the same seed's MobileNetV2 front at its
-    latency (and speed-up at its top-1), averaged over the seeds with a
-    standard error (the seeds are independent runs of the whole method)."""
-    import statistics
-
-    def stats(values):
-        values = [v for v in values if v is not None]
-        if not values:
-            return None
-        sd = statistics.stdev(values) if len(values) > 1 else None
-        return {"mean": statistics.fmean(values), "sd": sd, "n": len(values),
-                "se": None if sd is None else sd / len(values) ** 0.5}
-
-    by_name = {c["name"]: c for summary in per_seed.values() for c in summary["searched"]}
-    out = []
-    for base in dict.fromkeys(r["base"] for r in rows):
-        part = [r for r in rows if r["base"] == base]
-        cmp_ = [by_name[r["name"]] for r in part if r["name"] in by_name]
-        out.append({"name": base, "kind": part[0]["kind"], "group": part[0]["group"],
-                    "short": part[0]["short"], "seeds": [r["seed"] for r in part],
-                    "latency_ms": stats([r["latency"]["median_ms"] for r in part]),
-                    "top1": stats([r["exports"]["int8"]["tflite_top1"] for r in part]),
-                    "gain_points": stats([c["gain_points"] for c in cmp_]) if cmp_ else None,
-                    "speedup": stats([c["speedup"] for c in cmp_]) if cmp_ else None})
-    return out
-
-
-def _mean_sd(stat: dict | None, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
-    if stat is None:
-        return "-"
-    text = f"{scale * stat['mean']:.{digits}f}{unit}"
-    return text + (f" +/- {scale * stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
-
-
-def seeds_section(across: list[dict], seeds: list[int]) -> list[str]:
-    """The comparison of the means over the seeds, and its verdict."""
-    lines = ["", f"### Over the {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
-             f"Every search and every training was repeated with each seed (its own data "
-             "subset, initialisation and path sampling; a searched net's arch may differ per "
-             "seed: the method is what is repeated). Means +/- standard deviation over the "
-             "seeds; *gain* is a searched net's top-1 minus the same seed's MobileNetV2 front "
-             "at its measured latency, *speed-up* the front's latency at its top-1 over its "
-             "own, each averaged over the seeds where defined (n), with the standard error "
-             "of that mean.", "",
-             f"![means over the seeds]({_plot_name(seeds=True)})", "",
-             "| net | kind | int8 latency ms | int8 top-1 | gain (points), n, s.e. | "
-             "speed-up, n, s.e. |", "|---|---|---:|---:|---:|---:|"]
-    for a in sorted(across, key=lambda a: a["latency_ms"]["mean"]):
-        g, sp = a["gain_points"], a["speedup"]
-        gain = "-" if g is None else (f"{g['mean']:+.2f}, {g['n']}, "
-                                      + ("-" if g["se"] is None else f"{g['se']:.2f}"))
-        speed = "-" if sp is None else (f"{sp['mean']:.2f}x, {sp['n']}, "
-                                        + ("-" if sp["se"] is None else f"{sp['se']:.2f}"))
-        lines.append(f"| {a['name']} | {a['kind']} | {_mean_sd(a['latency_ms'], digits=3)} | "
-                     f"{_mean_sd(a['top1'], 100, unit='%')} | {gain} | {speed} |")
-    lines += ["", "### Verdict over the seeds", ""]
-    shown = True
-    for a in (a for a in across if a["kind"] == "searched"):
-        g = a["gain_points"]
-        if g is None or g["se"] is None:
-            lines.append(f"- {a['name']}: fewer than two seeds inside the MobileNetV2 latency "
-                         "range; no verdict.")
-            shown = False
-            continue
-        if g["n"] < len(a["seeds"]):
-            lines.append(f"- {a['name']}: inside the MobileNetV2 latency range with {g['n']} "
-                         f"of its {len(a['seeds'])} seeds; a mean over those alone would leave "
-                         "out seeds by their outcome: no verdict.")
-            shown = False
-            continue
-        if g["mean"] > 2 * g["se"]:
-            word = "more accurate than MobileNetV2 at matched latency (mean gain above 2 s.e.)"
-        elif g["mean"] < -2 * g["se"]:
-            word = "less accurate than MobileNetV2 at matched latency (mean gain below -2 s.e.)"
-            shown = False
-        else:
-            word = "not resolved: the mean gain is within 2 s.e. of zero"
-            shown = False
-        lines.append(f"- {a['name']}: gain {g['mean']:+.2f} points +/- {g['se']:.2f} s.e. over "
-                     f"{g['n']} seeds: {word}.")
-    lines.append("- The goal (every searched net more accurate than MobileNetV2 at matched "
-                 f"latency, beyond the seed noise): {'shown' if shown else 'NOT shown'} by "
-                 "this run.")
-    return lines
 
 
 def plot_means(across: list[dict], rows: list[dict], path: str) -> None:
@@ -388,7 +275,7 @@ def plot(rows: list[dict], path: str) -> None:
 
 def _gap(search: dict) -> tuple[float, float]:
     summary = common.read_json(os.path.join(os.path.dirname(search["arch_path"]), "summary.json"))
-    return common.probability_spread(summary["probabilities"])
+    return fronts.probability_spread(summary["probabilities"])
 
 
 def _pct(x) -> str:
@@ -491,9 +378,10 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
               "standard error of about 0.3 points, and training with another seed moves a net "
               "by a similar amount, so gaps under about 0.5 points are not evidence either way.",
               "", "### Verdict", ""]
-    lines += verdict(summary)
+    lines += fronts.verdict(summary)
     if len(summary["per_seed"]) > 1:
-        lines += seeds_section(summary["across"], sorted(summary["per_seed"]))
+        lines += fronts.seeds_section(summary["across"], sorted(summary["per_seed"]),
+                                       _plot_name(seeds=True))
     if FLAGS.findings:
         lines += ["", "### Why, and what it would take", ""] + FINDINGS
     return "\n".join(lines) + "\n"
@@ -502,31 +390,6 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
 def _plot_name(seeds: bool = False) -> str:
     stem = os.path.splitext(os.path.basename(FLAGS.out))[0]
     return stem + ("_means" if seeds else "") + ".png"
-
-
-def verdict(summary: dict) -> list[str]:
-    """Plain statements from the measured comparison (no judgement added)."""
-    out = []
-    cs = summary["searched"]
-    at_lat = [c for c in cs if c["gain_points"] is not None]
-    wins = [c for c in at_lat if c["gain_points"] > 0.5]
-    losses = [c for c in at_lat if c["gain_points"] < -0.5]
-    out.append(f"- Matched latency: {len(at_lat)} of {len(cs)} searched nets fall inside the "
-               f"MobileNetV2 latency range; {len(wins)} are more accurate by more than 0.5 "
-               f"points, {len(losses)} less accurate by more than 0.5 points, "
-               f"{len(at_lat) - len(wins) - len(losses)} within 0.5 points.")
-    at_acc = [c for c in cs if c["speedup"] is not None]
-    faster = [c for c in at_acc if c["speedup"] > 1.05]
-    out.append(f"- Matched accuracy: {len(at_acc)} searched nets reach a top-1 that some width "
-               f"reaches; {len(faster)} of them run more than 5% faster than MobileNetV2 at "
-               f"that top-1" + (" (speed-ups " + ", ".join(f"{c['speedup']:.2f}x" for c in at_acc)
-                                + ")" if at_acc else "") + ".")
-    dominated = [c for c in cs if c["dominated_by"]]
-    out.append(f"- {len(dominated)} of {len(cs)} searched nets are dominated (slower and less "
-               "accurate, or equal) by a baseline" + (
-                   ": " + "; ".join(f"{c['name']} by {', '.join(c['dominated_by'])}"
-                                    for c in dominated) if dominated else "") + ".")
-    return out
 
 
 def main(argv) -> None:
@@ -560,10 +423,11 @@ def main(argv) -> None:
                                                 for r in rows}, 1, FLAGS.passes, FLAGS.max_wait_s)
     for r in rows:
         r["latency"] = lat[r["name"]]
-    per_seed = {seed: summarize([r for r in rows if r["seed"] == seed]) for seed in seeds}
+    per_seed = {seed: fronts.summarize([r for r in rows if r["seed"] == seed])
+                for seed in seeds}
     summary = {"per_seed": per_seed,
                "searched": [c for seed in seeds for c in per_seed[seed]["searched"]],
-               "across": across_seeds(rows, per_seed)}
+               "across": fronts.across_seeds(rows, per_seed)}
     folder = os.path.dirname(FLAGS.out)
     plot([r for r in rows if r["seed"] == seeds[0]], os.path.join(folder, _plot_name()))
     if len(seeds) > 1:

@@ -165,7 +165,7 @@ def _child(role: str, kind: str, result_path: str) -> None:
 
 
 def report(rows: list[dict], command: str) -> str:
-    from common import section_head
+    from bench.common import section_head
 
     lines = section_head("Search on several replicas vs one device", command) + [
         f"Space `{FLAGS.space}` at {FLAGS.image_size}x{FLAGS.image_size}x1, grad mode "
@@ -219,6 +219,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     define_flags()
     app.run(main)

@@ -49,7 +49,7 @@ sys.path.insert(0, ROOT)
 
 from absl import app, flags  # noqa: E402
 
-from bench import common  # noqa: E402
+from bench import common, fronts  # noqa: E402
 
 flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"),
                     "Run folder (the Pareto run's, to reuse its int8 table and search).")
@@ -255,7 +255,7 @@ def main(argv) -> None:
             target = common.width_targets(workdir, t, [FLAGS.target_width])[0]
             search_name = f"{name}_mbv2x{FLAGS.target_width:g}"
         else:
-            target = common.spread_targets(t["fastest_ms"], t["slowest_ms"],
+            target = fronts.spread_targets(t["fastest_ms"], t["slowest_ms"],
                                            [FLAGS.target_fraction], FLAGS.target_scale)[0]
             # Same name as bench/pareto.py's searches: the int8 one is reused.
             search_name = (f"int8_f{FLAGS.target_fraction:g}" if name == "int8_t1"

@@ -117,7 +117,7 @@ def run_config(name: str, splits, space) -> list[float]:
 def report(results: dict[str, list[float]], command: str) -> str:
     import numpy as np
 
-    from common import section_head
+    from bench.common import section_head
 
     w = FLAGS.window
     windows = list(range(w, FLAGS.steps + 1, w))

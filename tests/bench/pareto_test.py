@@ -1,17 +1,13 @@
-"""bench/pareto.py's comparison over seeds, on made-up measurements (the
-benchmark itself runs for an hour; its arithmetic is checked here)."""
+"""bench/pareto.py's comparison over seeds (bench/fronts.py), on made-up
+measurements (the benchmark itself runs for an hour; its arithmetic is
+checked here)."""
 
 import pytest
 
 from pxnas_tf.testing import load_bench
 
+fronts = load_bench("fronts")
 pareto = load_bench("pareto")
-
-
-@pytest.fixture(autouse=True)
-def parsed_flags(tmp_path):
-    pareto.FLAGS(["pareto", f"--out={tmp_path / 'pareto.md'}"])
-    yield
 
 
 def _row(name, kind, seed, ms, top1):
@@ -36,9 +32,9 @@ def _rows(gains):
 def _verdict(gains):
     rows = _rows(gains)
     seeds = sorted({r["seed"] for r in rows})
-    per_seed = {s: pareto.summarize([r for r in rows if r["seed"] == s]) for s in seeds}
-    across = pareto.across_seeds(rows, per_seed)
-    return across, "\n".join(pareto.seeds_section(across, seeds))
+    per_seed = {s: fronts.summarize([r for r in rows if r["seed"] == s]) for s in seeds}
+    across = fronts.across_seeds(rows, per_seed)
+    return across, "\n".join(fronts.seeds_section(across, seeds, "pareto_means.png"))
 
 
 def test_gain_is_the_mean_over_seeds_of_each_seeds_gain_with_its_standard_error():
@@ -75,13 +71,13 @@ def test_a_net_past_a_dominated_width_is_compared_with_the_faster_better_width()
     rows = [_row("mobilenet_v2_x0.5", "mobilenet_v2", 0, 0.2, 0.80),
             _row("mobilenet_v2_x1", "mobilenet_v2", 0, 0.4, 0.78),
             _row("searched_int8_w0.75", "searched", 0, 0.3, 0.79)]
-    c = pareto.summarize(rows)["searched"][0]
+    c = fronts.summarize(rows)["searched"][0]
     assert c["mbv2_top1_at_latency"] == pytest.approx(0.80)
     assert c["gain_points"] == pytest.approx(-1.0)
     assert c["dominated_by"] == ["mobilenet_v2_x0.5"]
     # Slower than every width: still no comparison.
     rows[2] = _row("searched_int8_w0.75", "searched", 0, 0.5, 0.79)
-    assert pareto.summarize(rows)["searched"][0]["gain_points"] is None
+    assert fronts.summarize(rows)["searched"][0]["gain_points"] is None
 
 
 def test_a_seed_outside_the_latency_range_withholds_the_verdict():
@@ -90,14 +86,15 @@ def test_a_seed_outside_the_latency_range_withholds_the_verdict():
     rows = _rows([2.0, 2.1, 0.0])
     rows[-1] = _row("searched_int8_w0.75", "searched", 2, 0.5, 0.80)
     seeds = [0, 1, 2]
-    per_seed = {s: pareto.summarize([r for r in rows if r["seed"] == s]) for s in seeds}
-    text = "\n".join(pareto.seeds_section(pareto.across_seeds(rows, per_seed), seeds))
+    per_seed = {s: fronts.summarize([r for r in rows if r["seed"] == s]) for s in seeds}
+    text = "\n".join(fronts.seeds_section(fronts.across_seeds(rows, per_seed), seeds,
+                                          "pareto_means.png"))
     assert "with 2 of its 3 seeds" in text and "NOT shown" in text
 
 
 def test_the_means_plot_is_written(tmp_path):
     rows = _rows([1.0, 0.5])
-    per_seed = {s: pareto.summarize([r for r in rows if r["seed"] == s]) for s in (0, 1)}
+    per_seed = {s: fronts.summarize([r for r in rows if r["seed"] == s]) for s in (0, 1)}
     path = tmp_path / "means.png"
-    pareto.plot_means(pareto.across_seeds(rows, per_seed), rows, str(path))
+    pareto.plot_means(fronts.across_seeds(rows, per_seed), rows, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
