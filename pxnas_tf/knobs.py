@@ -14,3 +14,39 @@ def knob(default, help: str, choices: tuple[str, ...] | None = None):
     if choices is not None:
         metadata["choices"] = tuple(choices)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def variant(config_cls, name: str, default=dataclasses.MISSING, help: str | None = None):
+    """`config_cls`'s knob `name`, for a subclass where it takes another
+    default or a help text of its own (choices kept)."""
+    field = {f.name: f for f in dataclasses.fields(config_cls)}[name]
+    metadata = dict(field.metadata)
+    if help is not None:
+        metadata["help"] = help
+    return dataclasses.field(default=field.default if default is dataclasses.MISSING else default,
+                             metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class SGDKnobs:
+    """The SGD settings of the weights, written once for the search's weight
+    steps (`pxnas_tf.search.SearchConfig`) and training
+    (`pxnas_tf.train.TrainConfig`), which subclass it: their fields come
+    first, and each config redefines with `variant` what differs there
+    (which kernels `weight_decay` acts on, the `dropout` default).
+
+    Attributes:
+        momentum, nesterov: SGD momentum.
+        weight_decay: L2 on kernels, added to the loss as
+            weight_decay / 2 * ||w||^2 (PyTorch's weight_decay).
+        decay_bn_bias: also decay BN gammas / betas and biases.
+        label_smoothing: of the cross-entropy.
+        dropout: before the classifier.
+    """
+
+    momentum: float = knob(0.9, "SGD momentum.")
+    nesterov: bool = knob(True, "Nesterov momentum.")
+    weight_decay: float = knob(4e-5, "L2 weight decay on conv / dense kernels.")
+    decay_bn_bias: bool = knob(False, "Also decay BN gammas/betas and biases.")
+    label_smoothing: float = knob(0.1, "Label smoothing.")
+    dropout: float = knob(0.1, "Dropout before the classifier.")

@@ -22,7 +22,7 @@ import dataclasses
 from typing import Any
 
 from pxnas_tf import limits
-from pxnas_tf.knobs import knob
+from pxnas_tf.knobs import SGDKnobs, knob, variant
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
@@ -32,7 +32,7 @@ WEIGHT_PATHS = ("p", "uniform")
 
 
 @dataclasses.dataclass(frozen=True)
-class SearchConfig:
+class SearchConfig(SGDKnobs):
     """Every knob of the search: `pxnas search` generates a flag from each
     field (name, help, choices; unset flags take `defaults_for` the dataset).
 
@@ -43,12 +43,11 @@ class SearchConfig:
         batch_size: global batch size (all replicas together).
         steps_per_epoch: weight steps per epoch; None: one pass over train.
         warmup_lr, lr: initial cosine learning rates (warm-up, search).
-        momentum, nesterov: SGD of the weights.
+        momentum, nesterov, decay_bn_bias, label_smoothing, dropout: SGD
+            of the weights and its regularisation (`pxnas_tf.knobs.SGDKnobs`;
+            the flags list them first); dropout defaults to 0 here.
         weight_decay: L2 on conv / dense kernels of the shared layers and the
             active candidates.
-        decay_bn_bias: also decay BN gammas / betas and biases.
-        label_smoothing: of the weight steps' cross-entropy.
-        dropout: before the classifier.
         candidate_weights: "independent" (each candidate op has its own
             weights, the paper's) or "shared" (a block's MBConv candidates
             are slices of its largest one: k3 the centre of k7, e3 the first
@@ -106,12 +105,10 @@ class SearchConfig:
     steps_per_epoch: int | None = knob(None, "Weight steps per epoch (default: one pass).")
     warmup_lr: float = knob(0.05, "Initial cosine lr of the warm-up.")
     lr: float = knob(0.025, "Initial cosine lr of the search epochs.")
-    momentum: float = knob(0.9, "SGD momentum.")
-    nesterov: bool = knob(True, "Nesterov momentum.")
-    weight_decay: float = knob(4e-5, "L2 on kernels of shared layers and active candidates.")
-    decay_bn_bias: bool = knob(False, "Also decay BN gammas/betas and biases.")
-    label_smoothing: float = knob(0.1, "Label smoothing of the weight steps.")
-    dropout: float = knob(0.0, "Dropout before the classifier.")
+    # momentum, nesterov, decay_bn_bias, label_smoothing: `SGDKnobs`'s.
+    weight_decay: float = variant(SGDKnobs, "weight_decay", help="L2 on kernels of shared layers "
+                                  "and active candidates.")
+    dropout: float = variant(SGDKnobs, "dropout", 0.0)
     candidate_weights: str = knob("independent", "independent: each candidate op its own weights "
         "(the paper's); shared: a block's candidates are slices of its largest (k3 the centre "
         "of k7, e3 the first channels of e6), which trains on small budgets.", CANDIDATE_WEIGHTS)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pxnas_tf import limits
 from pxnas_tf.errors import PxnasError
-from pxnas_tf.knobs import knob
+from pxnas_tf.knobs import SGDKnobs, knob
 
 MIXED_PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
@@ -26,7 +26,7 @@ class TrainError(PxnasError, ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(SGDKnobs):
     """Every knob of `train`: `pxnas train` generates a flag from each field.
 
     Attributes:
@@ -38,12 +38,11 @@ class TrainConfig:
         lr: peak learning rate (after warm-up), decayed by a cosine to `min_lr`.
         min_lr: final learning rate.
         warmup_epochs: linear warm-up from 0 to `lr` (fractions allowed).
-        momentum, nesterov: SGD.
+        momentum, nesterov, decay_bn_bias, label_smoothing, dropout: SGD
+            and its regularisation (`pxnas_tf.knobs.SGDKnobs`, which also
+            puts them first in a run's config).
         weight_decay: L2 on conv, depthwise and dense kernels (added to the
             loss as weight_decay / 2 * ||w||^2, i.e. PyTorch's weight_decay).
-        decay_bn_bias: also decay BN gammas / betas and biases.
-        label_smoothing: of the cross-entropy.
-        dropout: before the classifier.
         mixed_precision: the Keras dtype policy: "auto" (mixed_float16 on
             GPUs of compute capability >= 7, mixed_bfloat16 on TPUs, float32
             elsewhere), or a policy name. (A table's or an export's
@@ -58,12 +57,7 @@ class TrainConfig:
     lr: float = knob(0.05, "Peak learning rate (cosine decay after the warm-up).")
     min_lr: float = knob(0.0, "Final learning rate.")
     warmup_epochs: float = knob(1.0, "Linear warm-up epochs.")
-    momentum: float = knob(0.9, "SGD momentum.")
-    nesterov: bool = knob(True, "Nesterov momentum.")
-    weight_decay: float = knob(4e-5, "L2 weight decay on conv / dense kernels.")
-    decay_bn_bias: bool = knob(False, "Also decay BN gammas/betas and biases.")
-    label_smoothing: float = knob(0.1, "Label smoothing.")
-    dropout: float = knob(0.1, "Dropout before the classifier.")
+    # momentum, nesterov, weight_decay, decay_bn_bias, label_smoothing, dropout: `SGDKnobs`.
     mixed_precision: str = knob("auto", "Keras dtype policy; auto: mixed_float16 on recent GPUs, "
         "mixed_bfloat16 on TPUs, else float32.", MIXED_PRECISIONS)
     seed: int = knob(0, "Seed of initialisation and data order.")
