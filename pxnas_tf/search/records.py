@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any
 
-from pxnas_tf import fileio
+from pxnas_tf import fileio, run_identity
 from pxnas_tf.search.errors import SearchError
 
 RUN_FORMAT = "pxnas_tf.search_run/v1"
@@ -40,15 +40,19 @@ def run_record(space: dict, dataset: dict, config: dict, latency: dict | None) -
             "latency": latency}
 
 
-def _differences(stored: Any, current: Any, where: str) -> list[str]:
-    if isinstance(stored, dict) and isinstance(current, dict):
-        out = []
-        for key in sorted(set(stored) | set(current)):
-            out += _differences(stored.get(key), current.get(key), f"{where}.{key}")
-        return out
-    if stored != current:
-        return [f"{where}: {stored!r} in the workdir, {current!r} now"]
-    return []
+def _upgrade(part: str, value: Any) -> Any:
+    """What identifies a run: the latency model by its values, not by where
+    its table file lies (a workdir copied elsewhere resumes); config fields
+    added since a run was stored take the value it ran with."""
+    if part == "latency" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "source"}
+    if part == "config" and isinstance(value, dict):
+        return {**ADDED_FIELDS, **value}
+    return value
+
+
+KIND = run_identity.RecordKind(RUN_FORMAT, "search run", ("space", "dataset", "config", "latency"),
+                             SearchError, _upgrade)
 
 
 def check_or_write_run(path: str, record: dict, write: bool) -> bool:
@@ -58,46 +62,9 @@ def check_or_write_run(path: str, record: dict, write: bool) -> bool:
         True when a run.json existed (a resumption).
 
     Raises:
-        SearchError: listing what differs, when the workdir holds another run.
+        SearchError: naming what differs, when the workdir holds another run.
     """
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            stored = json.loads(_normalise(f.read()))
-        if stored.get("format") != RUN_FORMAT:
-            raise SearchError(
-                f"workdir {os.path.dirname(path)} holds no search run (its run.json is "
-                f"{stored.get('format') or 'of an unknown format'!s}, not {RUN_FORMAT}); use "
-                "another --workdir for the search")
-        current = json.loads(_normalise(json.dumps(record)))
-        diffs = []
-        for part in ("space", "dataset", "config", "latency"):
-            diffs += _differences(_identity(part, stored.get(part)),
-                                  _identity(part, current.get(part)), part)
-        if diffs:
-            listed = "\n  ".join(diffs[:20])
-            raise SearchError(
-                f"workdir {os.path.dirname(path)} holds a search run that differs from this one; "
-                f"refusing to resume it:\n  {listed}\nUse another --workdir, or the same "
-                "settings as the stored run.")
-        return True
-    if write:
-        fileio.atomic_write_json(path, record)
-    return False
-
-
-def _identity(part: str, value: Any) -> Any:
-    """What identifies a run: the latency model by its values, not by where
-    its table file lies (a workdir copied elsewhere resumes)."""
-    if part == "latency" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k != "source"}
-    if part == "config" and isinstance(value, dict):
-        return {**ADDED_FIELDS, **value}
-    return value
-
-
-def _normalise(text: str) -> str:
-    """JSON round trip: tuples become lists, so stored and current compare."""
-    return json.dumps(json.loads(text), sort_keys=True)
+    return run_identity.check_or_write(path, record, KIND, write)
 
 
 def load_history(path: str) -> list[dict]:

@@ -19,7 +19,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from pxnas_tf import fileio
+from pxnas_tf import fileio, run_identity
 from pxnas_tf.distribute import is_chief, task_info
 from pxnas_tf.search_space import Arch
 from pxnas_tf.train import checkpoints, model_setup
@@ -70,36 +70,26 @@ def run_record(arch: Arch, config: TrainConfig, data: dict, source: dict | None 
             "config": config.to_dict(), "data": data, "source": source or {}}
 
 
+def _upgrade(part: str, value):
+    """A stored record's part under today's field names."""
+    if part == "config" and isinstance(value, dict) and "precision" in value \
+            and "mixed_precision" not in value:
+        value = dict(value)
+        value["mixed_precision"] = value.pop("precision")  # the field's name before 2026-12-05
+    return value
+
+
+RUN_KIND = run_identity.RecordKind(RUN_FORMAT, "training run", ("arch", "config", "data"),
+                                   TrainError, _upgrade)
+
+
 def check_or_write_run(path: str, record: dict) -> None:
     """Writes run.json, or checks that the workdir's matches `record`.
 
     Raises:
-        TrainError: listing the differences.
+        TrainError: naming the differences.
     """
-    if not os.path.exists(path):
-        fileio.atomic_write_json(path, record)
-        return
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        stored = json.load(f)
-    config = stored.get("config") if isinstance(stored, dict) else None
-    if isinstance(config, dict) and "precision" in config and "mixed_precision" not in config:
-        config["mixed_precision"] = config.pop("precision")  # the field's name before 2026-12-05
-    if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
-        found = stored.get("format") if isinstance(stored, dict) else None
-        raise TrainError(f"workdir {os.path.dirname(path)} holds no training run (its run.json "
-                         f"is {found or 'of an unknown format'}, not {RUN_FORMAT}); use another "
-                         "--workdir for the training")
-    diffs = [f"{part}.{key}: {stored.get(part, {}).get(key)!r} in the workdir, "
-             f"{record[part].get(key)!r} now"
-             for part in ("arch", "config", "data") if isinstance(record[part], dict)
-             for key in sorted(set(stored.get(part, {})) | set(record[part]))
-             if stored.get(part, {}).get(key) != record[part].get(key)]
-    if diffs:
-        raise TrainError(f"{os.path.dirname(path)} holds a run with other settings "
-                         f"({'; '.join(diffs[:6])}); resume it with the same settings or use a "
-                         "new --workdir")
+    run_identity.check_or_write(path, record, RUN_KIND)
 
 
 def _one_hot(dataset: tf.data.Dataset, classes: int) -> tf.data.Dataset:
