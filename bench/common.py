@@ -74,14 +74,15 @@ def define_budget_flags() -> None:
 def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
     from absl import flags
     f = flags.FLAGS
-    return (SearchBudget(train_limit=f.search_train_examples, holdout_size=f.search_holdout,
+    return (SearchBudget(train_examples=f.search_train_examples,
+                         holdout_examples=f.search_holdout,
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
                          arch_lr=f.arch_lr, arch_every=f.arch_every,
                          arch_temperature=f.arch_temperature,
                          latency_lambda=f.latency_lambda, loss=f.loss,
                          latency_budget=f.latency_budget,
                          candidate_weights=f.candidate_weights, seed=f.seed),
-            TrainBudget(train_limit=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
+            TrainBudget(train_examples=f.train_examples, epochs=f.epochs, batch_size=f.batch_size,
                         lr=f.lr, seed=f.seed))
 
 
@@ -245,8 +246,8 @@ def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]
 
 @dataclasses.dataclass(frozen=True)
 class SearchBudget:
-    train_limit: int = 3000
-    holdout_size: int = 600
+    train_examples: int = 3000
+    holdout_examples: int = 600
     batch_size: int = 64
     warmup_epochs: int = 1
     epochs: int = 2
@@ -260,7 +261,8 @@ class SearchBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_examples={self.train_limit}", f"--holdout_examples={self.holdout_size}",
+        return [f"--train_examples={self.train_examples}",
+                f"--holdout_examples={self.holdout_examples}",
                 f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
                 f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
                 f"--arch_every={self.arch_every}", f"--arch_temperature={self.arch_temperature}",
@@ -302,7 +304,7 @@ def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
 @dataclasses.dataclass(frozen=True)
 class TrainBudget:
     """The one training recipe every net gets."""
-    train_limit: int = 5000
+    train_examples: int = 5000
     val_limit: int = 2000
     epochs: int = 3
     batch_size: int = 128
@@ -311,14 +313,14 @@ class TrainBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_examples={self.train_limit}", f"--val_examples={self.val_limit}",
+        return [f"--train_examples={self.train_examples}", f"--val_examples={self.val_limit}",
                 f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
                 f"--warmup_epochs={self.warmup_epochs}", "--mixed_precision=float32",
                 f"--seed={self.seed}"]
 
     def describe(self) -> str:
-        return (f"{self.train_limit:,} of the 60,000 training images (seeded subset, the same for "
-                f"every net), {self.epochs} epochs, batch {self.batch_size}, SGD Nesterov lr "
+        return (f"{self.train_examples:,} of the 60,000 training images (seeded subset, the same "
+                f"for every net), {self.epochs} epochs, batch {self.batch_size}, SGD Nesterov lr "
                 f"{self.lr} ({self.warmup_epochs} warm-up epoch, cosine), label smoothing 0.1, "
                 "weight decay 4e-5, dropout 0.1, pad-and-crop augmentation, float32; the last "
                 "epoch's weights are exported (no selection on the test split)")

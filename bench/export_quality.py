@@ -102,8 +102,8 @@ def train_net(workdir: str):
     from pxnas_tf.search_space import load_space
     from pxnas_tf.train import TrainConfig, train
 
-    splits = data.load("fashion_mnist", batch_size=FLAGS.batch_size, holdout_size=0, seed=0,
-                       train_limit=FLAGS.train_examples)
+    splits = data.load("fashion_mnist", batch_size=FLAGS.batch_size, holdout_examples=0, seed=0,
+                       train_examples=FLAGS.train_examples)
     space = load_space("proxyless_small", input_shape=list(splits.input_shape),
                        num_classes=splits.num_classes)
     arch = _arch(space)
@@ -131,9 +131,9 @@ def export_all(arch, model_path: str, workdir: str) -> dict:
     from pxnas_tf.export import QatOptions, export_tflite, load_keras_model
     from pxnas_tf.export.samples import take_arrays
 
-    splits = data.load("fashion_mnist", batch_size=256, holdout_size=0, seed=1, augment=False,
+    splits = data.load("fashion_mnist", batch_size=256, holdout_examples=0, seed=1, augment=False,
                        drop_remainder=False,
-                       train_limit=max(FLAGS.calibration_examples, FLAGS.qat_examples),
+                       train_examples=max(FLAGS.calibration_examples, FLAGS.qat_examples),
                        val_limit=FLAGS.verify_examples)
     train_x, train_y = take_arrays(splits.train)
     test_x, test_y = take_arrays(splits.validation)

@@ -308,8 +308,8 @@ def report(table: dict, searches: list[dict], rows: list[dict], summary: dict, b
         f"on the logits with lr {search_budget.arch_lr:g} (and "
         f"{', '.join(FLAGS.extra_searches) or 'no'} as fraction:lr, the attempt to improve), "
         "arch step every 5 weight steps from the "
-        f"first joint epoch): {search_budget.train_limit:,} training images for the weights, "
-        f"{search_budget.holdout_size:,} held-out training images for the arch steps, batch "
+        f"first joint epoch): {search_budget.train_examples:,} training images for the weights, "
+        f"{search_budget.holdout_examples:,} held-out training images for the arch steps, batch "
         f"{search_budget.batch_size}, {search_budget.warmup_epochs} warm-up + "
         f"{search_budget.epochs} joint epochs; " + (
             "targets at the table's predictions for MobileNetV2 x"

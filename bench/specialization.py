@@ -171,7 +171,7 @@ def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
                     f"{tables[t]['slowest_ms']:.3f} ms, {common.table_note(tables[t])}"
                     for t in tables) + "; a busy machine: batches waited at most 20 s for quiet)",
         f"- searches: the same settings for both (as in the Pareto section: "
-        f"{search_budget.train_limit:,} + {search_budget.holdout_size:,} images, "
+        f"{search_budget.train_examples:,} + {search_budget.holdout_examples:,} images, "
         f"{search_budget.warmup_epochs} + {search_budget.epochs} epochs, {search_budget.loss} "
         f"lambda {search_budget.latency_lambda}, {search_budget.latency_budget} budget), the "
         + (f"target at one latency level: each table's prediction of MobileNetV2 "

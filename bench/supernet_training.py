@@ -147,8 +147,8 @@ def main(argv) -> None:
     from pxnas_tf.search_space import load_space
 
     splits = data.load("fashion_mnist", None, batch_size=FLAGS.batch_size, image_size=28,
-                       channels=1, holdout_size=512, seed=FLAGS.seed, deterministic=True,
-                       augment=True, repeat=True, train_limit=FLAGS.train_examples)
+                       channels=1, holdout_examples=512, seed=FLAGS.seed, deterministic=True,
+                       augment=True, repeat=True, train_examples=FLAGS.train_examples)
     space = load_space("proxyless_small", input_shape=list(splits.input_shape),
                        num_classes=splits.num_classes)
     results = {}

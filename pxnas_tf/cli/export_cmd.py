@@ -79,8 +79,8 @@ def _data(run: dict, needs_train: bool):
         limit = max(limit, FLAGS.qat_examples)
     return data.load(name, pick(FLAGS.data_dir, "data_dir"), batch_size=256,
                      image_size=pick(FLAGS.image_size, "image_size"),
-                     channels=pick(FLAGS.channels, "channels"), holdout_size=0, seed=FLAGS.seed,
-                     augment=False, drop_remainder=False, train_limit=limit,
+                     channels=pick(FLAGS.channels, "channels"), holdout_examples=0, seed=FLAGS.seed,
+                     augment=False, drop_remainder=False, train_examples=limit,
                      val_limit=FLAGS.verify_examples)
 
 

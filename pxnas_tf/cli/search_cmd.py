@@ -91,8 +91,8 @@ def _run(strategy, config) -> None:
 
     splits = data.load(
         FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size, image_size=FLAGS.image_size,
-        channels=FLAGS.channels, holdout_size=FLAGS.holdout_examples, seed=config.seed,
-        deterministic=True, augment=FLAGS.augment, repeat=True, train_limit=FLAGS.train_examples,
+        channels=FLAGS.channels, holdout_examples=FLAGS.holdout_examples, seed=config.seed,
+        deterministic=True, augment=FLAGS.augment, repeat=True, train_examples=FLAGS.train_examples,
         holdout_limit=FLAGS.holdout_limit)
     space = load_space(FLAGS.space, input_shape=list(splits.input_shape),
                        num_classes=splits.num_classes)

@@ -59,9 +59,9 @@ def main(argv: list[str]) -> None:
               "image_size": FLAGS.image_size, "channels": FLAGS.channels}
     splits = data.load(FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size,
                        image_size=FLAGS.image_size, channels=FLAGS.channels,
-                       holdout_size=FLAGS.holdout_examples or 0, seed=config.seed,
+                       holdout_examples=FLAGS.holdout_examples or 0, seed=config.seed,
                        augment=FLAGS.augment,
-                       train_limit=FLAGS.train_examples, val_limit=FLAGS.val_examples)
+                       train_examples=FLAGS.train_examples, val_limit=FLAGS.val_examples)
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=splits.input_shape,
                             num_classes=splits.num_classes, width_mult=FLAGS.width_mult)
     cost = profile.profile_arch(arch)

@@ -101,13 +101,13 @@ def make_source(request: source.Request) -> source.Source:
         request: the `load` options.
     """
     arrays = read_arrays(find_dir(request.data_dir))
-    size = DEFAULT_HOLDOUT if request.holdout_size is None else request.holdout_size
+    size = DEFAULT_HOLDOUT if request.holdout_examples is None else request.holdout_examples
     held = holdout.balanced_holdout(arrays.train_labels, size, request.seed)
     pool = holdout.complement(arrays.train_labels.size, held)
     if request.holdout_limit is not None and request.holdout_limit < held.size:
         sub = holdout.balanced_subset(arrays.train_labels[held], request.holdout_limit, request.seed)
         held = held[sub]
-    pool = holdout.random_subset(pool, request.train_limit, request.seed)
+    pool = holdout.random_subset(pool, request.train_examples, request.seed)
     val = np.arange(min(arrays.test_labels.size, request.val_limit or arrays.test_labels.size))
     index = {"train": pool, "arch": held, "validation": val}
 

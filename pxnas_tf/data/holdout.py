@@ -36,7 +36,7 @@ def class_quotas(total: int, classes: np.ndarray,
     """
     classes = np.asarray(classes, dtype=np.int64)
     if total < 0:
-        raise DataError(f"holdout_size must be >= 0, got {total}")
+        raise DataError(f"holdout_examples must be >= 0, got {total}")
     if total and classes.size == 0:
         raise DataError(f"cannot take a holdout of {total} examples from a split with no examples")
     base, extra = divmod(total, max(classes.size, 1))
@@ -47,19 +47,19 @@ def class_quotas(total: int, classes: np.ndarray,
     return quotas
 
 
-def balanced_holdout(labels: np.ndarray, holdout_size: int, seed: int) -> np.ndarray:
+def balanced_holdout(labels: np.ndarray, holdout_examples: int, seed: int) -> np.ndarray:
     """A seeded, class-balanced random holdout that leaves training examples.
 
     Args:
         labels: (N,) integer label of every training example.
-        holdout_size: how many examples to hold out in total.
+        holdout_examples: how many examples to hold out in total.
         seed: the same seed gives the same holdout.
 
     Returns:
         Sorted int64 indices into `labels`.
     """
-    _check_size(holdout_size, np.asarray(labels).size)
-    return balanced_subset(labels, holdout_size, seed)
+    _check_size(holdout_examples, np.asarray(labels).size)
+    return balanced_subset(labels, holdout_examples, seed)
 
 
 def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def random_subset(indices: np.ndarray, limit: int | None, seed: int) -> np.ndarr
     return np.sort(np.random.default_rng(seed).choice(indices, size=limit, replace=False))
 
 
-def first_per_class_holdout(label_chunks: Iterable[np.ndarray], holdout_size: int,
+def first_per_class_holdout(label_chunks: Iterable[np.ndarray], holdout_examples: int,
                             num_classes: int) -> np.ndarray:
     """A class-balanced holdout made of the first examples of each class.
 
@@ -108,18 +108,18 @@ def first_per_class_holdout(label_chunks: Iterable[np.ndarray], holdout_size: in
 
     Args:
         label_chunks: consecutive pieces of the label array.
-        holdout_size: how many examples to hold out in total.
+        holdout_examples: how many examples to hold out in total.
         num_classes: the dataset's number of classes.
 
     Returns:
         Sorted int64 indices (positions in stored order).
     """
-    quotas = class_quotas(holdout_size, np.arange(num_classes))
+    quotas = class_quotas(holdout_examples, np.arange(num_classes))
     need = np.array([quotas[c] for c in range(num_classes)], dtype=np.int64)
     counts = np.zeros(num_classes, dtype=np.int64)
     seen = []
     for chunk in label_chunks:
-        if holdout_size == 0:
+        if holdout_examples == 0:
             break
         chunk = np.asarray(chunk, dtype=np.int64)
         seen.append(chunk)
@@ -128,8 +128,8 @@ def first_per_class_holdout(label_chunks: Iterable[np.ndarray], holdout_size: in
             break
     labels = np.concatenate(seen + [np.zeros(0, np.int64)])
     if np.any(counts < need):  # the stream ended: share over the classes present
-        _check_size(holdout_size, labels.size)
-        quotas = class_quotas(holdout_size, np.flatnonzero(counts))
+        _check_size(holdout_examples, labels.size)
+        quotas = class_quotas(holdout_examples, np.flatnonzero(counts))
     picked = []
     for c, quota in quotas.items():
         members = np.flatnonzero(labels == c)
@@ -150,15 +150,15 @@ def complement(num_examples: int, holdout: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
-def _check_size(holdout_size: int, num_examples: int) -> None:
-    if holdout_size >= num_examples and holdout_size > 0:
+def _check_size(holdout_examples: int, num_examples: int) -> None:
+    if holdout_examples >= num_examples and holdout_examples > 0:
         raise DataError(
-            f"holdout_size={holdout_size} leaves nothing to train on: the training split has "
-            f"{num_examples} examples")
+            f"holdout_examples={holdout_examples} leaves nothing to train on: the training "
+            f"split has {num_examples} examples")
 
 
 def _check_class(label: int, quota: int, available: int) -> None:
     if quota > available:
         raise DataError(
-            f"holdout_size too large for a class-balanced holdout: class {label} needs {quota} "
+            f"holdout_examples too large for a class-balanced holdout: class {label} needs {quota} "
             f"examples, the training split has {available}")

@@ -101,14 +101,14 @@ def make_source(request: source.Request) -> source.Source:
         val_idx = holdout.balanced_holdout(labels, val_size, request.seed + 1)
         val_paths, val_labels = paths[val_idx], labels[val_idx]
         rest = holdout.complement(labels.size, val_idx)
-    size = request.holdout_size
+    size = request.holdout_examples
     if size is None:
         size = min(MAX_DEFAULT_HOLDOUT, round(DEFAULT_HOLDOUT_FRACTION * rest.size))
     held = rest[holdout.balanced_holdout(labels[rest], size, request.seed)]
     pool = np.setdiff1d(rest, held)
     if request.holdout_limit is not None and request.holdout_limit < held.size:
         held = held[holdout.balanced_subset(labels[held], request.holdout_limit, request.seed)]
-    pool = holdout.random_subset(pool, request.train_limit, request.seed)
+    pool = holdout.random_subset(pool, request.train_examples, request.seed)
     val_keep = holdout.random_subset(np.arange(val_labels.size), request.val_limit, request.seed)
     val_paths, val_labels = val_paths[val_keep], val_labels[val_keep]
     data = {"train": (paths[pool], labels[pool]), "arch": (paths[held], labels[held]),

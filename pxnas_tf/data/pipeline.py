@@ -81,11 +81,12 @@ def list_datasets() -> list[str]:
 
 
 def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128,
-         image_size: int | None = None, channels: int | None = None, holdout_size: int | None = None,
-         seed: int = 0, deterministic: bool = False, augment: bool = True, flip: bool | None = None,
-         repeat: bool = False, drop_remainder: bool = True, train_limit: int | None = None,
+         image_size: int | None = None, channels: int | None = None,
+         holdout_examples: int | None = None, seed: int = 0, deterministic: bool = False,
+         augment: bool = True, flip: bool | None = None, repeat: bool = False,
+         drop_remainder: bool = True, train_examples: int | None = None,
          holdout_limit: int | None = None, val_limit: int | None = None, val_size: int | None = None,
-         manual_dir: str | None = None, download: bool = False) -> Splits:
+         manual_dir: str | None = None, download: bool = False, **renamed: int | None) -> Splits:
     """Loads a dataset as train / arch-holdout / validation pipelines.
 
     Args:
@@ -98,7 +99,7 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
         image_size: output height = width; default the dataset's own (28,
             32) or 224 for ImageNet and image folders.
         channels: 1 or 3 output channels; default the dataset's own.
-        holdout_size: training examples carved out for the arch split, an
+        holdout_examples: training examples carved out for the arch split, an
             equal share per class; default 5000 (Fashion-MNIST, CIFAR-10),
             50000 (ImageNet), 10% up to 5000 (image folders); 0 for none.
         seed: picks the holdout and seeds shuffling and augmentation.
@@ -109,12 +110,15 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
             Fashion-MNIST.
         repeat: repeat train and arch forever (validation never repeats).
         drop_remainder: drop the last partial batch of train and arch.
-        train_limit, holdout_limit, val_limit: use at most that many
+        train_examples, holdout_limit, val_limit: use at most that many
             examples of the split (for tests and demos).
         val_size: image_folder without a val folder: validation examples
             carved out of train (default 10%).
         manual_dir: tfds manual dir with the archives to prepare from.
         download: let tfds download CIFAR-10 if not prepared (needs network).
+        **renamed: ``holdout_size`` and ``train_limit``, the names of
+            `holdout_examples` and `train_examples` before 2026-12-05, still
+            read (bench/search_quality.py uses them).
 
     Returns:
         A `Splits`.
@@ -122,14 +126,15 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
     Raises:
         DataError: unknown name, missing or malformed data, bad options.
     """
-    _check_options(batch_size, image_size, channels, train_limit, holdout_limit, val_limit)
+    holdout_examples, train_examples = _renamed(renamed, holdout_examples, train_examples)
+    _check_options(batch_size, image_size, channels, train_examples, holdout_limit, val_limit)
     make = _SOURCES.get(name)
     if make is None:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
     request = source.Request(
-        data_dir=data_dir, holdout_size=holdout_size, seed=seed, deterministic=deterministic,
-        train_limit=train_limit, holdout_limit=holdout_limit, val_limit=val_limit, val_size=val_size,
-        manual_dir=manual_dir, download=download)
+        data_dir=data_dir, holdout_examples=holdout_examples, seed=seed,
+        deterministic=deterministic, train_examples=train_examples, holdout_limit=holdout_limit,
+        val_limit=val_limit, val_size=val_size, manual_dir=manual_dir, download=download)
     src = make(request)
     size = image_size or src.default_image_size
     out_channels = channels or src.native_shape[2]
@@ -226,13 +231,34 @@ def build_split(src: source.Source, split: str, transform: Callable, *, batch_si
     return ds.with_options(options)
 
 
+_RENAMED = {"holdout_size": "holdout_examples", "train_limit": "train_examples"}
+
+
+def _renamed(renamed: dict, holdout_examples, train_examples):
+    """(holdout_examples, train_examples) with the old names' values filled in.
+
+    Raises:
+        TypeError: for any other keyword, or both names of one setting.
+    """
+    unknown = sorted(set(renamed) - set(_RENAMED))
+    if unknown:
+        raise TypeError(f"load() got unexpected keyword argument(s) {unknown}")
+    values = {"holdout_examples": holdout_examples, "train_examples": train_examples}
+    for old, value in renamed.items():
+        new = _RENAMED[old]
+        if values[new] is not None:
+            raise TypeError(f"load() got both {old}= and {new}= (the same setting; use {new})")
+        values[new] = value
+    return values["holdout_examples"], values["train_examples"]
+
+
 def _check_options(batch_size, image_size, channels, *limits) -> None:
     for opt, value in (("batch_size", batch_size), ("image_size", image_size)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise DataError(f"{opt} must be a positive int or None, got {value!r}")
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
-    for opt, value in zip(("train_limit", "holdout_limit", "val_limit"), limits):
+    for opt, value in zip(("train_examples", "holdout_limit", "val_limit"), limits):
         source.check_limit(opt, value)
 
 

@@ -29,11 +29,11 @@ class Request:
 
     Attributes:
         data_dir: where the dataset lives; None lets the source look.
-        holdout_size: examples carved out of train for the arch split; None
+        holdout_examples: examples carved out of train for the arch split; None
             for the dataset's default.
         seed: picks the holdout (in-memory sources) and seeds shuffling.
         deterministic: ask for reproducible reading order.
-        train_limit, holdout_limit, val_limit: use at most that many examples.
+        train_examples, holdout_limit, val_limit: use at most that many examples.
         val_size: validation examples to carve out of train when the dataset
             has no validation split of its own (image folders).
         manual_dir: tfds manual dir (ImageNet archives, CIFAR-10 archive).
@@ -41,10 +41,10 @@ class Request:
     """
 
     data_dir: str | None = None
-    holdout_size: int | None = None
+    holdout_examples: int | None = None
     seed: int = 0
     deterministic: bool = False
-    train_limit: int | None = None
+    train_examples: int | None = None
     holdout_limit: int | None = None
     val_limit: int | None = None
     val_size: int | None = None

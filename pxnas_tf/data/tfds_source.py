@@ -124,12 +124,12 @@ def choose_positions(builder, spec: TfdsSpec, request: source.Request) -> tuple[
     """
     num_classes = builder.info.features["label"].num_classes
     num_train = builder.info.splits[spec.train_split].num_examples
-    size = spec.default_holdout if request.holdout_size is None else request.holdout_size
+    size = spec.default_holdout if request.holdout_examples is None else request.holdout_examples
     if size >= num_train and size > 0:
-        raise DataError(f"holdout_size={size} leaves nothing to train on: {spec.name} train has "
-                        f"{num_train} examples")
+        raise DataError(f"holdout_examples={size} leaves nothing to train on: {spec.name} "
+                        f"train has {num_train} examples")
     held = holdout.first_per_class_holdout(scan_labels(builder, spec.train_split), size, num_classes)
-    pool = holdout.complement(num_train, held)[:request.train_limit]
+    pool = holdout.complement(num_train, held)[:request.train_examples]
     if request.holdout_limit is not None and request.holdout_limit < held.size:
         labels = _labels_at(builder, spec.train_split, held)
         held = held[holdout.first_per_class_holdout([labels], request.holdout_limit, num_classes)]

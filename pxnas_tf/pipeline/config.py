@@ -258,8 +258,8 @@ def load_search_data(config: PipelineConfig):
 
     return data.load(config.dataset, config.data_dir, batch_size=config.search_batch_size,
                      image_size=config.image_size, channels=config.channels,
-                     holdout_size=config.holdout_examples, seed=config.seed, deterministic=True,
-                     augment=True, repeat=True, train_limit=_limit(config.search_examples))
+                     holdout_examples=config.holdout_examples, seed=config.seed, deterministic=True,
+                     augment=True, repeat=True, train_examples=_limit(config.search_examples))
 
 
 def adapted_space(config: PipelineConfig, splits):

@@ -34,9 +34,9 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
         log(f"    reusing {out} (newer than {model_path})")
         return ExportStage(out, sidecar_path(out), doc, True, time.monotonic() - t0)
     splits = data.load(config.dataset, config.data_dir, batch_size=256,
-                       image_size=config.image_size, channels=config.channels, holdout_size=0,
+                       image_size=config.image_size, channels=config.channels, holdout_examples=0,
                        seed=config.seed, augment=False, drop_remainder=False,
-                       train_limit=config.calibration_examples,
+                       train_examples=config.calibration_examples,
                        val_limit=_limit(config.val_examples))
     calibration, _ = take_arrays(splits.train, config.calibration_examples)
     images, labels = take_arrays(splits.validation, _limit(config.val_examples))

@@ -45,7 +45,7 @@ def test_data_dir_override_plain_and_gz(tmp_path):
     for gz in (True, False):
         folder = write_fashion_mnist(tmp_path / f"gz{gz}", gz=gz)
         assert fashion_mnist.find_dir(folder) == folder
-        splits = data.load("fashion_mnist", data_dir=folder, batch_size=None, holdout_size=20,
+        splits = data.load("fashion_mnist", data_dir=folder, batch_size=None, holdout_examples=20,
                            augment=False)
         assert splits.sizes == {"train": 180, "arch": 20, "validation": 50}
         ids = np.stack([x for x, _ in splits.validation.as_numpy_iterator()])

@@ -46,8 +46,8 @@ def collect(ds):
 def test_train_and_val_folders(tmp_path):
     write_tree(str(tmp_path / "train"), per_class=8)
     write_tree(str(tmp_path / "val"), per_class=2, start=20)
-    splits = data.load("image_folder", str(tmp_path), batch_size=4, image_size=32, holdout_size=6,
-                       augment=False, drop_remainder=False)
+    splits = data.load("image_folder", str(tmp_path), batch_size=4, image_size=32,
+                       holdout_examples=6, augment=False, drop_remainder=False)
     assert splits.class_names == CLASSES and splits.num_classes == 3
     assert splits.sizes == {"train": 18, "arch": 6, "validation": 6}
     assert splits.input_shape == (32, 32, 3)
@@ -69,7 +69,7 @@ def test_train_and_val_folders(tmp_path):
 def test_validation_carved_from_train(tmp_path):
     write_tree(str(tmp_path), per_class=10)
     splits = data.load("image_folder", str(tmp_path), batch_size=None, image_size=24, val_size=6,
-                       holdout_size=3, augment=False)
+                       holdout_examples=3, augment=False)
     assert splits.sizes == {"train": 21, "arch": 3, "validation": 6}
     ids = {s: decode_ids(collect(getattr(splits, s).batch(64))[0], splits.normalization)
            for s in ("train", "arch", "validation")}
@@ -81,7 +81,7 @@ def test_validation_carved_from_train(tmp_path):
 def test_augmented_shapes_and_channels(tmp_path):
     write_tree(str(tmp_path / "train"), per_class=4)
     splits = data.load("image_folder", str(tmp_path), batch_size=4, image_size=16, channels=1,
-                       holdout_size=0)
+                       holdout_examples=0)
     images, labels = next(iter(splits.train))
     assert images.shape == (4, 16, 16, 1) and labels.shape == (4,)
     assert len(splits.normalization.mean) == 1

@@ -32,7 +32,7 @@ def test_list_and_unknown_name():
     ({"channels": 2}, "channels must be 1, 3"),
     ({"batch_size": 0}, "batch_size must be a positive int"),
     ({"image_size": -3}, "image_size must be a positive int"),
-    ({"train_limit": 0}, "train_limit must be a positive int"),
+    ({"train_examples": 0}, "train_examples must be a positive int"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(DataError, match=message):
@@ -43,8 +43,8 @@ def test_holdout_balanced_disjoint_and_stable(tmp_path):
     folder = write_fashion_mnist(tmp_path)
     arch_sets = []
     for deterministic in (True, False):
-        splits = data.load("fashion_mnist", folder, batch_size=16, holdout_size=50, augment=False,
-                           drop_remainder=False, deterministic=deterministic, seed=3)
+        splits = data.load("fashion_mnist", folder, batch_size=16, holdout_examples=50,
+                           augment=False, drop_remainder=False, deterministic=deterministic, seed=3)
         train_ids, train_labels = ids_and_labels(splits.train, splits.normalization)
         arch_ids, arch_labels = ids_and_labels(splits.arch, splits.normalization)
         assert np.all(np.bincount(arch_labels, minlength=10) == 5)
@@ -53,23 +53,39 @@ def test_holdout_balanced_disjoint_and_stable(tmp_path):
         np.testing.assert_array_equal(train_labels, train_ids % 10)
         arch_sets.append(set(arch_ids.tolist()))
     assert arch_sets[0] == arch_sets[1]  # the holdout depends on the seed only
-    other = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50, augment=False, seed=4)
+    other = data.load("fashion_mnist", folder, batch_size=None, holdout_examples=50, augment=False, seed=4)
     assert set(ids_and_labels(other.arch.batch(50), other.normalization)[0].tolist()) != arch_sets[0]
 
 
 def test_holdout_limit_stays_balanced(tmp_path):
     folder = write_fashion_mnist(tmp_path)
-    splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50, holdout_limit=20,
-                       train_limit=30, val_limit=7, augment=False)
+    splits = data.load("fashion_mnist", folder, batch_size=None, holdout_examples=50,
+                       holdout_limit=20, train_examples=30, val_limit=7, augment=False)
     assert splits.sizes == {"train": 30, "arch": 20, "validation": 7}
     _, labels = ids_and_labels(splits.arch.batch(100), splits.normalization)
     assert np.all(np.bincount(labels, minlength=10) == 2)
 
 
+def test_the_names_before_the_rename_still_load(tmp_path):
+    """holdout_size / train_limit (bench/search_quality.py's) mean
+    holdout_examples / train_examples; both names of one setting at once,
+    or another keyword, are refused."""
+    folder = write_fashion_mnist(tmp_path)
+    splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50,
+                       train_limit=30, augment=False)
+    assert splits.sizes["train"] == 30
+    assert splits.sizes == data.load("fashion_mnist", folder, batch_size=None, augment=False,
+                                     holdout_examples=50, train_examples=30).sizes
+    with pytest.raises(TypeError, match="both train_limit= and train_examples="):
+        data.load("fashion_mnist", folder, train_limit=30, train_examples=30)
+    with pytest.raises(TypeError, match="holdout_sise"):
+        data.load("fashion_mnist", folder, holdout_sise=50)
+
+
 @needs_debian
 def test_real_holdout_is_class_balanced():
-    splits = data.load("fashion_mnist", batch_size=500, holdout_size=1000, augment=False,
-                       train_limit=500)
+    splits = data.load("fashion_mnist", batch_size=500, holdout_examples=1000, augment=False,
+                       train_examples=500)
     labels = np.concatenate([y for _, y in splits.arch.as_numpy_iterator()])
     assert labels.size == 1000 and np.all(np.bincount(labels, minlength=10) == 100)
 
@@ -78,7 +94,7 @@ def test_real_holdout_is_class_balanced():
 def test_deterministic_same_seed_identical_batches():
     def two_epochs(seed):
         splits = data.load("fashion_mnist", batch_size=32, image_size=32, channels=3, flip=True,
-                           train_limit=128, holdout_limit=32, val_limit=32, seed=seed,
+                           train_examples=128, holdout_limit=32, val_limit=32, seed=seed,
                            deterministic=True)
         return [[(x.numpy(), y.numpy()) for x, y in splits.train] for _ in range(2)]
 
@@ -95,7 +111,7 @@ def test_deterministic_same_seed_identical_batches():
 @needs_debian
 def test_image_size_and_channels_conversion():
     splits = data.load("fashion_mnist", batch_size=8, image_size=32, channels=3, val_limit=8,
-                       train_limit=8, holdout_limit=8)
+                       train_examples=8, holdout_limit=8)
     assert splits.input_shape == (32, 32, 3)
     assert splits.normalization.mean == (0.2860,) * 3
     for ds in (splits.train, splits.arch, splits.validation):
@@ -106,11 +122,11 @@ def test_image_size_and_channels_conversion():
 
 def test_repeat_unbatched_and_steps(tmp_path):
     folder = write_fashion_mnist(tmp_path, n_test=40)
-    splits = data.load("fashion_mnist", folder, batch_size=16, holdout_size=20, repeat=True)
+    splits = data.load("fashion_mnist", folder, batch_size=16, holdout_examples=20, repeat=True)
     assert splits.steps("train") == 180 // 16 and splits.steps("validation") == 3
     assert len(list(splits.train.take(3 * splits.steps("train")))) == 3 * splits.steps("train")
     assert len(list(splits.validation)) == 3  # validation never repeats
-    unbatched = data.load("fashion_mnist", folder, batch_size=None, holdout_size=20)
+    unbatched = data.load("fashion_mnist", folder, batch_size=None, holdout_examples=20)
     image, label = next(iter(unbatched.train))
     assert image.shape == (28, 28, 1) and label.shape == () and unbatched.steps("arch") == 20
 
@@ -118,9 +134,9 @@ def test_repeat_unbatched_and_steps(tmp_path):
 def test_batch_larger_than_split(tmp_path):
     folder = write_fashion_mnist(tmp_path)
     with pytest.raises(DataError, match="arch split has 10 examples, fewer than batch_size=16"):
-        data.load("fashion_mnist", folder, batch_size=16, holdout_size=10)
-    assert data.load("fashion_mnist", folder, batch_size=16, holdout_size=10, drop_remainder=False).sizes
-    repeated = data.load("fashion_mnist", folder, batch_size=16, holdout_size=10, repeat=True)
+        data.load("fashion_mnist", folder, batch_size=16, holdout_examples=10)
+    assert data.load("fashion_mnist", folder, batch_size=16, holdout_examples=10, drop_remainder=False).sizes
+    repeated = data.load("fashion_mnist", folder, batch_size=16, holdout_examples=10, repeat=True)
     assert next(iter(repeated.arch))[0].shape[0] == 16  # batches run across passes
 
 
@@ -130,7 +146,7 @@ def test_fashion_flips_only_when_asked(tmp_path):
     folder = write_fashion_mnist(tmp_path, n_train=100, n_test=10, images=half)
 
     def max_left_column(flip):
-        splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=0, flip=flip)
+        splits = data.load("fashion_mnist", folder, batch_size=None, holdout_examples=0, flip=flip)
         images = np.stack([x for x, _ in splits.train.as_numpy_iterator()])
         return images[:, :, 2, 0].max()
 

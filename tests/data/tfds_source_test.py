@@ -90,7 +90,7 @@ def collect(ds):
 
 def test_imagenet_train_and_arch_labels_are_synset_indices(imagenet):
     labels_txt, _ = imagenet_label_files()
-    splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=2, image_size=32, holdout_size=3,
+    splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=2, image_size=32, holdout_examples=3,
                        augment=False, drop_remainder=False)
     assert splits.num_classes == 1000 and splits.class_names[:2] == tuple(labels_txt[:2])
     assert splits.sizes == {"train": 9, "arch": 3, "validation": NUM_VAL}
@@ -113,7 +113,7 @@ def test_imagenet_train_and_arch_labels_are_synset_indices(imagenet):
 def test_imagenet_validation_labels_from_tfds_label_file(imagenet):
     labels_txt, val_labels = imagenet_label_files()
     splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=None, image_size=32,
-                       holdout_size=3)
+                       holdout_examples=3)
     images, labels = collect(splits.validation.batch(8))
     seen = []
     for (red, green), label in zip(centre_colours(images, splits.normalization), labels):
@@ -127,7 +127,7 @@ def test_imagenet_validation_labels_from_tfds_label_file(imagenet):
 def test_imagenet_augmented_batches_and_determinism(imagenet):
     def first_epoch(seed):
         splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=3, image_size=48, channels=1,
-                           holdout_size=3, seed=seed, deterministic=True)
+                           holdout_examples=3, seed=seed, deterministic=True)
         return [(x.numpy(), y.numpy()) for x, y in splits.train]
 
     a, b = first_epoch(7), first_epoch(7)
@@ -141,14 +141,15 @@ def test_imagenet_augmented_batches_and_determinism(imagenet):
 
 def test_imagenet_limits(imagenet):
     splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=None, image_size=32,
-                       holdout_size=3, train_limit=4, holdout_limit=2, val_limit=2, augment=False)
+                       holdout_examples=3, train_examples=4, holdout_limit=2, val_limit=2,
+                       augment=False)
     assert splits.sizes == {"train": 4, "arch": 2, "validation": 2}
     assert [len(list(getattr(splits, s))) for s in ("train", "arch", "validation")] == [4, 2, 2]
 
 
 def test_load_prepares_imagenet_from_manual_dir(imagenet, tmp_path):
     splits = data.load("imagenet2012", str(tmp_path / "fresh"), manual_dir=imagenet["manual_dir"],
-                       batch_size=3, image_size=32, holdout_size=3)
+                       batch_size=3, image_size=32, holdout_examples=3)
     assert splits.sizes == {"train": 9, "arch": 3, "validation": NUM_VAL}
     assert os.path.isfile(tmp_path / "fresh" / "imagenet2012" / "5.1.0" / "dataset_info.json")
 
@@ -206,7 +207,7 @@ def cifar10(tmp_path_factory):
 
 def test_cifar10_reads_prepared_tfds_data(cifar10):
     data_dir, written = cifar10
-    splits = data.load("cifar10", data_dir, batch_size=None, holdout_size=10, augment=False)
+    splits = data.load("cifar10", data_dir, batch_size=None, holdout_examples=10, augment=False)
     assert splits.sizes == {"train": 10, "arch": 10, "validation": 5}
     assert splits.class_names[0] == "airplane" and splits.input_shape == (32, 32, 3)
     norm = splits.normalization
@@ -223,14 +224,14 @@ def test_cifar10_reads_prepared_tfds_data(cifar10):
 
 
 def test_cifar10_augmented_and_resized(cifar10):
-    splits = data.load("cifar10", cifar10[0], batch_size=5, holdout_size=10, image_size=40, channels=1)
+    splits = data.load("cifar10", cifar10[0], batch_size=5, holdout_examples=10, image_size=40, channels=1)
     images, labels = next(iter(splits.train))
     assert images.shape == (5, 40, 40, 1) and labels.shape == (5,)
     assert splits.steps("train") == 2 and len(list(splits.train)) == 2
 
 
 def test_cifar10_without_holdout(cifar10):
-    splits = data.load("cifar10", cifar10[0], batch_size=4, holdout_size=0)
+    splits = data.load("cifar10", cifar10[0], batch_size=4, holdout_examples=0)
     assert splits.sizes == {"train": 20, "arch": 0, "validation": 5}
     assert list(splits.arch) == [] and len(list(splits.train)) == 5
 

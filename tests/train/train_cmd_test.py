@@ -12,9 +12,9 @@ import pytest
 from pxnas_tf.testing import pxnas_command, quiet_env, run_pxnas
 
 
-def _tiny_args(arch_file, workdir, epochs, train_limit=256):
+def _tiny_args(arch_file, workdir, epochs, train_examples=256):
     return [f"--arch={arch_file}", f"--workdir={workdir}", f"--epochs={epochs}",
-            "--image_size=16", f"--train_examples={train_limit}", "--val_examples=128",
+            "--image_size=16", f"--train_examples={train_examples}", "--val_examples=128",
             "--batch_size=32", "--noprogress"]
 
 
@@ -29,7 +29,7 @@ def test_help_lists_the_flags():
 @pytest.mark.slow
 def test_sigkill_then_resume(tiny_arch_file, tmp_path):
     workdir = tmp_path / "run"
-    args = _tiny_args(tiny_arch_file, workdir, epochs=6, train_limit=2048)
+    args = _tiny_args(tiny_arch_file, workdir, epochs=6, train_examples=2048)
     proc = subprocess.Popen(pxnas_command("train", *args), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=quiet_env())
     meta = workdir / "backup" / "training_metadata.json"
