@@ -73,6 +73,41 @@ def tiny16_arch(classes: int = 4, channels: int = 1) -> Arch:
 TINY_SPACE = tiny_space_dict(("k3_e3", "k5_e3"), classes=10, name="tiny10")
 
 
+# A hand-picked arch of proxyless_imagenet (21 searchable blocks) and the
+# latency-table keys of its layers, written out by hand from the grammar:
+# the predictor's and `pxnas latency`'s tests check their sums against the
+# published table (tests/latency/testdata/proxylessnas_mobile_trim.yaml).
+HAND_OPS = [
+    "k3_e3", "k5_e3", "zero", "k7_e6",     # stage 0: 112 -> 56, width 24
+    "k5_e6", "zero", "zero", "k3_e3",      # stage 1: 56 -> 28, width 40
+    "k7_e3", "k3_e6", "k5_e3", "zero",     # stage 2: 28 -> 14, width 80
+    "k5_e3", "k3_e3", "zero", "k7_e6",     # stage 3: 14, width 96
+    "k7_e6", "k5_e6", "k3_e3", "zero",     # stage 4: 14 -> 7, width 192
+    "k7_e6",                               # stage 5: 7, width 320
+]
+HAND_KEYS = [
+    "Conv-input:224x224x3-output:112x112x32",
+    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0",
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0",
+    "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
+    "expanded_conv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0",
+    "expanded_conv-input:28x28x40-output:28x28x40-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:28x28x40-output:14x14x80-expand:3-kernel:7-stride:2-idskip:0",
+    "expanded_conv-input:14x14x80-output:14x14x80-expand:6-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:14x14x80-output:14x14x80-expand:3-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:14x14x80-output:14x14x96-expand:3-kernel:5-stride:1-idskip:0",
+    "expanded_conv-input:14x14x96-output:14x14x96-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:14x14x96-output:14x14x96-expand:6-kernel:7-stride:1-idskip:1",
+    "expanded_conv-input:14x14x96-output:7x7x192-expand:6-kernel:7-stride:2-idskip:0",
+    "expanded_conv-input:7x7x192-output:7x7x192-expand:6-kernel:5-stride:1-idskip:1",
+    "expanded_conv-input:7x7x192-output:7x7x192-expand:3-kernel:3-stride:1-idskip:1",
+    "expanded_conv-input:7x7x192-output:7x7x320-expand:6-kernel:7-stride:1-idskip:0",
+    "Conv_1-input:7x7x320-output:7x7x1280",
+    "Logits-input:7x7x1280-output:1000",
+]
+
+
 # Data -----------------------------------------------------------------------------
 
 def arrays(n: int, size: int = 8, classes: int = 4, seed: int = 0):

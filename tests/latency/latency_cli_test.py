@@ -14,37 +14,11 @@ from pxnas_tf.latency.model.predictor import predict_ops
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
-from pxnas_tf.testing import run_pxnas
+from pxnas_tf.testing import HAND_KEYS, HAND_OPS, run_pxnas
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 PUBLISHED = os.path.join(TESTDATA, "proxylessnas_mobile_trim.yaml")
 REAL = os.path.join(TESTDATA, "host_int8_proxyless_small.json")
-
-OPS = ["k3_e3", "k5_e3", "zero", "k7_e6", "k5_e6", "zero", "zero", "k3_e3", "k7_e3", "k3_e6",
-       "k5_e3", "zero", "k5_e3", "k3_e3", "zero", "k7_e6", "k7_e6", "k5_e6", "k3_e3", "zero",
-       "k7_e6"]
-# The keys of that arch, written out by hand from the published grammar.
-HAND_KEYS = [
-    "Conv-input:224x224x3-output:112x112x32",
-    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0",
-    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0",
-    "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
-    "expanded_conv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0",
-    "expanded_conv-input:28x28x40-output:28x28x40-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:28x28x40-output:14x14x80-expand:3-kernel:7-stride:2-idskip:0",
-    "expanded_conv-input:14x14x80-output:14x14x80-expand:6-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:14x14x80-output:14x14x80-expand:3-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:14x14x80-output:14x14x96-expand:3-kernel:5-stride:1-idskip:0",
-    "expanded_conv-input:14x14x96-output:14x14x96-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:14x14x96-output:14x14x96-expand:6-kernel:7-stride:1-idskip:1",
-    "expanded_conv-input:14x14x96-output:7x7x192-expand:6-kernel:7-stride:2-idskip:0",
-    "expanded_conv-input:7x7x192-output:7x7x192-expand:6-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:7x7x192-output:7x7x192-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:7x7x192-output:7x7x320-expand:6-kernel:7-stride:1-idskip:0",
-    "Conv_1-input:7x7x320-output:7x7x1280",
-    "Logits-input:7x7x1280-output:1000",
-]
 
 
 def test_import_then_predict_equals_the_hand_sum(tmp_path):
@@ -57,7 +31,7 @@ def test_import_then_predict_equals_the_hand_sum(tmp_path):
     meta = json.loads(table.read_text())["metadata"]
     assert meta["device"] == "Google Pixel 1" and meta["threads"] == 1
     arch = tmp_path / "arch.json"
-    Arch(load_space("proxyless_imagenet"), tuple(OPS), "hand").save(str(arch))
+    Arch(load_space("proxyless_imagenet"), tuple(HAND_OPS), "hand").save(str(arch))
     out = run_pxnas("latency", "predict", f"--table={table}", f"--arch={arch}", "--json")
     assert out.returncode == 0, out.stderr
     with open(PUBLISHED) as f:

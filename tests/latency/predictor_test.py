@@ -13,40 +13,9 @@ from pxnas_tf.latency.model.table import (
     LatencyEntry, LatencyTable, LatencyTableError, MissingKeysError,
 )
 from pxnas_tf.search_space import Arch, load_space
+from pxnas_tf.testing import HAND_KEYS, HAND_OPS
 
 PUBLISHED = os.path.join(os.path.dirname(__file__), "testdata", "proxylessnas_mobile_trim.yaml")
-
-# A hand-picked arch of proxyless_imagenet (21 searchable blocks) ...
-OPS = [
-    "k3_e3", "k5_e3", "zero", "k7_e6",     # stage 0: 112 -> 56, width 24
-    "k5_e6", "zero", "zero", "k3_e3",      # stage 1: 56 -> 28, width 40
-    "k7_e3", "k3_e6", "k5_e3", "zero",     # stage 2: 28 -> 14, width 80
-    "k5_e3", "k3_e3", "zero", "k7_e6",     # stage 3: 14, width 96
-    "k7_e6", "k5_e6", "k3_e3", "zero",     # stage 4: 14 -> 7, width 192
-    "k7_e6",                               # stage 5: 7, width 320
-]
-# ... and the keys of its layers, written out by hand from the grammar.
-HAND_KEYS = [
-    "Conv-input:224x224x3-output:112x112x32",
-    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0",
-    "expanded_conv-input:112x112x16-output:56x56x24-expand:3-kernel:3-stride:2-idskip:0",
-    "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1",
-    "expanded_conv-input:56x56x24-output:28x28x40-expand:6-kernel:5-stride:2-idskip:0",
-    "expanded_conv-input:28x28x40-output:28x28x40-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:28x28x40-output:14x14x80-expand:3-kernel:7-stride:2-idskip:0",
-    "expanded_conv-input:14x14x80-output:14x14x80-expand:6-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:14x14x80-output:14x14x80-expand:3-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:14x14x80-output:14x14x96-expand:3-kernel:5-stride:1-idskip:0",
-    "expanded_conv-input:14x14x96-output:14x14x96-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:14x14x96-output:14x14x96-expand:6-kernel:7-stride:1-idskip:1",
-    "expanded_conv-input:14x14x96-output:7x7x192-expand:6-kernel:7-stride:2-idskip:0",
-    "expanded_conv-input:7x7x192-output:7x7x192-expand:6-kernel:5-stride:1-idskip:1",
-    "expanded_conv-input:7x7x192-output:7x7x192-expand:3-kernel:3-stride:1-idskip:1",
-    "expanded_conv-input:7x7x192-output:7x7x320-expand:6-kernel:7-stride:1-idskip:0",
-    "Conv_1-input:7x7x320-output:7x7x1280",
-    "Logits-input:7x7x1280-output:1000",
-]
 
 
 def published_path():
@@ -70,7 +39,7 @@ def space():
 
 
 def test_expected_latency_equals_hand_sum(raw, table, space):
-    arch = Arch(space, tuple(OPS))
+    arch = Arch(space, tuple(HAND_OPS))
     estimate = predictor.predict(arch, table)
     hand_sum = sum(raw[key]["mean"] for key in HAND_KEYS)
     assert estimate.total_ms == pytest.approx(hand_sum, rel=1e-12)
@@ -148,12 +117,12 @@ def test_missing_keys_error_lists_and_advises(table):
 def test_missing_key_of_one_arch(table, space):
     partial = LatencyTable(table.metadata, dict(table.entries), source="partial.json")
     del partial.entries[HAND_KEYS[3]]  # block 1, k5_e3
-    arch = Arch(space, tuple(OPS))
+    arch = Arch(space, tuple(HAND_OPS))
     with pytest.raises(MissingKeysError) as info:
         predictor.predict(arch, partial)
     assert info.value.missing == (HAND_KEYS[3],)
     assert "partial.json" in str(info.value) and "more" not in str(info.value)
-    skipped = Arch(space, tuple("zero" if i == 1 else op for i, op in enumerate(OPS)))
+    skipped = Arch(space, tuple("zero" if i == 1 else op for i, op in enumerate(HAND_OPS)))
     assert predictor.predict(skipped, partial).by_name()["blocks.1"] == 0.0
     with pytest.raises(MissingKeysError):
         predictor.block_latency_matrix(space, partial)
