@@ -24,7 +24,8 @@ and reports, beside the default's figures from the same run:
 - the derived net's top-1 against the row's random archs (the row's seed).
 
 Decided before the run: a variant removes the bias when the median tau of its
-scores with the skip count is above -0.2 (default -0.55, stand-alone +0.08),
+scores with the skip count is above -0.2 (stand-alone +0.08; the -0.55 above
+is of the mean score over nine supernets, one supernet's is -0.26 to -0.40),
 and it ranks better when its median tau with stand-alone top-1 exceeds the
 default's by more than 0.1 (the standard error of tau over 45 archs is about
 0.1).
