@@ -227,10 +227,17 @@ def define_latency_flags() -> None:
     define_model_flags()
     flags.DEFINE_string("space", None, "Search-space preset or JSON file (build; validate and "
                         "predict default to the table's space).")
-    flags.DEFINE_string("device", "host", "Target: host (LiteRT on this CPU), linux:PATH (a local "
-                        "benchmark_model binary), adb or adb:SERIAL[,SERIAL...] (phones).")
+    flags.DEFINE_string("device", "host", "Target: host (LiteRT on this CPU), tf:cpu or "
+                        "tf:gpu[:N] (Keras models in the TensorFlow runtime, batched: "
+                        "--tf_batch, --tf_xla), linux:PATH (a local benchmark_model binary), "
+                        "adb or adb:SERIAL[,SERIAL...] (phones).")
     flags.DEFINE_enum("precision", "int8", ["int8", "float32", "fp16"], "Precision of the block "
-                      "models (int8: full-integer).")
+                      "models (int8: full-integer). tf:... runs float32 (its default) or, on a "
+                      "GPU, fp16: Keras mixed_float16.")
+    flags.DEFINE_integer("tf_batch", 8, "tf:...: the inference batch size the models are "
+                         "timed at (8, as the paper measured its GPU net).", lower_bound=1)
+    flags.DEFINE_boolean("tf_xla", False, "tf:...: compile the graph with XLA "
+                         "(tf.function(jit_compile=True)).")
     flags.DEFINE_integer("threads", 1, "Inference threads.")
     flags.DEFINE_boolean("xnnpack", True, "Use the XNNPACK delegate (--noxnnpack: builtin "
                          "kernels).")

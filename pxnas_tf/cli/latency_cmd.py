@@ -1,9 +1,10 @@
 """Latency tables: build them on a target, import the published one, predict, validate.
 
 usage:
-  %s build --space=NAME|FILE --device=host|adb[:SERIAL,...]|linux:PATH
+  %s build --space=NAME|FILE --device=host|tf:cpu|tf:gpu[:N]|adb[:SERIAL,...]|linux:PATH
       --precision=int8|float32|fp16 --threads=N --out=TABLE.json
       [--benchmark_model=PATH] [--cpu_mask=f0] [--noxnnpack] [--use_gpu] [--extra_archs=zoo] [--probes]
+      [--tf_batch=8] [--tf_xla]
   %s import --yaml=PUBLISHED.yaml --out=TABLE.json [--metadata=device=Pixel 1,threads=1,...]
   %s export --table=TABLE.json --yaml=OUT.yaml
   %s predict --table=TABLE.json (--arch=ARCH.json|ZOO_NAME | --keras_model=NET.keras |
@@ -14,9 +15,14 @@ usage:
 
 A build is resumable: the table is saved after every measurement; run the
 same command again to continue (nothing is measured twice). A table never
-mixes targets: another device, thread count, precision or delegate needs
-another --out. `predict` and `validate` use the table where it has a layer
-and the op model fitted on it (TABLE.opmodel.json) where it does not.
+mixes targets: another device, thread count, precision, delegate, batch
+size or XLA setting needs another --out. `predict` and `validate` use the
+table where it has a layer and the op model fitted on it
+(TABLE.opmodel.json) where it does not.
+
+--device=tf:cpu|tf:gpu[:N] times the Keras models in the TensorFlow runtime
+(graph mode) at --tf_batch images (default 8), with --tf_xla for XLA;
+--precision defaults to float32 there (fp16: mixed float16, GPU only).
 """
 
 from __future__ import annotations
@@ -60,12 +66,26 @@ def _build_settings():
         raise UsageError(str(e)) from None
 
 
-def _runner():
+def _is_tf() -> bool:
+    return (FLAGS.device or "").strip().startswith("tf:")
+
+
+def _precision(table_precision: str | None = None) -> str:
+    """--precision; on the tf runner it defaults to float32 (build) or the
+    table's (validate), not int8."""
+    if _is_tf() and not FLAGS["precision"].present:
+        return table_precision or "float32"
+    return FLAGS.precision
+
+
+def _runner(table_precision: str | None = None):
     from pxnas_tf.latency.measure.devices import make_runner
     return make_runner(FLAGS.device, threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                        settings=_settings(), benchmark_model=FLAGS.benchmark_model,
                        cpu_mask=FLAGS.cpu_mask, use_gpu=FLAGS.use_gpu, adb_path=FLAGS.adb,
-                       adb_timeout_s=FLAGS.adb_timeout_s)
+                       adb_timeout_s=FLAGS.adb_timeout_s,
+                       precision=_precision(table_precision), tf_batch=FLAGS.tf_batch,
+                       tf_xla=FLAGS.tf_xla)
 
 
 def _need(flag: str, example: str) -> str:
@@ -130,7 +150,7 @@ def _build() -> None:
         raise UsageError(f"--out={out!r} must end with .json (export YAML with `latency export`)")
     from pxnas_tf import fileio
     with fileio.exclusive(out, "--out", folder=False), _runner() as runner:
-        report = build_table(space, runner, out, FLAGS.precision, _build_settings(),
+        report = build_table(space, runner, out, _precision(), _build_settings(),
                              FLAGS.models_dir, progress=FLAGS.progress,
                              extra_archs=FLAGS.extra_archs or (), probes=FLAGS.probes)
     if not report.complete:
@@ -279,7 +299,7 @@ def _validate() -> None:
     op_model = load_or_fit(table, path) if len(table) >= 3 else None
     if FLAGS.num_archs < 0:
         raise UsageError("--num_archs must be >= 0")
-    with _runner() as runner:
+    with _runner(table.metadata.precision) as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
                        op_model, _build_settings(), FLAGS.plot, FLAGS.progress, nets)
     known = not unknown_target(table.metadata)
@@ -325,7 +345,7 @@ def _show() -> None:
     meta = table.metadata.to_dict()
     print(f"{path}: {len(table)} entries")
     for name in ("device", "runtime", "runtime_version", "threads", "precision", "delegate",
-                 "date", "space", "complete"):
+                 "batch", "xla", "date", "space", "complete"):
         if meta.get(name) is not None:
             print(f"  {name}: {meta[name]}")
     flagged = [(k, e.flags) for k, e in table.entries.items() if e.flags]

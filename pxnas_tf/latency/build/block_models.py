@@ -38,12 +38,14 @@ class BlockModelError(PxnasError, ValueError):
     """A key cannot be turned into a block model; the message says why."""
 
 
-def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
-    """The batch-1 Keras model of one table key.
+def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL, batch_size: int = 1):
+    """The Keras model of one table key (batch 1 for TFLite; the tf runner
+    times it at its own batch size).
 
     Args:
         key: a table key (stem, MBConv, head conv or logits).
         stem_kernel: kernel of a ``Conv`` (stem) key, which the key does not hold.
+        batch_size: the model's fixed batch size.
 
     Raises:
         BlockModelError: for a key kind this project does not build, or
@@ -54,7 +56,7 @@ def layer_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
     from pxnas_tf.layers import blocks
 
     k = keys_lib.parse_key(key)
-    inputs = keras.Input(k.input_shape, batch_size=1, name="x")
+    inputs = keras.Input(k.input_shape, batch_size=batch_size, name="x")
     if k.kind == keys_lib.STEM:
         stride = keys_lib.stem_stride(k.input_shape[0], k.output_shape[0], stem_kernel)
         y = blocks.apply(blocks.conv_bn_layers(k.output_shape[2], stem_kernel, stride, "stem"),
@@ -144,11 +146,11 @@ def _binary_layer_class():
     return Binary
 
 
-def overhead_model(input_shape):
-    """The identity on a batch-1 input of `input_shape` (H, W, C)."""
+def overhead_model(input_shape, batch_size: int = 1):
+    """The identity on an input of `input_shape` (H, W, C) and `batch_size`."""
     import keras
 
-    inputs = keras.Input(tuple(int(x) for x in input_shape), batch_size=1, name="x")
+    inputs = keras.Input(tuple(int(x) for x in input_shape), batch_size=batch_size, name="x")
     return keras.Model(inputs, keras.layers.Identity(name="identity")(inputs), name="overhead")
 
 
@@ -175,16 +177,26 @@ def file_name(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> str:
     return f"{_model_name(name.split('-', 1)[0])}-{digest}.tflite"
 
 
+def keras_model(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL, batch_size: int = 1):
+    """The Keras model of a key or of an `overhead_name` (what the tf runner
+    times, and what `convert` converts at batch 1)."""
+    if name.startswith("overhead-input:"):
+        shape = tuple(int(x) for x in name.split(":", 1)[1].split("x"))
+        return overhead_model(shape, batch_size)
+    return layer_model(name, stem_kernel, batch_size)
+
+
+def keras_factory(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
+    """`BenchModel.keras` of a key or overhead name: batch size -> its model."""
+    return functools.partial(keras_model, name, stem_kernel)
+
+
 def convert(name: str, precision: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> bytes:
     """The ``.tflite`` bytes of a key (or of an `overhead_name`) in `precision`."""
 
-    if name.startswith("overhead-input:"):
-        shape = tuple(int(x) for x in name.split(":", 1)[1].split("x"))
-        model = overhead_model(shape)
-    else:
-        shape = input_shape_of(name)
-        model = layer_model(name, stem_kernel)
-    return to_tflite(model, precision, random_representative_data(shape))
+    shape = (tuple(int(x) for x in name.split(":", 1)[1].split("x"))
+             if name.startswith("overhead-input:") else input_shape_of(name))
+    return to_tflite(keras_model(name, stem_kernel), precision, random_representative_data(shape))
 
 
 def ensure_model_file(name: str, precision: str, folder: str,

@@ -123,6 +123,9 @@ class _Build:
         known = {f.name for f in dataclasses.fields(TableMetadata)} - {"extra"}
         meta = TableMetadata(**{k: fields.pop(k) for k in list(fields) if k in known})
         meta.extra.update(fields)
+        if meta.precision is not None and check_precision(meta.precision) != self.precision:
+            raise RunnerError(f"the runner times {meta.precision} models, not {self.precision}: "
+                              "give both the same precision")
         meta.precision = self.precision
         meta.date = today()
         meta.space = self.space.name if self.space is not None else None
@@ -146,9 +149,9 @@ class _Build:
         if diffs:
             raise IncompatibleTablesError(
                 f"{self.path} was measured under other conditions than this build "
-                f"({'; '.join(diffs)}): a table never mixes devices, thread counts, precisions "
-                "or delegates. Pass another --out for this target, or the same flags as before "
-                "to resume it.")
+                f"({'; '.join(diffs)}): a table never mixes devices, thread counts, precisions, "
+                "delegates, batch sizes or XLA settings. Pass another --out for this target, "
+                "or the same flags as before to resume it.")
         if meta.space and table.metadata.space and table.metadata.space != meta.space:
             raise IncompatibleTablesError(
                 f"{self.path} was built for search space {table.metadata.space!r}, not "
@@ -232,7 +235,7 @@ class _Build:
                     if not todo:
                         break
                     for i in range(0, len(todo), self.settings.batch_size):
-                        batch = [BenchModel(n, paths.get(n) or self._path(n))
+                        batch = [self._bench(n, paths)
                                  for n in todo[i:i + self.settings.batch_size]]
                         for model, measurement in self.runner.measure(batch):
                             before = self._needs(model.name)
@@ -294,8 +297,8 @@ class _Build:
         """Records the resident memory of every key's block model, net of the
         identity model of its input shape (`pxnas_tf.latency.measure.footprint`);
         only what is missing, saved at the end."""
-        if not self.settings.footprint:
-            return
+        if not self.settings.footprint or self._keras:
+            return  # the tf runner's memory is the framework's (no per-model footprint)
         meta = self.table.metadata
         record = meta.footprint or {"format": footprint_lib.FORMAT,
                                              "method": footprint_lib.METHOD,
@@ -375,7 +378,20 @@ class _Build:
     def _stem_kernel(self) -> int:
         return self.space.stem_kernel if self.space is not None else block_models.DEFAULT_STEM_KERNEL
 
+    @property
+    def _keras(self) -> bool:
+        """The runner times Keras models (the tf runner): nothing is converted."""
+        return getattr(self.runner, "model_format", "tflite") == "keras"
+
+    def _bench(self, name: str, paths: dict[str, str]) -> BenchModel:
+        if self._keras:
+            return BenchModel(name, "", keras=block_models.keras_factory(name,
+                                                                         self._stem_kernel()))
+        return BenchModel(name, paths.get(name) or self._path(name))
+
     def _convert(self, names: Iterable[str], report: BuildReport) -> dict[str, str]:
+        if self._keras:
+            return {}
         names = list(names)
         t0 = time.monotonic()
         missing = [n for n in names if not os.path.isfile(self._path(n))]

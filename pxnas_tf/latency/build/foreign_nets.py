@@ -64,15 +64,15 @@ def parse_spec(spec: str) -> tuple[str, float, bool, int]:
     return m["family"], float(m["alpha"] or 1.0), bool(m["min"]), size
 
 
-def build(spec: str):
-    """The batch-1 Keras model of a spec (random weights)."""
+def build(spec: str, batch_size: int = 1):
+    """The Keras model of a spec at a fixed batch size (random weights)."""
     import keras
 
     family, alpha, minimalistic, size = parse_spec(spec)
     shape = (size, size, 3)
     apps = keras.applications
     if family == "cnn":
-        x = keras.Input(shape, batch_size=1)
+        x = keras.Input(shape, batch_size=batch_size)
         y = x
         for width in (32, 64, 128):
             y = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(y)
@@ -92,5 +92,5 @@ def build(spec: str):
                                       minimalistic=minimalistic)
     else:
         model = apps.EfficientNetB0(input_shape=shape, weights=None)
-    x = keras.Input(batch_shape=(1, *shape), name="x")
+    x = keras.Input(batch_shape=(batch_size, *shape), name="x")
     return keras.Model(x, model(x), name=model.name)

@@ -4,7 +4,8 @@
        optionally, the zoo nets rebuilt at the space's input shape and
        number of classes.
     2. Each net is built (`models.build_model`, batch 1), converted in the
-       table's precision and measured with the same runner and the same pass
+       table's precision (the tf runner: built at its batch size and timed
+       as a Keras model) and measured with the same runner and the same pass
        rule as the table: at least two passes, more while the two lowest
        disagree, and the lowest pass as the value (`builder.best_run`).
     3. Prediction: the table entry of every layer (the sum that search
@@ -180,6 +181,15 @@ def _net_file(net: Net, precision: str, folder: str) -> str:
     return path
 
 
+def _keras_factory(net: Net):
+    """`BenchModel.keras` of a net (the tf runner): batch size -> its model."""
+    from pxnas_tf.models import build_model
+
+    if net.arch is None:
+        return lambda batch: foreign_nets.build(net.spec, batch)
+    return lambda batch: build_model(net.arch, batch_size=batch)
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
@@ -215,10 +225,12 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
         fileio.atomic_write_json(path, doc)
 
     todo_nets = [n for n in nets if needs_run(state[n.name], (), settings)]
+    keras = getattr(runner, "model_format", "tflite") == "keras"
+    to_convert = [] if keras else todo_nets  # the tf runner times the Keras nets
     files = {}
-    bar = tqdm(total=len(todo_nets), desc="converting nets", unit="net", file=sys.stderr,
-               disable=not progress or not todo_nets)
-    for net in todo_nets:
+    bar = tqdm(total=len(to_convert), desc="converting nets", unit="net", file=sys.stderr,
+               disable=not progress or not to_convert)
+    for net in to_convert:
         files[net.name] = _net_file(net, precision, folder)
         bar.update(1)
     bar.close()
@@ -231,7 +243,8 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
             if not todo:
                 break
             for i in range(0, len(todo), settings.batch_size):
-                batch = [BenchModel(n.name, files.get(n.name) or _net_file(n, precision, folder))
+                batch = [BenchModel(n.name, "", keras=_keras_factory(n)) if keras else
+                         BenchModel(n.name, files.get(n.name) or _net_file(n, precision, folder))
                          for n in todo[i:i + settings.batch_size]]
                 for model, m in runner.measure(batch):
                     state[model.name].append(round(m.value_ms, 6))
@@ -333,13 +346,15 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
     runner_meta = runner.metadata()
     delegate = runner_meta.get("delegate")
     problems = table_problems(
-        table.metadata, threads=runner_meta.get("threads"),
+        table.metadata, precision=runner_meta.get("precision"), threads=runner_meta.get("threads"),
         xnnpack=None if delegate is None else str(delegate).lower() == "xnnpack",
-        runner=runner_meta.get("runner"), device=runner_meta.get("device"))
+        runner=runner_meta.get("runner"), device=runner_meta.get("device"),
+        batch=runner_meta.get("batch"), xla=runner_meta.get("xla"))
     if problems:
         raise LatencyTableError(
             f"the table {table.name} was measured with {', '.join(problems)}; validate with the "
-            "same --device/--threads/--xnnpack as the build")
+            "same --device/--threads/--xnnpack (tf: --precision/--tf_batch/--tf_xla) as the "
+            "build")
     chosen = validation_nets(space, num_archs, seed, zoo, nets)
     if any(n.arch is None for n in chosen) and op_model is None:
         raise LatencyTableError(f"the table {table.name} has too few entries for an op model: "

@@ -1,16 +1,18 @@
-"""Runners by device string: ``host``, ``linux:PATH`` and plugin kinds
-(``adb:SERIAL``, registered by android_bench through an entry point)."""
+"""Runners by device string: ``host``, ``tf:cpu|tf:gpu[:N]``, ``linux:PATH``
+and plugin kinds (``adb:SERIAL``, registered by android_bench through an
+entry point)."""
 
 from __future__ import annotations
 
 from pxnas_tf.latency.measure.benchmark_runner import LocalBenchmarkRunner
 from pxnas_tf.latency.measure.host_runner import HostRunner
 from pxnas_tf.latency.measure.runner import MeasureSettings, Runner, RunnerError
+from pxnas_tf.latency.measure.tf_runner import DEFAULT_BATCH, TFRunner, parse_tf_device
 
 
 def parse_device(device: str) -> tuple[str, list[str]]:
     """``"host"`` -> ("host", []); ``"adb:A,B"`` -> ("adb", ["A", "B"]);
-    ``"linux:/path"`` -> ("linux", ["/path"]).
+    ``"linux:/path"`` -> ("linux", ["/path"]); ``"tf:gpu:1"`` -> ("tf", ["gpu:1"]).
 
     Raises:
         RunnerError: for anything else, listing the valid forms.
@@ -26,20 +28,25 @@ def parse_device(device: str) -> tuple[str, list[str]]:
         return "adb", serials
     if kind == "linux" and rest:
         return "linux", [rest]
+    if kind == "tf":
+        parse_tf_device(rest)
+        return "tf", [rest.strip().lower()]
     raise RunnerError(
-        f"unknown device {device!r}: expected 'host', 'adb', 'adb:SERIAL[,SERIAL...]' or "
-        "'linux:PATH/TO/benchmark_model'")
+        f"unknown device {device!r}: expected 'host', 'adb', 'adb:SERIAL[,SERIAL...]', "
+        "'linux:PATH/TO/benchmark_model', 'tf:cpu' or 'tf:gpu[:N]'")
 
 
 def make_runner(device: str, *, threads: int = 1, xnnpack: bool = True,
                 settings: MeasureSettings | None = None, benchmark_model: str | None = None,
                 cpu_mask: str | None = None, use_gpu: bool = False, adb_path: str = "adb",
-                adb_timeout_s: float = 20.0) -> Runner:
+                adb_timeout_s: float = 20.0, precision: str = "float32",
+                tf_batch: int = DEFAULT_BATCH, tf_xla: bool = False) -> Runner:
     """The runner for `device` (see the module docstring).
 
     Args:
-        device: ``host``, ``linux:PATH``, ``adb`` or ``adb:SERIAL,...``.
-        threads: inference threads.
+        device: ``host``, ``tf:cpu``, ``tf:gpu[:N]``, ``linux:PATH``, ``adb`` or
+            ``adb:SERIAL,...``.
+        threads: inference threads (tf: TensorFlow's intra-op threads).
         xnnpack: use the XNNPACK delegate (LiteRT's default on CPU).
         settings: warm-up, runs, rounds and stop rule.
         benchmark_model: for ``adb``: the Android ``benchmark_model`` binary
@@ -49,19 +56,32 @@ def make_runner(device: str, *, threads: int = 1, xnnpack: bool = True,
         use_gpu: ``--use_gpu=true`` (benchmark_model runners only).
         adb_path: the adb executable.
         adb_timeout_s: timeout of one adb call that is not a benchmark.
+        precision: tf: the precision the Keras models run in (``float32``, or
+            ``fp16`` for mixed float16 on a GPU); the other runners take the
+            precision of their model files.
+        tf_batch: tf: the inference batch size.
+        tf_xla: tf: compile the graph with XLA.
 
     Raises:
         RunnerError: bad device string or flags that the runner cannot honour.
     """
     kind, args = parse_device(device)
     settings = settings or MeasureSettings()
-    if threads < 1:
+    if threads is not None and threads < 1:
         raise RunnerError(f"--threads must be >= 1, got {threads}")
     if kind == "host":
         if use_gpu:
             raise RunnerError("the host runner measures the CPU only; --use_gpu needs "
                               "--device=adb:... or linux:PATH with a GPU-enabled benchmark_model")
         return HostRunner(threads=threads, xnnpack=xnnpack, settings=settings, cpu_mask=cpu_mask)
+    if kind == "tf":
+        for flag, given in (("--cpu_mask", cpu_mask), ("--use_gpu", use_gpu),
+                            ("--noxnnpack", not xnnpack)):
+            if given:
+                raise RunnerError(f"{flag} is a LiteRT setting; --device={device} times the "
+                                  "TensorFlow runtime (tf:gpu for the GPU, --tf_xla for XLA)")
+        return TFRunner(args[0], batch=tf_batch, xla=tf_xla, precision=precision,
+                        threads=threads, settings=settings)
     if kind == "linux":
         return LocalBenchmarkRunner(args[0], threads=threads, xnnpack=xnnpack, settings=settings,
                                     cpu_mask=cpu_mask, use_gpu=use_gpu)

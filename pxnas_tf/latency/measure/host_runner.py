@@ -208,51 +208,68 @@ class HostRunner(Runner):
                 os.sched_setaffinity(0, saved)
 
     def _measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
-        s = self.settings
-        active = [_Timed(m, self.threads, self.xnnpack) for m in models]
+        yield from measure_interleaved([_Timed(m, self.threads, self.xnnpack) for m in models],
+                                       self.settings, self)
+
+
+def measure_interleaved(active: list, s: MeasureSettings, runner
+                        ) -> Iterator[tuple[BenchModel, Measurement]]:
+    """The measurement loop shared by the runners that time in this process
+    (host, tf): warm-up, interleaved rounds, rounds under foreign load thrown
+    away and run again (counted on `runner.discarded_rounds` and
+    `runner.waited_s`), the stop rule (see the module docstring).
+
+    Args:
+        active: one object per model with ``model`` (its `BenchModel`),
+            ``invoke(n)`` (times n back-to-back invokes, ms), and the
+            ``rounds``, ``invokes_per_round`` and ``contended_rounds``
+            attributes of `_Timed`.
+        s: warm-up, rounds and stop rule.
+        runner: receives the discarded rounds and the time waited.
+    """
+    for t in active:
+        warm = t.invoke(max(1, s.warmup_runs))
+        per_invoke = float(np.median(warm)) / 1e3  # s
+        fill = int(s.round_s / per_invoke) if per_invoke > 0 else s.runs
+        t.invokes_per_round = int(min(MAX_INVOKES_PER_ROUND, max(s.runs, fill)))
+    monitor = LoadMonitor()
+    waited = 0.0
+    while active:
         for t in active:
-            warm = t.invoke(max(1, s.warmup_runs))
-            per_invoke = float(np.median(warm)) / 1e3  # s
-            fill = int(s.round_s / per_invoke) if per_invoke > 0 else s.runs
-            t.invokes_per_round = int(min(MAX_INVOKES_PER_ROUND, max(s.runs, fill)))
-        monitor = LoadMonitor()
-        waited = 0.0
-        while active:
-            for t in active:
-                t.invoke(REWARM_INVOKES)
-                while True:
+            t.invoke(REWARM_INVOKES)
+            while True:
+                monitor.reset()
+                times = t.invoke(t.invokes_per_round)
+                load = monitor.other_cpus()
+                if load <= s.max_load:
+                    break
+                if waited >= s.max_wait_s:
+                    t.contended_rounds += 1
+                    break
+                runner.discarded_rounds += 1
+                # Sleep (costing the others nothing) until one pause
+                # was quiet, then time the round again.
+                while waited < s.max_wait_s:
+                    step = min(LOAD_PAUSE_S, s.max_wait_s - waited)
                     monitor.reset()
-                    times = t.invoke(t.invokes_per_round)
-                    load = monitor.other_cpus()
-                    if load <= s.max_load:
+                    time.sleep(step)
+                    waited += step
+                    runner.waited_s += step
+                    if monitor.other_cpus() <= s.max_load:
                         break
-                    if waited >= s.max_wait_s:
-                        t.contended_rounds += 1
-                        break
-                    self.discarded_rounds += 1
-                    # Sleep (costing the others nothing) until one pause
-                    # was quiet, then time the round again.
-                    while waited < s.max_wait_s:
-                        step = min(LOAD_PAUSE_S, s.max_wait_s - waited)
-                        monitor.reset()
-                        time.sleep(step)
-                        waited += step
-                        self.waited_s += step
-                        if monitor.other_cpus() <= s.max_load:
-                            break
-                    t.invoke(REWARM_INVOKES)
-                t.rounds.append(times)
-            still = []
-            for t in active:
-                medians = [float(np.median(r)) for r in t.rounds]
-                done = len(t.rounds) >= s.max_rounds or (
-                    len(t.rounds) >= s.min_rounds
-                    and is_stable(medians, s.min_quiet, s.max_spread, s.quiet_tol))
-                if done:
-                    result = summarize_rounds(t.rounds, s.quiet_tol, s.max_spread, s.min_quiet)
-                    if t.contended_rounds:
-                        result = dataclasses.replace(result, flags=result.flags + (CONTENDED,))
-                    yield t.model, result
-                else:
-                    still.append(t)
-            active = still
+                t.invoke(REWARM_INVOKES)
+            t.rounds.append(times)
+        still = []
+        for t in active:
+            medians = [float(np.median(r)) for r in t.rounds]
+            done = len(t.rounds) >= s.max_rounds or (
+                len(t.rounds) >= s.min_rounds
+                and is_stable(medians, s.min_quiet, s.max_spread, s.quiet_tol))
+            if done:
+                result = summarize_rounds(t.rounds, s.quiet_tol, s.max_spread, s.min_quiet)
+                if t.contended_rounds:
+                    result = dataclasses.replace(result, flags=result.flags + (CONTENDED,))
+                yield t.model, result
+            else:
+                still.append(t)
+        active = still

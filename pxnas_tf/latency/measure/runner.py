@@ -4,11 +4,13 @@ turns a ``--device`` string into a runner.
 Devices:
 
     host                      this machine's CPU through the LiteRT interpreter
+    tf:cpu, tf:gpu[:N]        the TensorFlow runtime (Keras models in graph mode, batched)
     linux:PATH                a local ``benchmark_model`` binary (e.g. a Raspberry Pi)
     adb                       the one Android phone attached over adb
     adb:SERIAL[,SERIAL...]    these phones (the work is spread over them)
 
-A runner measures a batch of ``.tflite`` files and yields one
+A runner measures a batch of models (``.tflite`` files, or Keras models
+for the tf runner) and yields one
 `Measurement` per file as soon as it has it, so that a caller can save
 after every model.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency.measure.measurement import Measurement
@@ -34,11 +36,15 @@ class BenchModel:
 
     Attributes:
         name: what it is (a table key, ``"overhead"``, an arch name).
-        path: the ``.tflite`` file on this machine.
+        path: the ``.tflite`` file on this machine (``""`` where only `keras`
+            is given).
+        keras: for runners of ``model_format`` ``"keras"`` (the tf runner):
+            a function of the batch size that builds the Keras model.
     """
 
     name: str
     path: str
+    keras: Callable[[int], Any] | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +98,15 @@ class MeasureSettings:
 
 
 class Runner(abc.ABC):
-    """Measures TFLite models on one target."""
+    """Measures models (TFLite files, or Keras models: `model_format`) on one target."""
 
-    #: ``"host"``, ``"linux"`` or ``"adb"``.
+    #: ``"host"``, ``"linux"``, ``"adb"`` or ``"tf"``.
     kind: str = ""
+    #: what it times: ``"tflite"`` files (`BenchModel.path`) or ``"keras"``
+    #: models (`BenchModel.keras`, built at the runner's `batch`).
+    model_format: str = "tflite"
+    #: the inference batch size the runner times at.
+    batch: int = 1
 
     @abc.abstractmethod
     def metadata(self) -> dict[str, Any]:

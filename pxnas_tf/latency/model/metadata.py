@@ -12,7 +12,7 @@ from typing import Any
 from pxnas_tf.latency.model.entries import LatencyTableError
 
 # Metadata fields that must agree before two tables' entries may be mixed.
-COMPAT_FIELDS = ("device", "threads", "precision", "delegate")
+COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 
 
 # Typed fields beyond the target's names: what a build records about how it
@@ -24,7 +24,7 @@ _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
     "complete": bool, "extra_archs": list, "probes": int, "overhead": dict,
-    "weight_streaming": dict, "footprint": dict, "context": dict,
+    "weight_streaming": dict, "footprint": dict, "context": dict, "batch": int, "xla": bool,
 }
 CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
                        "footprint": "pxnas_tf.footprint/v1",
@@ -46,7 +46,7 @@ class TableMetadata:
         delegate: ``"none"``, ``"xnnpack"``, ``"gpu"``, ...
         date: ISO 8601 date of the measurement.
         space: name of the search space the table was built for.
-        runner: ``"host"``, ``"adb"``, ``"linux"``... (tables built here).
+        runner: ``"host"``, ``"adb"``, ``"linux"``, ``"tf"``... (tables built here).
         os, cpu_mask, caches: the target's OS, CPU affinity and cache sizes
             (bytes by level).
         stat: the statistic a built table's values use (``"median"``).
@@ -60,6 +60,8 @@ class TableMetadata:
         weight_streaming, footprint, context: the predictor's calibration
             records (`pxnas_tf.latency.model.streaming`, `.footprint`,
             `.context`), each naming its own format.
+        batch, xla: the inference batch size and whether XLA compiled the
+            graph (tables of the tf runner; None elsewhere: batch 1, no XLA).
         extra: any further fields, kept as they are.
     """
 
@@ -87,6 +89,8 @@ class TableMetadata:
     weight_streaming: dict[str, Any] | None = None
     footprint: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    batch: int | None = None
+    xla: bool | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -157,7 +161,8 @@ def check_precision(precision: str) -> str:
 
 def table_problems(metadata: "TableMetadata", precision: str | None = None,
                    threads: int | None = None, xnnpack: bool | None = None,
-                   runner: str | None = None, device: str | None = None) -> list[str]:
+                   runner: str | None = None, device: str | None = None,
+                   batch: int | None = None, xla: bool | None = None) -> list[str]:
     """The one rule for whether a table measured under `metadata` speaks for
     a target: why it cannot (empty: it can), one phrase per difference.
     Used by the demo, `pxnas search`, `pxnas export` and `pxnas latency
@@ -166,7 +171,8 @@ def table_problems(metadata: "TableMetadata", precision: str | None = None,
     Each argument names the target's setting (None: not checked): its
     precision, thread count, XNNPACK delegate, runner (``host``,
     ``linux:PATH``, ``adb``...) and device string (for the host runner,
-    this machine's: a table timed on another CPU is another target). Unknown (None)
+    this machine's: a table timed on another CPU is another target), and the
+    tf runner's inference batch size and XLA setting. Unknown (None)
     fields of an imported table do not count against it (`unknown_target`
     says whether the table names its target at all)."""
     problems = []
@@ -190,6 +196,10 @@ def table_problems(metadata: "TableMetadata", precision: str | None = None,
     if device is not None and metadata.device is not None \
             and _norm(str(metadata.device)) != _norm(device):
         problems.append(f"device {metadata.device!r}, not {device!r}")
+    if batch is not None and (metadata.batch or 1) != batch:
+        problems.append(f"batch {metadata.batch or 1}, not {batch}")
+    if xla is not None and bool(metadata.xla) != bool(xla):
+        problems.append(f"xla {bool(metadata.xla)}, not {bool(xla)}")
     return problems
 
 
@@ -209,8 +219,8 @@ def _norm(value: Any) -> Any:
 
 
 def compat_differences(a: TableMetadata, b: TableMetadata) -> list[str]:
-    """The compat fields (device, threads, precision, delegate) where `a` and
-    `b` differ, as ``"name: a != b"`` lines. Strings compare case-insensitively;
+    """The compat fields (device, threads, precision, delegate, batch, xla)
+    where `a` and `b` differ, as ``"name: a != b"`` lines. Strings compare case-insensitively;
     an unknown (None) value differs from any known one."""
     return [f"{name}: {getattr(a, name)!r} != {getattr(b, name)!r}"
             for name in COMPAT_FIELDS if _norm(getattr(a, name)) != _norm(getattr(b, name))]
