@@ -60,7 +60,7 @@ OPTIONAL_COUNT = _at_least(0)
 LIMITS: dict[str, Limit] = {
     # Counts of things that must exist.
     **{name: COUNT for name in (
-        "batch_size", "search_batch_size", "qat_batch_size", "steps_per_epoch",
+        "batch_size", "search_batch_size", "qat_batch_size", "tf_batch", "steps_per_epoch",
         "search_steps_per_epoch", "arch_every", "calibration_examples", "verify_examples",
         "qat_examples", "qat_epochs", "threads", "latency_threads", "table_passes", "num_runs",
         "min_rounds", "max_rounds", "min_passes", "max_passes", "keep_checkpoints", "log_every",
