@@ -230,16 +230,19 @@ def train_one(space, ops, name: str, seed: int) -> dict:
     return doc
 
 
-def supernet_scores(search: dict, archs: dict[str, list[int]]) -> dict[str, float]:
-    """Holdout top-1 of each arch on a finished search's supernet."""
+def supernet_scores(search: dict, archs: dict[str, list[int]], path: str | None = None,
+                    changes: dict | None = None) -> dict[str, float]:
+    """Holdout top-1 of each arch on a finished search's supernet (saved in
+    `path`; `changes`: the search's `PipelineConfig` changes, if any)."""
     from pxnas_tf import pipeline
     from pxnas_tf.search import Search
-    path = os.path.join(FLAGS.workdir, f"supernet_x{search['scale']:g}_s{search['seed']}.json")
+    path = path or os.path.join(FLAGS.workdir,
+                                f"supernet_x{search['scale']:g}_s{search['seed']}.json")
     done = _load(path) or {}
     if all(name in done for name in archs):
         return done
-    config = dataclasses.replace(_base_config(search["seed"]), workdir=os.path.join(
-        FLAGS.workdir, f"x{search['scale']:g}_s{search['seed']}"))
+    config = dataclasses.replace(_base_config(search["seed"]), **(changes or {}),
+                                 workdir=os.path.dirname(search["search_dir"]))
     splits = pipeline.load_search_data(config)
     space = pipeline.adapted_space(config, splits)
     latency = pipeline.latency_model(space, config.path("table"), config.precision)

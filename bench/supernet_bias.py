@@ -112,28 +112,9 @@ def search_variant(name: str, scale: float, seed: int, base_search: dict) -> dic
 
 def variant_scores(name: str, found: dict, archs: dict) -> dict:
     """Holdout top-1 of each arch on the variant's supernet (reused when done)."""
-    from pxnas_tf import pipeline
-    from pxnas_tf.search import Search
     path = os.path.join(FLAGS.workdir, "variants",
                         f"supernet_{name}_x{found['scale']:g}_s{found['seed']}.json")
-    done = sq._load(path) or {}
-    if all(n in done for n in archs):
-        return done
-    config = dataclasses.replace(sq._base_config(found["seed"]), **VARIANTS[name],
-                                 workdir=os.path.dirname(found["search_dir"]))
-    splits = pipeline.load_search_data(config)
-    space = pipeline.adapted_space(config, splits)
-    latency = pipeline.latency_model(space, config.path("table"), config.precision)
-    fastest, slowest = latency.bounds()
-    target = pipeline.choose_target(fastest, slowest, target_ms=found["target_ms"])
-    cfg = pipeline.search_config(config, target, pipeline.arch_loss(config.loss))
-    s = Search(space, pipeline.search_data(splits, cfg.steps_per_epoch), cfg,
-               found["search_dir"], latency, progress=False)
-    for n, indices in archs.items():
-        if n not in done:
-            done[n] = s.evaluate(indices)["accuracy"]
-    sq._save(path, done)
-    return done
+    return sq.supernet_scores(found, archs, path, VARIANTS[name])
 
 
 def main(argv) -> None:
