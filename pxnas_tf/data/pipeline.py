@@ -215,10 +215,16 @@ def build_split(src: source.Source, split: str, transform: Callable, *, batch_si
         deterministic: ordered parallel map.
     """
     salt = _SPLIT_SALT[split]
-    ds = src.records(split, split != "validation", seed * 3 + salt)
-    if repeat:
-        ds = ds.repeat()
-    seeds = tf.data.Dataset.random(seed=seed * 3 + salt, rerandomize_each_iteration=True)
+    shuffle = split != "validation"
+    if repeat and shuffle:
+        ds = endless_passes(src.records(split, False, seed * 3 + salt),
+                            min(src.shuffle_buffer, max(1, src.sizes[split])), seed * 3 + salt)
+    else:
+        ds = src.records(split, shuffle, seed * 3 + salt)
+        if repeat:
+            ds = ds.repeat()
+    # Endless splits: every iterator gets the same seeds (see endless_passes).
+    seeds = tf.data.Dataset.random(seed=seed * 3 + salt, rerandomize_each_iteration=not repeat)
     seeds = seeds.map(lambda r: tf.stack([r, tf.constant(salt, tf.int64)]))  # (2,) int64
     ds = tf.data.Dataset.zip((ds, seeds))
     ds = ds.map(lambda record, s: transform(record[0], record[1], s),
@@ -229,6 +235,29 @@ def build_split(src: source.Source, split: str, transform: Callable, *, batch_si
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options)
+
+
+def endless_passes(records: tf.data.Dataset, buffer: int, seed: int) -> tf.data.Dataset:
+    """`records` repeated forever, pass e shuffled with a seed of (seed, e)
+    alone: every iterator of the result yields the same sequence, so a
+    resumed run that skips n batches reads what an uninterrupted one did.
+
+    (`shuffle(reshuffle_each_iteration=True).repeat()` draws each pass's
+    seed from a generator that all iterators of the dataset share: a
+    search's arch stream and its evaluation pass of the same split raced
+    for those draws, and about 1 resumed run in 6 read other arch batches
+    from the second pass on.)
+
+    Args:
+        records: one pass of the split, in a fixed order.
+        buffer: shuffle buffer (the whole split for in-memory sources).
+        seed: the split's seed.
+    """
+    def one_pass(epoch):
+        return records.shuffle(buffer, seed=epoch * 1_000_003 + seed, reshuffle_each_iteration=False)
+
+    endless = tf.data.Dataset.counter().flat_map(one_pass)
+    return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
 
 _RENAMED = {"holdout_size": "holdout_examples", "train_limit": "train_examples"}

@@ -131,6 +131,27 @@ def test_repeat_unbatched_and_steps(tmp_path):
     assert image.shape == (28, 28, 1) and label.shape == () and unbatched.steps("arch") == 20
 
 
+
+def test_every_iterator_of_an_endless_split_reads_the_same_passes(tmp_path):
+    """A resumed search skips to its step in a fresh iterator while another
+    iterator of the same split (its evaluation pass) exists: each pass's
+    order must not depend on which iterator asks first."""
+    folder = write_fashion_mnist(tmp_path, n_train=64, n_test=8)
+    splits = data.load("fashion_mnist", folder, batch_size=8, holdout_examples=24, repeat=True,
+                       seed=3)
+    steps = 3 * splits.steps("arch")  # three passes of the arch split
+    for ds in (splits.arch, splits.train):
+        first, second = iter(ds), iter(ds)
+        a = [next(first)[0].numpy() for _ in range(steps // 2)]
+        b = [next(second)[0].numpy() for _ in range(steps)]
+        a += [next(first)[0].numpy() for _ in range(steps - steps // 2)]
+        np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    arch = [example_ids(x.numpy(), splits.normalization) for x, _ in splits.arch.take(steps)]
+    one = steps // 3
+    assert sorted(np.concatenate(arch[:one])) == sorted(np.concatenate(arch[one:2 * one]))
+    assert not np.array_equal(np.concatenate(arch[:one]), np.concatenate(arch[one:2 * one]))
+
+
 def test_batch_larger_than_split(tmp_path):
     folder = write_fashion_mnist(tmp_path)
     with pytest.raises(DataError, match="arch split has 10 examples, fewer than batch_size=16"):

@@ -27,10 +27,11 @@ def _cmd(space_file, workdir, args=ARGS):
     return pxnas_command("search", f"--space={space_file}", f"--workdir={workdir}", *args)
 
 
-# Run alone: under load from other tests (2026-12-05) the resumed run ended
-# on another op in one block in about 1 run of 5, also before the redesign;
-# on a quiet machine every run matched, and so did a resume forced back to
-# ckpt-8. The cause is not found yet.
+# Run alone (it times a kill). It failed about 1 run in 6 until 2026-12-05:
+# the arch stream and the evaluation pass of the same holdout drew their
+# per-pass shuffle seeds from one shared generator, so a resumed run could
+# read other arch batches from the second pass on (fixed in
+# data.pipeline.endless_passes; tests/data/pipeline_test.py checks it).
 @pytest.mark.slow
 @pytest.mark.alone
 def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path, space_file):
