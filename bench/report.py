@@ -18,8 +18,8 @@ REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # The latest report of each benchmark, in this order; sections not listed
 # follow alphabetically.
 ORDER = ["search_quality", "supernet_bias", "known_answer", "arch_signal", "search", "supernet", "replicas",
-         "latency", "latency_genoa", "latency_foreign", "export", "pareto", "pareto_wide",
-         "specialization", "specialization_builtin_both"]
+         "gpu_check", "latency", "latency_genoa", "latency_foreign", "export", "pareto",
+         "pareto_wide", "specialization", "specialization_builtin_both"]
 # Earlier rounds, folded into one page that the report links instead of
 # repeating (see its header).
 HISTORY = "history"
