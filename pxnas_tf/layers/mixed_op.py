@@ -23,6 +23,12 @@ def candidate_name(prefix: str, op: str) -> str:
     return f"{prefix}_{op.replace('.', 'p')}"
 
 
+
+def _dot32(a, b):
+    """sum(a * b) in float32, whatever the inputs' dtype."""
+    return tf.reduce_sum(tf.cast(a, tf.float32) * tf.cast(b, tf.float32))
+
+
 @keras.saving.register_keras_serializable(package="pxnas_tf")
 class MixedOp(keras.layers.Layer):
     """A searchable block: candidate ops, architecture logits, binary gates.
@@ -245,23 +251,27 @@ class MixedOp(keras.layers.Layer):
                 gate_grads = []
                 for j in range(n):
                     if self.is_zero(j):
-                        gate_grads.append(tf.zeros((), dy.dtype))
+                        gate_grads.append(tf.zeros((), tf.float32))
                         continue
 
                     def rerun(j=j):
                         o_j = tf.stop_gradient(self._stateless(j, x, training))
-                        return tf.reduce_sum(dy * o_j)
+                        return _dot32(dy, o_j)
 
                     def maybe_rerun(j=j, rerun=rerun):
                         if not two:
                             return rerun()
-                        return tf.cond(needed[j] > 0, rerun, lambda: tf.zeros((), dy.dtype))
+                        return tf.cond(needed[j] > 0, rerun, lambda: tf.zeros((), tf.float32))
 
                     gate_grads.append(tf.cond(tf.equal(active, j),
-                                              lambda: tf.reduce_sum(dy * y), maybe_rerun))
+                                              lambda: _dot32(dy, y), maybe_rerun))
+                # Gate math in float32 also under mixed_float16 (sums over a
+                # whole activation overflow float16).
                 gate_grad = tf.stack(gate_grads)  # (N,) dL/dg_j
-                probs = gates.masked_softmax(alpha, needed) if two else tf.nn.softmax(alpha)
-                return dy, None, gates.logit_grad(gate_grad * needed, probs), None
+                alpha32 = tf.cast(alpha, tf.float32)
+                probs = gates.masked_softmax(alpha32, needed) if two else tf.nn.softmax(alpha32)
+                return (dy, None, tf.cast(gates.logit_grad(gate_grad * needed, probs), alpha.dtype),
+                        None)
 
             return tf.identity(y), grad
 

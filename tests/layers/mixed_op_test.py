@@ -73,6 +73,31 @@ def test_full_v2_logit_gradient_equals_the_full_mode_reference(active, shared):
     assert np.all(np.abs(g_v2) > 1e-6)  # every logit learns, zero op active or not
 
 
+
+@pytest.mark.parametrize("mode,partner", [("full_v2", None), ("two", 1), ("full", None)])
+def test_logit_gradient_under_mixed_float16_matches_float32(mode, partner):
+    """A GPU search runs under Keras' mixed_float16 policy: float16
+    activations, float32 logits. The gate math stays float32 (its sums over
+    a whole activation would overflow float16) and gives the float32
+    gradient to float16 precision."""
+    import keras
+
+    reference = make(mode)
+    g32 = alpha_grad(reference, 0, square, partner)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        half = MixedOp(8, CANDS, strides=1, residual=True, mode=mode)
+        half.build(X.shape)
+        half.set_weights(reference.get_weights())
+        g16 = alpha_grad(half, 0, square, partner)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert half.alpha.dtype == "float32" and g16.dtype == np.float32
+    np.testing.assert_allclose(g16, g32, rtol=2e-2, atol=1e-3 * np.abs(g32).max())
+    assert np.all(np.abs(g16[np.abs(g32) > 1e-6]) > 0)
+
+
 def test_traced_gradients_agree_and_untaken_branches_get_zeros():
     full = make("full")
     v2 = make("full_v2", like=full)
