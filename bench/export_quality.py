@@ -134,7 +134,7 @@ def export_all(arch, model_path: str, workdir: str) -> dict:
     splits = data.load("fashion_mnist", batch_size=256, holdout_examples=0, seed=1, augment=False,
                        drop_remainder=False,
                        train_examples=max(FLAGS.calibration_examples, FLAGS.qat_examples),
-                       val_limit=FLAGS.verify_examples)
+                       val_examples=FLAGS.verify_examples)
     train_x, train_y = take_arrays(splits.train)
     test_x, test_y = take_arrays(splits.validation)
     model = load_keras_model(model_path)

@@ -219,7 +219,7 @@ def train_one(space, ops, name: str, seed: int) -> dict:
     config = TrainConfig(epochs=FLAGS.epochs, batch_size=128, lr=FLAGS.lr,
                          warmup_epochs=min(1.0, FLAGS.epochs) * 0.5, seed=seed)
     splits = data.load("fashion_mnist", batch_size=128, holdout_examples=0, seed=seed,
-                       train_examples=FLAGS.train_examples, val_limit=FLAGS.val_examples)
+                       train_examples=FLAGS.train_examples, val_examples=FLAGS.val_examples)
     arch = Arch(space, tuple(ops), name)
     t0 = time.monotonic()
     result = train(arch, splits, os.path.join(FLAGS.workdir, "trained", name), config, verbose=0)

@@ -81,7 +81,7 @@ def _data(run: dict, needs_train: bool):
                      image_size=pick(FLAGS.image_size, "image_size"),
                      channels=pick(FLAGS.channels, "channels"), holdout_examples=0, seed=FLAGS.seed,
                      augment=False, drop_remainder=False, train_examples=limit,
-                     val_limit=FLAGS.verify_examples)
+                     val_examples=FLAGS.verify_examples)
 
 
 def main(argv: list[str]) -> None:

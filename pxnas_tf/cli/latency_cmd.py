@@ -291,7 +291,7 @@ def _predict() -> None:
 def _validate() -> None:
     from pxnas_tf.latency.build.validation import validate
     from pxnas_tf.latency.model.op_model import load_or_fit
-    from pxnas_tf.latency.model.table import unknown_target
+    from pxnas_tf.latency.model.metadata import unknown_target
 
     nets = _nets()  # a bad spec is named before anything is loaded
     path, table = _table()

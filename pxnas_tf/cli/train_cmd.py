@@ -61,7 +61,7 @@ def main(argv: list[str]) -> None:
                        image_size=FLAGS.image_size, channels=FLAGS.channels,
                        holdout_examples=FLAGS.holdout_examples or 0, seed=config.seed,
                        augment=FLAGS.augment,
-                       train_examples=FLAGS.train_examples, val_limit=FLAGS.val_examples)
+                       train_examples=FLAGS.train_examples, val_examples=FLAGS.val_examples)
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space, input_shape=splits.input_shape,
                             num_classes=splits.num_classes, width_mult=FLAGS.width_mult)
     cost = profile.profile_arch(arch)

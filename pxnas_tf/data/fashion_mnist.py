@@ -108,7 +108,7 @@ def make_source(request: source.Request) -> source.Source:
         sub = holdout.balanced_subset(arrays.train_labels[held], request.holdout_limit, request.seed)
         held = held[sub]
     pool = holdout.random_subset(pool, request.train_examples, request.seed)
-    val = np.arange(min(arrays.test_labels.size, request.val_limit or arrays.test_labels.size))
+    val = np.arange(min(arrays.test_labels.size, request.val_examples or arrays.test_labels.size))
     index = {"train": pool, "arch": held, "validation": val}
 
     def records(split: str, shuffle: bool, seed: int):

@@ -109,7 +109,7 @@ def make_source(request: source.Request) -> source.Source:
     if request.holdout_limit is not None and request.holdout_limit < held.size:
         held = held[holdout.balanced_subset(labels[held], request.holdout_limit, request.seed)]
     pool = holdout.random_subset(pool, request.train_examples, request.seed)
-    val_keep = holdout.random_subset(np.arange(val_labels.size), request.val_limit, request.seed)
+    val_keep = holdout.random_subset(np.arange(val_labels.size), request.val_examples, request.seed)
     val_paths, val_labels = val_paths[val_keep], val_labels[val_keep]
     data = {"train": (paths[pool], labels[pool]), "arch": (paths[held], labels[held]),
             "validation": (val_paths, val_labels)}

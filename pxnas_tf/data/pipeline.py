@@ -85,7 +85,7 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
          holdout_examples: int | None = None, seed: int = 0, deterministic: bool = False,
          augment: bool = True, flip: bool | None = None, repeat: bool = False,
          drop_remainder: bool = True, train_examples: int | None = None,
-         holdout_limit: int | None = None, val_limit: int | None = None, val_size: int | None = None,
+         holdout_limit: int | None = None, val_examples: int | None = None, val_size: int | None = None,
          manual_dir: str | None = None, download: bool = False, **renamed: int | None) -> Splits:
     """Loads a dataset as train / arch-holdout / validation pipelines.
 
@@ -110,15 +110,15 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
             Fashion-MNIST.
         repeat: repeat train and arch forever (validation never repeats).
         drop_remainder: drop the last partial batch of train and arch.
-        train_examples, holdout_limit, val_limit: use at most that many
+        train_examples, holdout_limit, val_examples: use at most that many
             examples of the split (for tests and demos).
         val_size: image_folder without a val folder: validation examples
             carved out of train (default 10%).
         manual_dir: tfds manual dir with the archives to prepare from.
         download: let tfds download CIFAR-10 if not prepared (needs network).
-        **renamed: ``holdout_size`` and ``train_limit``, the names of
-            `holdout_examples` and `train_examples` before 2026-12-05, still
-            read (bench/search_quality.py uses them).
+        **renamed: ``holdout_size``, ``train_limit`` and ``val_limit``, the
+            names of `holdout_examples`, `train_examples` and `val_examples`
+            before 2026-12-05, still read.
 
     Returns:
         A `Splits`.
@@ -126,15 +126,17 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
     Raises:
         DataError: unknown name, missing or malformed data, bad options.
     """
-    holdout_examples, train_examples = _renamed(renamed, holdout_examples, train_examples)
-    _check_options(batch_size, image_size, channels, train_examples, holdout_limit, val_limit)
+    holdout_examples, train_examples, val_examples = _renamed(
+        renamed, holdout_examples=holdout_examples, train_examples=train_examples,
+        val_examples=val_examples)
+    _check_options(batch_size, image_size, channels, train_examples, holdout_limit, val_examples)
     make = _SOURCES.get(name)
     if make is None:
         raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
     request = source.Request(
         data_dir=data_dir, holdout_examples=holdout_examples, seed=seed,
         deterministic=deterministic, train_examples=train_examples, holdout_limit=holdout_limit,
-        val_limit=val_limit, val_size=val_size, manual_dir=manual_dir, download=download)
+        val_examples=val_examples, val_size=val_size, manual_dir=manual_dir, download=download)
     src = make(request)
     size = image_size or src.default_image_size
     out_channels = channels or src.native_shape[2]
@@ -260,11 +262,13 @@ def endless_passes(records: tf.data.Dataset, buffer: int, seed: int) -> tf.data.
     return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
 
-_RENAMED = {"holdout_size": "holdout_examples", "train_limit": "train_examples"}
+_RENAMED = {"holdout_size": "holdout_examples", "train_limit": "train_examples",
+            "val_limit": "val_examples"}
 
 
-def _renamed(renamed: dict, holdout_examples, train_examples):
-    """(holdout_examples, train_examples) with the old names' values filled in.
+def _renamed(renamed: dict, **values) -> tuple:
+    """`values` (holdout_examples, train_examples, val_examples, in that
+    order) with the old names' values filled in.
 
     Raises:
         TypeError: for any other keyword, or both names of one setting.
@@ -272,13 +276,12 @@ def _renamed(renamed: dict, holdout_examples, train_examples):
     unknown = sorted(set(renamed) - set(_RENAMED))
     if unknown:
         raise TypeError(f"load() got unexpected keyword argument(s) {unknown}")
-    values = {"holdout_examples": holdout_examples, "train_examples": train_examples}
     for old, value in renamed.items():
         new = _RENAMED[old]
         if values[new] is not None:
             raise TypeError(f"load() got both {old}= and {new}= (the same setting; use {new})")
         values[new] = value
-    return values["holdout_examples"], values["train_examples"]
+    return tuple(values.values())
 
 
 def _check_options(batch_size, image_size, channels, *limits) -> None:
@@ -287,7 +290,7 @@ def _check_options(batch_size, image_size, channels, *limits) -> None:
             raise DataError(f"{opt} must be a positive int or None, got {value!r}")
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1, 3 or None, got {channels!r}")
-    for opt, value in zip(("train_examples", "holdout_limit", "val_limit"), limits):
+    for opt, value in zip(("train_examples", "holdout_limit", "val_examples"), limits):
         source.check_limit(opt, value)
 
 

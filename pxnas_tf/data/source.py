@@ -33,7 +33,7 @@ class Request:
             for the dataset's default.
         seed: picks the holdout (in-memory sources) and seeds shuffling.
         deterministic: ask for reproducible reading order.
-        train_examples, holdout_limit, val_limit: use at most that many examples.
+        train_examples, holdout_limit, val_examples: use at most that many examples.
         val_size: validation examples to carve out of train when the dataset
             has no validation split of its own (image folders).
         manual_dir: tfds manual dir (ImageNet archives, CIFAR-10 archive).
@@ -46,7 +46,7 @@ class Request:
     deterministic: bool = False
     train_examples: int | None = None
     holdout_limit: int | None = None
-    val_limit: int | None = None
+    val_examples: int | None = None
     val_size: int | None = None
     manual_dir: str | None = None
     download: bool = False

@@ -88,7 +88,7 @@ def make_source(name: str, request: source.Request) -> source.Source:
     _check_splits(builder, spec)
     pool, held = choose_positions(builder, spec, request)
     num_val = builder.info.splits[spec.val_split].num_examples
-    num_val = min(num_val, request.val_limit or num_val)
+    num_val = min(num_val, request.val_examples or num_val)
     offsets = _shard_offsets(builder.info.splits[spec.train_split].shard_lengths)
     sizes = {"train": int(pool.size), "arch": int(held.size), "validation": int(num_val)}
 

@@ -37,7 +37,7 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
                        image_size=config.image_size, channels=config.channels, holdout_examples=0,
                        seed=config.seed, augment=False, drop_remainder=False,
                        train_examples=config.calibration_examples,
-                       val_limit=_limit(config.val_examples))
+                       val_examples=_limit(config.val_examples))
     calibration, _ = take_arrays(splits.train, config.calibration_examples)
     images, labels = take_arrays(splits.validation, _limit(config.val_examples))
     measure = config.runner == "host"

@@ -36,7 +36,7 @@ def train(arch, config: PipelineConfig, search_workdir: str | None = None,
     splits = data.load(config.dataset, config.data_dir, batch_size=cfg.batch_size,
                        image_size=config.image_size, channels=config.channels, holdout_examples=0,
                        seed=cfg.seed, augment=True, train_examples=_limit(config.train_examples),
-                       val_limit=_limit(config.val_examples))
+                       val_examples=_limit(config.val_examples))
     source = {"dataset": config.dataset, "data_dir": config.data_dir,
               "image_size": config.image_size, "channels": config.channels}
     workdir = config.path("train")

@@ -32,7 +32,7 @@ def test_real_files_found_automatically():
 
 @needs_debian
 def test_real_load_default_splits():
-    splits = data.load("fashion_mnist", batch_size=32, val_limit=64)
+    splits = data.load("fashion_mnist", batch_size=32, val_examples=64)
     assert splits.sizes == {"train": 55000, "arch": 5000, "validation": 64}
     assert splits.num_classes == 10 and splits.class_names[9] == "Ankle boot"
     assert splits.input_shape == (28, 28, 1)

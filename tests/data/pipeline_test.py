@@ -60,7 +60,7 @@ def test_holdout_balanced_disjoint_and_stable(tmp_path):
 def test_holdout_limit_stays_balanced(tmp_path):
     folder = write_fashion_mnist(tmp_path)
     splits = data.load("fashion_mnist", folder, batch_size=None, holdout_examples=50,
-                       holdout_limit=20, train_examples=30, val_limit=7, augment=False)
+                       holdout_limit=20, train_examples=30, val_examples=7, augment=False)
     assert splits.sizes == {"train": 30, "arch": 20, "validation": 7}
     _, labels = ids_and_labels(splits.arch.batch(100), splits.normalization)
     assert np.all(np.bincount(labels, minlength=10) == 2)
@@ -72,10 +72,11 @@ def test_the_names_before_the_rename_still_load(tmp_path):
     or another keyword, are refused."""
     folder = write_fashion_mnist(tmp_path)
     splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50,
-                       train_limit=30, augment=False)
-    assert splits.sizes["train"] == 30
+                       train_limit=30, val_limit=5, augment=False)
+    assert splits.sizes["train"] == 30 and splits.sizes["validation"] == 5
     assert splits.sizes == data.load("fashion_mnist", folder, batch_size=None, augment=False,
-                                     holdout_examples=50, train_examples=30).sizes
+                                     holdout_examples=50, train_examples=30,
+                                     val_examples=5).sizes
     with pytest.raises(TypeError, match="both train_limit= and train_examples="):
         data.load("fashion_mnist", folder, train_limit=30, train_examples=30)
     with pytest.raises(TypeError, match="holdout_sise"):
@@ -94,7 +95,7 @@ def test_real_holdout_is_class_balanced():
 def test_deterministic_same_seed_identical_batches():
     def two_epochs(seed):
         splits = data.load("fashion_mnist", batch_size=32, image_size=32, channels=3, flip=True,
-                           train_examples=128, holdout_limit=32, val_limit=32, seed=seed,
+                           train_examples=128, holdout_limit=32, val_examples=32, seed=seed,
                            deterministic=True)
         return [[(x.numpy(), y.numpy()) for x, y in splits.train] for _ in range(2)]
 
@@ -110,7 +111,7 @@ def test_deterministic_same_seed_identical_batches():
 
 @needs_debian
 def test_image_size_and_channels_conversion():
-    splits = data.load("fashion_mnist", batch_size=8, image_size=32, channels=3, val_limit=8,
+    splits = data.load("fashion_mnist", batch_size=8, image_size=32, channels=3, val_examples=8,
                        train_examples=8, holdout_limit=8)
     assert splits.input_shape == (32, 32, 3)
     assert splits.normalization.mean == (0.2860,) * 3

@@ -141,7 +141,7 @@ def test_imagenet_augmented_batches_and_determinism(imagenet):
 
 def test_imagenet_limits(imagenet):
     splits = data.load("imagenet2012", imagenet["data_dir"], batch_size=None, image_size=32,
-                       holdout_examples=3, train_examples=4, holdout_limit=2, val_limit=2,
+                       holdout_examples=3, train_examples=4, holdout_limit=2, val_examples=2,
                        augment=False)
     assert splits.sizes == {"train": 4, "arch": 2, "validation": 2}
     assert [len(list(getattr(splits, s))) for s in ("train", "arch", "validation")] == [4, 2, 2]

@@ -25,7 +25,7 @@ def tiny_arch_file(tmp_path, tiny_arch):
 def small_splits(batch_size: int = 32, train: int = 256, val: int = 128):
     from pxnas_tf import data
     return data.load("fashion_mnist", batch_size=batch_size, image_size=16, holdout_examples=0,
-                     train_examples=train, val_limit=val, seed=0)
+                     train_examples=train, val_examples=val, seed=0)
 
 
 @pytest.fixture

@@ -55,10 +55,6 @@ from pxnas_tf.latency.model.metadata import TableMetadata, compat_differences
 
 TABLE_FORMAT = "pxnas_tf.latency_table/v1"
 
-# Kept here for cli/latency_cmd.py (owned by the latency-runner work); it
-# belongs to the metadata module: import it from there.
-unknown_target = metadata_lib.unknown_target
-
 
 @dataclasses.dataclass
 class LatencyTable:
