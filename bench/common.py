@@ -1,18 +1,22 @@
 """What the Pareto and specialization benchmarks share: running the `pxnas`
 command line step by step (each step's result saved to a JSON file in the
-work dir, so that a re-run skips what is done) and timing exported files side
-by side on the host (the arithmetic that compares fronts is bench/fronts.py).
+work dir, so that a re-run skips what is done) and timing the nets side by
+side on this machine: exported files in LiteRT (the host runner), or Keras
+models in the TensorFlow runtime (the tf runner). The arithmetic that
+compares fronts is bench/fronts.py.
 
 Every net goes through the same commands a user would type:
 
     pxnas latency build --space=SPACE.json --precision=... --threads=... --out=TABLE.json
+        [--device=tf:cpu --tf_batch=8]
     pxnas search  --latency_table=TABLE.json --target_latency=T ... --workdir=S
     pxnas train   --arch=S/arch.json|ZOO_NAME|ARCH.json --workdir=W  (one recipe for all)
     pxnas export  --model=W/last.keras --mode=int8|float32 --nolatency
 
 and the exported files are then timed together (`pxnas_tf.export.verify.
 measure_latencies`: the host runner, interleaved rounds, rounds during which
-other processes were busy thrown away), in `passes` separate passes; the
+other processes were busy thrown away; or the trained Keras models with the
+tf runner, which shares that loop), in `passes` separate passes; the
 figure kept is the lowest pass median (other processes only ever add time).
 """
 
@@ -177,36 +181,42 @@ def space(width: float = 1.0):
 
 
 def table(workdir: str, precision: str, threads: int, max_wait_s: float = 20.0,
-          max_passes: int = 2, width: float = 1.0, xnnpack: bool = True) -> dict:
-    """Builds (or finds) the space's latency table for one host target
-    (`max_wait_s`: how long one batch may wait for a quiet CPU before its
-    rounds are kept and flagged contended; `max_passes`: passes per key at
+          max_passes: int = 2, width: float = 1.0, xnnpack: bool = True,
+          runner: str = "host", batch: int = 1) -> dict:
+    """Builds (or finds) the space's latency table for one target on this
+    machine (`max_wait_s`: how long one batch may wait for a quiet CPU before
+    its rounds are kept and flagged contended; `max_passes`: passes per key at
     most, 2 on a busy machine where nearly every key gets flagged; `width`:
     the space's width multiplier; `xnnpack`: LiteRT's XNNPACK delegate, or
-    its builtin kernels). The search uses the block table alone: no context
-    calibration."""
+    its builtin kernels; `runner`: ``host`` (LiteRT, batch 1) or ``tf:cpu``
+    (Keras models in the TensorFlow runtime at `batch`)). The search uses the
+    block table alone: no context calibration."""
+    tf = runner.startswith("tf:")
     name = (f"table_{precision}_t{threads}" + ("" if width == 1.0 else f"_x{width:g}")
-            + ("" if xnnpack else "_builtin"))
+            + ("" if xnnpack or tf else "_builtin") + (f"_tf_b{batch}" if tf else ""))
     record = os.path.join(workdir, name + ".done.json")
     with _claim(record + ".lock"):
         return done(record) or _table(workdir, name, precision, threads, max_wait_s, max_passes,
-                                      width, record, xnnpack)
+                                      width, record, xnnpack, runner, batch)
 
 
 def _table(workdir, name, precision, threads, max_wait_s, max_passes, width, record,
-           xnnpack=True) -> dict:
+           xnnpack=True, runner="host", batch=1) -> dict:
     path = os.path.join(workdir, name + ".json")
     space_path = space_file(workdir, width)
-    seconds = pxnas(["latency", "build", f"--space={space_path}", "--device=host",
+    tf = runner.startswith("tf:")
+    target = ([f"--device={runner}", f"--tf_batch={batch}"] if tf else
+              ["--device=host", "--xnnpack" if xnnpack else "--noxnnpack"])
+    seconds = pxnas(["latency", "build", f"--space={space_path}", *target,
                      f"--precision={precision}", f"--threads={threads}", "--noprogress",
                      f"--max_wait_s={max_wait_s:g}", f"--max_passes={max_passes}",
-                     "--nocontext", "--xnnpack" if xnnpack else "--noxnnpack",
-                     f"--out={path}"], os.path.join(workdir, "logs", name + ".log"))
+                     "--nocontext", f"--out={path}"],
+                    os.path.join(workdir, "logs", name + ".log"))
     from pxnas_tf.search import LatencyModel
     fastest, slowest = LatencyModel.from_table(space(width), path, "median", precision).bounds()
     out = {"path": path, "precision": precision, "threads": threads, "seconds": seconds,
            "fastest_ms": fastest, "slowest_ms": slowest, "width": width, "space": space_path,
-           "xnnpack": xnnpack}
+           "xnnpack": xnnpack, "runner": runner, "batch": batch}
     save(record, out)
     return out
 
@@ -402,10 +412,16 @@ def _train_and_export(workdir, name, arch_ref, budget, modes, calibration_exampl
 
 
 def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes: int = 2,
-            max_wait_s: float = 600.0, xnnpack: bool = True) -> dict:
-    """Host latency (LiteRT, `threads` threads, XNNPACK or its builtin
-    kernels) of `files`, all side by side, in `passes` passes; resumable per
-    pass (nets added later get their passes in the next call)."""
+            max_wait_s: float = 600.0, xnnpack: bool = True, runner: str = "host",
+            batch: int = 1, settings: dict | None = None) -> dict:
+    """Latency of `files`, all side by side, in `passes` passes; resumable per
+    pass (nets added later get their passes in the next call). `runner`
+    ``host``: ``.tflite`` files in LiteRT (`threads` threads, XNNPACK or its
+    builtin kernels), batch 1; ``tf:cpu``: Keras models (``.keras`` files, or
+    arch ``.json`` files built at the batch) in the TensorFlow runtime at
+    `batch`, float32, timed in a child process (TensorFlow takes its thread
+    counts only before it starts). `settings`: `MeasureSettings` fields
+    that differ from the verification defaults (tests: fewer rounds)."""
     from pxnas_tf.export.verify import latency_settings, measure_latencies
 
     record = os.path.join(workdir, f"latency_{name}.json")
@@ -416,18 +432,46 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
         if not todo:
             break
         start = time.time()
-        stats = measure_latencies(todo, threads, latency_settings(max_wait_s=max_wait_s),
-                                  xnnpack=xnnpack)
-        print(f"measured {len(todo)} file(s) at {threads} thread(s) in {time.time() - start:.0f} s",
-              flush=True)
+        if runner.startswith("tf:"):
+            stats = _measure_tf(workdir, name, todo, threads, batch,
+                                dict(settings or {}, max_wait_s=max_wait_s))
+        else:
+            stats = {k: {"median_ms": s.median_ms, "flags": list(s.flags), "device": s.device}
+                     for k, s in measure_latencies(
+                         todo, threads, latency_settings(max_wait_s=max_wait_s,
+                                                         **(settings or {})),
+                         xnnpack=xnnpack).items()}
+        print(f"measured {len(todo)} model(s) on {runner} at {threads} thread(s) in "
+              f"{time.time() - start:.0f} s", flush=True)
         for k, s in stats.items():
             r = results.setdefault(k, {"passes": [], "flags": []})
-            r["passes"].append(s.median_ms)
-            r["flags"] = sorted(set(r["flags"]) | set(s.flags))
+            r["passes"].append(s["median_ms"])
+            r["flags"] = sorted(set(r["flags"]) | set(s["flags"]))
             r["median_ms"] = fronts.best_pass(r["passes"])
-            r["device"] = s.device
+            r["device"] = s["device"]
         save(record, results)
     return {k: results[k] for k in files}
+
+
+def _measure_tf(workdir, name, files, threads, batch, settings) -> dict[str, dict]:
+    """One pass of the tf runner over `files`, in a child process (`bench/targets.py`)."""
+    folder = os.path.join(workdir, "logs")
+    os.makedirs(folder, exist_ok=True)
+    request, result = (os.path.join(folder, f"latency_{name}.{x}.json") for x in ("in", "out"))
+    save(request, {"files": files, "threads": threads, "batch": batch, "settings": settings})
+    if os.path.exists(result):
+        os.remove(result)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    log_path = os.path.join(folder, f"latency_{name}.log")
+    with open(log_path, "a", encoding="utf-8") as log:
+        code = subprocess.call([sys.executable, "-m", "bench.targets", request, result],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if code != 0:
+        with open(log_path, encoding="utf-8") as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f"timing {sorted(files)} with the tf runner failed ({code}); log "
+                           f"{log_path}:\n{tail}")
+    return read_json(result)
 
 
 def flag_note(latency: dict) -> str:

@@ -1,42 +1,55 @@
-"""Does the best net depend on the hardware? Two targets, two searches,
-both nets measured on both targets.
+"""Does the best net depend on the hardware? One search per target, every
+derived net measured on every target.
 
-    python bench/specialization.py [--target_fraction=0.35] [--workdir=runs/bench_pareto]
-    python bench/specialization.py --target_b=int8_t1_builtin --target_width=1.0 \
-        --target_b_from_a=0.85 ...
+    python bench/specialization.py [--targets=int8_t1,float32_t2_builtin,tf_b8] [--seeds=3] \
+        [--target_width=1.0 | --target_fraction=0.35] [--workdir=runs/bench_pareto] ...
+    python bench/specialization.py --targets=int8_t1,float32_t2 ...   # the first, two-target runs
 
 The paper's central finding (Cai et al. 2019, section 4: the GPU, CPU and
 mobile nets differ, and each is fastest on its own hardware) on this
-machine, with two targets whose costs differ:
+machine, with targets whose costs differ (`bench/targets.py` lists them).
+The default three:
 
-  A. int8, 1 thread (LiteRT, XNNPACK): the table of bench/pareto.py;
-  B. float32, 2 threads (LiteRT, XNNPACK): a second table, built with
-     `pxnas latency build --precision=float32 --threads=2`; or, with
-     `--target_b=int8_t1_builtin`, the same int8 files on 1 thread with
-     LiteRT's builtin kernels (`--noxnnpack`): another runtime on the same
-     CPU, whose 7x7 depthwise convs do not take XNNPACK's slow int8 path.
+  A. `int8_t1`: LiteRT, int8 full-integer files, 1 thread, XNNPACK (phone-like);
+  B. `float32_t2_builtin`: LiteRT, float32 files, 2 threads, the builtin
+     kernels (no XNNPACK);
+  C. `tf_b8`: the TensorFlow runtime on this CPU, the Keras models in graph
+     mode, float32, 1 intra-op thread, batch 8 (server-like; its table is
+     `pxnas latency build --device=tf:cpu --precision=float32 --threads=1
+     --tf_batch=8`).
 
-1. builds both tables of `proxyless_small` at 28x28x1 (the int8 one is
-   reused from the Pareto run when it is there: same work dir);
-2. searches once per table, with the same settings and the target at the
-   same fraction of each table's [fastest, slowest] range (the int8 search
-   is the Pareto run's search at that fraction when it exists), or with
-   `--target_width=W` at one latency level: each table's prediction of
-   MobileNetV2 xW in the space's layout; with `--target_b_from_a=F`, B's
-   search at F x table B's prediction of A's derived net (B is asked for a
-   net faster on its target than A's: the test of the other direction);
-3. trains both derived nets with the Pareto run's recipe and exports each
-   as int8 and float32 (verified in LiteRT on the test split);
-4. measures both nets on both targets (int8 files with 1 thread, float32
-   files with 2 threads; side by side, lowest of `--passes` passes);
-5. writes docs/benchmarks/specialization.md and specialization.png (`--out`; the
-   two derived nets drawn by `pxnas_tf.viz.arch_plot`, one above the other).
+Others: `float32_t2` (float32, 2 threads, XNNPACK) and `int8_t1_builtin`
+(the int8 files on 1 thread with the builtin kernels); `--target_b=X` is
+short for `--targets=int8_t1,X` (the earlier runs' commands).
+
+1. builds one table of `proxyless_small` at 28x28x1 per target (the int8
+   one is reused from the Pareto run when it is there: same work dir);
+2. searches once per table, with the same settings and seed, the target at
+   the same fraction of each table's [fastest, slowest] range (the int8
+   search is the Pareto run's search at that fraction when it exists), or
+   with `--target_width=W` at one latency level: each table's prediction of
+   MobileNetV2 xW in the space's layout; with `--target_b_from_a=F`, every
+   target after the first is searched at F x its own table's prediction of
+   the net searched for the first (it is asked for a net faster on its
+   target than the first target's net);
+3. trains every derived net with the Pareto run's recipe, `--seeds` times
+   (seeds --seed, --seed + 1, ...; records of seed N > 0 end in _sN), and
+   exports each as int8 and float32 (verified in LiteRT on the test split);
+4. measures every net on every target (the LiteRT targets time the exported
+   files, the tf target the trained `.keras` models; the nets of the first
+   seed: latency does not depend on the weights), side by side, lowest of
+   `--passes` passes;
+5. writes docs/benchmarks/specialization.md and specialization.png (`--out`;
+   the derived nets drawn by `pxnas_tf.viz.arch_plot`, one above the other):
+   the N x N table, a speed verdict per target and an accuracy verdict
+   against the seed noise.
 
 Resumable like bench/pareto.py (same helpers, bench/common.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import os
@@ -45,37 +58,61 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 from absl import app, flags  # noqa: E402
 
-from bench import common, fronts  # noqa: E402
+from bench import common, fronts, targets  # noqa: E402
+from bench.targets import Target  # noqa: E402
 
-flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"),
-                    "Run folder (the Pareto run's, to reuse its int8 table and search).")
-flags.DEFINE_float("target_fraction", 0.35, "Search target as a fraction of each table's "
-                   "[fastest, slowest] range.")
-flags.DEFINE_float("target_width", None, "Instead of --target_fraction: one latency level for "
-                   "both targets, each table's prediction of MobileNetV2 at this width in the "
-                   "space's layout (each search is asked for a net as fast as that one on its "
-                   "own target).")
-flags.DEFINE_float("target_b_from_a", None, "Target B's search at this fraction of table B's "
-                   "prediction of the net searched for target A (e.g. 0.85: B is asked for a "
-                   "net clearly faster on B than A's net), instead of B's own latency level; A "
-                   "keeps --target_width / --target_fraction.")
-common.define_budget_flags()
-flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "specialization.md"),
-                    "Report.")
-flags.DEFINE_string("label", "", "Added to the report's heading (tells runs apart).")
-flags.DEFINE_enum("target_b", "float32_t2", ["float32_t2", "int8_t1_builtin"], "Target B: "
-                  "float32 files on 2 threads (XNNPACK), or the same int8 files on 1 thread "
-                  "with LiteRT's builtin kernels instead of XNNPACK (another runtime on the "
-                  "same CPU, whose 7x7 depthwise convs are not the slow path XNNPACK's are).")
-flags.DEFINE_boolean("findings", True, "Add the notes on the first run (its settings) to the "
-                     "report; --nofindings for runs with other settings.")
 FLAGS = flags.FLAGS
-
 COMMAND = "python bench/specialization.py " + shlex.join(sys.argv[1:])
+
+
+def define_flags() -> None:
+    """The flags (defined only when run as a script: the tests import this
+    module beside others that define flags of the same names)."""
+    flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "bench_pareto"),
+                        "Run folder (the Pareto run's, to reuse its int8 table and search).")
+    flags.DEFINE_list("targets", list(targets.DEFAULT), "The targets, two or more, the first "
+                      f"is A: {', '.join(targets.KINDS)} (bench/targets.py).")
+    flags.DEFINE_string("target_b", None, "Short for --targets=int8_t1,TARGET_B (the earlier "
+                        "two-target runs' flag).")
+    flags.DEFINE_float("target_fraction", 0.35, "Search target as a fraction of each table's "
+                       "[fastest, slowest] range.")
+    flags.DEFINE_float("target_width", None, "Instead of --target_fraction: one latency level "
+                       "for all targets, each table's prediction of MobileNetV2 at this width in "
+                       "the space's layout (each search is asked for a net as fast as that one "
+                       "on its own target).")
+    flags.DEFINE_float("target_b_from_a", None, "Every target after the first searched at this "
+                       "fraction of its own table's prediction of the net searched for the "
+                       "first (e.g. 0.85: asked for a net clearly faster on its target than the "
+                       "first target's net); the first keeps --target_width / --target_fraction.")
+    flags.DEFINE_integer("seeds", 3, "Trainings per derived net (seeds --seed, --seed + 1, ...); "
+                         "accuracy as mean +/- s.d. over them.", lower_bound=1)
+    common.define_budget_flags()
+    flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "specialization.md"),
+                        "Report.")
+    flags.DEFINE_string("label", "", "Added to the report's heading (tells runs apart).")
+    flags.DEFINE_boolean("findings", True, "Add the notes on the first run to the report when "
+                         "its targets are those of the first run (int8_t1,float32_t2); "
+                         "--nofindings for runs with other settings.")
+
+
+def chosen_targets() -> list[Target]:
+    """--targets (or --target_b's pair), checked.
+
+    Raises:
+        ValueError: one line naming the bad value.
+    """
+    names = FLAGS.targets
+    if FLAGS.target_b is not None:
+        if FLAGS["targets"].present:
+            raise ValueError("--target_b=X is short for --targets=int8_t1,X: give one of them")
+        names = ["int8_t1", FLAGS.target_b]
+    return targets.parse_targets(names)
+
 
 # What the run on this machine showed (the numbers in the table are the run's own).
 FINDINGS = [
@@ -96,21 +133,6 @@ FINDINGS = [
     "Next: a longer search or a larger arch lr (0.05 moved the probabilities ~10 points in "
     "the Pareto run), the `abs#target` loss, the same seeds.",
 ]
-# name: (precision, threads, xnnpack, label).
-TARGET_KINDS = {"int8_t1": ("int8", 1, True, "int8, 1 thread"),
-                "float32_t2": ("float32", 2, True, "float32, 2 threads"),
-                "int8_t1_builtin": ("int8", 1, False, "int8, 1 thread, builtin kernels")}
-
-
-def targets() -> list[tuple[str, str, int, bool]]:
-    """(name, precision, threads, xnnpack) of target A and of target B."""
-    return [(n, *TARGET_KINDS[n][:3]) for n in ("int8_t1", FLAGS.target_b)]
-
-
-def _label(target: str) -> str:
-    return TARGET_KINDS[target][3]
-
-
 def predicted(arch_path: str, table_path: str, precision: str) -> float:
     from pxnas_tf.search import LatencyModel
     from pxnas_tf.search_space import load_arch
@@ -121,7 +143,7 @@ def predicted(arch_path: str, table_path: str, precision: str) -> float:
 
 
 def figure(archs: dict, path: str) -> None:
-    """The two derived nets, one above the other, in one PNG."""
+    """The derived nets, one above the other, in one PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.image as mpimg
@@ -150,82 +172,124 @@ def figure(archs: dict, path: str) -> None:
     fileio.atomic_write_bytes(path, buffer.getvalue())
 
 
-def report(tables, searches, nets, lat, preds, wall_s, budgets) -> str:
-    search_budget, train_budget = budgets
-    names = list(nets)
+def _top1_cell(records: list[dict], mode: str) -> str:
+    values = [r["exports"][mode]["tflite_top1"] for r in records]
+    mean, sd = targets.mean_sd(values)
+    if sd is None:
+        return f"{100 * mean:.2f}%"
+    return (f"{100 * mean:.2f} ± {100 * sd:.2f}% "
+            f"({', '.join(f'{100 * v:.2f}' for v in values)})")
+
+
+def report(chosen: list[Target], tables: dict, searches: dict, nets: dict, lat: dict,
+           preds: dict, info: dict) -> str:
+    """The report (Markdown).
+
+    Args:
+        chosen: the targets, in order (A, B, ...).
+        tables: target name -> its table record, with ``note`` (how it was
+            measured, `common.table_note`).
+        searches: target name -> its search record.
+        nets: target name -> the records of the net searched for it, one per seed.
+        lat: target -> {net's target name -> measured record (median_ms, passes, flags)}.
+        preds: net's target name -> {target name -> predicted ms}.
+        info: command, wall_s, machine, load, budgets (search, train), level
+            (how the search targets were set), passes, figure, label,
+            findings, from_first (--target_b_from_a or None).
+    """
+    search_budget, train_budget = info["budgets"]
+    letters = {t.name: targets.letter(chosen, t) for t in chosen}
+    labels = {t.name: f"{letters[t.name]} ({t.label})" for t in chosen}
+    seeds = [r["train_seed"] for r in nets[chosen[0].name]]
+    from_first = info.get("from_first")
+    first = chosen[0].name
     lines = [
         "## Specialization: the best net depends on the target"
-        + (f": {FLAGS.label}" if FLAGS.label else ""), "",
+        + (f": {info['label']}" if info.get("label") else ""), "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- machine: {common.machine()}; shared with other jobs (load average at the end "
-        f"{common.load_note()})",
-        f"- command: `{COMMAND.strip()}` (wall time of this call {wall_s / 60:.1f} min; steps "
-        "finished by bench/pareto.py in the same work dir are reused)",
-        "- targets: both on this CPU with LiteRT, batch 1: **A** int8 full-integer files, 1 "
-        "thread, XNNPACK; **B** " + ("float32 files, 2 threads, XNNPACK"
-                                     if FLAGS.target_b == "float32_t2" else
-                                     "the same int8 files, 1 thread, LiteRT's builtin kernels "
-                                     "(no XNNPACK)") + ". Tables of `proxyless_small` at "
-        "28x28x1 built with `pxnas latency build` ("
-        + "; ".join(f"{_label(t)}: archs span {tables[t]['fastest_ms']:.3f} - "
-                    f"{tables[t]['slowest_ms']:.3f} ms, {common.table_note(tables[t])}"
-                    for t in tables) + "; a busy machine: batches waited at most 20 s for quiet)",
-        f"- searches: the same settings for both (as in the Pareto section: "
-        f"{search_budget.train_examples:,} + {search_budget.holdout_examples:,} images, "
-        f"{search_budget.warmup_epochs} + {search_budget.epochs} epochs, {search_budget.loss} "
-        f"lambda {search_budget.latency_lambda}, {search_budget.latency_budget} budget), the "
-        + (f"target at one latency level: each table's prediction of MobileNetV2 "
-           f"x{FLAGS.target_width:g} in the space's layout (" if FLAGS.target_width is not None
-           else f"target at {FLAGS.target_fraction:g} of each table's range on a "
-           f"{FLAGS.target_scale} scale (")
-        + ", ".join(f"{_label(t)}: {searches[t]['target_ms']:.3f} ms" for t in searches
-                    if FLAGS.target_b_from_a is None or t != FLAGS.target_b) + ")"
-        + ("" if FLAGS.target_b_from_a is None else
-           f"; target B's search instead at {FLAGS.target_b_from_a:g} x table B's prediction "
-           f"of the net searched for A ({FLAGS.target_b_from_a:g} x "
-           f"{preds['int8_t1'][FLAGS.target_b]:.3f} = "
-           f"{searches[FLAGS.target_b]['target_ms']:.3f} ms): B is asked for a net faster on B "
-           "than A's net"),
-        f"- training, both nets alike: {train_budget.describe()}; exported as int8 and float32 "
-        "(`pxnas export`, verified on the 10,000 test images)",
-        f"- latency: measured, not predicted: per target, both nets' files timed side by side "
-        f"by the host runner (rounds during which other processes used the CPU redone), median "
-        f"of the quiet rounds, lowest of {FLAGS.passes} passes",
+        f"- machine: {info['machine']}; shared with other jobs (load average at the end "
+        f"{info['load']})",
+        f"- command: `{info['command'].strip()}` (wall time of this call "
+        f"{info['wall_s'] / 60:.1f} min; steps finished earlier in the same work dir are reused)",
+        "- targets, all on this CPU: " + "; ".join(
+            f"**{letters[t.name]}** {t.label} (`{t.name}`): {t.describe()}" for t in chosen),
+        "- tables of `proxyless_small` at 28x28x1 built with `pxnas latency build` ("
+        + "; ".join(f"{letters[t.name]}: archs span {tables[t.name]['fastest_ms']:.3f} - "
+                    f"{tables[t.name]['slowest_ms']:.3f} ms, {tables[t.name]['note']}"
+                    for t in chosen) + "; a busy machine: batches waited at most 20 s for quiet)",
+        f"- searches: the same settings and seed ({search_budget.seed}) for all "
+        f"({search_budget.train_examples:,} + {search_budget.holdout_examples:,} images, "
+        f"{search_budget.warmup_epochs} + {search_budget.epochs} epochs, arch step every "
+        f"{search_budget.arch_every} weight step(s), arch lr {search_budget.arch_lr:g}, "
+        f"{search_budget.loss} lambda {search_budget.latency_lambda}, "
+        f"{search_budget.latency_budget} budget, {search_budget.candidate_weights} candidate "
+        f"weights), {info['level']} ("
+        + ", ".join(f"{letters[t.name]}: {searches[t.name]['target_ms']:.3f} ms" for t in chosen
+                    if from_first is None or t.name == first) + ")"
+        + ("" if from_first is None else
+           f"; every target after A instead at {from_first:g} x its table's prediction of A's "
+           "net (" + ", ".join(f"{letters[t.name]}: {from_first:g} x {preds[first][t.name]:.3f} "
+                               f"= {searches[t.name]['target_ms']:.3f} ms" for t in chosen[1:])
+           + "): each is asked for a net faster on its target than A's net"),
+        "- search outcomes: " + "; ".join(
+            f"{letters[t.name]} {searches[t.name]['seconds'] / 60:.1f} min, predicted "
+            f"{searches[t.name]['predicted_ms']:.3f} ms, derived by "
+            f"{searches[t.name]['derived_by']}, op probabilities on average "
+            f"{100 * searches[t.name]['probability_gap_mean']:.1f} points above uniform"
+            for t in chosen),
+        f"- training, every net alike, {len(seeds)} seed(s) per net ({', '.join(map(str, seeds))}"
+        f"; one search per target): {train_budget.describe()}; exported as int8 and float32 "
+        "(`pxnas export`, verified on the 10,000 test images); top-1 as mean ± s.d. over the "
+        "seeds (each seed's in brackets)",
+        "- latency: measured, not predicted: per target, every net side by side (LiteRT files "
+        "by the host runner; Keras models by the tf runner, in a child process), rounds during "
+        "which other processes used the CPU redone, median of the quiet rounds, lowest of "
+        f"{info['passes']} passes (all listed); the nets of seed {seeds[0]} are timed (latency "
+        "does not depend on the weights); **bold**: the fastest net on each target",
         "",
-        f"![the two derived nets]({_figure_name()})", "",
-        f"| net (searched for) | arch | params | MACs | A: {_label('int8_t1')} ms (passes) | "
-        f"B: {_label(FLAGS.target_b)} ms (passes) | predicted A / B ms | int8 top-1 | "
-        "float32 top-1 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"![the derived nets]({info['figure']})", "",
+        "| net (searched for) | arch | params | MACs | "
+        + " | ".join(f"{letters[t.name]}: {t.label} ms (passes)" for t in chosen)
+        + f" | predicted {' / '.join(letters.values())} ms | int8 top-1 | float32 top-1 |",
+        "|---|---|---:|---:|" + "---:|" * len(chosen) + "---:|---:|---:|",
     ]
-    for t in names:
-        n = nets[t]
+    best = {t.name: targets.fastest({n: lat[t.name][n]["median_ms"] for n in nets})
+            for t in chosen}
+    for n, records in nets.items():
+        r = records[0]
         cells = []
-        for target, *_ in targets():
-            m = lat[target][t]
-            cells.append(f"**{m['median_ms']:.3f}**{common.flag_note(m)} "
+        for t in chosen:
+            m = lat[t.name][n]
+            ms = f"{m['median_ms']:.3f}"
+            cells.append(f"{f'**{ms}**' if n in best[t.name] else ms}{common.flag_note(m)} "
                          f"({', '.join(f'{p:.3f}' for p in m['passes'])})")
         lines.append(
-            f"| searched for {_label(t)} | {common.md_code(n['arch'])} | {n['params']:,} | "
-            f"{n['macs'] / 1e6:.1f}M | {cells[0]} | {cells[1]} | "
-            f"{preds[t]['int8_t1']:.3f} / {preds[t][FLAGS.target_b]:.3f} | "
-            f"{100 * n['exports']['int8']['tflite_top1']:.2f}% | "
-            f"{100 * n['exports']['float32']['tflite_top1']:.2f}% |")
+            f"| {labels[n]} | {common.md_code(r['arch'])} | {r['params']:,} | "
+            f"{r['macs'] / 1e6:.1f}M | " + " | ".join(cells) + " | "
+            + " / ".join(f"{preds[n][t.name]:.3f}" for t in chosen) + " | "
+            f"{_top1_cell(records, 'int8')} | {_top1_cell(records, 'float32')} |")
     lines += ["", "### Verdict", ""]
-    for target, *_ in targets():
-        own, other = target, next(n for n in names if n != target)
-        a, b = lat[target][own]["median_ms"], lat[target][other]["median_ms"]
-        word = "faster" if a < b else "slower"
-        lines.append(f"- On target {_label(target)}: the net searched for it takes {a:.3f} ms, "
-                     f"the other {b:.3f} ms: its own net is {word} "
-                     f"({max(a, b) / min(a, b):.2f}x).")
-    acc = {t: nets[t]["exports"]["int8"]["tflite_top1"] for t in names}
-    each = ", ".join(f"{_label(t)} net {100 * acc[t]:.2f}%" for t in names)
-    lines.append(f"- Accuracy (int8 files): {each} "
-                 f"(gap {100 * abs(acc[names[0]] - acc[names[1]]):.2f} points; about 0.5 point "
-                 "is within the noise of one training run and the 10,000-image test split).")
-    if FLAGS.findings:
-        lines += ["", "### Why", ""] + FINDINGS
+    fast, close = 0, 0
+    for t in chosen:
+        ok, text = targets.speed_verdict(t, {n: lat[t.name][n]["median_ms"] for n in nets},
+                                         labels)
+        fast += ok
+        lines.append(f"- Speed on **{letters[t.name]}** ({t.label}): {text}.")
+    for t in chosen:
+        top1 = {n: [r["exports"][t.mode]["tflite_top1"] for r in nets[n]] for n in nets}
+        ok, text = targets.accuracy_verdict(t, top1, labels)
+        close += ok
+        mean, sd = targets.mean_sd(top1[t.name])
+        lines.append(f"- Accuracy on **{letters[t.name]}** ({t.mode} top-1, {len(seeds)} "
+                     f"seed(s)): its own net {100 * mean:.2f}%"
+                     + ("" if sd is None else f" ± {100 * sd:.2f}") + f": {text}.")
+    met = fast == close == len(chosen)
+    lines.append(f"- **Goal** (each net the fastest on its own target at comparable accuracy): "
+                 f"{'met' if met else 'NOT met'}: its own net is the fastest on {fast} of "
+                 f"{len(chosen)} targets, and not less accurate than the others beyond the seed "
+                 f"noise (two standard errors of each gap) on {close} of {len(chosen)}.")
+    if info.get("findings") and [t.name for t in chosen] == ["int8_t1", "float32_t2"]:
+        lines += ["", "### Why (the first run)", ""] + FINDINGS
     return "\n".join(lines) + "\n"
 
 
@@ -234,57 +298,85 @@ def _figure_name() -> str:
     return os.path.splitext(os.path.basename(FLAGS.out))[0] + ".png"
 
 
+def _search_target(workdir: str, t: Target, table: dict, searches: dict,
+                   first: Target) -> tuple[float, str]:
+    """(target ms, search name) of target `t`'s search."""
+    f = FLAGS.target_b_from_a
+    if f is not None and t != first:  # the first is searched first
+        return (f * predicted(searches[first.name]["arch_path"], table["path"], t.precision),
+                f"{t.name}_from_a{f:g}")
+    if FLAGS.target_width is not None:
+        return (common.width_targets(workdir, table, [FLAGS.target_width])[0],
+                f"{t.name}_mbv2x{FLAGS.target_width:g}")
+    ms = fronts.spread_targets(table["fastest_ms"], table["slowest_ms"], [FLAGS.target_fraction],
+                               FLAGS.target_scale)[0]
+    # Same name as bench/pareto.py's searches: the int8 one is reused.
+    return ms, (f"int8_f{FLAGS.target_fraction:g}" if t.name == "int8_t1"
+                else f"{t.name}_f{FLAGS.target_fraction:g}")
+
+
+def _timed_file(record: dict, t: Target) -> str:
+    """What target `t` times of a trained net: its export, or its Keras model."""
+    if t.is_tf:
+        return os.path.join(os.path.dirname(record["exports"]["float32"]["path"]), "last.keras")
+    return record["exports"][t.mode]["path"]
+
+
 def main(argv) -> None:
+    try:
+        chosen = chosen_targets()
+    except ValueError as e:
+        sys.exit(f"error: {e}")
     from pxnas_tf import fileio
 
     start = time.time()
     workdir = os.path.abspath(FLAGS.workdir)
     common.space_file(workdir)
     search_budget, train_budget = common.budgets_from_flags()
-    tables, searches, nets = {}, {}, {}
-    for name, precision, threads, xnnpack in targets():
-        tables[name] = common.table(workdir, precision, threads, xnnpack=xnnpack)
-    for name, precision, threads, xnnpack in targets():
-        t = tables[name]
-        if FLAGS.target_b_from_a is not None and name == FLAGS.target_b:
-            # A is searched first (targets() lists it first).
-            target = FLAGS.target_b_from_a * predicted(searches["int8_t1"]["arch_path"],
-                                                       t["path"], precision)
-            search_name = f"{name}_from_a{FLAGS.target_b_from_a:g}"
-        elif FLAGS.target_width is not None:
-            target = common.width_targets(workdir, t, [FLAGS.target_width])[0]
-            search_name = f"{name}_mbv2x{FLAGS.target_width:g}"
-        else:
-            target = fronts.spread_targets(t["fastest_ms"], t["slowest_ms"],
-                                           [FLAGS.target_fraction], FLAGS.target_scale)[0]
-            # Same name as bench/pareto.py's searches: the int8 one is reused.
-            search_name = (f"int8_f{FLAGS.target_fraction:g}" if name == "int8_t1"
-                           else f"{name}_f{FLAGS.target_fraction:g}")
-        searches[name] = common.search(workdir, search_name, t, target, search_budget)
-    for name, *_ in targets():
-        s = searches[name]
-        net_name = f"searched_{s['name']}"
-        nets[name] = common.train_and_export(workdir, net_name, s["arch_path"], train_budget,
-                                             modes=("int8", "float32"))
-    lat, preds = {}, {}
-    for target, precision, threads, xnnpack in targets():
-        mode = "int8" if precision == "int8" else "float32"
-        # Another B search is another net under the same key: its own record.
-        suffix = "" if FLAGS.target_b_from_a is None else f"_from_a{FLAGS.target_b_from_a:g}"
-        lat[target] = common.measure(
-            workdir, f"specialization_{target}{suffix}",
-            {n: nets[n]["exports"][mode]["path"] for n in nets}, threads, FLAGS.passes,
-            FLAGS.max_wait_s, xnnpack=xnnpack)
-    for n in nets:
-        preds[n] = {t: predicted(searches[n]["arch_path"], tables[t]["path"],
-                                 tables[t]["precision"]) for t in tables}
-    figure({f"searched for {_label(n)}: {nets[n]['arch']}": searches[n]["arch_path"]
-            for n in nets}, os.path.join(os.path.dirname(FLAGS.out), _figure_name()))
-    text = report(tables, searches, nets, lat, preds, time.time() - start,
-                  (search_budget, train_budget))
+    tables, searches = {}, {}
+    for t in chosen:
+        tables[t.name] = common.table(workdir, t.precision, t.threads, xnnpack=t.xnnpack,
+                                      runner=t.runner, batch=t.batch)
+    for t in chosen:
+        target_ms, name = _search_target(workdir, t, tables[t.name], searches, chosen[0])
+        searches[t.name] = common.search(workdir, name, tables[t.name], target_ms,
+                                         search_budget)
+    seeds = [FLAGS.seed + i for i in range(FLAGS.seeds)]
+    nets = {t.name: [] for t in chosen}
+    for seed in seeds:  # seed by seed: a stopped run has whole seeds done
+        for t in chosen:
+            s = searches[t.name]
+            r = common.train_and_export(
+                workdir, f"searched_{s['name']}{targets.seed_suffix(seed)}", s["arch_path"],
+                dataclasses.replace(train_budget, seed=seed), modes=("int8", "float32"))
+            nets[t.name].append(dict(r, train_seed=seed))
+    lat = {}
+    for t in chosen:
+        # Keyed by the net's own name: another search for a target is another record.
+        files = {nets[n][0]["name"]: _timed_file(nets[n][0], t) for n in nets}
+        measured = common.measure(workdir, f"specialization_{t.name}", files, t.threads,
+                                  FLAGS.passes, FLAGS.max_wait_s, xnnpack=t.xnnpack,
+                                  runner=t.runner, batch=t.batch)
+        lat[t.name] = {n: measured[nets[n][0]["name"]] for n in nets}
+    preds = {n: {t.name: predicted(searches[n]["arch_path"], tables[t.name]["path"],
+                                   t.precision) for t in chosen} for n in nets}
+    figure({f"searched for {t.label}: {nets[t.name][0]['arch']}": searches[t.name]["arch_path"]
+            for t in chosen}, os.path.join(os.path.dirname(FLAGS.out), _figure_name()))
+    level = (f"the target at one latency level: each table's prediction of MobileNetV2 "
+             f"x{FLAGS.target_width:g} in the space's layout" if FLAGS.target_width is not None
+             else f"the target at {FLAGS.target_fraction:g} of each table's range on a "
+             f"{FLAGS.target_scale} scale")
+    info = {"command": COMMAND, "wall_s": time.time() - start, "machine": common.machine(),
+            "load": common.load_note(), "budgets": (search_budget, train_budget),
+            "level": level, "passes": FLAGS.passes, "figure": _figure_name(),
+            "label": FLAGS.label, "findings": FLAGS.findings,
+            "from_first": FLAGS.target_b_from_a}
+    text = report(chosen, {n: dict(t, note=common.table_note(t)) for n, t in tables.items()},
+                  searches, nets, lat, preds, info)
     stem = os.path.splitext(os.path.basename(FLAGS.out))[0]  # one record per report
     fileio.atomic_write_json(os.path.join(workdir, f"{stem}.json"),
-                             {"tables": tables, "searches": searches, "nets": nets,
+                             {"targets": [dataclasses.asdict(t) for t in chosen],
+                              "tables": tables, "searches": searches, "nets": nets,
                               "latency": lat, "predicted": preds})
     fileio.atomic_write_text(FLAGS.out, text)
     print(text)
@@ -292,4 +384,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
