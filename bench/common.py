@@ -423,6 +423,7 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
     counts only before it starts). `settings`: `MeasureSettings` fields
     that differ from the verification defaults (tests: fewer rounds)."""
     from pxnas_tf.export.verify import latency_settings, measure_latencies
+    from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
 
     record = os.path.join(workdir, f"latency_{name}.json")
     results = done(record) or {}
@@ -433,8 +434,9 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
             break
         start = time.time()
         if runner.startswith("tf:"):
-            stats = _measure_tf(workdir, name, todo, threads, batch,
-                                dict(settings or {}, max_wait_s=max_wait_s))
+            stats = time_keras_files_in_child(
+                todo, runner.split(":", 1)[1], threads=threads, batch=batch,
+                settings=dict(settings or {}, max_wait_s=max_wait_s))
         else:
             stats = {k: {"median_ms": s.median_ms, "flags": list(s.flags), "device": s.device}
                      for k, s in measure_latencies(
@@ -451,27 +453,6 @@ def measure(workdir: str, name: str, files: dict[str, str], threads: int, passes
             r["device"] = s["device"]
         save(record, results)
     return {k: results[k] for k in files}
-
-
-def _measure_tf(workdir, name, files, threads, batch, settings) -> dict[str, dict]:
-    """One pass of the tf runner over `files`, in a child process (`bench/targets.py`)."""
-    folder = os.path.join(workdir, "logs")
-    os.makedirs(folder, exist_ok=True)
-    request, result = (os.path.join(folder, f"latency_{name}.{x}.json") for x in ("in", "out"))
-    save(request, {"files": files, "threads": threads, "batch": batch, "settings": settings})
-    if os.path.exists(result):
-        os.remove(result)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    log_path = os.path.join(folder, f"latency_{name}.log")
-    with open(log_path, "a", encoding="utf-8") as log:
-        code = subprocess.call([sys.executable, "-m", "bench.targets", request, result],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    if code != 0:
-        with open(log_path, encoding="utf-8") as f:
-            tail = f.read()[-3000:]
-        raise RuntimeError(f"timing {sorted(files)} with the tf runner failed ({code}); log "
-                           f"{log_path}:\n{tail}")
-    return read_json(result)
 
 
 def flag_note(latency: dict) -> str:

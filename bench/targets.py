@@ -1,22 +1,18 @@
 """The targets of bench/specialization.py and the arithmetic of its verdicts
-(kept apart from the steps so that tests check them on made-up figures),
-plus the child process that times Keras models with the tf runner for
-bench/common.py's `measure`.
+(kept apart from the steps so that tests check them on made-up figures).
+The tf runner's timing of Keras models runs in a child process of its own
+(`pxnas_tf.latency.measure.tf_runner.time_keras_files_in_child`).
 
 A target is a runtime on this machine with its own costs: LiteRT files on
 the host runner (precision, threads, XNNPACK or the builtin kernels, batch 1)
 or Keras models in the TensorFlow runtime (`tf:cpu`, batched).
-
-    python -m bench.targets REQUEST.json RESULT.json   # the tf child (common.measure)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import statistics
-import sys
 from typing import Sequence
 
 
@@ -166,50 +162,3 @@ def accuracy_verdict(target: Target, top1: dict[str, list[float]],
         parts.append(f"{gap:+.2f} points against the net for {labels[k]} (noise "
                      f"+/-{noise:.2f}: {word})")
     return comparable, "; ".join(parts)
-
-
-# The tf runner's child process -----------------------------------------------------
-
-def measure_keras(files: dict[str, str], threads: int, batch: int,
-                  settings: dict) -> dict[str, dict]:
-    """Times `files` (``.keras`` models, or arch ``.json`` files rebuilt at
-    `batch`) side by side with the tf runner on this CPU, float32; name ->
-    {median_ms, flags, device}. TensorFlow takes its thread counts only
-    before it starts: call this in a fresh process (`python -m bench.targets`)."""
-    from pxnas_tf.latency.measure.devices import make_runner
-    from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings
-
-    with make_runner("tf:cpu", threads=threads, precision="float32", tf_batch=batch,
-                     settings=MeasureSettings(**settings)) as runner:
-        device = runner.metadata()["device"]
-        models = [BenchModel(name, "", keras=_builder(path)) for name, path in files.items()]
-        return {m.name: {"median_ms": r.value_ms, "flags": list(r.flags), "device": device}
-                for m, r in runner.measure(models)}
-
-
-def _builder(path: str):
-    """Batch size -> the Keras model of `path` (a saved model keeps its free
-    batch dimension; an arch is built at the batch)."""
-    if path.endswith(".json"):
-        def build(batch: int):
-            from pxnas_tf.models import build_model
-            from pxnas_tf.search_space import load_arch
-            return build_model(load_arch(path), batch_size=batch)
-    else:
-        def build(batch: int):
-            import keras
-            return keras.saving.load_model(path, compile=False)
-    return build
-
-
-def _child(argv: list[str]) -> None:
-    with open(argv[1], encoding="utf-8") as f:
-        request = json.load(f)
-    out = measure_keras(request["files"], request["threads"], request["batch"],
-                        request["settings"])
-    with open(argv[2], "w", encoding="utf-8") as f:
-        json.dump(out, f)
-
-
-if __name__ == "__main__":
-    _child(sys.argv)

@@ -240,25 +240,26 @@ def build_split(src: source.Source, split: str, transform: Callable, *, batch_si
 
 
 def endless_passes(records: tf.data.Dataset, buffer: int, seed: int) -> tf.data.Dataset:
-    """`records` repeated forever, pass e shuffled with a seed of (seed, e)
-    alone: every iterator of the result yields the same sequence, so a
+    """`records` shuffled and repeated forever, built afresh for every
+    iterator: every iterator of the result yields the same sequence, so a
     resumed run that skips n batches reads what an uninterrupted one did.
 
-    (`shuffle(reshuffle_each_iteration=True).repeat()` draws each pass's
-    seed from a generator that all iterators of the dataset share: a
+    (A `shuffle(reshuffle_each_iteration=True)` draws each pass's seed from
+    a generator that all iterators of that dataset object share: a
     search's arch stream and its evaluation pass of the same split raced
     for those draws, and about 1 resumed run in 6 read other arch batches
-    from the second pass on.)
+    from the second pass on. Created inside `flat_map`'s function, the
+    shuffle and its generator are made anew for each iterator.)
 
     Args:
         records: one pass of the split, in a fixed order.
         buffer: shuffle buffer (the whole split for in-memory sources).
         seed: the split's seed.
     """
-    def one_pass(epoch):
-        return records.shuffle(buffer, seed=epoch * 1_000_003 + seed, reshuffle_each_iteration=False)
+    def stream(_):
+        return records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
-    endless = tf.data.Dataset.counter().flat_map(one_pass)
+    endless = tf.data.Dataset.range(1).flat_map(stream)
     return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
 

@@ -47,13 +47,13 @@ from pxnas_tf.pipeline.config import (
 )
 from pxnas_tf.pipeline.export_stage import export, plots
 from pxnas_tf.pipeline.report import (
-    _pct, convergence_line, make_summary, predicted_ms, report_markdown, summary_lines, write_report,
+    _pct, convergence_line, make_summary, predicted_ms, report_markdown, summary_lines,
+    write_report,
 )
 from pxnas_tf.pipeline.search_stage import search, search_config, search_data
 from pxnas_tf.pipeline.table_stage import ensure_table, latency_model, table_problems
 from pxnas_tf.pipeline.target import REFERENCE_OP, arch_loss, choose_target, reference_latency
 from pxnas_tf.pipeline.train_stage import train, train_config
-
 
 # The whole job ------------------------------------------------------------------------
 

@@ -51,12 +51,17 @@ class PipelineConfig:
     channels: int | None = knob(None, "1 or 3 image channels (default: the dataset's).")
     space: str = knob("proxyless_small", "Search-space preset or JSON file; its input shape and "
                       "classes are set from the dataset.")
-    runner: str = knob("host", "Latency target: host (LiteRT on this CPU), linux:PATH (a local "
-                       "benchmark_model) or adb[:SERIAL,...] (phones; needs --benchmark_model).")
+    runner: str = knob("host", "Latency target: host (LiteRT on this CPU), tf:cpu or "
+                       "tf:gpu[:N] (the TensorFlow runtime, batched: a server; float32, fp16 "
+                       "on a GPU), linux:PATH (a local benchmark_model) or adb[:SERIAL,...] "
+                       "(phones; needs --benchmark_model).")
     threads: int = knob(1, "Inference threads (table and host timing).")
     precision: str = knob("int8", "Precision of the table and of the exported TFLite file.",
                           PRECISIONS)
     xnnpack: bool = knob(True, "Use the XNNPACK delegate (--noxnnpack: builtin kernels).")
+    tf_batch: int = knob(8, "tf: inference batch size of the table and the timing (the "
+                         "paper timed its GPU net at 8).")
+    tf_xla: bool = knob(False, "tf: compile the timed graphs with XLA.")
     benchmark_model: str | None = knob(None, "adb: the Android benchmark_model binary here.")
     cpu_mask: str | None = knob(None, "CPU affinity as a hex mask (see `pxnas latency`).")
     latency_table: str | None = knob(None, "The latency table file (default: "
@@ -123,6 +128,8 @@ class PipelineConfig:
                              "and `pxnas train` with --strategy=multi_worker)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.runner.startswith("tf:"):
+            _check_tf_target(self.runner, self.precision)
         if self.latency_budget not in BUDGETS:
             raise ValueError(f"latency_budget must be one of {list(BUDGETS)}, got "
                              f"{self.latency_budget!r}")
@@ -150,6 +157,22 @@ class PipelineConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _check_tf_target(runner: str, precision: str) -> None:
+    """A TensorFlow-runtime target times Keras models: float32, or mixed
+    float16 on a GPU (the exported TFLite file has the same precision)."""
+    from pxnas_tf.latency.measure.tf_runner import RunnerError, parse_tf_device
+
+    try:
+        kind, _ = parse_tf_device(runner.split(":", 1)[1])
+    except RunnerError as e:
+        raise ValueError(f"runner: {e}") from None
+    allowed = ("float32", "fp16") if kind == "gpu" else ("float32",)
+    if precision not in allowed:
+        raise ValueError(f"runner={runner} times Keras models in {' or '.join(allowed)}, not "
+                         f"precision={precision!r}: pass --precision=float32"
+                         + (" (fp16: mixed float16 on tf:gpu)" if kind == "cpu" else ""))
 
 
 def _limit(n: int) -> int | None:

@@ -98,9 +98,12 @@ def summary_lines(summary: dict) -> list[str]:
     if e.get("measured_ms") and e.get("predicted_ms"):
         error = (f" (prediction error "
                  f"{(e['predicted_ms'] - e['measured_ms']) / e['measured_ms']:+.1%})")
-    measured = (f"measured {_ms(e.get('measured_ms'))} on this host"
+    where = "this host" if tgt["runner"] == "host" else tgt["runner"]
+    measured = (f"measured {_ms(e.get('measured_ms'))} on {where}"
                 + (f" [{', '.join(e['measured_flags'])}]" if e.get("measured_flags") else "")
                 if e.get("measured_ms") is not None else "not measured (not the host runner)")
+    if tgt["runner"].startswith("tf:") and e.get("measured_ms") is not None:
+        measured += f" (per batch of {summary['config'].get('tf_batch')})"
     lines = [
         f"target          {tgt['device']}, {tgt['precision']}, {tgt['threads']} thread(s)",
         f"latency range   {lat['fastest_ms']:.3f} .. {lat['slowest_ms']:.3f} ms over the space; "
@@ -157,7 +160,7 @@ verification on {e.get('examples')} test images. A smoke run of the whole job, n
 | search | {convergence_line({"expected_latency": s.get("expected_ms"), "latency": s.get("predicted_ms"), "decided": s.get("decided")}, lat["target_ms"])} |
 | params, MACs | {s['params']:,}, {s['macs'] / 1e6:.2f}M |
 | predicted latency (table) | {_ms(e.get('predicted_ms') or s.get('predicted_ms'))} |
-| measured latency (host, LiteRT) | {_ms(e.get('measured_ms'))} |
+| measured latency ({e.get('measured_on') or 'not measured'}) | {_ms(e.get('measured_ms'))} |
 | float top-1 | {_pct(e.get('float_top1'))} |
 | {e.get('mode')} top-1 | {_pct(e.get('tflite_top1'))} |
 | top-1 agreement | {_pct(e.get('agreement'))} |

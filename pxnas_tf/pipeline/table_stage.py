@@ -4,6 +4,8 @@ target."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -32,9 +34,13 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
     path = config.path("table")
     if os.path.exists(path):
         table = load_table(path)
-        this_machine = f"host: {cpu_description()}" if config.runner == "host" else None
+        tf = config.runner.startswith("tf:")
+        this_machine = (f"host: {cpu_description()}" if config.runner == "host" else
+                        f"tf:cpu: {cpu_description()}" if config.runner == "tf:cpu" else None)
         problems = table_problems(table.metadata, config.precision, config.threads,
-                                  config.xnnpack, config.runner, this_machine)
+                                  None if tf else config.xnnpack, config.runner, this_machine,
+                                  batch=config.tf_batch if tf else None,
+                                  xla=config.tf_xla if tf else None)
         if problems:
             raise IncompatibleTablesError(
                 f"latency table {path} was measured with {' and '.join(problems)}; use another "
@@ -46,6 +52,8 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
             return TableStage(path, True, len(table), 0, (), 0.0, str(table.metadata.device),
                               time.monotonic() - t0)
         log(f"    resuming {path}: {len(coverage.missing)} of the space's keys still missing")
+    if config.runner.startswith("tf:"):
+        return _build_in_child(space, config, path, log, t0)
     settings = MeasureSettings(max_wait_s=config.max_wait_s)
     with make_runner(config.runner, threads=config.threads, xnnpack=config.xnnpack,
                      settings=settings, benchmark_model=config.benchmark_model,
@@ -69,6 +77,42 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
         log("    (unstable: the passes disagreed, or ran while other processes loaded the CPU "
             "past --max_wait_s; a quiet machine or a longer wait gives firmer values)")
     return TableStage(path, False, len(table), report.measured, tuple(report.unstable), waited,
+                      str(table.metadata.device), time.monotonic() - t0)
+
+
+def _build_in_child(space, config: PipelineConfig, path: str, log: Callable[[str], None],
+                    t0: float) -> TableStage:
+    """The table of a TensorFlow-runtime target, built by `pxnas latency
+    build` in a process of its own: TensorFlow takes its thread counts only
+    before it starts, and this process trains with its own.
+
+    Raises:
+        RunnerError: the build failed (its last error line is named; what
+            was measured is kept for the next run).
+    """
+    from pxnas_tf import fileio
+    from pxnas_tf.latency import load_table
+    from pxnas_tf.latency.measure.runner import RunnerError
+
+    before = len(load_table(path)) if os.path.exists(path) else 0
+    space_path = os.path.join(os.path.abspath(config.workdir), "latency_space.json")
+    fileio.atomic_write_json(space_path, space.to_dict())
+    cmd = [sys.executable, "-m", "pxnas_tf.cli.main", "latency", "build", f"--space={space_path}",
+           f"--device={config.runner}", f"--precision={config.precision}",
+           f"--threads={config.threads}", f"--tf_batch={config.tf_batch}",
+           "--tf_xla" if config.tf_xla else "--notf_xla", f"--min_passes={config.table_passes}",
+           f"--max_passes={config.table_passes}", f"--max_wait_s={config.max_wait_s}",
+           "--nocontext", "--progress" if config.progress else "--noprogress", f"--out={path}"]
+    log(f"    building {path} on {config.runner} (batch {config.tf_batch}) in a child process")
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        lines = [x for x in (proc.stdout or "").splitlines() if x.strip()]
+        raise RunnerError(f"the {config.runner} table build failed (exit status "
+                          f"{proc.returncode}{': ' + lines[-1] if lines else ''}); run the demo "
+                          "again to resume it")
+    table = load_table(path)
+    unstable = tuple(k for k, e in table.entries.items() if "unstable" in e.flags)
+    return TableStage(path, False, len(table), len(table) - before, unstable, 0.0,
                       str(table.metadata.device), time.monotonic() - t0)
 
 

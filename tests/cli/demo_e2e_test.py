@@ -25,20 +25,20 @@ TINY_FLAGS = [
 ]
 
 
-def demo(workdir, space):
+def demo(workdir, space, *extra):
     return subprocess.run(pxnas_command("demo", f"--workdir={workdir}", f"--space={space}",
-                                        *TINY_FLAGS),
+                                        *TINY_FLAGS, *extra),
                           capture_output=True, text=True, env=quiet_env(), timeout=1200)
 
 
-def check_opens(name: str, path: str) -> None:
+def check_opens(name: str, path: str, dtype: str = "int8") -> None:
     assert os.path.exists(path), (name, path)
     if path.endswith(".tflite"):
         from ai_edge_litert.interpreter import Interpreter
         interpreter = Interpreter(model_path=path)
         interpreter.allocate_tensors()
         detail = interpreter.get_input_details()[0]
-        assert list(detail["shape"]) == [1, 8, 8, 1] and detail["dtype"].__name__ == "int8"
+        assert list(detail["shape"]) == [1, 8, 8, 1] and detail["dtype"].__name__ == dtype
     elif path.endswith(".keras"):
         import keras
         model = keras.saving.load_model(path, compile=False)
@@ -89,6 +89,38 @@ def test_demo_writes_every_file_and_resumes(tmp_path):
     stages = json.loads((workdir / "summary.json").read_text())["stages"]
     assert all(stage["reused"] for stage in stages.values()), stages
     assert "reusing" in again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs Debian's dataset-fashion-mnist")
+def test_demo_for_a_tensorflow_runtime_target(tmp_path):
+    """--runner=tf:cpu: the table is built and the trained net timed in the
+    TensorFlow runtime at --tf_batch, each in a child process; a table of
+    another batch size is refused."""
+    space = tmp_path / "tiny10.json"
+    space.write_text(json.dumps(TINY_SPACE))
+    workdir = tmp_path / "demo"
+    tf_flags = ("--runner=tf:cpu", "--precision=float32", "--tf_batch=2")
+    out = demo(workdir, space, *tf_flags)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json.loads((workdir / "summary.json").read_text())
+    table = json.loads(open(summary["files"]["latency table"]).read())["metadata"]
+    assert (table["runner"], table["batch"], table["xla"]) == ("tf", 2, False)
+    assert summary["target"]["device"].startswith("tf:cpu")
+    export = summary["export"]
+    assert export["mode"] == "float32" and export["measured_on"].startswith("tf:cpu")
+    assert export["measured_ms"] > 0 and export["predicted_ms"] > 0
+    assert "on tf:cpu" in out.stdout and "(per batch of 2)" in out.stdout
+    for name, path in summary["files"].items():
+        check_opens(name, path, dtype="float32")
+
+    again = demo(workdir, space, *tf_flags)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert json.loads((workdir / "summary.json").read_text())["export"]["measured_ms"] == \
+        export["measured_ms"]  # reused, not timed again
+    other = demo(workdir, space, "--runner=tf:cpu", "--precision=float32", "--tf_batch=4")
+    assert other.returncode != 0
+    assert "batch 2, not 4" in other.stderr or "batch 2, not 4" in other.stdout
 
 
 MIRRORED_DEMO = r"""

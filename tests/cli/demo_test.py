@@ -77,10 +77,19 @@ def test_auto_loss_avoids_log_of_latencies_below_one():
     ({"threads": 0}, "threads=0: expected >= 1"),
     ({"loss": "ce"}, "loss must be one of"),
     ({"strategy": "multi_worker"}, "runs on one host"),
+    ({"runner": "tf:cpu"}, r"runner=tf:cpu times Keras models in float32, not precision='int8'"),
+    ({"runner": "tf:cpu", "precision": "fp16"}, "fp16: mixed float16 on tf:gpu"),
+    ({"runner": "tf:tpu", "precision": "float32"}, "unknown device 'tf:tpu'"),
+    ({"runner": "tf:cpu", "precision": "float32", "tf_batch": 0}, "tf_batch=0: expected >= 1"),
 ])
 def test_config_refuses_bad_settings(changes, match):
     with pytest.raises(ValueError, match=match):
         pipeline.PipelineConfig(**changes)
+
+
+def test_config_takes_tensorflow_runtime_targets():
+    assert pipeline.PipelineConfig(runner="tf:cpu", precision="float32").tf_batch == 8
+    assert pipeline.PipelineConfig(runner="tf:gpu:1", precision="fp16", tf_xla=True).tf_xla
 
 
 def test_config_paths(tmp_path):
@@ -92,10 +101,10 @@ def test_config_paths(tmp_path):
     assert other.path("table") == os.path.abspath("elsewhere/t.json")
 
 
-def synthetic_summary(tmp_path, reused=False):
+def synthetic_summary(tmp_path, reused=False, **config):
     """A summary built by `make_summary` from stage results shaped like the
     real ones (the numbers are made up)."""
-    cfg = pipeline.PipelineConfig(workdir=str(tmp_path))
+    cfg = pipeline.PipelineConfig(workdir=str(tmp_path), **config)
     table = pipeline.TableStage(cfg.path("table"), reused, 70, 140, ("k7_e6",), 12.0,
                                 "host: AMD EPYC (x86_64, 2 CPUs)", 61.0)
     target = pipeline.choose_target(0.1, 6.4)
@@ -146,6 +155,12 @@ def test_summary_of_reused_stages_and_float_export(tmp_path):
     assert "not measured (not the host runner)" in text and "int8-only" not in text
 
 
+def test_summary_of_a_tensorflow_runtime_target(tmp_path):
+    summary = synthetic_summary(tmp_path, runner="tf:cpu", precision="float32")
+    text = "\n".join(pipeline.summary_lines(summary))
+    assert "measured 0.800 ms on tf:cpu [contended] (per batch of 8)" in text
+
+
 def test_report_and_summary_files(tmp_path):
     import json
 
@@ -154,7 +169,7 @@ def test_report_and_summary_files(tmp_path):
     assert json.loads(open(json_path).read())["search"]["arch"] == "k3_e3,zero|k5_e3,k3_e3"
     md = open(md_path).read()
     assert md.startswith("# pxnas pipeline report")
-    assert "| measured latency (host, LiteRT) | 0.800 ms |" in md
+    assert "| measured latency (host) | 0.800 ms |" in md
     assert "![search dynamics](search_dynamics.png)" in md
     assert "| search | 200 s | ran |" in md
     assert "| derived arch | `k3_e3,zero\\|k5_e3,k3_e3` (budget) |" in md  # | escaped in a table

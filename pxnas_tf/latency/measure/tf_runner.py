@@ -25,7 +25,12 @@ refuses to mix tables that differ in any of them.
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any, Iterator, Sequence
 
@@ -244,3 +249,88 @@ class TFRunner(Runner):
     def measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
         yield from measure_interleaved([_TimedKeras(m, self) for m in models], self.settings,
                                        self)
+
+
+# Timing saved nets in a process of their own ------------------------------------
+
+def time_keras_files(files: dict[str, str], device: str = "cpu", *, threads: int | None = 1,
+                     batch: int = DEFAULT_BATCH, xla: bool = False, precision: str = "float32",
+                     settings: dict | None = None) -> dict[str, dict]:
+    """Times `files` side by side with the tf runner: ``.keras`` models, or
+    arch ``.json`` files built at `batch` (latency does not depend on the
+    weights). TensorFlow takes thread counts only before it starts: call
+    it in a fresh process (`time_keras_files_in_child`) unless threads=None.
+
+    Returns:
+        name -> {"median_ms", "mean_ms", "std_ms", "invokes", "rounds",
+        "flags", "device", "batch"} (ms per batch).
+    """
+    with TFRunner(device, batch=batch, xla=xla, precision=precision, threads=threads,
+                  settings=MeasureSettings(**(settings or {}))) as runner:
+        name = runner.metadata()["device"]
+        models = [BenchModel(key, path, keras=_keras_builder(path)) for key, path in files.items()]
+        return {m.name: {"median_ms": r.value_ms, "mean_ms": r.mean_ms, "std_ms": r.std_ms,
+                         "invokes": r.count, "rounds": r.rounds, "flags": list(r.flags),
+                         "device": name, "batch": batch}
+                for m, r in runner.measure(models)}
+
+
+def time_keras_files_in_child(files: dict[str, str], device: str = "cpu", *, threads: int = 1,
+                              batch: int = DEFAULT_BATCH, xla: bool = False,
+                              precision: str = "float32", settings: dict | None = None,
+                              timeout_s: float | None = None) -> dict[str, dict]:
+    """`time_keras_files` in a fresh Python process, so that the timing gets
+    its thread counts whatever this process has run in TensorFlow.
+
+    Raises:
+        RunnerError: the child failed (its last error line is named).
+    """
+    request = {"files": files, "device": device, "threads": threads, "batch": batch,
+               "xla": xla, "precision": precision, "settings": settings or {}}
+    with tempfile.TemporaryDirectory(prefix="pxnas_tf_timing_") as tmp:
+        req, res = os.path.join(tmp, "request.json"), os.path.join(tmp, "result.json")
+        with open(req, "w", encoding="utf-8") as f:
+            json.dump(request, f)
+        proc = subprocess.run([sys.executable, "-m", __name__, req, res], capture_output=True,
+                              text=True, timeout=timeout_s)
+        if proc.returncode != 0 or not os.path.exists(res):
+            lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
+            raise RunnerError(f"timing {', '.join(files)} on tf:{device} failed: "
+                              + (lines[-1] if lines else f"exit status {proc.returncode}"))
+        with open(res, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _keras_builder(path: str):
+    """Batch size -> the Keras model of `path` (a saved model keeps its
+    free batch dimension; an arch is built at the batch)."""
+    if path.endswith(".json"):
+        def build(batch: int):
+            from pxnas_tf.models import build_model
+            from pxnas_tf.search_space import load_arch
+            return build_model(load_arch(path), batch_size=batch)
+    else:
+        def build(batch: int):
+            import keras
+            return keras.saving.load_model(path, compile=False)
+    return build
+
+
+def _child(argv: list[str]) -> int:
+    from pxnas_tf import fileio
+
+    with open(argv[1], encoding="utf-8") as f:
+        request = json.load(f)
+    files = request.pop("files")
+    device = request.pop("device")
+    try:
+        out = time_keras_files(files, device, **request)
+    except RunnerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    fileio.atomic_write_json(argv[2], out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child(sys.argv))
