@@ -10,6 +10,7 @@ into the one report:
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # follow alphabetically.
 ORDER = ["search_quality", "supernet_bias", "known_answer", "arch_signal", "search", "supernet", "replicas",
          "gpu_check", "latency", "latency_genoa", "latency_foreign", "export", "pareto",
-         "pareto_wide", "specialization", "specialization_builtin_both"]
+         "pareto_wide", "specialization3", "specialization", "specialization_builtin_both"]
 # Earlier rounds, folded into one page that the report links instead of
 # repeating (see its header).
 HISTORY = "history"
@@ -47,11 +48,17 @@ def build_report(directory: str = SECTIONS_DIR) -> str:
         parts.append("\nNo benchmark has been run yet.\n")
     for name in names:
         with open(os.path.join(directory, name + ".md"), encoding="utf-8") as f:
-            parts.append("\n" + f.read().strip() + "\n")
+            parts.append("\n" + _links_from_docs(f.read().strip()) + "\n")
     if os.path.exists(os.path.join(directory, HISTORY + ".md")):
         parts.append(f"\nEarlier rounds of every benchmark: [benchmarks/{HISTORY}.md]"
                      f"(benchmarks/{HISTORY}.md).\n")
     return "".join(parts)
+
+
+def _links_from_docs(text: str) -> str:
+    """A section's relative links (figures beside it in docs/benchmarks) as
+    seen from docs/, where the report lives."""
+    return re.sub(r"\]\((?!https?://|/|#|benchmarks/)([^)]+)\)", r"](benchmarks/\1)", text)
 
 
 def main() -> int:
