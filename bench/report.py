@@ -20,7 +20,7 @@ REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # follow alphabetically.
 ORDER = ["search_quality", "supernet_bias", "known_answer", "arch_signal", "search", "supernet", "replicas",
          "gpu_check", "latency", "latency_genoa", "latency_foreign", "export", "pareto",
-         "pareto_wide", "specialization3", "specialization", "specialization_builtin_both"]
+         "pareto_wide", "specialization3_from_a", "specialization3", "specialization", "specialization_builtin_both"]
 # Earlier rounds, folded into one page that the report links instead of
 # repeating (see its header).
 HISTORY = "history"
