@@ -151,8 +151,6 @@ def run_steps(tiny: bool) -> list[dict]:
         rows.append(row)
         figures = (f"{row['images_per_s']:.1f} img/s, peak {_mib(row['peak_bytes'])} MiB"
                    if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}")
-        if row["status"] == "weight step only":
-            figures = f"weight step {row['weight_images_per_s']:.1f} img/s; {figures}"
         print(f"  {label(row):<28} {figures} ({row.get('seconds', 0):.0f} s)", flush=True)
     return rows
 
@@ -242,10 +240,6 @@ def report(result: dict, command: str) -> str:
             lines.append(f"| {label(r)} | ok | {r['images_per_s']:.1f} | "
                          f"{_fmt(r.get('weight_images_per_s'), '.1f')} | "
                          f"{_fmt(r.get('arch_images_per_s'), '.1f')} | {_mib(r['peak_bytes'])} | "
-                         f"{r['first_call_s']} |")
-        elif r["status"] == "weight step only":
-            lines.append(f"| {label(r)} | weight step only: {common.md_code(r['error'])} | | "
-                         f"{r['weight_images_per_s']:.1f} | | {_mib(r['peak_bytes'])} | "
                          f"{r['first_call_s']} |")
         else:
             lines.append(f"| {label(r)} | {r['status']}: {common.md_code(r['error'])} | | | | | "

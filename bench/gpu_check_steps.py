@@ -148,25 +148,16 @@ def _search(mode, precision, xla, space, batch_size, steps) -> dict:
     arch = lambda: search.arch_step(it)["arch_loss"].numpy()  # noqa: E731
     device = memory_device()
     weight_first, _ = _timed(weight, 0)
-    try:
-        arch_first, _ = _timed(arch, 0)
-        arch_error = None
-    except Exception as e:  # e.g. a dtype the arch gradient does not take
-        if _out_of_memory(e):
-            raise
-        arch_first, arch_error = 0.0, _error_line(e)
+    arch_first, _ = _timed(arch, 0)
     times = {}
 
     def measure():
         times["weight"] = _timed(weight, steps)[1]
-        if arch_error is None:
-            times["arch"] = _timed(arch, steps)[1]
+        times["arch"] = _timed(arch, steps)[1]
 
     peak = _peak(device, measure)
     out = {"weight_images_per_s": batch_size / times["weight"], "peak_bytes": peak,
            "first_call_s": round(weight_first + arch_first, 1)}
-    if arch_error is not None:  # the weight step alone: peak and rate of that step only
-        return {**out, "status": "weight step only", "error": f"arch step: {arch_error}"}
     # The schedule's mix: ARCH_EVERY weight steps, then one arch step.
     mixed = (ARCH_EVERY + 1) * batch_size / (ARCH_EVERY * times["weight"] + times["arch"])
     return {**out, "arch_images_per_s": batch_size / times["arch"], "images_per_s": mixed}
