@@ -101,11 +101,11 @@ def exclusive(path: str, what: str = "--workdir", folder: bool = True):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)?$")
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)*$")
 
 
 def remove_stale_temporaries(directory: str) -> list[str]:
-    """Removes the temporary files (``.NAME.tmp-PID[.EXT]``, as the atomic
+    """Removes the temporary files (``.NAME.tmp-PID[.EXT...]``, as the atomic
     writes here make them) that a killed process left in `directory`: those
     whose process no longer runs. A kill by SIGTERM or SIGKILL runs no
     cleanup, so a resume calls this. Returns what was removed."""

@@ -3,7 +3,7 @@
     workdir/
       arch.json          the arch trained (its space adapted to the data)
       run.json           settings and data of the run (checked on resume)
-      backup/            Keras BackupAndRestore: weights + optimizer + epoch
+      backup/            weights + optimizer + epoch (`AtomicBackup`)
       history.json       per-epoch metrics, best epoch
       last.keras         the model after the latest epoch
       best.keras         the model of the best validation accuracy
@@ -37,12 +37,61 @@ def paths(workdir: str) -> dict[str, str]:
     return {k: os.path.join(workdir, v) for k, v in FILES.items()}
 
 
-def backup_callback(backup_dir: str) -> keras.callbacks.BackupAndRestore:
-    """Keras' BackupAndRestore at every epoch end, keeping the previous
-    backup too (a kill during a write falls back to it), never deleted
-    (a finished run re-run does nothing)."""
-    return keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch",
-                                            double_checkpoint=True, delete_checkpoint=False)
+class AtomicBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore at every epoch end, made safe against a kill
+    at any instant. Keras writes the weights in place and keeps a copy of
+    the previous ones, but falls back to the copy only on an OSError; a
+    file cut short by a kill can load with a ValueError instead, and the
+    copy itself can be cut short. Here each epoch's weights go to their own
+    file through a temporary name and a rename, and then
+    ``training_metadata.json`` (written the same way) names that file: the
+    metadata and the weights it names always belong to the same epoch.
+    Older files are removed once the metadata points past them. A workdir
+    written by Keras' own callback (no ``weights`` key) still resumes."""
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+    def _metadata(self) -> dict | None:
+        if not os.path.exists(self._training_metadata_path):
+            return None
+        with open(self._training_metadata_path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def _load_model(self):
+        meta = self._metadata()
+        weights = self._weights_path
+        if meta is not None and meta.get("weights"):
+            weights = os.path.join(self.backup_dir, meta["weights"])
+        if meta is None or not os.path.exists(weights):
+            return  # nothing completed yet: start from the beginning
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(weights)
+        self.model._initial_epoch = int(meta["epoch"])  # what Keras' callback sets
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        tmp = os.path.join(self.backup_dir, f".epoch-{self._current_epoch}.tmp-{os.getpid()}"
+                                            ".weights.h5")
+        try:
+            self.model.save_weights(tmp, overwrite=True)
+            os.replace(tmp, os.path.join(self.backup_dir, name))
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        fileio.atomic_write_json(self._training_metadata_path,
+                                 {"epoch": self._current_epoch, "batch": 0, "weights": name})
+        for old in os.listdir(self.backup_dir):
+            if old != name and old.endswith(".weights.h5") and not old.startswith("."):
+                os.remove(os.path.join(self.backup_dir, old))
+        fileio.remove_stale_temporaries(self.backup_dir)
+
+
+def backup_callback(backup_dir: str) -> AtomicBackup:
+    """The epoch-end backup that a resumed run restores (`AtomicBackup`)."""
+    return AtomicBackup(backup_dir)
 
 
 def completed_epochs(backup_dir: str) -> int:

@@ -5,7 +5,7 @@
 Keras does the loop, the progress bar, mixed-precision loss scaling, the
 distribution over replicas (the model and optimizer are created under the
 strategy's scope) and the backup of weights + optimizer + epoch
-(BackupAndRestore); this module chooses the pieces (see `checkpoints` for
+(`checkpoints.AtomicBackup`); this module chooses the pieces (see `checkpoints` for
 the workdir layout, `tensorboard` for the event files).
 """
 
