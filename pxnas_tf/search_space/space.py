@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 from typing import Any, Sequence
 
 from pxnas_tf import fileio
@@ -179,6 +180,21 @@ class SearchSpace:
 
     def num_archs(self) -> int:
         return math.prod(len(b.candidates) for b in self.blocks())
+
+    def random_archs(self, num: int, seed: int = 0) -> list["Arch"]:
+        """`num` distinct random archs (uniform op per block), named
+        ``random_000``...; fewer if the space has fewer archs."""
+        rng = random.Random(seed)
+        blocks = self.blocks()
+        seen, out = set(), []
+        attempts = 0
+        while len(out) < min(num, self.num_archs()) and attempts < 100 * max(num, 1):
+            attempts += 1
+            ops = tuple(rng.choice(b.candidates) for b in blocks)
+            if ops not in seen:
+                seen.add(ops)
+                out.append(Arch(self, ops, f"random_{len(out):03d}"))
+        return out
 
     def replace(self, **changes: Any) -> "SearchSpace":
         """A copy with fields changed (validated)."""

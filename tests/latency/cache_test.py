@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pxnas_tf.latency.build import streaming_chains, validation
+from pxnas_tf.latency.build import streaming_chains
 from pxnas_tf.latency.measure import caches
 from pxnas_tf.latency.measure.host_runner import HostRunner
 from pxnas_tf.latency.model import keys as keys_lib
@@ -101,7 +101,7 @@ def test_streaming_rate_measured_on_this_host(tmp_path, quick):
 @pytest.mark.timing
 def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
-    arch = validation.sample_archs(tiny_space, 1)[0]
+    arch = tiny_space.random_archs(1)[0]
     pred = predict(arch, table)
     base, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table"

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pxnas_tf.latency.build import context_chains, validation
+from pxnas_tf.latency.build import context_chains
 from pxnas_tf.latency.build.builder import build_table
 from pxnas_tf.latency.build.settings import BuildSettings
 from pxnas_tf.latency.measure import footprint
@@ -116,7 +116,7 @@ def test_context_term_by_hand():
 @pytest.mark.timing
 def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
-    arch = validation.sample_archs(tiny_space, 1)[0]
+    arch = tiny_space.random_archs(1)[0]
     keys = keys_lib.arch_keys(arch)
     pred = predict(arch, table)
     base, _, source = pred.total_ms, pred.std_ms, pred.source

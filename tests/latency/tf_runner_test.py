@@ -109,7 +109,22 @@ def test_build_and_validate_a_tf_cpu_table(tmp_path, tiny_space):
     assert (meta.batch, meta.xla, meta.precision, meta.threads) == (4, False, "float32", 1)
     assert meta.complete and meta.footprint is None and meta.weight_streaming is None
     assert not (tmp_path / "tf.models").exists()  # Keras models are timed, nothing converted
-    assert len(load_table(str(table))) == 10
+    loaded = load_table(str(table))
+    assert len(loaded) == 10
+
+    # Entries: pair-model marginals times the net scale fitted to whole archs.
+    scale = meta.net_scale
+    assert scale["format"] == "pxnas_tf.net_scale/v1" and len(scale["archs"]) == 8
+    assert all(len(r) == 2 for r in scale["runs"].values()) and scale["factor"] > 0
+    assert scale["measured_ms"] == {n: min(r) for n, r in scale["runs"].items()}
+    pairs = meta.overhead["pair_runs"]
+    assert sorted(pairs) == sorted(k for k in loaded.entries if not k.startswith("Conv-"))
+    for key, entry in loaded.entries.items():
+        if key.startswith("Conv-"):
+            assert entry.median == min(entry.runs)  # the stem keeps its call
+        else:
+            marginal = max(0.0, min(pairs[key]) - min(entry.runs))
+            assert entry.median == pytest.approx(marginal * scale["factor"], abs=2e-6)
 
     # Validation: the same target, whole Keras nets at the table's batch.
     out = run_pxnas("latency", "validate", f"--table={table}", "--device=tf:cpu", "--tf_batch=4",

@@ -32,11 +32,11 @@ def test_metrics_by_hand():
 
 
 def test_sampled_archs_are_distinct_and_repeatable(tiny_space):
-    a = validation.sample_archs(tiny_space, 6, seed=3)
-    b = validation.sample_archs(tiny_space, 6, seed=3)
+    a = tiny_space.random_archs(6, seed=3)
+    b = tiny_space.random_archs(6, seed=3)
     assert [x.ops for x in a] == [x.ops for x in b]
     assert len({x.ops for x in a}) == 6
-    assert len(validation.sample_archs(tiny_space, 100)) == tiny_space.num_archs() == 12
+    assert len(tiny_space.random_archs(100)) == tiny_space.num_archs() == 12
 
 
 def test_zoo_nets_at_the_space_resolution():
@@ -49,12 +49,12 @@ def test_zoo_nets_at_the_space_resolution():
 @pytest.mark.timing
 def test_prediction_sources(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
-    arch = validation.sample_archs(tiny_space, 1)[0]
+    arch = tiny_space.random_archs(1)[0]
     pred = predict(arch, table)
     ms, std, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table" and std == 0.0 and ms > 0
     wider = tiny_space.replace(width_mult=1.5)
-    other = validation.sample_archs(wider, 1)[0]
+    other = wider.random_archs(1)[0]
     with pytest.raises(MissingKeysError, match="lacks"):
         predict(other, table)
     model = fit_table(load_table(os.path.join(os.path.dirname(__file__), "testdata",

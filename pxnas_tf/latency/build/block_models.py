@@ -177,9 +177,33 @@ def file_name(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL) -> str:
     return f"{_model_name(name.split('-', 1)[0])}-{digest}.tflite"
 
 
+PAIR = "pair:"
+
+
+def pair_name(key: str) -> str:
+    """``"pair:KEY"``: how the pair model of a key is named."""
+    return PAIR + key
+
+
+def pair_model(key: str, stem_kernel: int = DEFAULT_STEM_KERNEL, batch_size: int = 1):
+    """The key's layers run twice in one graph, on two inputs of its shape
+    (one set of weights): timed in the TensorFlow runtime, the pair minus
+    the key's model alone is what one more such block costs inside a graph,
+    free of the fixed cost of a call (see `pxnas_tf.latency.build.builder`)."""
+    import keras
+
+    block = layer_model(key, stem_kernel, batch_size)
+    shape = input_shape_of(key)
+    a = keras.Input(shape, batch_size=batch_size, name="a")
+    b = keras.Input(shape, batch_size=batch_size, name="b")
+    return keras.Model([a, b], [block(a), block(b)], name="pair")
+
+
 def keras_model(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL, batch_size: int = 1):
-    """The Keras model of a key or of an `overhead_name` (what the tf runner
-    times, and what `convert` converts at batch 1)."""
+    """The Keras model of a key, of a `pair_name` or of an `overhead_name`
+    (what the tf runner times, and what `convert` converts at batch 1)."""
+    if name.startswith(PAIR):
+        return pair_model(name[len(PAIR):], stem_kernel, batch_size)
     if name.startswith("overhead-input:"):
         shape = tuple(int(x) for x in name.split(":", 1)[1].split("x"))
         return overhead_model(shape, batch_size)
@@ -187,7 +211,7 @@ def keras_model(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL, batch_size: i
 
 
 def keras_factory(name: str, stem_kernel: int = DEFAULT_STEM_KERNEL):
-    """`BenchModel.keras` of a key or overhead name: batch size -> its model."""
+    """`BenchModel.keras` of a key, pair or overhead name: batch size -> its model."""
     return functools.partial(keras_model, name, stem_kernel)
 
 

@@ -18,6 +18,9 @@
        keys) has the overhead of its input shape subtracted; the stem keeps it. A table
        sum (stem + blocks + head + logits) therefore counts it exactly once,
        like the whole net. The values are in the metadata (``overhead``).
+       The tf runner (Keras models in the TensorFlow runtime) also times each
+       key's *pair model*, and its entries are whole-net-scaled marginals
+       (`pxnas_tf.latency.build.net_scale`).
 
 The table is saved atomically after every measurement: a killed build, an
 unplugged phone or a spent budget loses nothing, and running the same build
@@ -33,7 +36,7 @@ import sys
 import time
 from typing import Callable, Iterable, Sequence
 
-from pxnas_tf.latency.build import block_models, context_chains, streaming_chains
+from pxnas_tf.latency.build import block_models, context_chains, net_scale, streaming_chains
 from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled, needs_run
 from pxnas_tf.latency.measure import footprint as footprint_lib
@@ -109,6 +112,14 @@ class _Build:
         for name in self.overhead_names:
             shape = name.split(":", 1)[1]
             self.states[name] = _State(list(self.overhead["runs"].get(shape, [])))
+        # The tf runner: each non-stem key's pair model, measured right after it.
+        self.pairs = ({block_models.pair_name(k): k for k in self.keys if not _is_stem(k)}
+                      if self._keras else {})
+        if self.pairs:
+            self.overhead.setdefault("pair_runs", {})
+            self.overhead["pair_method"] = net_scale.METHOD
+            for name, key in self.pairs.items():
+                self.states[name] = _State(list(self.overhead["pair_runs"].get(key, [])))
         for key in self.keys:
             entry = self.table.get(key)
             runs = list(entry.runs) if entry is not None else []
@@ -182,23 +193,51 @@ class _Build:
             self.overhead["ms"][shape] = value
             self._save()
             return
+        if name in self.pairs:
+            state.best_flags = m.flags if index == len(state.runs) - 1 else state.best_flags
+            key = self.pairs[name]
+            self.overhead["pair_runs"][key] = state.runs
+            entry = self.table.get(key)
+            if entry is not None:
+                self.table.set(key, dataclasses.replace(entry, median=self._value(key)))
+            self._save()
+            return
         best = state.passes.get(index)
         entry = self.table.get(name)
         if best is not None:
             state.best_flags = best.flags
             net = best if _is_stem(name) else best.minus(self._overhead_of(name))
-            entry = LatencyEntry(round(net.mean_ms, 6), round(net.value_ms, 6),
+            entry = LatencyEntry(round(net.mean_ms, 6), self._value(name),
                                  None if net.std_ms is None else round(net.std_ms, 6),
                                  net.count, tuple(best.flags), tuple(state.runs))
         else:  # the chosen pass ran in an earlier session: keep its statistics
-            median = value if _is_stem(name) else max(0.0, value - self._overhead_of(name))
-            entry = dataclasses.replace(entry, median=round(median, 6), runs=tuple(state.runs))
+            entry = dataclasses.replace(entry, median=self._value(name), runs=tuple(state.runs))
         self.table.set(name, entry)
         self._save()
 
     def _overhead_of(self, key: str) -> float:
+        """What a key's value leaves out of its lowest pass: the identity
+        model's overhead of its input shape; for the tf runner the fixed
+        cost of its call, twice the key alone minus its pair model (both
+        lowest passes), so that what is left is the pair's marginal."""
+        if self.pairs and not _is_stem(key):
+            pair = self.states[block_models.pair_name(key)].runs
+            runs = self.states[key].runs
+            return 2 * min(runs) - min(pair) if pair and runs else 0.0
         shape = keys_lib.format_shape(block_models.input_shape_of(key))
         return float(self.overhead["ms"].get(shape, 0.0))
+
+    def _unscaled(self, key: str) -> float:
+        """A key's value from its lowest pass, before the net scale."""
+        low = min(self.states[key].runs)
+        return low if _is_stem(key) else max(0.0, low - self._overhead_of(key))
+
+    def _value(self, key: str) -> float:
+        """A key's table value: `_unscaled`, times the tf runner's net scale
+        (`pxnas_tf.latency.build.net_scale`) once fitted (the stem keeps its call)."""
+        record = self.table.metadata.net_scale or {}
+        factor = 1.0 if _is_stem(key) or record.get("factor") is None else float(record["factor"])
+        return round(self._unscaled(key) * factor, 6)
 
     def _finalize_flags(self) -> list[str]:
         unstable = []
@@ -207,14 +246,14 @@ class _Build:
             if entry is None:
                 continue
             flags = [f for f in entry.flags if f != UNSTABLE]
-            if not self._needs(key) and not is_settled(state.runs, state.best_flags,
-                                                       self.settings):
+            pair = self.states.get(block_models.pair_name(key))
+            if not self._needs(key) and not (
+                    is_settled(state.runs, state.best_flags, self.settings)
+                    and (pair is None or is_settled(pair.runs, pair.best_flags, self.settings))):
                 flags.append(UNSTABLE)
                 unstable.append(key)
             if state.runs:  # the value always follows the lowest pass (tables of older rules too)
-                low = min(state.runs)
-                median = low if _is_stem(key) else max(0.0, low - self._overhead_of(key))
-                entry = dataclasses.replace(entry, median=round(median, 6))
+                entry = dataclasses.replace(entry, median=self._value(key))
             self.table.set(key, dataclasses.replace(entry, flags=tuple(flags)))
         return unstable
 
@@ -222,14 +261,17 @@ class _Build:
         t0 = time.monotonic()
         report = BuildReport(self.table, self.path)
         report.reused = sum(1 for k in self.keys if not self._needs(k))
-        names = self.overhead_names + self.keys
+        keyed = [n for k in self.keys
+                 for n in (k, *([block_models.pair_name(k)] if not _is_stem(k) and self.pairs
+                                else []))]
+        names = self.overhead_names + keyed
         paths = self._convert([n for n in names if self._needs(n)], report)
         self._save()
         bar = _progress(sum(max(0, self.settings.min_passes - len(self.states[n].runs))
                             for n in names), self.progress)
         try:
             # The overhead first: every entry is stored net of it.
-            for group in (self.overhead_names, self.keys):
+            for group in (self.overhead_names, keyed):
                 while True:
                     todo = [n for n in group if self._needs(n)]
                     if not todo:
@@ -271,9 +313,33 @@ class _Build:
             self._weight_streaming()
             self._footprints()
             self._context()
+            self._net_scale()
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
+
+    def _net_scale(self) -> None:
+        """The tf runner's whole-net factor (`pxnas_tf.latency.build.net_scale`),
+        fitted once per table; the entries are then stored with it."""
+        meta = self.table.metadata
+        if not self.pairs or self.space is None or (meta.net_scale or {}).get("factor"):
+            return
+
+        def save(record: dict) -> None:
+            meta.net_scale = {**record, "factor": None} if "factor" not in record else record
+            self._save()
+
+        record = net_scale.calibrate(self.runner, self.space, self._unscaled, self.settings,
+                                     meta.net_scale, save, self.log)
+        self.measured += sum(len(r) for r in record["runs"].values())
+        meta.net_scale = record
+        for key in self.keys:
+            entry = self.table.get(key)
+            if entry is not None and self.states[key].runs:
+                self.table.set(key, dataclasses.replace(entry, median=self._value(key)))
+        self.log(f"net scale: {record['factor']:.3f} (fitted to {len(record['archs'])} whole "
+                 "nets; every entry but the stem's is stored with it)")
+        self._save()
 
     def _weight_streaming(self) -> None:
         """Measures the target's weight-streaming rate once per table

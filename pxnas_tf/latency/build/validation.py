@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 import sys
 import time
 from typing import Sequence
@@ -96,22 +95,6 @@ class NetResult:
         return (self.predicted_ms - self.measured_ms) / self.measured_ms
 
 
-def sample_archs(space: SearchSpace, num: int, seed: int = 0) -> list[Arch]:
-    """`num` distinct random archs of `space` (uniform op per block); fewer
-    if the space has fewer archs."""
-    rng = random.Random(seed)
-    blocks = space.blocks()
-    seen, out = set(), []
-    attempts = 0
-    while len(out) < min(num, space.num_archs()) and attempts < 100 * max(num, 1):
-        attempts += 1
-        ops = tuple(rng.choice(b.candidates) for b in blocks)
-        if ops not in seen:
-            seen.add(ops)
-            out.append(Arch(space, ops, f"random_{len(out):03d}"))
-    return out
-
-
 def zoo_nets(space: SearchSpace) -> list[Net]:
     """The zoo nets at the input shape and class count of `space` (those
     whose strides fit the input)."""
@@ -141,7 +124,7 @@ def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool
                     nets: Sequence[str] = ()) -> list[Net]:
     """Random archs of `space`, then (optionally) the zoo nets, then the
     foreign nets `nets`."""
-    out = [Net(a.name, a, "space") for a in sample_archs(space, num_archs, seed)]
+    out = [Net(a.name, a, "space") for a in space.random_archs(num_archs, seed)]
     return out + (zoo_nets(space) if zoo else []) + foreign(nets)
 
 

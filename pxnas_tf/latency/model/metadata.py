@@ -19,19 +19,21 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
 # (``pxnas_tf.weight_streaming/v1``, ``pxnas_tf.footprint/v1``,
-# ``pxnas_tf.context/v1``), checked on load.
+# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``), checked on load.
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
     "complete": bool, "extra_archs": list, "probes": int, "overhead": dict,
     "weight_streaming": dict, "footprint": dict, "context": dict, "batch": int, "xla": bool,
+    "net_scale": dict,
 }
 CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
                        "footprint": "pxnas_tf.footprint/v1",
-                       "context": "pxnas_tf.context/v1"}
+                       "context": "pxnas_tf.context/v1",
+                       "net_scale": "pxnas_tf.net_scale/v1"}
 # Recorded by a build once and kept when the build resumes.
 CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
-                      "probes")
+                      "probes", "net_scale")
 
 
 @dataclasses.dataclass
@@ -62,6 +64,8 @@ class TableMetadata:
             `.context`), each naming its own format.
         batch, xla: the inference batch size and whether XLA compiled the
             graph (tables of the tf runner; None elsewhere: batch 1, no XLA).
+        net_scale: the tf runner's whole-net factor, already applied to the
+            entries (`pxnas_tf.latency.build.net_scale`).
         extra: any further fields, kept as they are.
     """
 
@@ -91,6 +95,7 @@ class TableMetadata:
     context: dict[str, Any] | None = None
     batch: int | None = None
     xla: bool | None = None
+    net_scale: dict[str, Any] | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
