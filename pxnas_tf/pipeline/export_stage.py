@@ -76,13 +76,15 @@ def _time_on_tf(arch, model_path: str, config: PipelineConfig, table_path: str |
     from pxnas_tf.latency import load_table, predict
     from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
 
+    table = load_table(table_path) if table_path else None
     with busy(f"time the net on {config.runner} (batch {config.tf_batch})", config.progress):
         stats = time_keras_files_in_child(
             {"net": model_path}, config.runner.split(":", 1)[1], threads=config.threads,
             batch=config.tf_batch, xla=config.tf_xla,
             precision="fp16" if config.precision == "fp16" else "float32",
-            settings={"max_wait_s": config.max_wait_s})["net"]
-    predicted = float(predict(arch, load_table(table_path)).total_ms) if table_path else None
+            settings={"max_wait_s": config.max_wait_s},
+            reference_ms=table.metadata.reference_ms if table is not None else None)["net"]
+    predicted = float(predict(arch, table).total_ms) if table is not None else None
     record = {"latency": {**stats, "threads": config.threads}, "predicted_latency_ms": predicted}
     fileio.atomic_write_json(_tf_record(config), record)
     log(f"    {config.runner}: {stats['median_ms']:.3f} ms per batch of {config.tf_batch}"

@@ -96,6 +96,26 @@ def test_times_keras_block_models(xla, quick):
 
 
 @pytest.mark.timing
+def test_times_are_scaled_to_the_reference_speed(quick):
+    from pxnas_tf.latency.measure.tf_runner import REFERENCE, reference_model
+
+    runner = TFRunner("cpu", batch=2, threads=None, settings=quick, reference_ms=100.0)
+    (model, m), = runner.measure([BenchModel("same_as_reference", "", keras=reference_model)])
+    # The reference net itself, timed beside the reference: its time is
+    # scaled to the 100 ms it was told, within the two timings' noise.
+    assert 70.0 < m.value_ms < 130.0
+    fresh = TFRunner("cpu", batch=2, threads=None, settings=quick)
+    list(fresh.measure([BenchModel(BLOCK, "", keras=block_models.keras_factory(BLOCK))]))
+    assert 0 < fresh.reference_ms < 100.0 and REFERENCE == "reference"
+
+
+def test_reference_ms_is_a_typed_field():
+    with pytest.raises(LatencyTableError, match="'reference_ms': expected a number > 0"):
+        TableMetadata.from_dict({"reference_ms": "fast"})
+    assert TableMetadata.from_dict({"reference_ms": 1.5}).reference_ms == 1.5
+
+
+@pytest.mark.timing
 def test_build_and_validate_a_tf_cpu_table(tmp_path, tiny_space):
     space = tmp_path / "space.json"
     space.write_text(tiny_space.to_json())
@@ -110,7 +130,7 @@ def test_build_and_validate_a_tf_cpu_table(tmp_path, tiny_space):
     assert meta.complete and meta.footprint is None and meta.weight_streaming is None
     assert not (tmp_path / "tf.models").exists()  # Keras models are timed, nothing converted
     loaded = load_table(str(table))
-    assert len(loaded) == 10
+    assert len(loaded) == 10 and meta.reference_ms > 0
 
     # Entries: pair-model marginals times the net scale fitted to whole archs.
     scale = meta.net_scale

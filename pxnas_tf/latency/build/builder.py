@@ -105,6 +105,8 @@ class _Build:
         shapes = list(dict.fromkeys(block_models.input_shape_of(k) for k in self.keys))
         self.overhead_names = [block_models.overhead_name(s) for s in shapes]
         self.table = self._open_table()
+        if self.table.metadata.reference_ms and hasattr(self.runner, "reference_ms"):
+            self.runner.reference_ms = self.table.metadata.reference_ms  # a resumed tf build
         if self.table.metadata.overhead is None:
             self.table.metadata.overhead = {"method": OVERHEAD_METHOD, "ms": {}, "runs": {}}
         self.overhead = self.table.metadata.overhead
@@ -173,6 +175,9 @@ class _Build:
         return table
 
     def _save(self) -> None:
+        meta = self.table.metadata
+        if meta.reference_ms is None and getattr(self.runner, "reference_ms", None):
+            meta.reference_ms = round(float(self.runner.reference_ms), 6)
         self.table.save(self.path)
 
     # Measuring ------------------------------------------------------------

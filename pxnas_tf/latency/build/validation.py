@@ -209,6 +209,8 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
 
     todo_nets = [n for n in nets if needs_run(state[n.name], (), settings)]
     keras = getattr(runner, "model_format", "tflite") == "keras"
+    if table.metadata.reference_ms and hasattr(runner, "reference_ms"):
+        runner.reference_ms = table.metadata.reference_ms  # the tf runner: the table's speed
     to_convert = [] if keras else todo_nets  # the tf runner times the Keras nets
     files = {}
     bar = tqdm(total=len(to_convert), desc="converting nets", unit="net", file=sys.stderr,

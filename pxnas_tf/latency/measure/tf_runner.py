@@ -18,6 +18,18 @@ again, the quiet-round statistics and stop rule of
 `pxnas_tf.latency.measure.measurement`. The table build adds the
 lowest-pass rule on top, as for every runner.
 
+The speed of a shared machine drifts by 10% and more over minutes, the same
+for every model (a net timed 5.1 ms in one batch and 5.7-5.8 ms in three
+later ones, with no other process running here): the lowest-pass rule
+cannot undo a phase that lasts through all of a model's passes. So every
+`measure` call also times a fixed *reference* net (`reference_model`)
+interleaved with the models, and scales their times by
+``reference_ms / the reference's time in this call``: times as at the
+machine speed the reference was first measured at. A table records its
+``reference_ms`` (the first batch of its build), and whatever is compared
+with it (validation, the demo's timing of a trained net) is scaled to that
+same value, so that drift between the build and the check cancels.
+
 The table records ``runner: tf``, the device's name, ``batch``, ``xla``
 and the precision; `pxnas_tf.latency.model.metadata.compat_differences`
 refuses to mix tables that differ in any of them.
@@ -41,6 +53,7 @@ from pxnas_tf.latency.measure.measurement import Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, Runner, RunnerError
 
 DEFAULT_BATCH = 8
+REFERENCE = "reference"
 # precision -> the Keras dtype policy the models are built under
 POLICIES = {"float32": "float32", "fp16": "mixed_float16"}
 
@@ -98,6 +111,25 @@ def _set_threads(threads: int) -> None:
             f"{cfg.get_intra_op_parallelism_threads() or 'its default'} intra-op threads and "
             "cannot change them; create the tf runner before anything runs in TensorFlow "
             "(pass threads=None to keep TensorFlow's setting)") from None
+
+
+def reference_model(batch: int):
+    """The fixed net timed beside every batch of models to follow the
+    machine's speed: two inverted-residual blocks at 14x14x32 (float32,
+    about the cost of a table entry)."""
+    import keras
+
+    L = keras.layers
+    x = inputs = keras.Input((14, 14, 32), batch_size=batch, name="x")
+    for i in range(2):
+        y = L.Conv2D(96, 1, use_bias=False, name=f"r{i}_expand")(x)
+        y = L.ReLU(6.0, name=f"r{i}_relu_a")(L.BatchNormalization(name=f"r{i}_bn_a")(y))
+        y = L.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"r{i}_dw")(y)
+        y = L.ReLU(6.0, name=f"r{i}_relu_b")(L.BatchNormalization(name=f"r{i}_bn_b")(y))
+        y = L.BatchNormalization(name=f"r{i}_bn_c")(
+            L.Conv2D(32, 1, use_bias=False, name=f"r{i}_project")(y))
+        x = L.Add(name=f"r{i}_add")([x, y])
+    return keras.Model(inputs, x, name=REFERENCE)
 
 
 class _TimedKeras:
@@ -175,6 +207,9 @@ class TFRunner(Runner):
             TensorFlow's own setting (it can be set only before TensorFlow
             starts in the process).
         settings: warm-up, rounds, stop rule and load gate.
+        reference_ms: the reference net's time that results are scaled to
+            (a table's ``reference_ms``); None: its time in the first
+            `measure` call (kept in the attribute of that name).
 
     Raises:
         RunnerError: no such GPU, a precision the target does not run, or
@@ -186,7 +221,7 @@ class TFRunner(Runner):
 
     def __init__(self, device: str = "cpu", batch: int = DEFAULT_BATCH, xla: bool = False,
                  precision: str = "float32", threads: int | None = 1,
-                 settings: MeasureSettings | None = None):
+                 settings: MeasureSettings | None = None, reference_ms: float | None = None):
         kind, index = parse_tf_device(device)
         self.gpu = kind == "gpu"
         self.device_string = f"tf:{kind}" + (f":{index}" if self.gpu and index else "")
@@ -227,6 +262,7 @@ class TFRunner(Runner):
             _set_threads(threads)
         self.batch, self.xla, self.precision, self.threads = batch, xla, precision, threads
         self.settings = settings or MeasureSettings()
+        self.reference_ms = reference_ms
         self.discarded_rounds = 0  # thrown away because the machine was busy
         self.waited_s = 0.0  # paused waiting for a quiet machine
 
@@ -247,26 +283,39 @@ class TFRunner(Runner):
         }
 
     def measure(self, models: Sequence[BenchModel]) -> Iterator[tuple[BenchModel, Measurement]]:
-        yield from measure_interleaved([_TimedKeras(m, self) for m in models], self.settings,
-                                       self)
+        """Times `models` interleaved with the reference net and yields them
+        scaled to `reference_ms` (see the module docstring), once all are done."""
+        timed = [_TimedKeras(m, self) for m in models]
+        reference = _TimedKeras(BenchModel(REFERENCE, "", keras=reference_model), self)
+        results = list(measure_interleaved([*timed, reference], self.settings, self))
+        now = next(m for model, m in results if model is reference.model).value_ms
+        if self.reference_ms is None:
+            self.reference_ms = now
+        factor = self.reference_ms / now
+        for model, m in results:
+            if model is not reference.model:
+                yield model, m.scaled(factor)
 
 
 # Timing saved nets in a process of their own ------------------------------------
 
 def time_keras_files(files: dict[str, str], device: str = "cpu", *, threads: int | None = 1,
                      batch: int = DEFAULT_BATCH, xla: bool = False, precision: str = "float32",
-                     settings: dict | None = None) -> dict[str, dict]:
+                     settings: dict | None = None,
+                     reference_ms: float | None = None) -> dict[str, dict]:
     """Times `files` side by side with the tf runner: ``.keras`` models, or
     arch ``.json`` files built at `batch` (latency does not depend on the
     weights). TensorFlow takes thread counts only before it starts: call
     it in a fresh process (`time_keras_files_in_child`) unless threads=None.
+    `reference_ms`: a table's, to compare the times with its predictions.
 
     Returns:
         name -> {"median_ms", "mean_ms", "std_ms", "invokes", "rounds",
         "flags", "device", "batch"} (ms per batch).
     """
     with TFRunner(device, batch=batch, xla=xla, precision=precision, threads=threads,
-                  settings=MeasureSettings(**(settings or {}))) as runner:
+                  settings=MeasureSettings(**(settings or {})),
+                  reference_ms=reference_ms) as runner:
         name = runner.metadata()["device"]
         models = [BenchModel(key, path, keras=_keras_builder(path)) for key, path in files.items()]
         return {m.name: {"median_ms": r.value_ms, "mean_ms": r.mean_ms, "std_ms": r.std_ms,
@@ -278,6 +327,7 @@ def time_keras_files(files: dict[str, str], device: str = "cpu", *, threads: int
 def time_keras_files_in_child(files: dict[str, str], device: str = "cpu", *, threads: int = 1,
                               batch: int = DEFAULT_BATCH, xla: bool = False,
                               precision: str = "float32", settings: dict | None = None,
+                              reference_ms: float | None = None,
                               timeout_s: float | None = None) -> dict[str, dict]:
     """`time_keras_files` in a fresh Python process, so that the timing gets
     its thread counts whatever this process has run in TensorFlow.
@@ -286,7 +336,8 @@ def time_keras_files_in_child(files: dict[str, str], device: str = "cpu", *, thr
         RunnerError: the child failed (its last error line is named).
     """
     request = {"files": files, "device": device, "threads": threads, "batch": batch,
-               "xla": xla, "precision": precision, "settings": settings or {}}
+               "xla": xla, "precision": precision, "settings": settings or {},
+               "reference_ms": reference_ms}
     with tempfile.TemporaryDirectory(prefix="pxnas_tf_timing_") as tmp:
         req, res = os.path.join(tmp, "request.json"), os.path.join(tmp, "result.json")
         with open(req, "w", encoding="utf-8") as f:

@@ -25,7 +25,7 @@ _FIELD_TYPES = {
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
     "complete": bool, "extra_archs": list, "probes": int, "overhead": dict,
     "weight_streaming": dict, "footprint": dict, "context": dict, "batch": int, "xla": bool,
-    "net_scale": dict,
+    "net_scale": dict, "reference_ms": float,
 }
 CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
                        "footprint": "pxnas_tf.footprint/v1",
@@ -33,7 +33,7 @@ CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
                        "net_scale": "pxnas_tf.net_scale/v1"}
 # Recorded by a build once and kept when the build resumes.
 CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
-                      "probes", "net_scale")
+                      "probes", "net_scale", "reference_ms")
 
 
 @dataclasses.dataclass
@@ -66,6 +66,8 @@ class TableMetadata:
             graph (tables of the tf runner; None elsewhere: batch 1, no XLA).
         net_scale: the tf runner's whole-net factor, already applied to the
             entries (`pxnas_tf.latency.build.net_scale`).
+        reference_ms: the tf runner's reference net time that every value
+            was scaled to (`pxnas_tf.latency.measure.tf_runner`).
         extra: any further fields, kept as they are.
     """
 
@@ -96,6 +98,7 @@ class TableMetadata:
     batch: int | None = None
     xla: bool | None = None
     net_scale: dict[str, Any] | None = None
+    reference_ms: float | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -125,6 +128,12 @@ class TableMetadata:
                                     or value < 1):
                 raise LatencyTableError(f"{where}: field '{name}': expected an integer >= 1, "
                                         f"got {value!r}")
+            if expected is float and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0):
+                raise LatencyTableError(f"{where}: field '{name}': expected a number > 0, "
+                                        f"got {value!r}")
+            if expected is float:
+                continue
             if not isinstance(value, expected):
                 raise LatencyTableError(f"{where}: field '{name}': expected "
                                         f"{_TYPE_WORDS[expected]}, got {value!r}")
