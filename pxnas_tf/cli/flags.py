@@ -202,9 +202,11 @@ def define_export_flags() -> None:
     flags.DEFINE_float("min_agreement", None, "Refuse the file unless this fraction of top-1 "
                        "predictions agree with the Keras model (e.g. 0.98).")
     flags.DEFINE_string("latency_table", None, "A latency table: its prediction for the arch is "
-                        "shown beside the measured host latency.")
+                        "shown beside the measured latency. A TensorFlow-runtime table "
+                        "(--device=tf:...) times the Keras model there, at its batch.")
     flags.DEFINE_integer("latency_threads", 1, "Interpreter threads when timing.")
-    flags.DEFINE_boolean("latency", True, "Time the file on this host (LiteRT, batch 1).")
+    flags.DEFINE_boolean("latency", True, "Time the file on this host (LiteRT, batch 1), or "
+                         "the Keras model on a TensorFlow-runtime --latency_table's target.")
     flags.DEFINE_integer("qat_epochs", 2, "qat: fine-tuning epochs.")
     flags.DEFINE_integer("qat_examples", 10000, "qat: training images to fine-tune on.")
     flags.DEFINE_float("qat_lr", 1e-3, "qat: initial learning rate (cosine decay).")

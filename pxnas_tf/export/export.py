@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
 import os
 import re
-from typing import Sequence
+import tempfile
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -171,7 +173,10 @@ def export_tflite(
         latency: time the file on this host (`pxnas_tf.latency`'s host
             runner) as part of the verification.
         latency_table: a `LatencyTable` (or its path): its prediction for
-            `arch` is reported beside the measured host latency.
+            `arch` is reported beside the measured latency. A table of the
+            TensorFlow runtime (``runner: tf``) makes the check time the Keras
+            model there instead of the file in LiteRT, at the table's batch,
+            XLA, threads and reference speed: what that server target runs.
         latency_threads: interpreter threads when timing.
         latency_settings: the host runner's `MeasureSettings` (default:
             `verify.latency_settings()`).
@@ -203,6 +208,8 @@ def export_tflite(
     _check_out_path(out_path)
     _check_finite_weights(model)
     # A table of another target, or one that misses keys, fails early.
+    if isinstance(latency_table, str):
+        latency_table = load_table(latency_table)
     predicted = _predicted_latency(arch, latency_table, mode, latency_threads)
     reference = prepare.inference_model(model, arch, batch_size=None)
     qat_log = scheme = None
@@ -231,9 +238,14 @@ def export_tflite(
         if verify:
             with open(tmp, "rb") as f:
                 written = f.read()
-            timing = (latency_threads, latency_settings) if latency else None
-            report = _verify(written, tmp, mode, reference, calibration_images, eval_images,
-                             eval_labels, predicted, timing, min_agreement)
+            timer = None
+            if latency and _is_tf(latency_table):
+                timer = functools.partial(_time_on_tf, reference, latency_table)
+            elif latency:
+                timer = functools.partial(verify_lib.measure_latency, tmp, latency_threads,
+                                          latency_settings)
+            report = _verify(written, mode, reference, calibration_images, eval_images,
+                             eval_labels, predicted, timer, min_agreement)
         result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
                               mode, doc, report, qat_log, scheme,
                               hashlib.sha256(content).hexdigest())
@@ -329,8 +341,9 @@ def explain_conversion_error(error: Exception, mode: str) -> str:
             "these)")
 
 
-def _verify(content: bytes, path: str, mode: str, reference, calibration_images, eval_images,
-            eval_labels, predicted: tuple[float | None, str | None], timing: tuple | None,
+def _verify(content: bytes, mode: str, reference, calibration_images, eval_images,
+            eval_labels, predicted: tuple[float | None, str | None],
+            timer: Callable[[], verify_lib.LatencyStats] | None,
             min_agreement: float | None) -> verify_lib.VerificationReport:
     if mode in verify_lib.INTEGER_MODES:
         verify_lib.check_integer_only(content)
@@ -345,7 +358,7 @@ def _verify(content: bytes, path: str, mode: str, reference, calibration_images,
         images = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     keras_logits = _keras_logits(reference, images)
     tflite_out = verify_lib.tflite_logits(content, images)
-    latency = None if timing is None else verify_lib.measure_latency(path, *timing)
+    latency = None if timer is None else timer()
     report = verify_lib.compare(mode, content, keras_logits, tflite_out, labels, latency,
                                 *predicted)
     verify_lib.check_report(report, min_agreement)
@@ -372,15 +385,42 @@ def _check_finite_weights(model) -> None:
             "learning rate, then export")
 
 
+def _is_tf(table) -> bool:
+    return table is not None and table.metadata.runner == "tf"
+
+
+def _time_on_tf(reference, table) -> verify_lib.LatencyStats:
+    """The Keras model timed in the TensorFlow runtime of a tf table's
+    target (its device kind, batch, XLA, threads, precision and reference
+    speed), in a child process: TensorFlow takes thread counts only before
+    it starts."""
+    from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
+
+    meta = table.metadata
+    device = "gpu" if str(meta.device or "").startswith("tf:gpu") else "cpu"
+    threads = meta.threads or 1
+    with tempfile.TemporaryDirectory(prefix="pxnas_tf_export_") as folder:
+        path = os.path.join(folder, "net.keras")
+        reference.save(path)
+        stats = time_keras_files_in_child(
+            {"net": path}, device, threads=threads, batch=meta.batch or 8, xla=bool(meta.xla),
+            precision="fp16" if meta.precision == "fp16" else "float32",
+            reference_ms=meta.reference_ms)["net"]
+    return verify_lib.LatencyStats(stats["median_ms"], stats["mean_ms"], stats["std_ms"],
+                                   stats["invokes"], stats["rounds"], threads,
+                                   tuple(stats["flags"]),
+                                   f"{stats['device']}, batch {stats['batch']}")
+
+
 def _predicted_latency(arch: Arch | None, table, mode: str, threads: int
                        ) -> tuple[float | None, str | None]:
     if table is None:
         return None, None
-    if isinstance(table, str):
-        table = load_table(table)
     if arch is None:
         raise ExportError("a latency table predicts the latency of an arch: pass the arch too")
     meta = table.metadata
+    if _is_tf(table):  # the target runs the Keras model, whatever the file's mode
+        return float(predict(arch, table).total_ms), f"{meta.device}, batch {meta.batch}"
     # Dynamic range quantization has no table precision of its own.
     precision = {"qat": "int8", "dynamic": None}.get(mode, mode)
     problems = table_problems(meta, precision=precision, threads=threads)

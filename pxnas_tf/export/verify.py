@@ -95,7 +95,8 @@ class VerificationReport:
             pred = ("" if self.predicted_latency_ms is None else
                     f"; table {self.latency_table or ''} predicts {self.predicted_latency_ms:.3f} ms")
             flags = f", {'/'.join(lat.flags)}" if lat.flags else ""
-            lines.append(f"latency       {lat.median_ms:.3f} ms median on this host "
+            where = f"on {lat.device}" if lat.device.startswith("tf:") else "on this host"
+            lines.append(f"latency       {lat.median_ms:.3f} ms median {where} "
                          f"({lat.threads} thread(s), {lat.invokes} invokes{flags}){pred}")
         return lines
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable
 
-from pxnas_tf import fileio
 from pxnas_tf.pipeline.config import ExportStage, PipelineConfig, Target, _limit, busy
 
 
@@ -31,14 +29,9 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
     t0 = time.monotonic()
     out = config.path("tflite")
     doc = read_sidecar(out)  # None unless the sidecar describes this very file
-    tf = config.runner.startswith("tf:")
     if (doc is not None and doc.get("verification") is not None
-            and os.path.getmtime(sidecar_path(out)) >= os.path.getmtime(model_path)
-            and (not tf or os.path.exists(_tf_record(config)))):
+            and os.path.getmtime(sidecar_path(out)) >= os.path.getmtime(model_path)):
         log(f"    reusing {out} (newer than {model_path})")
-        if tf:
-            with open(_tf_record(config), encoding="utf-8") as f:
-                doc = _with_tf_latency(doc, json.load(f))
         return ExportStage(out, sidecar_path(out), doc, True, time.monotonic() - t0)
     splits = data.load(config.dataset, config.data_dir, batch_size=256,
                        image_size=config.image_size, channels=config.channels, holdout_examples=0,
@@ -47,7 +40,9 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
                        val_examples=_limit(config.val_examples))
     calibration, _ = take_arrays(splits.train, config.calibration_examples)
     images, labels = take_arrays(splits.validation, _limit(config.val_examples))
-    measure = config.runner == "host"
+    # host: the file timed in LiteRT; tf:...: the Keras model in TensorFlow, at
+    # the table's batch and reference speed (`export_tflite` decides by the table).
+    measure = config.runner == "host" or (config.runner.startswith("tf:") and bool(table_path))
     log(f"    {config.precision}: calibrated on {len(calibration)} training images, verified on "
         f"{len(images)} test images" + (f", timed with {config.threads} thread(s)"
                                         if measure else ""))
@@ -59,43 +54,7 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
             latency_table=table_path, latency_threads=config.threads,
             latency_settings=latency_settings(max_wait_s=config.max_wait_s))
     doc = result.to_dict()
-    if tf:
-        doc = _with_tf_latency(doc, _time_on_tf(arch, model_path, config, table_path, log))
     return ExportStage(result.path, result.sidecar, doc, False, time.monotonic() - t0)
-
-
-def _tf_record(config: PipelineConfig) -> str:
-    return os.path.join(os.path.abspath(config.workdir), "tf_latency.json")
-
-
-def _time_on_tf(arch, model_path: str, config: PipelineConfig, table_path: str | None,
-                log: Callable[[str], None]) -> dict:
-    """A TensorFlow-runtime target: the trained Keras net timed there (in a
-    child process: TensorFlow takes its thread counts only before it
-    starts), beside the table's prediction; kept in the workdir."""
-    from pxnas_tf.latency import load_table, predict
-    from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
-
-    table = load_table(table_path) if table_path else None
-    with busy(f"time the net on {config.runner} (batch {config.tf_batch})", config.progress):
-        stats = time_keras_files_in_child(
-            {"net": model_path}, config.runner.split(":", 1)[1], threads=config.threads,
-            batch=config.tf_batch, xla=config.tf_xla,
-            precision="fp16" if config.precision == "fp16" else "float32",
-            settings={"max_wait_s": config.max_wait_s},
-            reference_ms=table.metadata.reference_ms if table is not None else None)["net"]
-    predicted = float(predict(arch, table).total_ms) if table is not None else None
-    record = {"latency": {**stats, "threads": config.threads}, "predicted_latency_ms": predicted}
-    fileio.atomic_write_json(_tf_record(config), record)
-    log(f"    {config.runner}: {stats['median_ms']:.3f} ms per batch of {config.tf_batch}"
-        + (f", the table predicts {predicted:.3f} ms" if predicted else ""))
-    return record
-
-
-def _with_tf_latency(doc: dict, record: dict) -> dict:
-    """The export's document with the tf timing as its measured latency."""
-    verification = {**(doc.get("verification") or {}), **record}
-    return {**doc, "verification": verification}
 
 
 def plots(arch, history_path: str, config: PipelineConfig, target: Target | None = None

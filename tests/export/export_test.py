@@ -203,6 +203,30 @@ def test_latency_table_prediction_beside_the_measurement(trained, tmp_path):
     assert not os.path.exists(tmp_path / "m.tflite")
 
 
+@pytest.mark.timing
+def test_a_tensorflow_runtime_table_times_the_keras_model_there(trained, tmp_path):
+    """A table of the tf runner: the check times the Keras model in the
+    TensorFlow runtime at the table's batch (not the file in LiteRT), scaled
+    to the table's reference speed, whatever the file's mode."""
+    from pxnas_tf.latency import LatencyTable, TableMetadata, predict, space_keys
+    arch, model, *_ = trained
+    keys = space_keys(arch.space)
+    table = LatencyTable(TableMetadata(device="tf:cpu: a test CPU", precision="float32",
+                                       runner="tf", threads=1, batch=2, xla=False,
+                                       reference_ms=1000.0))
+    table.update({k: 0.01 * (i + 1) for i, k in enumerate(keys)})
+    result = export_tflite(model, str(tmp_path / "n.tflite"), "dynamic", arch=arch,
+                           latency_table=table, latency_settings=FAST)
+    report = result.report
+    assert report.predicted_latency_ms == pytest.approx(predict(arch, table).total_ms)
+    assert report.latency_table == "tf:cpu: a test CPU, batch 2"
+    assert report.latency.device.startswith("tf:cpu: ") and report.latency.device.endswith(
+        "batch 2")
+    # Scaled to a reference of 1000 ms: a net of a few reference nets' cost.
+    assert 50.0 < report.latency.median_ms < 50000.0
+    assert any("ms median on tf:cpu" in line for line in report.summary_lines())
+
+
 def test_a_diverged_model_is_refused_before_conversion(trained, tmp_path):
     arch, model, *_ = trained
     broken = keras.models.clone_model(model)
