@@ -246,7 +246,7 @@ def width_targets(workdir: str, table: dict, widths: list[float]) -> list[float]
     from pxnas_tf.latency.model.op_model import load_or_fit
     from pxnas_tf.latency.model.predictor import predict
     from pxnas_tf.latency.model.table import LatencyTable
-    from pxnas_tf.search_space.space import load_arch
+    from pxnas_tf.search_space import load_arch
 
     latency_table = LatencyTable.load(table["path"])
     op_model = load_or_fit(latency_table, table["path"])

@@ -416,6 +416,8 @@ def _predicted_latency(arch: Arch | None, table, mode: str, threads: int
                        ) -> tuple[float | None, str | None]:
     if table is None:
         return None, None
+    if isinstance(table, str):
+        table = load_table(table)
     if arch is None:
         raise ExportError("a latency table predicts the latency of an arch: pass the arch too")
     meta = table.metadata

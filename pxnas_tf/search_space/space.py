@@ -28,10 +28,8 @@ import dataclasses
 import json
 import math
 import os
-import random
-from typing import Any, Sequence
+from typing import Any
 
-from pxnas_tf import fileio
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.search_space import grammar
 
@@ -181,21 +179,6 @@ class SearchSpace:
     def num_archs(self) -> int:
         return math.prod(len(b.candidates) for b in self.blocks())
 
-    def random_archs(self, num: int, seed: int = 0) -> list["Arch"]:
-        """`num` distinct random archs (uniform op per block), named
-        ``random_000``...; fewer if the space has fewer archs."""
-        rng = random.Random(seed)
-        blocks = self.blocks()
-        seen, out = set(), []
-        attempts = 0
-        while len(out) < min(num, self.num_archs()) and attempts < 100 * max(num, 1):
-            attempts += 1
-            ops = tuple(rng.choice(b.candidates) for b in blocks)
-            if ops not in seen:
-                seen.add(ops)
-                out.append(Arch(self, ops, f"random_{len(out):03d}"))
-        return out
-
     def replace(self, **changes: Any) -> "SearchSpace":
         """A copy with fields changed (validated)."""
         return space_from_dict({**self.to_dict(), **_flatten_changes(changes)}, source=self.name)
@@ -251,20 +234,20 @@ def _flatten_changes(changes: dict) -> dict:
 
 # Validation helpers -----------------------------------------------------------
 
-def _err(source: str, field: str, expected: str, got: Any) -> SpaceError:
+def field_error(source: str, field: str, expected: str, got: Any) -> SpaceError:
     return SpaceError(f"{source}: field '{field}': expected {expected}, got {got!r}")
 
 
 def _int(d: dict, key: str, source: str, field: str, minimum: int = 1, default=None) -> int:
     value = d.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _err(source, field, f"an integer >= {minimum}", value)
+        raise field_error(source, field, f"an integer >= {minimum}", value)
     return value
 
 
 def _ops(value: Any, source: str, field: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not value:
-        raise _err(source, field, "a non-empty list of ops such as ['k3_e3', 'k5_e6']", value)
+        raise field_error(source, field, "a non-empty list of ops such as ['k3_e3', 'k5_e6']", value)
     ops = []
     for i, op in enumerate(value):
         try:
@@ -278,7 +261,7 @@ def _ops(value: Any, source: str, field: str) -> tuple[str, ...]:
             )
         ops.append(spec.name)
     if len(set(ops)) != len(ops):
-        raise _err(source, field, "distinct ops", value)
+        raise field_error(source, field, "distinct ops", value)
     return tuple(ops)
 
 
@@ -307,37 +290,37 @@ def space_from_dict(d: dict, source: str = "<search space>") -> SearchSpace:
         not isinstance(shape, (list, tuple)) or len(shape) != 3
         or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in shape)
     ):
-        raise _err(source, "input_shape", "[height, width, channels] of positive integers", shape)
+        raise field_error(source, "input_shape", "[height, width, channels] of positive integers", shape)
     num_classes = _int(d, "num_classes", source, "num_classes")
     stem = d.get("stem", {})
     if not isinstance(stem, dict):
-        raise _err(source, "stem", "an object {width, kernel, stride}", stem)
+        raise field_error(source, "stem", "an object {width, kernel, stride}", stem)
     stem_width = _int(stem, "width", source, "stem.width", default=32)
     stem_kernel = _int(stem, "kernel", source, "stem.kernel", default=3)
     if stem_kernel % 2 == 0:
-        raise _err(source, "stem.kernel", "an odd kernel size", stem_kernel)
+        raise field_error(source, "stem.kernel", "an odd kernel size", stem_kernel)
     stem_stride = _int(stem, "stride", source, "stem.stride", default=2)
     first = d.get("first_block", {})
     if not isinstance(first, dict):
-        raise _err(source, "first_block", "an object {width, op}", first)
+        raise field_error(source, "first_block", "an object {width, op}", first)
     first_width = _int(first, "width", source, "first_block.width", default=16)
     try:
         first_op = grammar.decode_op(first.get("op", "k3_e1"))
     except ValueError as e:
         raise SpaceError(f"{source}: field 'first_block.op': {e}") from None
     if first_op.is_zero:
-        raise _err(source, "first_block.op", "an MBConv op (the first block is fixed)", "zero")
+        raise field_error(source, "first_block.op", "an MBConv op (the first block is fixed)", "zero")
     raw_stages = d.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
-        raise _err(source, "stages", "a non-empty list of {width, blocks, stride}", raw_stages)
+        raise field_error(source, "stages", "a non-empty list of {width, blocks, stride}", raw_stages)
     stages = []
     for i, s in enumerate(raw_stages):
         f = f"stages[{i}]"
         if not isinstance(s, dict):
-            raise _err(source, f, "an object {width, blocks, stride}", s)
+            raise field_error(source, f, "an object {width, blocks, stride}", s)
         extra = set(s) - {"width", "blocks", "stride", "candidates"}
         if extra:
-            raise _err(source, f, "only width, blocks, stride, candidates", sorted(extra))
+            raise field_error(source, f, "only width, blocks, stride, candidates", sorted(extra))
         cands = s.get("candidates")
         stages.append(Stage(
             width=_int(s, "width", source, f + ".width"),
@@ -348,11 +331,11 @@ def space_from_dict(d: dict, source: str = "<search space>") -> SearchSpace:
     candidates = _ops(d.get("candidates", list(SearchSpace.candidates)), source, "candidates")
     zero_op = d.get("zero_op", True)
     if not isinstance(zero_op, bool):
-        raise _err(source, "zero_op", "true or false", zero_op)
+        raise field_error(source, "zero_op", "true or false", zero_op)
     head_width = _int(d, "head_width", source, "head_width", default=1280)
     width_mult = d.get("width_mult", 1.0)
     if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or width_mult <= 0:
-        raise _err(source, "width_mult", "a positive number", width_mult)
+        raise field_error(source, "width_mult", "a positive number", width_mult)
     space = SearchSpace(
         name=str(name), input_shape=tuple(shape), num_classes=num_classes, stages=tuple(stages),
         candidates=candidates, zero_op=zero_op, stem_width=stem_width, stem_kernel=stem_kernel,
@@ -390,127 +373,13 @@ def load_space(name_or_path: str | dict | SearchSpace, **overrides: Any) -> Sear
             path = preset
         if not os.path.exists(path):
             raise SpaceError(f"search-space file {path!r} does not exist")
-        space = space_from_dict(_read_json(path), source=path)
+        space = space_from_dict(read_json(path), source=path)
     return space.replace(**overrides) if overrides else space
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise SpaceError(f"{path}: not valid JSON ({e})") from None
-
-
-# Architectures ----------------------------------------------------------------
-
-ARCH_FORMAT = "pxnas_tf.arch/v1"
-
-
-@dataclasses.dataclass(frozen=True)
-class Arch:
-    """One op chosen per searchable block of `space`.
-
-    The JSON document:
-
-        {"format": "pxnas_tf.arch/v1", "name": "...",
-         "space": "proxyless_small" | {...search space...},
-         "ops": ["k3_e3", "zero", ...],          # one per searchable block
-         "arch_string": "k3_e3,zero|..."}        # informative, same content
-
-    Either "ops" or "arch_string" is enough when reading.
-    """
-
-    space: SearchSpace
-    ops: tuple[str, ...]
-    name: str = ""
-
-    def __post_init__(self):
-        validate_ops(self.space, self.ops)
-
-    @property
-    def arch_string(self) -> str:
-        stage_ops, i = [], 0
-        for stage in self.space.stages:
-            stage_ops.append(list(self.ops[i:i + stage.blocks]))
-            i += stage.blocks
-        return grammar.encode_arch_string(stage_ops)
-
-    def to_dict(self, inline_space: bool = True) -> dict:
-        return {
-            "format": ARCH_FORMAT,
-            "name": self.name,
-            "space": self.space.to_dict() if inline_space else self.space.name,
-            "ops": list(self.ops),
-            "arch_string": self.arch_string,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    def save(self, path: str) -> None:
-        """Writes the arch JSON atomically (temporary file, then rename)."""
-        fileio.atomic_write_text(path, self.to_json() + "\n")
-
-
-def validate_ops(space: SearchSpace, ops: Sequence[str], source: str = "arch") -> tuple[str, ...]:
-    """Checks one op per block, each among that block's candidates.
-
-    Returns the canonical op strings.
-    """
-    blocks = space.blocks()
-    if len(ops) != len(blocks):
-        raise SpaceError(
-            f"{source}: field 'ops': expected {len(blocks)} ops (one per searchable block of "
-            f"space {space.name!r}), got {len(ops)}"
-        )
-    canonical = []
-    for block, op in zip(blocks, ops):
-        try:
-            name = grammar.decode_op(op).name
-        except ValueError as e:
-            raise SpaceError(f"{source}: field 'ops[{block.index}]': {e}") from None
-        if name not in block.candidates:
-            why = (" (zero is allowed only where stride is 1 and input and output widths match)"
-                   if name == grammar.ZERO else "")
-            raise SpaceError(
-                f"{source}: field 'ops[{block.index}]' (stage {block.stage}): op {op!r} is not a "
-                f"candidate of this block{why}; candidates are {list(block.candidates)}"
-            )
-        canonical.append(name)
-    return tuple(canonical)
-
-
-def arch_from_dict(d: dict, source: str = "<arch>", space: SearchSpace | None = None) -> Arch:
-    """Builds an `Arch` from its JSON document; `space` overrides the document's."""
-    if not isinstance(d, dict):
-        raise SpaceError(f"{source}: expected a JSON object, got {type(d).__name__}")
-    if space is None:
-        if "space" not in d:
-            raise SpaceError(f"{source}: field 'space': missing (a preset name or a space object)")
-        s = d["space"]
-        try:
-            space = space_from_dict(s, source=f"{source}:space") if isinstance(s, dict) else load_space(s)
-        except SpaceError as e:
-            raise SpaceError(f"{source}: field 'space': {e}") from None
-    if "ops" in d:
-        ops = d["ops"]
-        if not isinstance(ops, list):
-            raise _err(source, "ops", "a list of op strings", ops)
-    elif "arch_string" in d:
-        try:
-            ops = [op for stage in grammar.decode_arch_string(d["arch_string"]) for op in stage]
-        except ValueError as e:
-            raise SpaceError(f"{source}: field 'arch_string': {e}") from None
-    else:
-        raise SpaceError(f"{source}: missing field 'ops' (or 'arch_string')")
-    return Arch(space, validate_ops(space, ops, source), str(d.get("name", "")))
-
-
-def load_arch(path: str, space: SearchSpace | str | None = None) -> Arch:
-    """Reads an arch JSON file (or a zoo name is resolved by `models.zoo`)."""
-    if not os.path.exists(path):
-        raise SpaceError(f"arch file {path!r} does not exist")
-    if space is not None and not isinstance(space, SearchSpace):
-        space = load_space(space)
-    return arch_from_dict(_read_json(path), source=path, space=space)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pxnas_tf.latency.build import builder
+from pxnas_tf.latency.build import builder, foreign_nets
 from pxnas_tf.latency.build.builder import build_table
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
 from pxnas_tf.latency.measure.host_runner import HostRunner
@@ -75,10 +75,10 @@ def test_pass_rules():
 def test_extra_arch_keys():
     from pxnas_tf.search_space import load_space
     space = load_space("proxyless_small")
-    keys = builder.extra_arch_keys(space, ["mobilenet_v2"])
+    keys = foreign_nets.extra_arch_keys(space, ["mobilenet_v2"])
     assert keys[0] == "Conv-input:32x32x3-output:16x16x32"  # its own stem, stride 2
     assert keys[-1] == "Logits-input:1x1x1280-output:10"
-    everything = builder.extra_arch_keys(space, ["zoo"])
+    everything = foreign_nets.extra_arch_keys(space, ["zoo"])
     assert set(keys) < set(everything) and len(everything) == len(set(everything))
 
 

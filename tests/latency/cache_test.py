@@ -14,6 +14,7 @@ from pxnas_tf.latency.model import streaming as cache
 from pxnas_tf.latency.model.ops import ops_of_key
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
+from pxnas_tf.search_space import random_archs
 
 
 def _sysfs(root, entries):
@@ -101,7 +102,7 @@ def test_streaming_rate_measured_on_this_host(tmp_path, quick):
 @pytest.mark.timing
 def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
-    arch = tiny_space.random_archs(1)[0]
+    arch = random_archs(tiny_space, 1)[0]
     pred = predict(arch, table)
     base, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table"

@@ -18,6 +18,7 @@ from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.ops import ops_of_key
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
+from pxnas_tf.search_space import random_archs
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
@@ -116,7 +117,7 @@ def test_context_term_by_hand():
 @pytest.mark.timing
 def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
-    arch = tiny_space.random_archs(1)[0]
+    arch = random_archs(tiny_space, 1)[0]
     keys = keys_lib.arch_keys(arch)
     pred = predict(arch, table)
     base, _, source = pred.total_ms, pred.std_ms, pred.source

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pxnas_tf.latency.build import block_models, net_scale
+from pxnas_tf.search_space import random_archs
 
 BLOCK = "expanded_conv-input:8x8x8-output:8x8x8-expand:3-kernel:3-stride:1-idskip:1"
 
@@ -43,7 +44,7 @@ def test_the_factor_is_the_least_squares_fit_on_relative_error():
 
 
 def test_the_stem_and_the_rest_of_an_arch_sum(tiny_space):
-    arch = tiny_space.random_archs(1, seed=5)[0]
+    arch = random_archs(tiny_space, 1, seed=5)[0]
     from pxnas_tf.latency.model.keys import arch_keys
     keys = arch_keys(arch)
     stem, rest = net_scale.split_sum(arch, lambda key: 1.0 if key.startswith("Conv-") else 0.25)

@@ -36,10 +36,13 @@ import sys
 import time
 from typing import Callable, Iterable, Sequence
 
-from pxnas_tf.latency.build import block_models, context_chains, net_scale, streaming_chains
+from pxnas_tf.latency.build import (
+    block_models, context_chains, foreign_nets, net_scale, streaming_chains,
+)
 from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
-from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_settled, needs_run
-from pxnas_tf.latency.measure import footprint as footprint_lib
+from pxnas_tf.latency.build.settings import (
+    BuildReport, BuildSettings, best_run, is_settled, needs_run,
+)
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
 from pxnas_tf.latency.model import context
@@ -49,36 +52,11 @@ from pxnas_tf.latency.model.entries import IncompatibleTablesError, LatencyEntry
 from pxnas_tf.latency.model.metadata import (
     CALIBRATION_FIELDS, TableMetadata, check_precision, compat_differences, today,
 )
-from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.search_space.space import SearchSpace
 
 OVERHEAD_METHOD = ("identity model of each input shape; subtracted from every entry except the "
                    "stem, so that a table sum counts it once, like a whole net")
-
-
-@dataclasses.dataclass
-class BuildReport:
-    """What one `build_table` call did.
-
-    Attributes:
-        table: the table as saved.
-        path: where.
-        measured: measurements taken in this call (passes included).
-        reused: keys that were already complete in the file.
-        complete: every key has its passes.
-        unstable: keys flagged unstable.
-        elapsed_s, convert_s: wall time in all and converting models.
-    """
-
-    table: LatencyTable
-    path: str
-    measured: int = 0
-    reused: int = 0
-    complete: bool = False
-    unstable: list[str] = dataclasses.field(default_factory=list)
-    elapsed_s: float = 0.0
-    convert_s: float = 0.0
 
 
 def default_models_dir(table_path: str, precision: str) -> str:
@@ -365,43 +343,15 @@ class _Build:
         self._save()
 
     def _footprints(self) -> None:
-        """Records the resident memory of every key's block model, net of the
-        identity model of its input shape (`pxnas_tf.latency.measure.footprint`);
-        only what is missing, saved at the end."""
+        """Records every key's resident memory (`context_chains.record_footprints`)."""
         if not self.settings.footprint or self._keras:
             return  # the tf runner's memory is the framework's (no per-model footprint)
-        meta = self.table.metadata
-        record = meta.footprint or {"format": footprint_lib.FORMAT,
-                                             "method": footprint_lib.METHOD,
-                                             "bytes": {}, "overhead": {}}
-        if record.get("unsupported"):
-            return
-        todo = [k for k in self.keys  # probes are measured for time only
-                if k not in record["bytes"] and not k.startswith(OP_KIND + "-")]
-        if not todo:
-            return
-        shapes = {k: block_models.input_shape_of(k) for k in todo}
-        overheads = {keys_lib.format_shape(s): block_models.overhead_name(s)
-                     for s in shapes.values()}
-        names = todo + [name for shape, name in overheads.items()
-                        if shape not in record["overhead"]]
-        self.log(f"recording the resident memory of {len(names)} block models")
-        found = self.runner.resident_bytes([
-            BenchModel(n, block_models.ensure_model_file(n, self.precision, self.models_dir,
-                                                         self._stem_kernel()))
-            for n in names])
-        if found is None:
-            record["unsupported"] = True  # this target cannot tell; do not ask again
-            self.log("the target does not report memory: no footprints, no context term")
-        else:
-            for shape, name in overheads.items():
-                if name in found:
-                    record["overhead"][shape] = int(found[name])
-            for key in todo:
-                base = record["overhead"].get(keys_lib.format_shape(shapes[key]), 0)
-                record["bytes"][key] = max(0, int(found[key]) - int(base))
-        meta.footprint = record
-        self._save()
+        record = context_chains.record_footprints(
+            self.runner, self.keys, self.table.metadata.footprint, self.precision,
+            self.models_dir, self._stem_kernel(), self.log)
+        if record is not None:
+            self.table.metadata.footprint = record
+            self._save()
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
@@ -483,28 +433,6 @@ def _is_stem(key: str) -> bool:
     return key.startswith(keys_lib.STEM + "-")
 
 
-def extra_arch_keys(space: SearchSpace, names: Sequence[str]) -> list[str]:
-    """The keys of extra nets to measure with a space's table: zoo names
-    (``zoo`` for all of them) or arch files, rebuilt at the space's input
-    shape and number of classes, so that whole nets outside the space can be
-    predicted from measured layers.
-
-    Raises:
-        SpaceError: an unknown name or a malformed file.
-    """
-    from pxnas_tf.models import zoo
-
-    wanted = []
-    for name in names:
-        wanted += zoo.list_names() if name == "zoo" else [name]
-    keys = []
-    for name in wanted:
-        arch = zoo.resolve_arch(name, input_shape=list(space.input_shape),
-                                num_classes=space.num_classes)
-        keys += keys_lib.arch_keys(arch)
-    return list(dict.fromkeys(keys))
-
-
 class _BudgetSpent(Exception):
     pass
 
@@ -550,7 +478,7 @@ def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = 
     settings = settings or BuildSettings()
     keys = list(keys) if keys is not None else keys_lib.space_keys(space)
     if extra_archs:
-        keys = list(dict.fromkeys(keys + extra_arch_keys(space, extra_archs)))
+        keys = list(dict.fromkeys(keys + foreign_nets.extra_arch_keys(space, extra_archs)))
     if probes:
         keys = list(dict.fromkeys(keys + probe_keys()))
     models_dir = models_dir or default_models_dir(path, precision)

@@ -1,17 +1,21 @@
-"""Calibrating the context term: chains of copies of one block model timed
-on the target (the model it feeds: `pxnas_tf.latency.model.context`)."""
+"""Calibrating the context term: the resident memory of every block model
+(`record_footprints`), and chains of copies of one block model timed on
+the target (the model they feed: `pxnas_tf.latency.model.context`)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from pxnas_tf.latency.build import block_models
 from pxnas_tf.latency.build.settings import BuildSettings, needs_run
+from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.runner import BenchModel
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.context import (
     CHAIN_COPIES, FORMAT, MIN_BUFFER_BYTES, calibration_keys, fit,
 )
+from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
 
 
@@ -115,3 +119,44 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
         info["note"] = (f"no residual block of the table holds >= {MIN_BUFFER_BYTES >> 10} KiB "
                         "of buffers beyond its weights: nothing to price")
     return info
+
+
+def record_footprints(runner, keys: Sequence[str], record: dict | None, precision: str,
+                      models_dir: str, stem_kernel: int,
+                      log: Callable[[str], None]) -> dict | None:
+    """The resident memory of every key's block model, net of the identity
+    model of its input shape (`pxnas_tf.latency.measure.footprint`), added
+    to `record` (the table's ``footprint``) for the keys it lacks.
+
+    Returns:
+        The updated record, or None when there is nothing to record (all
+        keys have one, or the target said before that it cannot tell).
+    """
+    record = record or {"format": footprint_lib.FORMAT, "method": footprint_lib.METHOD,
+                        "bytes": {}, "overhead": {}}
+    if record.get("unsupported"):
+        return None
+    todo = [k for k in keys  # probes are measured for time only
+            if k not in record["bytes"] and not k.startswith(OP_KIND + "-")]
+    if not todo:
+        return None
+    shapes = {k: block_models.input_shape_of(k) for k in todo}
+    overheads = {keys_lib.format_shape(s): block_models.overhead_name(s)
+                 for s in shapes.values()}
+    names = todo + [name for shape, name in overheads.items()
+                    if shape not in record["overhead"]]
+    log(f"recording the resident memory of {len(names)} block models")
+    found = runner.resident_bytes([
+        BenchModel(n, block_models.ensure_model_file(n, precision, models_dir, stem_kernel))
+        for n in names])
+    if found is None:
+        record["unsupported"] = True  # this target cannot tell; do not ask again
+        log("the target does not report memory: no footprints, no context term")
+        return record
+    for shape, name in overheads.items():
+        if name in found:
+            record["overhead"][shape] = int(found[name])
+    for key in todo:
+        base = record["overhead"].get(keys_lib.format_shape(shapes[key]), 0)
+        record["bytes"][key] = max(0, int(found[key]) - int(base))
+    return record

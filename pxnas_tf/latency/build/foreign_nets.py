@@ -1,4 +1,6 @@
-"""Nets from outside the search space, for validating the latency model.
+"""Nets from outside the search space: the zoo nets whose layers a table
+can measure beside the space's (`extra_arch_keys`), and `keras.applications`
+nets for validating the latency model.
 
 A spec names a `keras.applications` net (built with ``weights=None``:
 nothing is downloaded), its width and its input size:
@@ -17,8 +19,11 @@ user would build it.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from pxnas_tf.errors import PxnasError
+from pxnas_tf.latency.model import keys as keys_lib
+from pxnas_tf.search_space import SearchSpace
 
 FAMILIES = ("mobilenet", "mobilenetv2", "mobilenetv3small", "mobilenetv3large",
             "efficientnetb0", "cnn")
@@ -94,3 +99,25 @@ def build(spec: str, batch_size: int = 1):
         model = apps.EfficientNetB0(input_shape=shape, weights=None)
     x = keras.Input(batch_shape=(batch_size, *shape), name="x")
     return keras.Model(x, model(x), name=model.name)
+
+
+def extra_arch_keys(space: SearchSpace, names: Sequence[str]) -> list[str]:
+    """The keys of extra nets to measure with a space's table: zoo names
+    (``zoo`` for all of them) or arch files, rebuilt at the space's input
+    shape and number of classes, so that whole nets outside the space can be
+    predicted from measured layers.
+
+    Raises:
+        SpaceError: an unknown name or a malformed file.
+    """
+    from pxnas_tf.models import zoo
+
+    wanted = []
+    for name in names:
+        wanted += zoo.list_names() if name == "zoo" else [name]
+    keys = []
+    for name in wanted:
+        arch = zoo.resolve_arch(name, input_shape=list(space.input_shape),
+                                num_classes=space.num_classes)
+        keys += keys_lib.arch_keys(arch)
+    return list(dict.fromkeys(keys))

@@ -34,7 +34,7 @@ import numpy as np
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, needs_run
 from pxnas_tf.latency.measure.runner import BenchModel, Runner
 from pxnas_tf.latency.model import keys as keys_lib
-from pxnas_tf.search_space.space import Arch, SearchSpace
+from pxnas_tf.search_space import Arch, SearchSpace, random_archs
 
 FORMAT = "pxnas_tf.net_scale/v1"
 NUM_ARCHS = 8
@@ -82,7 +82,7 @@ def calibrate(runner: Runner, space: SearchSpace, value: Callable[[str], float],
     """
     from pxnas_tf.models import build_model
 
-    archs = space.random_archs(NUM_ARCHS, SEED)
+    archs = random_archs(space, NUM_ARCHS, SEED)
     record = dict(previous or {})
     record.update(format=FORMAT, method=METHOD,
                   archs={a.name: list(a.ops) for a in archs})

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+from pxnas_tf.latency.model.table import LatencyTable
+
 
 @dataclasses.dataclass(frozen=True)
 class BuildSettings:
@@ -76,3 +78,27 @@ def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: Build
     """Pure: enough passes, a confirmed value, and its pass is clean."""
     return (len(runs) >= settings.min_passes and not best_flags
             and is_confirmed(runs, settings.agree_tol))
+
+
+@dataclasses.dataclass
+class BuildReport:
+    """What one `build_table` call did.
+
+    Attributes:
+        table: the table as saved.
+        path: where.
+        measured: measurements taken in this call (passes included).
+        reused: keys that were already complete in the file.
+        complete: every key has its passes.
+        unstable: keys flagged unstable.
+        elapsed_s, convert_s: wall time in all and converting models.
+    """
+
+    table: LatencyTable
+    path: str
+    measured: int = 0
+    reused: int = 0
+    complete: bool = False
+    unstable: list[str] = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+    convert_s: float = 0.0

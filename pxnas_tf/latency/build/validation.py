@@ -39,7 +39,7 @@ from pxnas_tf.latency.model.metadata import TableMetadata, compat_differences, t
 from pxnas_tf.latency.model.op_model import OpModel
 from pxnas_tf.latency.model.predictor import predict, predict_ops
 from pxnas_tf.latency.model.table import LatencyTable
-from pxnas_tf.search_space.space import Arch, SearchSpace, SpaceError
+from pxnas_tf.search_space import Arch, SearchSpace, SpaceError, random_archs
 from pxnas_tf.tflite import save_tflite
 
 RESULTS_FORMAT = "pxnas_tf.latency_validation/v1"
@@ -124,7 +124,7 @@ def validation_nets(space: SearchSpace, num_archs: int, seed: int = 0, zoo: bool
                     nets: Sequence[str] = ()) -> list[Net]:
     """Random archs of `space`, then (optionally) the zoo nets, then the
     foreign nets `nets`."""
-    out = [Net(a.name, a, "space") for a in space.random_archs(num_archs, seed)]
+    out = [Net(a.name, a, "space") for a in random_archs(space, num_archs, seed)]
     return out + (zoo_nets(space) if zoo else []) + foreign(nets)
 
 

@@ -9,7 +9,6 @@ from typing import Any, Iterable
 
 from pxnas_tf.errors import PxnasError
 
-
 STATS = ("mean", "median", "std")
 
 

@@ -30,7 +30,8 @@ from typing import Iterable
 
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.search_space import grammar
-from pxnas_tf.search_space.space import Arch, BlockSpec, SearchSpace, conv_out_size
+from pxnas_tf.search_space.arch import Arch
+from pxnas_tf.search_space.space import BlockSpec, SearchSpace, conv_out_size
 
 STEM = "Conv"
 MBCONV = "expanded_conv"

@@ -36,7 +36,7 @@ from pxnas_tf.latency.model import streaming
 from pxnas_tf.latency.model.op_model import OpModel
 from pxnas_tf.latency.model.ops import Op
 from pxnas_tf.latency.model.table import LatencyTable, MissingKeysError
-from pxnas_tf.search_space.space import Arch, SearchSpace
+from pxnas_tf.search_space import Arch, SearchSpace
 
 MAX_LISTED = 10
 
