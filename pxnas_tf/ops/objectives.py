@@ -20,7 +20,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
+from pxnas_tf.ops.loss_forms import LOSS_FORMS
 
 
 def cross_entropy(labels, logits, label_smoothing: float = 0.0):

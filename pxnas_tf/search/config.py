@@ -23,9 +23,9 @@ from typing import Any
 
 from pxnas_tf import limits
 from pxnas_tf.knobs import SGDKnobs, knob, variant
+from pxnas_tf.ops.loss_forms import LOSS_FORMS
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
-LOSS_FORMS = ("ce", "mul#log", "add#linear", "abs#target")
 BUDGETS = ("soft", "hard", "band")
 CANDIDATE_WEIGHTS = ("independent", "shared")
 WEIGHT_PATHS = ("p", "uniform")

@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
+from pxnas_tf.viz.arch_plot import FORMATS
 
-FORMATS = (".png", ".svg", ".pdf")
 HISTORY_FILE = "history.json"
 _COLUMNS = 4
 
