@@ -34,8 +34,10 @@ import dataclasses
 
 from absl import flags
 
+from pxnas_tf import pipeline
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
+from pxnas_tf.pipeline import PipelineConfig
 
 FLAGS = flags.FLAGS
 
@@ -46,8 +48,6 @@ def define_flags() -> None:
 
 def config_from_flags():
     """The `PipelineConfig` the flags describe."""
-    from pxnas_tf.pipeline import PipelineConfig
-
     names = [f.name for f in dataclasses.fields(PipelineConfig)]
     values = {name: getattr(FLAGS, name) for name in names}
     if FLAGS.full_data:
@@ -64,8 +64,6 @@ def main(argv: list[str]) -> None:
     config = config_from_flags()
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines
-
-    from pxnas_tf import pipeline
 
     print(f"pxnas demo in {config.workdir}: {config.dataset} on {config.runner} "
           f"({config.precision}, {config.threads} thread(s)).\nSubsets for speed: search on "

@@ -27,6 +27,7 @@ import os
 
 from absl import flags
 
+from pxnas_tf import fileio
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
 
@@ -127,7 +128,6 @@ def main(argv: list[str]) -> None:
                                     f"net_{FLAGS.mode}.tflite")
     print(f"export {model_path} ({arch.arch_string if arch else 'no arch'}) as {FLAGS.mode}",
           flush=True)
-    from pxnas_tf import fileio
     with fileio.exclusive(out, "--out", folder=False):  # one writer per file
         result = export_tflite(
             model, out, FLAGS.mode, arch=arch, verify=FLAGS.verify,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from absl import flags
 
+from pxnas_tf.train.config import TrainConfig
+
 
 def _shape_flag(name: str, help_text: str) -> None:
     flags.DEFINE_list(name, None, help_text + " Comma-separated H,W,C, e.g. 28,28,1.")
@@ -169,7 +171,6 @@ def define_train_flags() -> None:
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, best.keras, last.keras, history.json, "
                         "results.json and TensorBoard logs go; re-running the same command resumes.")
-    from pxnas_tf.train.config import TrainConfig
     define_config_flags(TrainConfig, skip=("epochs",))
     flags.DEFINE_integer("epochs", None, "Training epochs (required).")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],

@@ -32,8 +32,18 @@ import os
 
 from absl import flags
 
+from pxnas_tf import fileio
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
+from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS, TUNING_NETS, parse_spec
+from pxnas_tf.latency.build.settings import BuildSettings
+from pxnas_tf.latency.measure.devices import make_runner
+from pxnas_tf.latency.measure.runner import MeasureSettings
+from pxnas_tf.latency.model.metadata import unknown_target
+from pxnas_tf.latency.model.op_model import OpModelError, fit_table, load_or_fit, op_model_path
+from pxnas_tf.latency.model.predictor import predict, predict_ops, table_coverage
+from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError, TableMetadata, load_table
+from pxnas_tf.search_space import load_space
 
 FLAGS = flags.FLAGS
 ACTIONS = ("build", "import", "export", "predict", "validate", "show")
@@ -44,7 +54,6 @@ def define_flags() -> None:
 
 
 def _settings():
-    from pxnas_tf.latency.measure.runner import MeasureSettings
     try:
         return MeasureSettings(
             warmup_runs=FLAGS.warmup_runs, runs=FLAGS.num_runs, min_rounds=FLAGS.min_rounds,
@@ -55,7 +64,6 @@ def _settings():
 
 
 def _build_settings():
-    from pxnas_tf.latency.build.settings import BuildSettings
     try:
         return BuildSettings(min_passes=FLAGS.min_passes, max_passes=FLAGS.max_passes,
                              agree_tol=FLAGS.agree_tol, batch_size=FLAGS.batch_size,
@@ -79,7 +87,6 @@ def _precision(table_precision: str | None = None) -> str:
 
 
 def _runner(table_precision: str | None = None):
-    from pxnas_tf.latency.measure.devices import make_runner
     return make_runner(FLAGS.device, threads=FLAGS.threads, xnnpack=FLAGS.xnnpack,
                        settings=_settings(), benchmark_model=FLAGS.benchmark_model,
                        cpu_mask=FLAGS.cpu_mask, use_gpu=FLAGS.use_gpu, adb_path=FLAGS.adb,
@@ -96,7 +103,6 @@ def _need(flag: str, example: str) -> str:
 
 
 def _table():
-    from pxnas_tf.latency.model.table import load_table
     path = _need("table", "table.json")
     if not os.path.exists(path):
         raise UsageError(f"--table={path!r} does not exist; build one with `pxnas latency build` "
@@ -115,7 +121,6 @@ def _space_overrides() -> dict:
 
 
 def _space_of(table):
-    from pxnas_tf.search_space import load_space
     if FLAGS.space:
         return load_space(FLAGS.space, **_space_overrides())
     spec = table.metadata.space_spec
@@ -141,14 +146,11 @@ def main(argv: list[str]) -> None:
 
 def _build() -> None:
     from pxnas_tf.latency.build.builder import build_table
-    from pxnas_tf.latency.model.op_model import OpModelError, fit_table, op_model_path
-    from pxnas_tf.search_space import load_space
 
     space = load_space(_need("space", "proxyless_small"), **_space_overrides())
     out = _need("out", "table.json")
     if not out.endswith(".json"):
         raise UsageError(f"--out={out!r} must end with .json (export YAML with `latency export`)")
-    from pxnas_tf import fileio
     with fileio.exclusive(out, "--out", folder=False), _runner() as runner:
         report = build_table(space, runner, out, _precision(), _build_settings(),
                              FLAGS.models_dir, progress=FLAGS.progress,
@@ -177,8 +179,6 @@ def _build() -> None:
 
 
 def _import() -> None:
-    from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError, TableMetadata
-
     path = _need("yaml", "proxylessnas_mobile_trim.yaml")
     out = _need("out", "table.json")
     meta = {}
@@ -230,8 +230,6 @@ def _read_tflite(path: str) -> bytes:
 
 
 def _predict() -> None:
-    from pxnas_tf.latency.model.op_model import load_or_fit
-    from pxnas_tf.latency.model.predictor import predict
     from pxnas_tf.models import zoo
 
     path, table = _table()
@@ -244,7 +242,6 @@ def _predict() -> None:
         if op_model is None:
             raise UsageError(f"{path} has too few entries to fit an op model")
         from pxnas_tf.latency.build import tflite_ops
-        from pxnas_tf.latency.model.predictor import predict_ops
         if FLAGS.tflite:
             content = _read_tflite(FLAGS.tflite)
         else:
@@ -290,8 +287,6 @@ def _predict() -> None:
 
 def _validate() -> None:
     from pxnas_tf.latency.build.validation import validate
-    from pxnas_tf.latency.model.op_model import load_or_fit
-    from pxnas_tf.latency.model.metadata import unknown_target
 
     nets = _nets()  # a bad spec is named before anything is loaded
     path, table = _table()
@@ -328,8 +323,6 @@ def _validate() -> None:
 
 
 def _nets() -> list[str]:
-    from pxnas_tf.latency.build.foreign_nets import DEFAULT_NETS, TUNING_NETS, parse_spec
-
     specs = []
     for item in FLAGS.nets or []:
         specs += {"default": DEFAULT_NETS, "tuning": TUNING_NETS}.get(item, [item])
@@ -339,8 +332,6 @@ def _nets() -> list[str]:
 
 
 def _show() -> None:
-    from pxnas_tf.latency.model.predictor import table_coverage
-
     path, table = _table()
     meta = table.metadata.to_dict()
     print(f"{path}: {len(table)} entries")

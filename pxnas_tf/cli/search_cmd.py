@@ -23,8 +23,11 @@ import contextlib
 
 from absl import flags
 
+from pxnas_tf import fileio
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
+from pxnas_tf.latency import LatencyTableError
+from pxnas_tf.search_space import load_space
 
 FLAGS = flags.FLAGS
 
@@ -64,7 +67,6 @@ def main(argv: list[str]) -> None:
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines
     from pxnas_tf.distribute import StrategyError, make_strategy
-    from pxnas_tf.latency import LatencyTableError
     from pxnas_tf.search import SearchError
     try:
         # MultiWorkerMirroredStrategy must exist before TensorFlow runs ops.
@@ -73,7 +75,6 @@ def main(argv: list[str]) -> None:
             import tensorflow as tf
             tf.config.experimental.enable_op_determinism()
         config = _config()
-        from pxnas_tf import fileio
         from pxnas_tf.distribute import is_chief
 
         # The chief owns the workdir; other workers write to folders of their own.
@@ -87,7 +88,6 @@ def _run(strategy, config) -> None:
     from pxnas_tf import data
     from pxnas_tf.distribute import is_chief
     from pxnas_tf.search import Search, SearchData
-    from pxnas_tf.search_space import load_space
 
     splits = data.load(
         FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size, image_size=FLAGS.image_size,

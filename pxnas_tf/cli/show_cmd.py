@@ -23,6 +23,8 @@ from absl import flags
 
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
+from pxnas_tf.search_space import load_arch, load_space
+from pxnas_tf.viz import arch_plot, search_plot
 
 FLAGS = flags.FLAGS
 
@@ -32,8 +34,6 @@ def define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-    from pxnas_tf.viz import arch_plot
-
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; use --arch=... --out=...")
     if bool(FLAGS.arch) == bool(FLAGS.history) or not FLAGS.out:
@@ -51,7 +51,6 @@ def main(argv: list[str]) -> None:
 
 def _arch() -> None:
     from pxnas_tf.models import zoo
-    from pxnas_tf.viz import arch_plot
 
     arch = zoo.resolve_arch(FLAGS.arch, FLAGS.space)
     arch_plot.save_arch_figure(arch, FLAGS.out, FLAGS.title)
@@ -60,15 +59,12 @@ def _arch() -> None:
 
 
 def _history() -> None:
-    from pxnas_tf.viz import search_plot
-
     history = search_plot.load_history(FLAGS.history)
     d = search_plot.dynamics(history, FLAGS.history)
     names = None
     folder = FLAGS.history if os.path.isdir(FLAGS.history) else os.path.dirname(FLAGS.history)
     arch_file = os.path.join(folder, "arch.json")
     if FLAGS.space or os.path.exists(arch_file):  # block shapes for the panel titles
-        from pxnas_tf.search_space import load_arch, load_space
         space = load_space(FLAGS.space) if FLAGS.space else load_arch(arch_file).space
         if len(space.blocks()) == d.num_blocks:
             names = search_plot.block_titles(space)

@@ -23,6 +23,7 @@ import dataclasses
 
 from absl import flags
 
+from pxnas_tf import fileio
 from pxnas_tf.cli import flags as flag_defs
 from pxnas_tf.cli.errors import UsageError
 
@@ -72,7 +73,6 @@ def main(argv: list[str]) -> None:
           f"validation images; {config.epochs} epochs of "
           f"{config.steps_per_epoch or splits.steps('train')} steps, batch {config.batch_size}, "
           f"{strategy.num_replicas_in_sync} replica(s)", flush=True)
-    from pxnas_tf import fileio
     from pxnas_tf.distribute import is_chief
 
     # The chief owns the workdir; other workers write to folders of their own.

@@ -39,6 +39,7 @@ from pxnas_tf.export import prepare
 from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
+from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
 from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
@@ -394,8 +395,6 @@ def _time_on_tf(reference, table) -> verify_lib.LatencyStats:
     target (its device kind, batch, XLA, threads, precision and reference
     speed), in a child process: TensorFlow takes thread counts only before
     it starts."""
-    from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
-
     meta = table.metadata
     device = "gpu" if str(meta.device or "").startswith("tf:gpu") else "cpu"
     threads = meta.threads or 1

@@ -11,6 +11,8 @@ import threading
 
 from pxnas_tf import limits
 from pxnas_tf.knobs import knob
+from pxnas_tf.latency.measure.tf_runner import RunnerError, parse_tf_device
+from pxnas_tf.search_space import load_space
 
 PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
 
@@ -162,8 +164,6 @@ class PipelineConfig:
 def _check_tf_target(runner: str, precision: str) -> None:
     """A TensorFlow-runtime target times Keras models: float32, or mixed
     float16 on a GPU (the exported TFLite file has the same precision)."""
-    from pxnas_tf.latency.measure.tf_runner import RunnerError, parse_tf_device
-
     try:
         kind, _ = parse_tf_device(runner.split(":", 1)[1])
     except RunnerError as e:
@@ -287,7 +287,5 @@ def load_search_data(config: PipelineConfig):
 
 def adapted_space(config: PipelineConfig, splits):
     """The search space with the data's input shape and classes."""
-    from pxnas_tf.search_space import load_space
-
     return load_space(config.space, input_shape=list(splits.input_shape),
                       num_classes=splits.num_classes)

@@ -7,6 +7,8 @@ import time
 from typing import Callable
 
 from pxnas_tf.pipeline.config import ExportStage, PipelineConfig, Target, _limit, busy
+from pxnas_tf.viz import save_arch_figure
+from pxnas_tf.viz.search_plot import block_titles, save_search_figure
 
 
 def export(arch, model_path: str, config: PipelineConfig, table_path: str | None = None,
@@ -60,9 +62,6 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
 def plots(arch, history_path: str, config: PipelineConfig, target: Target | None = None
           ) -> dict[str, str]:
     """The derived-net figure and the search-dynamics figure; returns their paths."""
-    from pxnas_tf.viz import save_arch_figure
-    from pxnas_tf.viz.search_plot import block_titles, save_search_figure
-
     goal = f", target {target.target:.3g} {target.unit}" if target else ""
     net = save_arch_figure(arch, config.path("net_figure"),
                            title=f"searched for {config.runner} {config.precision}{goal}: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pxnas_tf import fileio
 from pxnas_tf.pipeline.config import (
     SUMMARY_FORMAT, ExportStage, PipelineConfig, SearchStage, TableStage, Target, TrainStage,
 )
@@ -185,8 +186,6 @@ Total {summary['seconds']:.0f} s.
 
 def write_report(summary: dict) -> tuple[str, str]:
     """Writes summary.json and report.md (the paths the summary names)."""
-    from pxnas_tf import fileio
-
     fileio.atomic_write_json(summary["files"]["summary"], summary)
     fileio.atomic_write_text(summary["files"]["report"], report_markdown(summary))
     return summary["files"]["summary"], summary["files"]["report"]

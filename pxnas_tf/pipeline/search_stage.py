@@ -10,6 +10,7 @@ from typing import Callable
 
 from pxnas_tf.pipeline.config import PipelineConfig, SearchStage, Target, _Skip
 from pxnas_tf.pipeline.target import arch_loss
+from pxnas_tf.search_space import load_arch
 
 
 def search_config(config: PipelineConfig, target: Target, loss: str):
@@ -75,7 +76,6 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
         SearchError: the workdir holds a search of other settings.
     """
     from pxnas_tf.search import records, run_search
-    from pxnas_tf.search_space import load_arch
 
     t0 = time.monotonic()
     loss = arch_loss(config.loss)

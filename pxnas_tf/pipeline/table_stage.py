@@ -9,6 +9,12 @@ import sys
 import time
 from typing import Callable
 
+from pxnas_tf import fileio
+from pxnas_tf.latency import IncompatibleTablesError, load_table, table_coverage
+from pxnas_tf.latency.build.settings import BuildSettings
+from pxnas_tf.latency.measure.devices import make_runner
+from pxnas_tf.latency.measure.host_runner import cpu_description
+from pxnas_tf.latency.measure.runner import MeasureSettings, RunnerError
 from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.pipeline.config import PipelineConfig, TableStage
 
@@ -23,12 +29,7 @@ def ensure_table(space, config: PipelineConfig, log: Callable[[str], None] = pri
             precision, thread count, device or space.
         RunnerError: the target failed (what was measured is kept).
     """
-    from pxnas_tf.latency import IncompatibleTablesError, load_table, table_coverage
     from pxnas_tf.latency.build.builder import build_table
-    from pxnas_tf.latency.build.settings import BuildSettings
-    from pxnas_tf.latency.measure.devices import make_runner
-    from pxnas_tf.latency.measure.host_runner import cpu_description
-    from pxnas_tf.latency.measure.runner import MeasureSettings
 
     t0 = time.monotonic()
     path = config.path("table")
@@ -90,10 +91,6 @@ def _build_in_child(space, config: PipelineConfig, path: str, log: Callable[[str
         RunnerError: the build failed (its last error line is named; what
             was measured is kept for the next run).
     """
-    from pxnas_tf import fileio
-    from pxnas_tf.latency import load_table
-    from pxnas_tf.latency.measure.runner import RunnerError
-
     before = len(load_table(path)) if os.path.exists(path) else 0
     space_path = os.path.join(os.path.abspath(config.workdir), "latency_space.json")
     fileio.atomic_write_json(space_path, space.to_dict())
@@ -118,7 +115,6 @@ def _build_in_child(space, config: PipelineConfig, path: str, log: Callable[[str
 
 def latency_model(space, table_path: str, precision: str):
     """The search's latency model from the table (its own statistic)."""
-    from pxnas_tf.latency import load_table
     from pxnas_tf.search import LatencyModel
 
     stat = load_table(table_path).default_stat

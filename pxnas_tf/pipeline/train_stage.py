@@ -8,12 +8,11 @@ import time
 from typing import Callable
 
 from pxnas_tf.pipeline.config import PipelineConfig, TrainStage, _limit
+from pxnas_tf.train import TrainConfig
 
 
 def train_config(config: PipelineConfig):
     """The `TrainConfig` of the derived net (no lr warm-up after a warm start)."""
-    from pxnas_tf.train import TrainConfig
-
     return TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                        warmup_epochs=0.0 if config.warm_start else min(1.0, config.epochs),
                        seed=config.seed)

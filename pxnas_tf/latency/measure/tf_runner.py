@@ -48,9 +48,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from pxnas_tf import fileio
 from pxnas_tf.latency.measure.host_runner import cpu_description, measure_interleaved
 from pxnas_tf.latency.measure.measurement import Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, MeasureSettings, Runner, RunnerError
+from pxnas_tf.search_space import load_arch
 
 DEFAULT_BATCH = 8
 REFERENCE = "reference"
@@ -358,7 +360,6 @@ def _keras_builder(path: str):
     if path.endswith(".json"):
         def build(batch: int):
             from pxnas_tf.models import build_model
-            from pxnas_tf.search_space import load_arch
             return build_model(load_arch(path), batch_size=batch)
     else:
         def build(batch: int):
@@ -368,8 +369,6 @@ def _keras_builder(path: str):
 
 
 def _child(argv: list[str]) -> int:
-    from pxnas_tf import fileio
-
     with open(argv[1], encoding="utf-8") as f:
         request = json.load(f)
     files = request.pop("files")
