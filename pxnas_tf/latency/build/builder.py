@@ -180,9 +180,7 @@ class _Build:
             state.best_flags = m.flags if index == len(state.runs) - 1 else state.best_flags
             key = self.pairs[name]
             self.overhead["pair_runs"][key] = state.runs
-            entry = self.table.get(key)
-            if entry is not None:
-                self.table.set(key, dataclasses.replace(entry, median=self._value(key)))
+            self._refresh(key)
             self._save()
             return
         best = state.passes.get(index)
@@ -221,6 +219,12 @@ class _Build:
         record = self.table.metadata.net_scale or {}
         factor = 1.0 if _is_stem(key) or record.get("factor") is None else float(record["factor"])
         return round(self._unscaled(key) * factor, 6)
+
+    def _refresh(self, key: str) -> None:
+        """Sets a stored entry's value to `_value` (its passes or the scale changed)."""
+        entry = self.table.get(key)
+        if entry is not None and self.states[key].runs:
+            self.table.set(key, dataclasses.replace(entry, median=self._value(key)))
 
     def _finalize_flags(self) -> list[str]:
         unstable = []
@@ -309,17 +313,14 @@ class _Build:
             return
 
         def save(record: dict) -> None:
-            meta.net_scale = {**record, "factor": None} if "factor" not in record else record
+            meta.net_scale = record
             self._save()
 
         record = net_scale.calibrate(self.runner, self.space, self._unscaled, self.settings,
                                      meta.net_scale, save, self.log)
         self.measured += sum(len(r) for r in record["runs"].values())
-        meta.net_scale = record
         for key in self.keys:
-            entry = self.table.get(key)
-            if entry is not None and self.states[key].runs:
-                self.table.set(key, dataclasses.replace(entry, median=self._value(key)))
+            self._refresh(key)
         self.log(f"net scale: {record['factor']:.3f} (fitted to {len(record['archs'])} whole "
                  "nets; every entry but the stem's is stored with it)")
         self._save()

@@ -84,7 +84,7 @@ def calibrate(runner: Runner, space: SearchSpace, value: Callable[[str], float],
 
     archs = random_archs(space, NUM_ARCHS, SEED)
     record = dict(previous or {})
-    record.update(format=FORMAT, method=METHOD,
+    record.update(format=FORMAT, method=METHOD, factor=None,  # None until fitted
                   archs={a.name: list(a.ops) for a in archs})
     runs = {a.name: list((record.get("runs") or {}).get(a.name, [])) for a in archs}
     record["runs"] = runs
