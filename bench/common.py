@@ -33,6 +33,8 @@ import time
 from typing import Sequence
 
 from bench import fronts
+from pxnas_tf.knobs import CANDIDATE_WEIGHTS, LATENCY_BUDGETS
+from pxnas_tf.ops.loss_forms import LOSS_FORMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = "fashion_mnist"
@@ -59,12 +61,12 @@ def define_budget_flags() -> None:
     flags.DEFINE_float("arch_temperature", 0.2, "Search: the logits' temperature after the last "
                        "arch step (1: no annealing, as in rounds 1-7).")
     flags.DEFINE_float("latency_lambda", 0.1, "Search: add#linear / abs#target weight.")
-    flags.DEFINE_enum("loss", "add#linear", ["add#linear", "abs#target", "mul#log"],
+    flags.DEFINE_enum("loss", "add#linear", [f for f in LOSS_FORMS if f != "ce"],
                       "Search: arch loss.")
-    flags.DEFINE_enum("latency_budget", "hard", ["soft", "hard", "band"],
+    flags.DEFINE_enum("latency_budget", "hard", list(LATENCY_BUDGETS),
                       "Search: hard derives the most probable arch within the target, band "
                       "the most probable one within 90-100% of it.")
-    flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
+    flags.DEFINE_enum("candidate_weights", "shared", list(CANDIDATE_WEIGHTS),
                       "Search: candidate ops as slices of one shared block per block (trains "
                       "within these budgets) or each with its own weights (the paper's).")
     flags.DEFINE_enum("target_scale", "log", ["log", "linear"], "How target fractions map onto "

@@ -25,8 +25,7 @@ import os
 import tensorflow as tf
 
 from pxnas_tf.errors import PxnasError
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+from pxnas_tf.knobs import STRATEGIES
 
 
 class StrategyError(PxnasError, ValueError):

@@ -7,6 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
+# Choice lists that several configs and the CLI share (each written once here).
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # pxnas_tf.distribute.make_strategy
+ONE_HOST_STRATEGIES = ("default", "mirrored")  # what the demo's pipeline runs (one host)
+LATENCY_BUDGETS = ("soft", "hard", "band")  # how derive uses the target (search.derive)
+WEIGHT_PATHS = ("p", "uniform")  # how the search epochs' weight steps draw their paths
+CANDIDATE_WEIGHTS = ("independent", "shared")  # a block's candidates: own weights or slices
+
 
 def knob(default, help: str, choices: tuple[str, ...] | None = None):
     """A dataclass field with its help text (and choices) as metadata."""

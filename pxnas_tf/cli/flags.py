@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from absl import flags
 
+from pxnas_tf.knobs import STRATEGIES
 from pxnas_tf.train.config import TrainConfig
 
 
@@ -99,6 +100,12 @@ def define_demo_flags() -> None:
                          "--train_examples and --val_examples to 0 (all).")
 
 
+# `pxnas demo` flag -> the `pxnas search` flag of the same setting.
+DEMO_SEARCH_NAMES = {"search_epochs": "epochs", "search_warmup_epochs": "warmup_epochs",
+                     "search_steps_per_epoch": "steps_per_epoch",
+                     "search_batch_size": "batch_size", "search_examples": "train_examples"}
+
+
 def define_search_flags() -> None:
     """`pxnas search`: every field of `pxnas_tf.search.SearchConfig` plus data,
     latency model and strategy. Unset schedule flags take the dataset's
@@ -124,6 +131,10 @@ def define_search_flags() -> None:
     define_config_flags(SearchConfig, skip=("frozen_candidates",),
                         unset_defaults=search_flag_defaults())
     flags.DEFINE_alias("target_latency_ms", "target_latency")
+    # The demo's names of the same settings (its --epochs are training epochs), so that
+    # one spelling works in both commands.
+    for demo_name, name in DEMO_SEARCH_NAMES.items():
+        flags.DEFINE_alias(demo_name, name)
     # Latency.
     flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
     flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
@@ -134,7 +145,7 @@ def define_search_flags() -> None:
     flags.DEFINE_string("latency_precision", None, "Refuse a table measured at another precision "
                         "(e.g. int8).")
     # Running.
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
                       "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_boolean("deterministic", False, "TensorFlow op determinism: a killed and "
@@ -173,7 +184,7 @@ def define_train_flags() -> None:
                         "results.json and TensorBoard logs go; re-running the same command resumes.")
     define_config_flags(TrainConfig, skip=("epochs",))
     flags.DEFINE_integer("epochs", None, "Training epochs (required).")
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
                       "tf.distribute strategy (multi_worker reads TF_CONFIG).")
     flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
     flags.DEFINE_string("warm_start", None, "Inherit weights by layer name from a search workdir "

@@ -10,7 +10,9 @@ import sys
 import threading
 
 from pxnas_tf import limits
-from pxnas_tf.knobs import knob
+from pxnas_tf.knobs import (
+    CANDIDATE_WEIGHTS, LATENCY_BUDGETS, ONE_HOST_STRATEGIES, WEIGHT_PATHS, knob,
+)
 from pxnas_tf.latency.measure.tf_runner import RunnerError, parse_tf_device
 from pxnas_tf.search_space import load_space
 
@@ -20,10 +22,10 @@ PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export
 LOSSES = ("auto", "abs#target", "mul#log", "add#linear")
 
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ONE_HOST_STRATEGIES
 
 
-BUDGETS = ("band", "hard", "soft")
+BUDGETS = LATENCY_BUDGETS
 
 
 SUMMARY_FORMAT = "pxnas_tf.pipeline/v1"
@@ -104,10 +106,10 @@ class PipelineConfig:
                                BUDGETS)
     candidate_weights: str = knob("shared", "Candidate ops of a block: slices of one shared "
                                   "block (trains within the demo's few hundred steps) or each "
-                                  "its own weights (the paper's).", ("shared", "independent"))
+                                  "its own weights (the paper's).", CANDIDATE_WEIGHTS)
     weight_paths: str = knob("p", "Paths of the search epochs' weight steps: p (from the "
                              "search's distribution, the paper's) or uniform (every op keeps "
-                             "training).", ("p", "uniform"))
+                             "training).", WEIGHT_PATHS)
     train_examples: int = knob(6000, "Training examples for the derived net (0: all).")
     val_examples: int = knob(1000, "Test examples for validation and the TFLite verification "
                              "(0: all).")

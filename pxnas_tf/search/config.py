@@ -22,13 +22,12 @@ import dataclasses
 from typing import Any
 
 from pxnas_tf import limits
-from pxnas_tf.knobs import SGDKnobs, knob, variant
+from pxnas_tf.knobs import CANDIDATE_WEIGHTS
+from pxnas_tf.knobs import LATENCY_BUDGETS as BUDGETS
+from pxnas_tf.knobs import WEIGHT_PATHS, SGDKnobs, knob, variant
 from pxnas_tf.ops.loss_forms import LOSS_FORMS
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
-BUDGETS = ("soft", "hard", "band")
-CANDIDATE_WEIGHTS = ("independent", "shared")
-WEIGHT_PATHS = ("p", "uniform")
 
 
 @dataclasses.dataclass(frozen=True)

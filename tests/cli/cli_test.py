@@ -67,3 +67,22 @@ def test_build_with_bad_arch_names_the_file_and_field(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_search_takes_the_demos_names_of_its_settings():
+    """`pxnas demo --search_epochs=N` and `pxnas search --search_epochs=N` set
+    the same thing (the search's own --epochs); every alias reaches its flag."""
+    import subprocess
+    import sys
+
+    from pxnas_tf.cli.flags import DEMO_SEARCH_NAMES
+    code = ("import json, sys\n"
+            "from absl import flags\n"
+            "from pxnas_tf.cli.flags import DEMO_SEARCH_NAMES, define_search_flags\n"
+            "define_search_flags()\n"
+            "args = [f'--{a}={7 + i}' for i, a in enumerate(DEMO_SEARCH_NAMES)]\n"
+            "flags.FLAGS(['pxnas'] + args)\n"
+            "print(json.dumps({a: flags.FLAGS[n].value for a, n in DEMO_SEARCH_NAMES.items()}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    assert values == {a: 7 + i for i, a in enumerate(DEMO_SEARCH_NAMES)}
