@@ -51,8 +51,11 @@ def define_budget_flags() -> None:
     flags.DEFINE_integer("epochs", 3, "Training epochs per net.")
     flags.DEFINE_integer("batch_size", 128, "Training batch size.")
     flags.DEFINE_float("lr", 0.1, "Peak training learning rate.")
-    flags.DEFINE_integer("search_train_examples", 3000, "Search: weight-training images.")
-    flags.DEFINE_integer("search_holdout", 600, "Search: arch holdout images.")
+    flags.DEFINE_integer("search_examples", 3000, "Search: weight-training images (the demo's "
+                         "name).")
+    flags.DEFINE_integer("holdout_examples", 600, "Search: arch holdout images.")
+    flags.DEFINE_alias("search_train_examples", "search_examples")  # names of reports before
+    flags.DEFINE_alias("search_holdout", "holdout_examples")  # 2026-12-06
     flags.DEFINE_integer("search_warmup_epochs", 1, "Search: warm-up epochs.")
     flags.DEFINE_integer("search_epochs", 2, "Search: joint epochs.")
     flags.DEFINE_float("arch_lr", 5e-3, "Search: Adam lr of the arch logits.")
@@ -80,8 +83,8 @@ def define_budget_flags() -> None:
 def budgets_from_flags() -> tuple["SearchBudget", "TrainBudget"]:
     from absl import flags
     f = flags.FLAGS
-    return (SearchBudget(train_examples=f.search_train_examples,
-                         holdout_examples=f.search_holdout,
+    return (SearchBudget(train_examples=f.search_examples,
+                         holdout_examples=f.holdout_examples,
                          warmup_epochs=f.search_warmup_epochs, epochs=f.search_epochs,
                          arch_lr=f.arch_lr, arch_every=f.arch_every,
                          arch_temperature=f.arch_temperature,
@@ -317,7 +320,7 @@ def _search(workdir, name, table_info, target_ms, budget, record) -> dict:
 class TrainBudget:
     """The one training recipe every net gets."""
     train_examples: int = 5000
-    val_limit: int = 2000
+    val_examples: int = 2000
     epochs: int = 3
     batch_size: int = 128
     lr: float = 0.1
@@ -325,7 +328,7 @@ class TrainBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_examples={self.train_examples}", f"--val_examples={self.val_limit}",
+        return [f"--train_examples={self.train_examples}", f"--val_examples={self.val_examples}",
                 f"--epochs={self.epochs}", f"--batch_size={self.batch_size}", f"--lr={self.lr}",
                 f"--warmup_epochs={self.warmup_epochs}", "--mixed_precision=float32",
                 f"--seed={self.seed}"]
