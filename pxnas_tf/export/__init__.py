@@ -2,8 +2,8 @@
 
 from pxnas_tf.export.errors import ExportError, VerificationError
 from pxnas_tf.export.export import (
-    MODES as EXPORT_MODES, ExportResult, check_export_mode, export_tflite, read_sidecar,
-    sidecar_path,
+    MODES as EXPORT_MODES, ExportResult, check_export_mode, current_export, export_tflite,
+    read_sidecar, sidecar_path,
 )
 from pxnas_tf.export.metadata import METADATA_NAME, add_metadata, read_metadata
 from pxnas_tf.export.prepare import inference_model, load_keras_model

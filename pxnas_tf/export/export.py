@@ -71,6 +71,9 @@ class ExportResult:
         int8_scheme: int8 only: the weight-scale scheme kept and, with
             ``"auto"``, both candidates' sizes and agreements.
         sha256: the hex SHA-256 of the file's bytes.
+        source_sha256: the hex SHA-256 of the `.keras` file it was made from
+            (None for a model passed as an object): what a rerun compares to
+            tell whether the file is still current (`current_export`).
     """
 
     path: str
@@ -81,11 +84,13 @@ class ExportResult:
     qat_log: dict | None = None
     int8_scheme: dict | None = None
     sha256: str | None = None
+    source_sha256: str | None = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "mode": self.mode, "metadata": self.metadata,
                 "verification": None if self.report is None else self.report.to_dict(),
-                "qat": self.qat_log, "int8_scheme": self.int8_scheme, "sha256": self.sha256}
+                "qat": self.qat_log, "int8_scheme": self.int8_scheme, "sha256": self.sha256,
+                "source_sha256": self.source_sha256}
 
 
 def check_export_mode(mode: str) -> str:
@@ -119,6 +124,20 @@ def read_sidecar(path: str) -> dict | None:
     except (OSError, ValueError):
         return None
     if not isinstance(doc, dict) or doc.get("sha256") != _sha256_file(path):
+        return None
+    return doc
+
+
+def current_export(path: str, model_path: str, mode: str) -> dict | None:
+    """The sidecar of the `.tflite` file at `path` when the file is intact,
+    was verified, has `mode`, and was made from the `.keras` file at
+    `model_path` as it is now (same SHA-256); else None (export again).
+    Content, not file dates, decides: a retrained model of the same name is
+    new, a copied workdir is not."""
+    doc = read_sidecar(path)
+    if (doc is None or doc.get("verification") is None or doc.get("mode") != mode
+            or not os.path.isfile(model_path)
+            or doc.get("source_sha256") != _sha256_file(model_path)):
         return None
     return doc
 
@@ -198,7 +217,9 @@ def export_tflite(
     if int8_scheme not in INT8_SCHEMES:
         raise ExportError(f"unknown int8 scheme {int8_scheme!r}: valid ones are "
                           f"{list(INT8_SCHEMES)}")
+    source_sha256 = None
     if isinstance(model, str):
+        source_sha256 = _sha256_file(model) if os.path.isfile(model) else None
         model = prepare.load_keras_model(model)
     if mode == "qat" and arch is None:
         raise ExportError("mode 'qat' rebuilds the net in tf_keras from its arch: pass the arch "
@@ -249,7 +270,7 @@ def export_tflite(
                              eval_labels, predicted, timer, min_agreement)
         result = ExportResult(os.path.abspath(out_path), sidecar_path(os.path.abspath(out_path)),
                               mode, doc, report, qat_log, scheme,
-                              hashlib.sha256(content).hexdigest())
+                              hashlib.sha256(content).hexdigest(), source_sha256)
         # No moment with the new file beside the old sidecar (module doc).
         if os.path.exists(result.sidecar):
             os.remove(result.sidecar)

@@ -36,10 +36,6 @@ FILES = {"table": "latency_table.json", "search": "search", "train": "train",
          "summary": "summary.json", "report": "report.md"}
 
 
-class _Skip(Exception):
-    """A stage's stored result cannot be reused (run the stage)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Every knob of the pipeline; `pxnas demo`'s flags are generated from

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable
 
@@ -16,24 +15,23 @@ def export(arch, model_path: str, config: PipelineConfig, table_path: str | None
     """Exports the trained net to ``WORKDIR/net_PRECISION.tflite`` and
     verifies it in LiteRT on the test subset (accuracy beside the Keras
     model's, agreement, int8-only, and, on the host runner, the measured
-    latency beside the table's prediction). Reused while the file is newer
-    than the model.
+    latency beside the table's prediction). Reused while its sidecar says
+    it was made, and verified, from the model file as it is now.
 
     Raises:
         ExportError, VerificationError: the file could not be made or failed
             its check (nothing is written then).
     """
     from pxnas_tf import data
-    from pxnas_tf.export import export_tflite, read_sidecar, sidecar_path
+    from pxnas_tf.export import current_export, export_tflite, sidecar_path
     from pxnas_tf.export.samples import take_arrays
     from pxnas_tf.export.verify import latency_settings
 
     t0 = time.monotonic()
     out = config.path("tflite")
-    doc = read_sidecar(out)  # None unless the sidecar describes this very file
-    if (doc is not None and doc.get("verification") is not None
-            and os.path.getmtime(sidecar_path(out)) >= os.path.getmtime(model_path)):
-        log(f"    reusing {out} (newer than {model_path})")
+    doc = current_export(out, model_path, config.precision)
+    if doc is not None:
+        log(f"    reusing {out} (made and verified from {model_path} as it is)")
         return ExportStage(out, sidecar_path(out), doc, True, time.monotonic() - t0)
     splits = data.load(config.dataset, config.data_dir, batch_size=256,
                        image_size=config.image_size, channels=config.channels, holdout_examples=0,

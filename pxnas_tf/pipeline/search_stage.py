@@ -3,12 +3,10 @@ checkpoints."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from typing import Callable
 
-from pxnas_tf.pipeline.config import PipelineConfig, SearchStage, Target, _Skip
+from pxnas_tf.pipeline.config import PipelineConfig, SearchStage, Target
 from pxnas_tf.pipeline.target import arch_loss
 from pxnas_tf.search_space import load_arch
 
@@ -49,24 +47,6 @@ def search_data(splits, steps_per_epoch: int | None = None):
                           "search_batch_size") from None
 
 
-def _finished_search(files: dict, record: dict, total_steps: int) -> dict:
-    """The summary of a finished search of the same settings in the workdir.
-
-    Raises:
-        _Skip: none finished; SearchError: one of other settings.
-    """
-    from pxnas_tf.search import records
-
-    if not all(os.path.exists(files[k]) for k in ("run", "summary", "arch")):
-        raise _Skip()
-    records.check_or_write_run(files["run"], record, write=False)
-    with open(files["summary"], encoding="utf-8") as f:
-        summary = json.load(f)
-    if summary.get("weight_steps", 0) < total_steps:
-        raise _Skip()
-    return summary
-
-
 def search(space, splits, latency, target: Target, config: PipelineConfig,
            log: Callable[[str], None] = print, strategy=None) -> SearchStage:
     """Runs (or resumes, or reuses) the latency-aware search in
@@ -85,13 +65,11 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
     files = records.paths(workdir)
     record = records.run_record(space.to_dict(), data.identity(), cfg.to_dict(),
                                 latency.to_dict() if latency else None)
-    try:
-        summary = _finished_search(files, record, cfg.total_epochs * data.steps_per_epoch)
-        arch = load_arch(files["arch"])
+    summary = records.finished_summary(workdir, record, cfg.total_epochs * data.steps_per_epoch)
+    if summary is not None:
         log(f"    reusing the finished search in {workdir}")
-        return SearchStage(arch, summary, files, loss, True, time.monotonic() - t0)
-    except _Skip:
-        pass
+        return SearchStage(load_arch(files["arch"]), summary, files, loss, True,
+                           time.monotonic() - t0)
     log(f"    {cfg.warmup_epochs} warm-up + {cfg.epochs} search epoch(s) of "
         f"{data.steps_per_epoch} steps (batch {cfg.batch_size}), an arch step every "
         f"{cfg.arch_every} weight step(s) (Adam lr {cfg.arch_lr:g}, temperature 1 -> "

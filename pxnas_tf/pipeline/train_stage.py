@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable
@@ -42,11 +41,9 @@ def train(arch, config: PipelineConfig, search_workdir: str | None = None,
     files = checkpoints.paths(workdir)
     sizes = {"name": splits.name, "input_shape": list(splits.input_shape),
              "num_classes": splits.num_classes, "sizes": dict(splits.sizes)}
-    if (os.path.exists(files["run"]) and os.path.exists(files["results"])
-            and checkpoints.completed_epochs(files["backup"]) >= cfg.epochs):
-        trainer.check_or_write_run(files["run"], trainer.run_record(arch, cfg, sizes, source))
-        with open(files["results"], encoding="utf-8") as f:
-            results = json.load(f)
+    results = trainer.finished_results(workdir, trainer.run_record(arch, cfg, sizes, source),
+                                       cfg.epochs)
+    if results is not None:
         log(f"    reusing the finished training in {workdir}")
         return TrainStage(results, _model_file(files), True, time.monotonic() - t0)
     warm = search_workdir if (config.warm_start and search_workdir

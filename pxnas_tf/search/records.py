@@ -67,6 +67,23 @@ def check_or_write_run(path: str, record: dict, write: bool) -> bool:
     return run_identity.check_or_write(path, record, KIND, write)
 
 
+def finished_summary(workdir: str, record: dict, total_steps: int) -> dict | None:
+    """The summary of a search of `record`'s settings that finished its
+    `total_steps` weight steps in `workdir` (its run, summary and arch files
+    all written); None when none finished there.
+
+    Raises:
+        SearchError: the workdir holds a run of other settings.
+    """
+    files = paths(workdir)
+    if not all(os.path.exists(files[k]) for k in ("run", "summary", "arch")):
+        return None
+    check_or_write_run(files["run"], record, write=False)
+    with open(files["summary"], encoding="utf-8") as f:
+        summary = json.load(f)
+    return summary if summary.get("weight_steps", 0) >= total_steps else None
+
+
 def load_history(path: str) -> list[dict]:
     if not os.path.exists(path):
         return []

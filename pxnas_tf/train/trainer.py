@@ -12,6 +12,7 @@ the workdir layout, `tensorboard` for the event files).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from typing import Sequence
@@ -90,6 +91,22 @@ def check_or_write_run(path: str, record: dict) -> None:
         TrainError: naming the differences.
     """
     run_identity.check_or_write(path, record, RUN_KIND)
+
+
+def finished_results(workdir: str, record: dict, epochs: int) -> dict | None:
+    """The results of a training of `record`'s settings that completed
+    `epochs` epochs in `workdir`; None when none did.
+
+    Raises:
+        TrainError: the workdir holds a run of other settings.
+    """
+    files = checkpoints.paths(workdir)
+    if not (os.path.exists(files["run"]) and os.path.exists(files["results"])
+            and checkpoints.completed_epochs(files["backup"]) >= epochs):
+        return None
+    check_or_write_run(files["run"], record)
+    with open(files["results"], encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _one_hot(dataset: tf.data.Dataset, classes: int) -> tf.data.Dataset:

@@ -148,6 +148,28 @@ def test_model_file_path_and_no_arch(trained, tmp_path):
     assert result.report.agreement == 1.0 and "arch" not in result.metadata
 
 
+def test_a_file_is_current_while_its_model_file_is_unchanged(trained, tmp_path):
+    """`current_export` compares the model file's content, not file dates."""
+    from pxnas_tf.export import current_export
+    _, model, _, _, tx, ty = trained
+    path, out = str(tmp_path / "net.keras"), str(tmp_path / "n.tflite")
+    model.save(path)
+    result = export_tflite(path, out, "float32", eval_images=tx, eval_labels=ty, latency=False)
+    assert current_export(out, path, "float32")["source_sha256"] == result.source_sha256
+    os.utime(path, (1e9 + 7, 1e9 + 7))  # a later date alone (a copied workdir) changes nothing
+    os.utime(out + ".json", (1e9, 1e9))
+    assert current_export(out, path, "float32") is not None
+    assert current_export(out, path, "int8") is None  # another mode
+    weights = model.get_weights()
+    model.set_weights([w + 1.0 for w in weights])
+    model.save(path)  # retrained: new content under the same name
+    model.set_weights(weights)
+    assert current_export(out, path, "float32") is None
+    in_memory = export_tflite(model, str(tmp_path / "m.tflite"), "float32", eval_images=tx,
+                              eval_labels=ty, latency=False)
+    assert in_memory.source_sha256 is None
+
+
 def test_int8_without_calibration_data(trained, tmp_path):
     arch, model, *_ = trained
     with pytest.raises(ExportError, match="needs calibration images from the training split"):
