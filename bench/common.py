@@ -34,7 +34,7 @@ from typing import Sequence
 
 from bench import fronts
 from pxnas_tf.knobs import CANDIDATE_WEIGHTS, LATENCY_BUDGETS
-from pxnas_tf.ops.loss_forms import LOSS_FORMS
+from pxnas_tf.search_math.loss_forms import LOSS_FORMS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = "fashion_mnist"

@@ -8,7 +8,7 @@ Everything runs through the project's own code: the search's step functions
 the search samples them), the trainer's model and compile
 (`pxnas_tf.train.model_setup.training_model`, `trainer.compile_model`, Keras
 loss scaling under mixed_float16), the `image_folder` source with the
-ImageNet transforms of `pxnas_tf.data.pipeline` (the same decode, random
+ImageNet transforms of `pxnas_tf.data.splits` (the same decode, random
 resized crop and flip as imagenet2012 through tfds), and the tf runner of
 `pxnas latency build --device=tf:...`.
 """

@@ -8,8 +8,8 @@ validation tf.data pipelines.
 
 from pxnas_tf.data.errors import DataError
 from pxnas_tf.data.idx import encode_idx, parse_idx, read_idx, write_idx
-from pxnas_tf.data.pipeline import Splits, list_datasets, load
 from pxnas_tf.data.preprocess import Normalization
+from pxnas_tf.data.splits import Splits, list_datasets, load
 
 __all__ = ["DataError", "Normalization", "Splits", "encode_idx", "list_datasets", "load", "parse_idx",
            "read_idx", "write_idx"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from pxnas_tf.layers import blocks
-from pxnas_tf.ops.cost import mbconv_cost
+from pxnas_tf.search_math.cost import mbconv_cost
 
 
 @keras.saving.register_keras_serializable(package="pxnas_tf")

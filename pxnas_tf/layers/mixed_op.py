@@ -11,7 +11,7 @@ from pxnas_tf.layers.decay import decay_variables
 from pxnas_tf.layers.mbconv import MBConv
 from pxnas_tf.layers.shared_mbconv import SharedMBConv
 from pxnas_tf.layers.zero_op import ZeroOp
-from pxnas_tf.ops import gates
+from pxnas_tf.search_math import gates
 from pxnas_tf.search_space import decode_op
 
 MODES = ("full_v2", "two", "full")
@@ -37,7 +37,7 @@ class MixedOp(keras.layers.Layer):
     sum_j g_j o_j(x) otherwise, with g the one-hot gate of the active
     candidate. The zero op contributes 0, so choosing it skips the block.
 
-    Modes (how the logits get their gradient, see `pxnas_tf.ops.gates`):
+    Modes (how the logits get their gradient, see `pxnas_tf.search_math.gates`):
         full_v2: only the active candidate runs in forward (`tf.switch_case`)
             and stores activations. In backward, an identity-in-forward
             custom gradient computes dL/dg_j = <dL/dy, o_j(x)> for every j,

@@ -19,7 +19,7 @@ import math
 
 import keras
 
-from pxnas_tf.ops.cost import conv_cost, mbconv_cost
+from pxnas_tf.search_math.cost import conv_cost, mbconv_cost
 from pxnas_tf.search_space import Arch, SearchSpace, decode_op
 
 

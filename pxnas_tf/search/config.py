@@ -25,7 +25,7 @@ from pxnas_tf import limits
 from pxnas_tf.knobs import CANDIDATE_WEIGHTS
 from pxnas_tf.knobs import LATENCY_BUDGETS as BUDGETS
 from pxnas_tf.knobs import WEIGHT_PATHS, SGDKnobs, knob, variant
-from pxnas_tf.ops.loss_forms import LOSS_FORMS
+from pxnas_tf.search_math.loss_forms import LOSS_FORMS
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
 
@@ -68,7 +68,7 @@ class SearchConfig(SGDKnobs):
             training whatever p prefers, so the supernet's accuracy of an
             arch does not depend on how often p drew it).
         loss: "ce", "mul#log", "add#linear" or "abs#target" (see
-            `pxnas_tf.ops.objectives`).
+            `pxnas_tf.search_math.objectives`).
         target_latency: T, in the latency model's unit (ms, or MMACs for
             the MACs proxy); needed by the latency-aware losses.
         latency_scale, latency_beta: mul#log's scale and exponent.

@@ -32,7 +32,6 @@ from tqdm import tqdm
 
 from pxnas_tf import distribute, fileio, summaries
 from pxnas_tf.models.profile import profile_arch
-from pxnas_tf.ops import gates
 from pxnas_tf.search import derive, records
 from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.errors import NonFiniteLossError, SearchError
@@ -40,6 +39,7 @@ from pxnas_tf.search.inputs import SearchData, endless, with_sharding
 from pxnas_tf.search.latency_model import LatencyModel
 from pxnas_tf.search.state import SearchState
 from pxnas_tf.search.steps import SearchSteps
+from pxnas_tf.search_math import gates
 from pxnas_tf.search_space import Arch, SearchSpace
 
 

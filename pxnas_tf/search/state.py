@@ -13,9 +13,9 @@ import keras
 import tensorflow as tf
 
 from pxnas_tf.models.supernet import Supernet
-from pxnas_tf.ops import gates
 from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.optimizers import PathMaskedSGD, TwoPhaseCosine
+from pxnas_tf.search_math import gates
 from pxnas_tf.search_space import SearchSpace
 
 

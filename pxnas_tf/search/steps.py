@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from pxnas_tf.ops import gates, objectives, reinforce
 from pxnas_tf.search.config import SearchConfig
 from pxnas_tf.search.latency_model import LatencyModel
 from pxnas_tf.search.state import SearchState
+from pxnas_tf.search_math import gates, objectives, reinforce
 
 
 class SearchSteps:

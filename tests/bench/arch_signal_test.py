@@ -33,8 +33,8 @@ def test_arch_gradient_probe_matches_the_arch_steps_ce_gradient():
     """The probe's gradient is the CE gradient an arch step applies (loss
     ce, plain SGD on the logits at lr 1: the step equals minus it), and it
     leaves the search's counters and BN statistics untouched."""
-    from pxnas_tf.ops import gates
     from pxnas_tf.search import SearchState, SearchSteps, make_config
+    from pxnas_tf.search_math import gates
     from pxnas_tf.testing import tiny_data, tiny_space
 
     space = tiny_space(candidates=("k3_e3", "k5_e3"), blocks=2)
@@ -57,7 +57,7 @@ def test_arch_gradient_probe_matches_the_arch_steps_ce_gradient():
     with tf.GradientTape() as tape:
         logits = state.supernet(batch[0], paths, training=True, arch_grad=True,
                                 update_stats=False)
-        from pxnas_tf.ops import objectives
+        from pxnas_tf.search_math import objectives
         loss = tf.reduce_mean(objectives.cross_entropy(batch[1], logits))
     expected = tape.gradient(loss, [a.value for a in state.supernet.arch_variables])
     for a, b in zip(g1, expected):

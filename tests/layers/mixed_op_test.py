@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from pxnas_tf.layers import MixedOp
-from pxnas_tf.ops import gates
+from pxnas_tf.search_math import gates
 
 CANDS = ["k3_e3", "k5_e3", "zero"]
 X = tf.random.stateless_normal((4, 6, 6, 8), seed=[1, 2])

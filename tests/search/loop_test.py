@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pxnas_tf.ops import gates
 from pxnas_tf.search import (
     LatencyModel, NonFiniteLossError, Search, SearchError, SearchState, SearchSteps, make_config,
     run_search,
 )
+from pxnas_tf.search_math import gates
 from pxnas_tf.testing import tiny_data, tiny_space
 
 SPACE = tiny_space(candidates=("k3_e3", "k7_e6"))

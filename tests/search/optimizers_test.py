@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from pxnas_tf.models.supernet import Supernet
-from pxnas_tf.ops import gates
 from pxnas_tf.search import PathMaskedSGD, SearchState, SearchSteps, TwoPhaseCosine, make_config
+from pxnas_tf.search_math import gates
 from pxnas_tf.testing import tiny_data, tiny_space
 
 X = tf.random.stateless_normal((4, 8, 8, 1), seed=[5, 6])

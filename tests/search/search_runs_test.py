@@ -31,7 +31,7 @@ def _cmd(space_file, workdir, args=ARGS):
 # the arch stream and the evaluation pass of the same holdout drew their
 # per-pass shuffle seeds from one shared generator, so a resumed run could
 # read other arch batches from the second pass on (fixed in
-# data.pipeline.endless_passes; tests/data/pipeline_test.py checks it).
+# data.splits.endless_passes; tests/data/splits_test.py checks it).
 @pytest.mark.slow
 @pytest.mark.alone
 def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path, space_file):

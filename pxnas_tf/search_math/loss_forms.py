@@ -1,4 +1,4 @@
-"""The names of the search objectives (`pxnas_tf.ops.objectives.arch_loss`),
+"""The names of the search objectives (`pxnas_tf.search_math.objectives.arch_loss`),
 in a module of their own so that configuration and flags can name them
 without loading TensorFlow:
 

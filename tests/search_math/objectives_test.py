@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pxnas_tf.ops import objectives
+from pxnas_tf.search_math import objectives
 
 
 def test_cross_entropy_matches_keras_with_label_smoothing():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pxnas_tf.ops import reinforce
+from pxnas_tf.search_math import reinforce
 
 
 def test_reward_prefers_faster_archs_at_equal_accuracy():

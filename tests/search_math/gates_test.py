@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pxnas_tf.ops import gates
+from pxnas_tf.search_math import gates
 
 
 def test_logit_grad_is_the_gradient_of_the_expected_gate_value():

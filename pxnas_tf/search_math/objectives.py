@@ -20,7 +20,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from pxnas_tf.ops.loss_forms import LOSS_FORMS
+from pxnas_tf.search_math.loss_forms import LOSS_FORMS
 
 
 def cross_entropy(labels, logits, label_smoothing: float = 0.0):
