@@ -1,0 +1,159 @@
+"""Do searches from different seeds choose the same ops? Search variants at
+one target, several seeds each, and how much their derived nets agree.
+
+    python bench/seed_agreement.py --latency_table=FILE [--variants=default,steps4]
+        [--seeds=0,1,2] [--target_scale=1] [--workdir=runs/bench_agreement]
+
+Every variant is the demo's search (`pxnas_tf.pipeline.search`) with some of
+its settings changed (`VARIANTS`), at `--target_scale` x the table's latency of
+MobileNetV2's block pattern in the space (the demo's default target). Reported
+per variant: each seed's derived arch, E[LAT] / target, how decided the
+distribution is, the search's wall time, and the seeds' agreement (mean
+pairwise share of blocks with the same op) against chance (the agreement of
+archs drawn independently from the same op frequencies).
+
+Decided before a run: a variant "decides consistently" when its agreement is
+at least 50% (issue 19's bar) and above its chance level.
+
+Every search's result is saved in the work dir (a rerun skips what is done).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from bench import search_quality as sq  # noqa: E402  (agreement arithmetic, config, I/O)
+
+FLAGS = flags.FLAGS
+
+# Variant name -> PipelineConfig changes.
+VARIANTS = {
+    "default": {},
+    "steps2": {"search_steps_per_epoch": 64},
+    "steps4": {"search_steps_per_epoch": 128},
+    "epochs6": {"search_epochs": 6},
+    "warmup3": {"search_warmup_epochs": 3},
+    "uniform": {"weight_paths": "uniform"},
+    "beta1_09": {"arch_beta1": 0.9},
+    "beta1_09_steps2": {"arch_beta1": 0.9, "search_steps_per_epoch": 64},
+}
+
+
+def define_flags() -> None:
+    """The flags (only when run as a script)."""
+    flags.DEFINE_list("variants", ["default", "steps4"], f"Variants, of {sorted(VARIANTS)}.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Search seeds.")
+    flags.DEFINE_float("target_scale", 1.0, "Target as a multiple of the table's latency of "
+                       "MobileNetV2's block pattern in the space (1: the demo's).")
+    flags.DEFINE_string("latency_table", None, "The int8 host table (the demo's).")
+    flags.DEFINE_string("workdir", "runs/bench_agreement", "Work dir (resumable).")
+    flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "seed_agreement.md"),
+                        "The report.")
+
+
+def search_variant(name: str, seed: int) -> dict:
+    """The demo's search with the variant's changes (reused when done)."""
+    from pxnas_tf import pipeline
+    tag = f"{name}_x{FLAGS.target_scale:g}_s{seed}"
+    path = os.path.join(FLAGS.workdir, f"search_{tag}.json")
+    done = sq._load(path)
+    if done:
+        return done
+    config = dataclasses.replace(sq._base_config(seed), **VARIANTS[name],
+                                 workdir=os.path.join(FLAGS.workdir, tag))
+    splits = pipeline.load_search_data(config)
+    space = pipeline.adapted_space(config, splits)
+    latency = pipeline.latency_model(space, config.path("table"), config.precision)
+    fastest, slowest = latency.bounds()
+    reference = pipeline.reference_latency(space, latency)
+    target = pipeline.choose_target(fastest, slowest, target_ms=FLAGS.target_scale * reference)
+    t0 = time.monotonic()
+    found = pipeline.search(space, splits, latency, target, config, lambda *_: None)
+    s = found.summary
+    doc = {"variant": name, "seed": seed, "target_ms": target.target, "arch": s["arch"],
+           "ops": s["ops"], "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
+           "decided": s["decided"], "holdout_top1": s["holdout_accuracy"],
+           "config": VARIANTS[name], "seconds": time.monotonic() - t0}
+    sq._save(path, doc)
+    return doc
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Pure: one variant's figures over its seeds."""
+    archs = [r["ops"] for r in rows]
+    pair, majority = sq.agreement(archs)
+    return {"agreement": pair, "majority": majority, "chance": sq.chance_agreement(archs),
+            "over": float(np.mean([r["expected_ms"] / r["target_ms"] for r in rows])),
+            "derived": float(np.mean([r["predicted_ms"] / r["target_ms"] for r in rows])),
+            "decided": float(np.mean([r["decided"] for r in rows])),
+            "seconds": float(np.median([r["seconds"] for r in rows]))}
+
+
+def report(results: dict[str, list[dict]]) -> str:
+    """The markdown report: per variant and seed, then per variant."""
+    import datetime
+
+    from bench.common import machine
+    lines = ["# Seed agreement: do searches from different seeds choose the same ops?", "",
+             f"Date: {datetime.date.today()}. Command: `python bench/seed_agreement.py "
+             f"{' '.join(sys.argv[1:])}`.", "",
+             f"Machine: {machine()}. The demo's search (Fashion-MNIST subsets as the demo's) "
+             f"with each variant's changes, target {FLAGS.target_scale:g}x the table's latency "
+             "of MobileNetV2's block pattern. Variants: " + "; ".join(
+                 f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) or 'the demo defaults'}"
+                 for k, v in VARIANTS.items() if k in results) + ".", "",
+             "| variant | seed | derived arch | E[LAT] / target | derived / target | decided | "
+             "search s |", "|---|---|---|---|---|---|---|"]
+    for name, rows in results.items():
+        for r in rows:
+            lines.append(f"| {name} | {r['seed']} | `{r['arch'].replace('|', '/')}` | "
+                         f"{r['expected_ms'] / r['target_ms']:.2f} | "
+                         f"{r['predicted_ms'] / r['target_ms']:.2f} | {r['decided']:.2f} | "
+                         f"{r['seconds']:.0f} |")
+    lines += ["", "| variant | agreement (mean pairwise) | chance | blocks with a majority op | "
+              "mean E[LAT] / target | mean decided | median search s | decides consistently |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, rows in results.items():
+        s = summarise(rows)
+        ok = s["agreement"] >= 0.5 and s["agreement"] > s["chance"]
+        lines.append(f"| {name} | {s['agreement']:.0%} | {s['chance']:.0%} | {s['majority']:.0%} "
+                     f"| {s['over']:.2f} | {s['decided']:.2f} | {s['seconds']:.0f} | "
+                     f"{'yes' if ok else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv) -> None:
+    del argv
+    from pxnas_tf import fileio
+    for name in FLAGS.variants:
+        if name not in VARIANTS:
+            raise app.UsageError(f"--variants: unknown {name!r}; expected some of "
+                                 f"{sorted(VARIANTS)}")
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    results = {}
+    for name in FLAGS.variants:
+        results[name] = []
+        for seed in (int(s) for s in FLAGS.seeds):
+            r = search_variant(name, seed)
+            print(f"{name} s{seed}: {r['arch']} E[LAT]/T {r['expected_ms'] / r['target_ms']:.2f} "
+                  f"derived/T {r['predicted_ms'] / r['target_ms']:.2f} decided "
+                  f"{r['decided']:.2f} ({r['seconds']:.0f} s)", flush=True)
+            results[name].append(r)
+    text = report(results)
+    fileio.atomic_write_text(FLAGS.out, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
