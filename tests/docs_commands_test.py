@@ -98,3 +98,11 @@ def test_documented_commands_parse(program):
     assert out.returncode == 0, out.stderr[-2000:]
     problems = json.loads(out.stdout.strip().splitlines()[-1])
     assert not problems, "\n".join(problems)
+
+
+def test_every_experiment_flag_file_is_documented_and_so_parsed():
+    used = {a.split("=", 1)[1] for _, _, argv in documented_commands() for a in argv
+            if a.startswith("--flagfile=")}
+    files = {os.path.relpath(p, REPO)
+             for p in glob.glob(os.path.join(REPO, "bench", "experiments", "*.flags"))}
+    assert files and files <= used, sorted(files - used)
