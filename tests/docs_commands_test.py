@@ -106,3 +106,30 @@ def test_every_experiment_flag_file_is_documented_and_so_parsed():
     files = {os.path.relpath(p, REPO)
              for p in glob.glob(os.path.join(REPO, "bench", "experiments", "*.flags"))}
     assert files and files <= used, sorted(files - used)
+
+
+def test_self_contained_commands_run(tmp_path):
+    """The documented `pxnas zoo`, `pxnas build` and `pxnas show --arch`
+    commands whose inputs are zoo names or files an earlier documented
+    command writes run to success, in the docs' order, in an empty folder
+    (the others need a search, a table, a phone or ImageNet: parsed above;
+    the demo's test runs the main job)."""
+    from pxnas_tf.models import zoo
+    from pxnas_tf.testing import run_pxnas
+
+    ran = 0
+    for name, line, argv in documented_commands():
+        if argv[0] != "pxnas" or argv[1] not in ("zoo", "build", "show"):
+            continue
+        values = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv[2:] if "=" in a}
+        arch = values.get("--arch")
+        if argv[1] == "show" and "--arch" not in values:
+            continue
+        if arch is not None and arch not in zoo.list_names() and not (tmp_path / arch).exists():
+            continue
+        if "--space" in values and not (tmp_path / values["--space"]).exists():
+            continue
+        out = run_pxnas(*argv[1:], cwd=tmp_path, timeout=300)
+        assert out.returncode == 0, f"{name}:{line}: {' '.join(argv)}\n{out.stderr[-1500:]}"
+        ran += 1
+    assert ran >= 6
