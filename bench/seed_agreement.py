@@ -36,6 +36,8 @@ from bench import search_quality as sq  # noqa: E402  (agreement arithmetic, con
 
 FLAGS = flags.FLAGS
 
+PATHS_ONLY = "paths_only"  # a variant whose seeds move only the sampled paths
+
 # Variant name -> PipelineConfig changes.
 VARIANTS = {
     "default": {},
@@ -45,6 +47,8 @@ VARIANTS = {
     "warmup3": {"search_warmup_epochs": 3},
     "uniform": {"weight_paths": "uniform"},
     "beta1_09": {"arch_beta1": 0.9},
+    # Seed s: initial weights and data order of seed 0, the paths of path_seed 1000 + s.
+    "paths_only": {PATHS_ONLY: True},
     "beta1_09_steps2": {"arch_beta1": 0.9, "search_steps_per_epoch": 64},
 }
 
@@ -61,6 +65,14 @@ def define_flags() -> None:
                         "The report.")
 
 
+def changes(name: str, seed: int) -> dict:
+    """The PipelineConfig changes of variant `name` for seed `seed`."""
+    variant = dict(VARIANTS[name])
+    if variant.pop(PATHS_ONLY, False):
+        variant.update(seed=0, path_seed=1000 + seed)
+    return variant
+
+
 def search_variant(name: str, seed: int) -> dict:
     """The demo's search with the variant's changes (reused when done)."""
     from pxnas_tf import pipeline
@@ -69,7 +81,7 @@ def search_variant(name: str, seed: int) -> dict:
     done = sq._load(path)
     if done:
         return done
-    config = dataclasses.replace(sq._base_config(seed), **VARIANTS[name],
+    config = dataclasses.replace(sq._base_config(seed), **changes(name, seed),
                                  workdir=os.path.join(FLAGS.workdir, tag))
     splits = pipeline.load_search_data(config)
     space = pipeline.adapted_space(config, splits)
@@ -83,9 +95,16 @@ def search_variant(name: str, seed: int) -> dict:
     doc = {"variant": name, "seed": seed, "target_ms": target.target, "arch": s["arch"],
            "ops": s["ops"], "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
            "decided": s["decided"], "holdout_top1": s["holdout_accuracy"],
-           "config": VARIANTS[name], "seconds": time.monotonic() - t0}
+           "config": changes(name, seed), "seconds": time.monotonic() - t0}
     sq._save(path, doc)
     return doc
+
+
+def describe(variant: dict) -> str:
+    """A variant's changes in words."""
+    if variant.get(PATHS_ONLY):
+        return "seed s searches with seed 0's initial weights and data order and path_seed 1000 + s"
+    return ", ".join(f"{a}={b}" for a, b in variant.items()) or "the demo defaults"
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -110,8 +129,7 @@ def report(results: dict[str, list[dict]]) -> str:
              f"Machine: {machine()}. The demo's search (Fashion-MNIST subsets as the demo's) "
              f"with each variant's changes, target {FLAGS.target_scale:g}x the table's latency "
              "of MobileNetV2's block pattern. Variants: " + "; ".join(
-                 f"{k}: {', '.join(f'{a}={b}' for a, b in v.items()) or 'the demo defaults'}"
-                 for k, v in VARIANTS.items() if k in results) + ".", "",
+                 f"{k}: {describe(v)}" for k, v in VARIANTS.items() if k in results) + ".", "",
              "| variant | seed | derived arch | E[LAT] / target | derived / target | decided | "
              "search s |", "|---|---|---|---|---|---|---|"]
     for name, rows in results.items():

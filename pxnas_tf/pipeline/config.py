@@ -118,6 +118,8 @@ class PipelineConfig:
     warm_start: bool = knob(True, "Start the derived net from the supernet's weights.")
     calibration_examples: int = knob(256, "Training images for int8 calibration.")
     seed: int = knob(0, "Seed of data order, initialisation and path sampling.")
+    path_seed: int | None = knob(None, "Seed of the search's path sampling alone (default: "
+                                 "--seed).")
     strategy: str = knob("default", "tf.distribute strategy of the search and the training: "
                          "mirrored uses every local GPU (batch sizes are global). Several "
                          "hosts: `pxnas search` / `pxnas train` with --strategy=multi_worker.",

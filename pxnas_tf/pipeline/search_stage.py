@@ -28,7 +28,7 @@ def search_config(config: PipelineConfig, target: Target, loss: str):
             arch_delay_epochs=0, loss=loss, candidate_weights=config.candidate_weights,
             weight_paths=config.weight_paths,
             target_latency=target.target, latency_budget=config.latency_budget,
-            seed=config.seed)
+            seed=config.seed, path_seed=config.path_seed)
     except ValueError as e:
         raise SearchError(f"search settings: {e}") from None
 

@@ -139,6 +139,9 @@ class SearchConfig(SGDKnobs):
     budget_floor: float = knob(0.9, "Lower end of --latency_budget=band as a fraction of the "
         "target.")
     seed: int = knob(0, "Seed of initialisation, path sampling and data.")
+    path_seed: int | None = knob(None, "Seed of the path sampling alone (default: --seed): "
+        "with one --seed, another path_seed draws other paths from the same initial weights "
+        "and data order (to tell their effects apart).")
     jit_compile: bool = knob(False, "XLA-compile the step functions.")
     checkpoint_every: int = knob(200, "Weight steps between checkpoints (0: epoch ends only).")
     keep_checkpoints: int = knob(3, "Checkpoints to keep.")
@@ -146,6 +149,11 @@ class SearchConfig(SGDKnobs):
     eval_batches: int | None = knob(None, "Holdout batches for the per-epoch accuracy (default: "
         "the whole holdout).")
     frozen_candidates: tuple = ()
+
+    @property
+    def sampling_seed(self) -> int:
+        """The seed of the paths (and REINFORCE's archs)."""
+        return self.seed if self.path_seed is None else self.path_seed
 
     def __post_init__(self):
         _choice("grad_mode", self.grad_mode, GRAD_MODES)

@@ -62,7 +62,7 @@ class SearchSteps:
     def _paths(self, counter, salt: int, uniform=False, pairs=False):
         """The step's path per block: the active op drawn from p (or
         uniformly); with `pairs` (arch steps of mode two) a sampled pair."""
-        seed = gates.step_seed(self.config.seed, counter, salt)
+        seed = gates.step_seed(self.config.sampling_seed, counter, salt)
         mode = self.config.mixed_op_mode if pairs else "single"
         return gates.sample_paths(self._logits(), seed, mode, uniform)
 
@@ -215,7 +215,7 @@ class SearchSteps:
         state written), reward acc * (T / LAT) ** w, moving-average baseline."""
         cfg = self.config
         tau = self.state.temperature()
-        seed = gates.step_seed(cfg.seed, self.state.arch_steps, gates.SALT_REINFORCE)
+        seed = gates.step_seed(cfg.sampling_seed, self.state.arch_steps, gates.SALT_REINFORCE)
         archs = gates.sample_archs(self._logits(tau), seed, cfg.reinforce_samples)  # (M, blocks)
         batch = next(iterator)
         accuracy, latency = [], []

@@ -28,3 +28,9 @@ def test_summary_of_agreeing_and_disagreeing_seeds():
     assert s["derived"] == pytest.approx(0.95) and s["seconds"] == pytest.approx(11.0)
     # Chance: op frequencies a 5/12, b 2/12, c 3/12, d 2/12.
     assert s["chance"] == pytest.approx((25 + 4 + 9 + 4) / 144)
+
+
+def test_paths_only_keeps_the_weights_and_data_of_seed_0():
+    assert seed_agreement.changes("paths_only", 2) == {"seed": 0, "path_seed": 1002}
+    assert seed_agreement.changes("beta1_09", 2) == {"arch_beta1": 0.9}
+    assert "path_seed 1000 + s" in seed_agreement.describe(seed_agreement.VARIANTS["paths_only"])

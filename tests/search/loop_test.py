@@ -255,3 +255,16 @@ def test_weight_paths_choose_when_the_weight_steps_sample_uniformly(tmp_path, la
     config = _config(weight_paths=weight_paths, target_latency=latency.bounds()[1])
     search = Search(SPACE, tiny_data(), config, str(tmp_path), latency, progress=False)
     assert [search._uniform_paths(e) for e in range(config.total_epochs)] == expected
+
+
+def test_path_seed_moves_the_paths_alone(tmp_path, latency):
+    """One --seed, two path seeds: the same initial weights, other paths."""
+    config = _config(target_latency=latency.bounds()[1])
+    runs = [Search(SPACE, tiny_data(), dataclasses.replace(config, path_seed=p),
+                   str(tmp_path / str(p)), latency, progress=False) for p in (None, 7)]
+    for a, b in zip(*(r.state.supernet.weight_variables for r in runs)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    paths = [[r.steps._paths(tf.constant(c, tf.int64), gates.SALT_WEIGHT).numpy() for c in range(8)]
+             for r in runs]
+    assert not all(np.array_equal(x, y) for x, y in zip(*paths))
+    assert runs[0].config.sampling_seed == config.seed and runs[1].config.sampling_seed == 7

@@ -48,3 +48,6 @@ def test_a_run_stored_before_a_field_existed_resumes_under_its_old_behaviour(tmp
                                {"seed": 0, "weight_paths": "uniform"}, None)
     with pytest.raises(SearchError, match=r"config.weight_paths: 'p' in the workdir, 'uniform'"):
         records.check_or_write_run(str(path), other, write=True)
+    with_path_seed = records.run_record({"name": "s"}, {"name": "fashion_mnist"},
+                                        {"seed": 0, "path_seed": None}, None)
+    assert records.check_or_write_run(str(path), with_path_seed, write=True) is True
