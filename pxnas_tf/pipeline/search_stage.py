@@ -73,8 +73,8 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
                            time.monotonic() - t0)
     log(f"    {cfg.warmup_epochs} warm-up + {cfg.epochs} search epoch(s) of "
         f"{data.steps_per_epoch} steps (batch {cfg.batch_size}), an arch step every "
-        f"{cfg.arch_every} weight step(s) (Adam lr {cfg.arch_lr:g}, temperature 1 -> "
-        f"{cfg.arch_temperature:g}), loss {loss}, {cfg.latency_budget} budget at "
+        f"{cfg.arch_every} weight step(s) (Adam lr {cfg.arch_lr:g} beta1 {cfg.arch_beta1:g}, "
+        f"temperature 1 -> {cfg.arch_temperature:g}), loss {loss}, {cfg.latency_budget} budget at "
         f"{target.target:.4g} ms")
     log("    (the first step builds the supernet's step functions: 1-3 min on 2 cores)")
     result = run_search(space, data, cfg, workdir, latency, strategy, progress=config.progress)

@@ -31,6 +31,6 @@ def test_summary_of_agreeing_and_disagreeing_seeds():
 
 
 def test_paths_only_keeps_the_weights_and_data_of_seed_0():
-    assert seed_agreement.changes("paths_only", 2) == {"seed": 0, "path_seed": 1002}
+    assert seed_agreement.changes("paths_only", 2) == {"arch_beta1": 0.0, "seed": 0, "path_seed": 1002}
     assert seed_agreement.changes("beta1_09", 2) == {"arch_beta1": 0.9}
     assert "path_seed 1000 + s" in seed_agreement.describe(seed_agreement.VARIANTS["paths_only"])
