@@ -60,6 +60,8 @@ def define_flags() -> None:
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Search seeds.")
     flags.DEFINE_float("target_scale", 1.0, "Target as a multiple of the table's latency of "
                        "MobileNetV2's block pattern in the space (1: the demo's).")
+    flags.DEFINE_boolean("only_done", False, "Report the searches already stored in the work dir "
+                         "(each variant with the seeds it has), running none.")
     flags.DEFINE_string("latency_table", None, "The int8 host table (the demo's).")
     flags.DEFINE_string("workdir", "runs/bench_agreement", "Work dir (resumable).")
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "seed_agreement.md"),
@@ -74,13 +76,14 @@ def changes(name: str, seed: int) -> dict:
     return variant
 
 
-def search_variant(name: str, seed: int) -> dict:
-    """The demo's search with the variant's changes (reused when done)."""
+def search_variant(name: str, seed: int) -> dict | None:
+    """The demo's search with the variant's changes (reused when done; with
+    --only_done, None when not done)."""
     from pxnas_tf import pipeline
     tag = f"{name}_x{FLAGS.target_scale:g}_s{seed}"
     path = os.path.join(FLAGS.workdir, f"search_{tag}.json")
     done = sq._load(path)
-    if done:
+    if done or FLAGS.only_done:
         return done
     config = dataclasses.replace(sq._base_config(seed), **changes(name, seed),
                                  workdir=os.path.join(FLAGS.workdir, tag))
@@ -141,13 +144,15 @@ def report(results: dict[str, list[dict]]) -> str:
                          f"{r['expected_ms'] / r['target_ms']:.2f} | "
                          f"{r['predicted_ms'] / r['target_ms']:.2f} | {r['decided']:.2f} | "
                          f"{r['seconds']:.0f} |")
-    lines += ["", "| variant | agreement (mean pairwise) | chance | blocks with a majority op | "
-              "mean E[LAT] / target | mean decided | median search s | decides consistently |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| variant | seeds | agreement (mean pairwise) | chance | blocks with a majority "
+              "op | mean E[LAT] / target | mean decided | median search s | decides consistently |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
+        if len(rows) < 2:
+            continue  # agreement needs two seeds
         s = summarise(rows)
         ok = s["agreement"] >= 0.5 and s["agreement"] > s["chance"]
-        lines.append(f"| {name} | {s['agreement']:.0%} | {s['chance']:.0%} | {s['majority']:.0%} "
+        lines.append(f"| {name} | {len(rows)} | {s['agreement']:.0%} | {s['chance']:.0%} | {s['majority']:.0%} "
                      f"| {s['over']:.2f} | {s['decided']:.2f} | {s['seconds']:.0f} | "
                      f"{'yes' if ok else 'no'} |")
     return "\n".join(lines) + "\n"
@@ -166,6 +171,8 @@ def main(argv) -> None:
         results[name] = []
         for seed in (int(s) for s in FLAGS.seeds):
             r = search_variant(name, seed)
+            if r is None:
+                continue
             print(f"{name} s{seed}: {r['arch']} E[LAT]/T {r['expected_ms'] / r['target_ms']:.2f} "
                   f"derived/T {r['predicted_ms'] / r['target_ms']:.2f} decided "
                   f"{r['decided']:.2f} ({r['seconds']:.0f} s)", flush=True)
