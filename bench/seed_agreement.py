@@ -38,8 +38,8 @@ FLAGS = flags.FLAGS
 
 PATHS_ONLY = "paths_only"  # a variant whose seeds move only the sampled paths
 
-# Variant name -> PipelineConfig changes. Each names its arch_beta1: the demo's default was 0
-# (the paper's) until 2026-12-06 and is 0.9 since, after the runs of this script.
+# Variant name -> PipelineConfig changes. Each names its arch_beta1 (the demo's default is the
+# paper's 0; 0.9 was tried as a default and not kept: docs/benchmarks/seed_agreement.md).
 VARIANTS = {
     "beta1_0": {"arch_beta1": 0.0},
     "beta1_09": {"arch_beta1": 0.9},
