@@ -94,8 +94,8 @@ class PipelineConfig:
     arch_every: int | None = knob(1, "Weight steps per arch step.")
     arch_beta1: float = knob(0.0, "Adam beta1 of the arch logits (0: the paper's). 0.9 "
                              "averages the noisy arch gradients over about 10 steps: seeds "
-                             "agree more (38% of the ops against 25%) but the known-answer "
-                             "check fails (76% of the blocks against 94%); see "
+                             "agree more (38% of the ops against 25%), the known-answer check "
+                             "does not (25 against 27 of 33 blocks); see "
                              "docs/benchmarks/seed_agreement.md.")
     arch_temperature: float | None = knob(0.2, "Temperature of the logits after the last arch "
                                           "step (p = softmax(alpha / tau), tau falling from 1): "
