@@ -102,11 +102,13 @@ def test_times_are_scaled_to_the_reference_speed(quick):
     runner = TFRunner("cpu", batch=2, threads=None, settings=quick, reference_ms=100.0)
     (model, m), = runner.measure([BenchModel("same_as_reference", "", keras=reference_model)])
     # The reference net itself, timed beside the reference: its time is
-    # scaled to the 100 ms it was told, within the two timings' noise.
-    assert 70.0 < m.value_ms < 130.0
+    # scaled to the 100 ms it was told. Quick rounds on a shared 2-core host
+    # put the two timings up to about 40% apart (CI saw 140 ms once), so the
+    # bound is 2x each way; unscaled, the net takes under 20 ms (checked below).
+    assert 50.0 < m.value_ms < 200.0
     fresh = TFRunner("cpu", batch=2, threads=None, settings=quick)
     list(fresh.measure([BenchModel(BLOCK, "", keras=block_models.keras_factory(BLOCK))]))
-    assert 0 < fresh.reference_ms < 100.0 and REFERENCE == "reference"
+    assert 0 < fresh.reference_ms < 20.0 and REFERENCE == "reference"
 
 
 def test_reference_ms_is_a_typed_field():
