@@ -74,29 +74,38 @@ def signal_stats(grads: np.ndarray) -> dict:
             "std": float(np.median(std[live])), "logits": int(live.sum())}
 
 
-def measure(kind: str) -> list[dict]:
+def probe_search(kind: str, seed: int, workdir: str, steps: int, holdout_examples: int):
+    """A demo-space search set up for probing, not run: its candidate
+    weights `kind`, seed `seed`, CE loss only and room for `steps` warm-up
+    weight steps. Returns (search, its training stream, the holdout's
+    images unbatched)."""
     import dataclasses
-
-    import tensorflow as tf
 
     from pxnas_tf import pipeline
     from pxnas_tf.search import Search
-    from pxnas_tf.search.inputs import endless
 
-    config = pipeline.PipelineConfig(workdir=FLAGS.workdir, holdout_examples=FLAGS.holdout_examples,
-                                     candidate_weights=kind, seed=FLAGS.seed, progress=False)
+    config = pipeline.PipelineConfig(workdir=workdir, holdout_examples=holdout_examples,
+                                     candidate_weights=kind, seed=seed, progress=False)
     splits = pipeline.load_search_data(config)
     space = pipeline.adapted_space(config, splits)
     data = pipeline.search_data(splits)
     target = pipeline.Target(0.0, 1.0, 1.0, "unused")
     cfg = pipeline.search_config(config, target, "ce")
     cfg = dataclasses.replace(cfg, loss="ce", latency_budget="soft", target_latency=None,
-                              warmup_epochs=1, epochs=0,
-                              steps_per_epoch=max(int(w) for w in FLAGS.warmups))
+                              warmup_epochs=1, epochs=0, steps_per_epoch=steps)
     search = Search(space, dataclasses.replace(data, steps_per_epoch=cfg.steps_per_epoch), cfg,
-                    os.path.join(FLAGS.workdir, kind), None, progress=False)
-    train = search._stream(data.train, 0)  # the search's own distributed stream
-    holdout = splits.arch.unbatch()
+                    os.path.join(workdir, f"{kind}_seed{seed}"), None, progress=False)
+    return search, search._stream(data.train, 0), splits.arch.unbatch()
+
+
+def measure(kind: str) -> list[dict]:
+    import tensorflow as tf
+
+    from pxnas_tf.search.inputs import endless
+
+    search, train, holdout = probe_search(kind, FLAGS.seed, FLAGS.workdir,
+                                          max(int(w) for w in FLAGS.warmups),
+                                          FLAGS.holdout_examples)
     rows, done = [], 0
     for warm in sorted(int(w) for w in FLAGS.warmups):
         t0 = time.monotonic()
@@ -118,8 +127,9 @@ def measure(kind: str) -> list[dict]:
 
 
 def report(rows: list[dict]) -> str:
-    from bench.common import machine
     import datetime
+
+    from bench.common import machine
     lines = ["# Arch-gradient signal: CE part of the logit gradient against its noise", "",
              f"Date: {datetime.date.today()}. Command: `python bench/arch_signal.py "
              f"{' '.join(sys.argv[1:])}`.", "",

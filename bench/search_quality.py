@@ -178,31 +178,40 @@ def _base_config(seed: int):
                                    seed=seed, progress=False)
 
 
-def search_one(scale: float, seed: int, log=print) -> dict:
-    """The demo's search at scale x the reference target (reused when done)."""
+def demo_search(config, *, scale: float | None = None, target_ms: float | None = None,
+                log=lambda *_: None) -> dict:
+    """One demo search (`pipeline.search`) with `config`, at `target_ms` or
+    at `scale` x the reference target: the figures every search benchmark
+    keeps of it."""
     from pxnas_tf import pipeline
-    path = os.path.join(FLAGS.workdir, f"search_x{scale:g}_s{seed}.json")
-    done = _load(path)
-    if done:
-        return done
-    config = _base_config(seed)
     splits = pipeline.load_search_data(config)
     space = pipeline.adapted_space(config, splits)
     latency = pipeline.latency_model(space, config.path("table"), config.precision)
     fastest, slowest = latency.bounds()
     reference = pipeline.reference_latency(space, latency)
-    target = pipeline.choose_target(fastest, slowest, target_ms=scale * reference)
-    config = dataclasses.replace(config, workdir=os.path.join(FLAGS.workdir, f"x{scale:g}_s{seed}"))
+    target = pipeline.choose_target(
+        fastest, slowest, target_ms=scale * reference if target_ms is None else target_ms)
     t0 = time.monotonic()
     found = pipeline.search(space, splits, latency, target, config, log)
     s = found.summary
     argmax = [int(np.argmax(p)) for p in s["probabilities"]]
-    doc = {"scale": scale, "seed": seed, "target_ms": target.target, "reference_ms": reference,
-           "arch": s["arch"], "ops": s["ops"], "derived_by": s["derived_by"],
-           "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
-           "argmax_ms": latency.arch_latency(argmax), "decided": s["decided"],
-           "holdout_top1": s["holdout_accuracy"], "search_dir": os.path.dirname(found.files["arch"]),
-           "seconds": time.monotonic() - t0}
+    return {"target_ms": target.target, "reference_ms": reference,
+            "arch": s["arch"], "ops": s["ops"], "derived_by": s["derived_by"],
+            "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
+            "argmax_ms": latency.arch_latency(argmax), "decided": s["decided"],
+            "holdout_top1": s["holdout_accuracy"], "search_dir": os.path.dirname(found.files["arch"]),
+            "seconds": time.monotonic() - t0}
+
+
+def search_one(scale: float, seed: int, log=print) -> dict:
+    """The demo's search at scale x the reference target (reused when done)."""
+    path = os.path.join(FLAGS.workdir, f"search_x{scale:g}_s{seed}.json")
+    done = _load(path)
+    if done:
+        return done
+    config = dataclasses.replace(_base_config(seed),
+                                 workdir=os.path.join(FLAGS.workdir, f"x{scale:g}_s{seed}"))
+    doc = {"scale": scale, "seed": seed, **demo_search(config, scale=scale, log=log)}
     _save(path, doc)
     return doc
 

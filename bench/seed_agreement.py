@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
@@ -79,7 +78,6 @@ def changes(name: str, seed: int) -> dict:
 def search_variant(name: str, seed: int) -> dict | None:
     """The demo's search with the variant's changes (reused when done; with
     --only_done, None when not done)."""
-    from pxnas_tf import pipeline
     tag = f"{name}_x{FLAGS.target_scale:g}_s{seed}"
     path = os.path.join(FLAGS.workdir, f"search_{tag}.json")
     done = sq._load(path)
@@ -87,19 +85,8 @@ def search_variant(name: str, seed: int) -> dict | None:
         return done
     config = dataclasses.replace(sq._base_config(seed), **changes(name, seed),
                                  workdir=os.path.join(FLAGS.workdir, tag))
-    splits = pipeline.load_search_data(config)
-    space = pipeline.adapted_space(config, splits)
-    latency = pipeline.latency_model(space, config.path("table"), config.precision)
-    fastest, slowest = latency.bounds()
-    reference = pipeline.reference_latency(space, latency)
-    target = pipeline.choose_target(fastest, slowest, target_ms=FLAGS.target_scale * reference)
-    t0 = time.monotonic()
-    found = pipeline.search(space, splits, latency, target, config, lambda *_: None)
-    s = found.summary
-    doc = {"variant": name, "seed": seed, "target_ms": target.target, "arch": s["arch"],
-           "ops": s["ops"], "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
-           "decided": s["decided"], "holdout_top1": s["holdout_accuracy"],
-           "config": changes(name, seed), "seconds": time.monotonic() - t0}
+    doc = {"variant": name, "seed": seed, "config": changes(name, seed),
+           **sq.demo_search(config, scale=FLAGS.target_scale)}
     sq._save(path, doc)
     return doc
 
@@ -145,15 +132,15 @@ def report(results: dict[str, list[dict]]) -> str:
                          f"{r['predicted_ms'] / r['target_ms']:.2f} | {r['decided']:.2f} | "
                          f"{r['seconds']:.0f} |")
     lines += ["", "| variant | seeds | agreement (mean pairwise) | chance | blocks with a majority "
-              "op | mean E[LAT] / target | mean decided | median search s | decides consistently |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "op | mean E[LAT] / target | mean derived / target | mean decided | median search s | "
+              "decides consistently |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         if len(rows) < 2:
             continue  # agreement needs two seeds
         s = summarise(rows)
         ok = s["agreement"] >= 0.5 and s["agreement"] > s["chance"]
         lines.append(f"| {name} | {len(rows)} | {s['agreement']:.0%} | {s['chance']:.0%} | {s['majority']:.0%} "
-                     f"| {s['over']:.2f} | {s['decided']:.2f} | {s['seconds']:.0f} | "
+                     f"| {s['over']:.2f} | {s['derived']:.2f} | {s['decided']:.2f} | {s['seconds']:.0f} | "
                      f"{'yes' if ok else 'no'} |")
     return "\n".join(lines) + "\n"
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
@@ -84,7 +83,6 @@ def ranking_taus(scores: dict, standalone: dict, ops: dict, latency: dict) -> di
 def search_variant(name: str, scale: float, seed: int, base_search: dict) -> dict:
     """The demo's search with the variant's changes, at the same target as the
     default's search of this row (reused when done)."""
-    from pxnas_tf import pipeline
     path = os.path.join(FLAGS.workdir, "variants", f"search_{name}_x{scale:g}_s{seed}.json")
     done = sq._load(path)
     if done:
@@ -92,20 +90,8 @@ def search_variant(name: str, scale: float, seed: int, base_search: dict) -> dic
     config = dataclasses.replace(
         sq._base_config(seed), **VARIANTS[name],
         workdir=os.path.join(FLAGS.workdir, "variants", f"{name}_x{scale:g}_s{seed}"))
-    splits = pipeline.load_search_data(config)
-    space = pipeline.adapted_space(config, splits)
-    latency = pipeline.latency_model(space, config.path("table"), config.precision)
-    fastest, slowest = latency.bounds()
-    target = pipeline.choose_target(fastest, slowest, target_ms=base_search["target_ms"])
-    t0 = time.monotonic()
-    found = pipeline.search(space, splits, latency, target, config, lambda *_: None)
-    s = found.summary
-    doc = {"variant": name, "scale": scale, "seed": seed, "target_ms": target.target,
-           "arch": s["arch"], "ops": s["ops"], "derived_by": s["derived_by"],
-           "predicted_ms": s["latency"], "expected_ms": s["expected_latency"],
-           "decided": s["decided"], "holdout_top1": s["holdout_accuracy"],
-           "search_dir": os.path.dirname(found.files["arch"]), "config": VARIANTS[name],
-           "seconds": time.monotonic() - t0}
+    doc = {"variant": name, "scale": scale, "seed": seed, "config": VARIANTS[name],
+           **sq.demo_search(config, target_ms=base_search["target_ms"])}
     sq._save(path, doc)
     return doc
 
