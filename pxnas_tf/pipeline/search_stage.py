@@ -24,6 +24,7 @@ def search_config(config: PipelineConfig, target: Target, loss: str):
             epochs=config.search_epochs, batch_size=config.search_batch_size,
             steps_per_epoch=config.search_steps_per_epoch, arch_lr=config.arch_lr,
             arch_every=config.arch_every, arch_beta1=config.arch_beta1,
+            arch_samples=config.arch_samples,
             arch_temperature=config.arch_temperature,
             arch_delay_epochs=0, loss=loss, candidate_weights=config.candidate_weights,
             weight_paths=config.weight_paths,
@@ -74,6 +75,7 @@ def search(space, splits, latency, target: Target, config: PipelineConfig,
     log(f"    {cfg.warmup_epochs} warm-up + {cfg.epochs} search epoch(s) of "
         f"{data.steps_per_epoch} steps (batch {cfg.batch_size}), an arch step every "
         f"{cfg.arch_every} weight step(s) (Adam lr {cfg.arch_lr:g} beta1 {cfg.arch_beta1:g}, "
+        f"{cfg.arch_samples} path draw(s) each, "
         f"temperature 1 -> {cfg.arch_temperature:g}), loss {loss}, {cfg.latency_budget} budget at "
         f"{target.target:.4g} ms")
     log("    (the first step builds the supernet's step functions: 1-3 min on 2 cores)")

@@ -116,6 +116,9 @@ class SearchConfig(SGDKnobs):
     arch_beta2: float = knob(0.999, "Adam beta2 of the logits.")
     arch_epsilon: float = knob(1e-8, "Adam epsilon of the logits.")
     arch_every: int = knob(5, "Weight steps per arch step.")
+    arch_samples: int = knob(1, "Path draws per gradient arch step, averaged on its batch (1: "
+        "the paper's): the arch gradient's noise comes mostly from the paths drawn in the "
+        "other blocks, so K draws cut its variance about K-fold.")
     arch_delay_epochs: int = knob(1, "Search epochs without arch steps.")
     arch_temperature: float = knob(1.0, "Temperature of the logits after the last arch step: p = "
         "softmax(alpha / tau), tau falling geometrically from 1 (1: no annealing, the paper's).")

@@ -146,28 +146,40 @@ class SearchSteps:
                  "expected_latency": expected / self.strategy.num_replicas_in_sync}
         return grads, stats
 
-    def _replica_arch(self, batch, paths, temperature):
+    def _replica_arch(self, batch, draws, temperature):
         images, labels = batch
-        grads, stats = self._arch_grads(images, labels, paths, temperature)
+        grads, stats = self._arch_grads(images, labels, draws[0], temperature)
+        for paths in draws[1:]:  # arch_samples > 1: the mean over the draws, one batch
+            more, more_stats = self._arch_grads(images, labels, paths, temperature)
+            grads = [g + m for g, m in zip(grads, more)]
+            stats = {k: v + more_stats[k] for k, v in stats.items()}
+        if len(draws) > 1:
+            grads = [g / len(draws) for g in grads]
+            # CE, hits and count add up over the draws; the loss and E[LAT] are means.
+            stats["arch_loss"] /= len(draws)
+            stats["expected_latency"] /= len(draws)
         self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
         return stats
 
     def _arch_step(self, iterator):
         """One gradient step of the logits on the next arch-holdout batch,
-        at this step's temperature; mode "two" then shifts the sampled
-        pairs' logits so that the pair keeps its total probability (its
-        CE gradient alone would leave the unsampled ops' probabilities
-        as they were; the latency term reaches every logit and moves them
-        all)."""
+        at this step's temperature, averaged over `arch_samples` path
+        draws; mode "two" then shifts the sampled pairs' logits so that
+        they keep their total probability (their CE gradient alone would
+        leave the unsampled ops' probabilities as they were; the latency
+        term reaches every logit and moves them all)."""
         tau = self.state.temperature()
-        paths = self._paths(self.state.arch_steps, gates.SALT_ARCH, pairs=True)
+        k = self.config.arch_samples
+        draws = [self._paths(self.state.arch_steps * k + i, gates.SALT_ARCH, pairs=True)
+                 for i in range(k)]
         old = [tf.identity(a) for a in self._logits(tau)]
-        stats = self.strategy.run(self._replica_arch, args=(next(iterator), paths, tau))
+        stats = self.strategy.run(self._replica_arch, args=(next(iterator), draws, tau))
         stats = self._sum(stats)
         if self.config.mixed_op_mode == "two":
             with tf.control_dependencies(list(stats.values())):
                 for b, alpha in enumerate(self._arch_vars):
-                    mask = gates.pair_mask(alpha.shape[0], paths[b])
+                    mask = tf.reduce_max(tf.stack(
+                        [gates.pair_mask(alpha.shape[0], paths[b]) for paths in draws]), 0)
                     offset = gates.renormalise_offset(old[b], alpha.value / tau, mask)
                     alpha.assign(alpha.value - offset * tau * mask)
         self.state.arch_steps.assign_add(1)

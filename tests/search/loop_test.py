@@ -124,6 +124,35 @@ def test_two_mode_arch_step_keeps_unsampled_probabilities():
             assert not np.allclose(after[b][list(pair)], before[b][list(pair)])
 
 
+def test_arch_samples_average_the_gradients_of_several_path_draws():
+    """With arch_samples = 2 an arch step applies the mean of the CE
+    gradients of two path draws on its batch (the draws of counters 2s and
+    2s + 1). An Adam epsilon far above the gradients makes its first step
+    linear: Keras's Adam moves the logits by -lr sqrt(1 - beta2) / epsilon
+    x the gradient (beta1 0; its bias correction folded into the lr)."""
+    space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
+    config = make_config("toy", batch_size=8, loss="ce", arch_samples=2, arch_lr=1e4,
+                         arch_epsilon=1e4, arch_temperature=1.0, epochs=1, arch_delay_epochs=0,
+                         arch_every=1)
+    strategy = tf.distribute.get_strategy()
+    state = SearchState(space, config, strategy, 8)
+    steps = SearchSteps(state, config, None, strategy, 8)
+    images, labels = next(iter(tiny_data().arch))
+    tau = state.temperature()
+    draws = [steps._paths(tf.constant(i, tf.int64), gates.SALT_ARCH, pairs=True) for i in (0, 1)]
+    assert not np.array_equal(draws[0].numpy(), draws[1].numpy())
+    grads = [[g.numpy() for g in steps._arch_grads(images, labels, p, tau)[0]] for p in draws]
+    before = [a.value.numpy() for a in state.supernet.arch_variables]
+    steps.arch_step(iter([(images, labels)]))
+    after = [a.value.numpy() for a in state.supernet.arch_variables]
+    for b in range(space.num_blocks):
+        mean = (grads[0][b] + grads[1][b]) / 2
+        np.testing.assert_allclose(before[b] - after[b], mean * np.sqrt(1 - config.arch_beta2),
+                                   rtol=1e-3, atol=1e-9)
+    # The two draws' gradients differ, so a step on one draw alone would not match.
+    assert any(not np.allclose(g0, g1, rtol=0.1) for g0, g1 in zip(*grads))
+
+
 def test_two_mode_weight_steps_draw_the_active_op_from_p():
     """Mode two's weight steps draw the active op from p itself (a pick
     inside a sampled pair would over-draw the likely op: p = (.6, .25, .1,
