@@ -77,6 +77,12 @@ def frozen_pairs(num_blocks: int, seed: int) -> tuple[tuple[int, int], ...]:
     return tuple((b, TWINS[(b + seed) % 2]) for b in range(num_blocks))
 
 
+def pipeline_defaults() -> dict:
+    """The demo's settings (the defaults of the flags above)."""
+    from pxnas_tf.pipeline import PipelineConfig
+    return {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+
+
 def run_one(space, data, config, workdir: str, latency, progress: bool = False) -> Outcome:
     """One search with a frozen twin in every block (`config` gives the
     schedule, loss and target; its frozen_candidates are set here)."""
@@ -137,7 +143,8 @@ def main(argv) -> None:
         lo, hi = latency.bounds()
         target = lo + FLAGS.target_fraction * (hi - lo)
         config = pipeline.search_config(
-            dataclasses.replace(base, seed=seed, candidate_weights=FLAGS.candidate_weights),
+            dataclasses.replace(base, seed=seed, candidate_weights=FLAGS.candidate_weights,
+                                arch_samples=FLAGS.arch_samples, arch_beta1=FLAGS.arch_beta1),
             pipeline.Target(lo, hi, target, "fraction", "MMACs"), "abs#target")
         config = config.replace(latency_budget="soft")
         o = run_one(space, data, config, os.path.join(FLAGS.workdir, f"seed{seed}"), latency)
@@ -149,7 +156,9 @@ def main(argv) -> None:
                   f"{list(space.blocks()[0].candidates)}, {FLAGS.candidate_weights} candidate "
                   "weights (the frozen twin has its own); the demo's search schedule "
                   f"({config.warmup_epochs} warm-up + {config.epochs} search epochs of "
-                  f"{data.steps_per_epoch} steps, arch lr {config.arch_lr:g}, temperature to "
+                  f"{data.steps_per_epoch} steps, arch lr {config.arch_lr:g}, beta1 "
+                  f"{config.arch_beta1:g}, {config.arch_samples} path draw(s) per arch step, "
+                  "temperature to "
                   f"{config.arch_temperature:g}), loss abs#target on the MACs proxy at "
                   f"{FLAGS.target_fraction:g} of its range, seeds {seeds}.")
     fileio.atomic_write_text(FLAGS.out, text)
@@ -162,6 +171,9 @@ if __name__ == "__main__":
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Search seeds.")
     flags.DEFINE_enum("candidate_weights", "shared", ["shared", "independent"],
                       "Candidate weights of the supernet (the frozen twin always has its own).")
+    demo = pipeline_defaults()
+    flags.DEFINE_integer("arch_samples", demo["arch_samples"], "Path draws per arch step.")
+    flags.DEFINE_float("arch_beta1", demo["arch_beta1"], "Adam beta1 of the arch logits.")
     flags.DEFINE_float("target_fraction", 0.3, "Target as a fraction of the proxy's range.")
     flags.DEFINE_string("workdir", "runs/bench_known_answer", "Where the searches go.")
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "known_answer.md"),

@@ -48,6 +48,7 @@ VARIANTS = {
     "epochs6": {"arch_beta1": 0.0, "search_epochs": 6},
     "warmup3": {"arch_beta1": 0.0, "search_warmup_epochs": 3},
     "uniform": {"arch_beta1": 0.0, "weight_paths": "uniform"},
+    "samples4": {"arch_beta1": 0.0, "arch_samples": 4},
     # Seed s: initial weights and data order of seed 0, the paths of path_seed 1000 + s.
     "paths_only": {"arch_beta1": 0.0, PATHS_ONLY: True},
 }

@@ -19,8 +19,12 @@ Reported per warm-up length:
 - *within a seed*: how often the two halves of the draws name the same
   favoured op (the agreement that noise alone leaves at draws / 2 per
   estimate);
+- *within a seed*, too: the reliability of the mean gradients (the
+  correlation of the two halves' means, stepped up to all draws);
 - *across seeds*: how often two seeds' supernets name the same op (all
-  draws), and the median correlation of their per-block mean gradients;
+  draws), the median correlation of their per-block mean gradients, and
+  that correlation divided by the reliability (what noise-free probes of
+  two seeds would share);
 - chance: one over the number of ops.
 
 Decided before the run: if within-seed agreement is well above chance and
@@ -88,6 +92,21 @@ def across_agreement(means: list[list[np.ndarray]]) -> tuple[float, float]:
     return float(np.mean(same)), float(np.median(corr))
 
 
+def reliability(*seeds: list[list[np.ndarray]]) -> float:
+    """How far mean gradients over all of a seed's draws are from noise:
+    the median, over every seed's blocks, of the correlation of the two
+    halves' means, stepped up to the full count of draws (Spearman-Brown:
+    2r / (1 + r)). 1: noise-free."""
+    corr = []
+    for draws in seeds:
+        half = len(draws) // 2
+        first = [np.mean(b, 0) for b in zip(*draws[:half])]
+        second = [np.mean(b, 0) for b in zip(*draws[half:])]
+        corr += [np.corrcoef(a, b)[0, 1] for a, b in zip(first, second) if a.std() and b.std()]
+    r = float(np.median(corr))
+    return 2 * r / (1 + r)
+
+
 def probe_seed(seed: int) -> dict:
     """{warm-up: per-draw per-block gradients} for one seed, from its
     saved file when there is one."""
@@ -125,9 +144,12 @@ def summarise(per_seed: dict[int, dict]) -> list[dict]:
         means = [[np.mean(b, 0) for b in zip(*d)] for d in draws]
         same, corr = across_agreement(means)
         ops = [len(g) for g in means[0]]
+        rel = reliability(*draws)
         rows.append({"warmup": warm,
                      "within": float(np.mean([halves_agreement(d) for d in draws])),
-                     "across": same, "corr": corr,
+                     "reliability": rel, "across": same, "corr": corr,
+                     # The across-seed correlation the noise leaves of a noise-free one.
+                     "true_corr": corr / rel if rel > 0 else float("nan"),
                      "chance": float(np.mean([1.0 / n for n in ops]))})
     return rows
 
@@ -143,12 +165,18 @@ def report(rows: list[dict], seeds: list[int]) -> str:
              f"seeds {seeds}; after each warm-up (weight steps on uniformly sampled paths, "
              f"batch 64), {FLAGS.draws} holdout batches of {FLAGS.batch} give each logit's CE "
              "gradient. Favoured op per block: the most negative mean gradient.", "",
-             "| warm-up steps | within a seed: halves agree | across seeds: same op | "
-             "across seeds: median corr. of mean gradients | chance |",
-             "|---|---|---|---|---|"]
+             "| warm-up steps | within a seed: halves agree | within a seed: reliability of "
+             "the mean gradients | across seeds: same op | chance | across seeds: median corr. "
+             "of mean gradients | the same, noise removed |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['warmup']} | {r['within']:.0%} | {r['across']:.0%} | "
-                     f"{r['corr']:+.2f} | {r['chance']:.0%} |")
+        lines.append(f"| {r['warmup']} | {r['within']:.0%} | {r['reliability']:.2f} | "
+                     f"{r['across']:.0%} | {r['chance']:.0%} | {r['corr']:+.2f} | "
+                     f"{r['true_corr']:+.2f} |")
+    lines += ["", "Reliability: the median per-block correlation of the two halves' mean "
+              "gradients, stepped up to all draws (Spearman-Brown); 1 is noise-free. Noise "
+              "removed: the across-seed correlation divided by the reliability (the "
+              "correlation two noise-free probes of different seeds would show)."]
     return "\n".join(lines) + "\n"
 
 

@@ -36,3 +36,15 @@ def test_across_seeds_same_op_and_correlation():
     assert same == pytest.approx((1 + 0.5 + 0.5) / 3)
     # Correlations: 1, 1 (a, a); about 0.99 and -1 (a, b), twice: median about 0.99.
     assert 0.95 < corr < 1.0
+
+
+def test_reliability_is_one_without_noise_and_near_zero_with_only_noise():
+    rng = np.random.default_rng(1)
+    means = [rng.standard_normal(5) for _ in range(30)]
+    assert consistency.reliability(_draws(means, 8, 0.0, rng)) == pytest.approx(1.0)
+    assert abs(consistency.reliability(_draws([np.zeros(5)] * 400, 8, 1.0, rng))) < 0.2
+    # Signal and noise alike per draw: each half's mean has a quarter of the noise's
+    # variance, so the halves correlate at 0.8 and all draws at 2 x 0.8 / 1.8.
+    noisy = consistency.reliability(_draws([rng.standard_normal(5) for _ in range(400)], 8,
+                                           1.0, rng))
+    assert noisy == pytest.approx(1.6 / 1.8, abs=0.06)
