@@ -14,8 +14,8 @@ from pxnas_tf.testing import load_bench, tiny_data, tiny_space
 
 known_answer = load_bench("known_answer")
 
-# The demo's momentum of the arch logits (the schedule below is the demo's, shortened).
-DEMO_BETA1 = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}["arch_beta1"]
+# The demo's arch-step settings (the schedule below is the demo's, shortened).
+DEMO = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
 SPACE = tiny_space(candidates=("k3_e3", "k5_e3", "k3_e6"), blocks=5, zero_op=False)
 
 
@@ -64,7 +64,7 @@ def test_search_prefers_the_trainable_twin(tmp_path, kind):
     for seed in (0, 1):
         config = make_config("toy", batch_size=16, warmup_epochs=2, epochs=3,
                              arch_delay_epochs=0, arch_every=1, arch_lr=0.05,
-                             arch_beta1=DEMO_BETA1,
+                             arch_beta1=DEMO["arch_beta1"], arch_samples=DEMO["arch_samples"],
                              loss="abs#target", target_latency=lo + 0.3 * (hi - lo),
                              latency_lambda=0.1, seed=seed, checkpoint_every=0,
                              candidate_weights=kind)
