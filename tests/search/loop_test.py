@@ -97,28 +97,31 @@ def test_band_budget_derives_an_arch_near_the_target(tmp_path, latency):
         _config(loss="ce", latency_budget="band")
 
 
-def test_two_mode_arch_step_keeps_unsampled_probabilities():
+@pytest.mark.parametrize("samples", [1, 2])
+def test_two_mode_arch_step_keeps_unsampled_probabilities(samples):
     """Mode two with CE only: at the step's temperature, the ops outside the
-    sampled pair keep their probabilities (the annealing schedule of the
-    small-data defaults is on: the shift works on the tempered logits)."""
-    space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6"), blocks=2)
+    sampled pair (with several path draws: outside every sampled pair) keep
+    their probabilities (the annealing schedule of the small-data defaults
+    is on: the shift works on the tempered logits)."""
+    space = tiny_space(candidates=("k3_e3", "k5_e3", "k5_e6", "k3_e6"), blocks=2)
     config = make_config("toy", grad_mode="two", batch_size=8, loss="ce", arch_lr=0.5, epochs=1,
-                         arch_delay_epochs=0, arch_every=1)
+                         arch_delay_epochs=0, arch_every=1, arch_samples=samples)
     assert config.arch_temperature < 1.0
     strategy = tf.distribute.get_strategy()
     state = SearchState(space, config, strategy, 8)
     steps = SearchSteps(state, config, None, strategy, 8)
     it = iter(tiny_data().arch)
     for _ in range(3):
-        paths = steps._paths(state.arch_steps, gates.SALT_ARCH, pairs=True).numpy()
+        draws = [steps._paths(state.arch_steps * samples + i, gates.SALT_ARCH, pairs=True).numpy()
+                 for i in range(samples)]
         tau = float(state.temperature().numpy())
         before = state.supernet.probabilities(tau)
         steps.arch_step(it)
         assert float(state.temperature().numpy()) < tau  # annealing on
         after = state.supernet.probabilities(tau)
         for b in range(space.num_blocks):
-            pair = set(paths[b])
-            assert len(pair) == 2
+            assert all(len(set(paths[b])) == 2 for paths in draws)
+            pair = set().union(*(paths[b] for paths in draws))
             others = [j for j in range(len(before[b])) if j not in pair]
             np.testing.assert_allclose(after[b][others], before[b][others], rtol=1e-5)
             assert not np.allclose(after[b][list(pair)], before[b][list(pair)])
