@@ -21,6 +21,10 @@ from pxnas_tf.search.state import SearchState
 from pxnas_tf.search_math import gates, objectives, reinforce
 
 
+# The statistics of a gradient arch step (float32 scalars, per replica).
+ARCH_STATS = ("arch_loss", "arch_ce", "arch_correct", "arch_count", "expected_latency")
+
+
 class SearchSteps:
     """Weight, arch (gradient or REINFORCE) and evaluation steps.
 
@@ -148,16 +152,26 @@ class SearchSteps:
 
     def _replica_arch(self, batch, draws, temperature):
         images, labels = batch
-        grads, stats = self._arch_grads(images, labels, draws[0], temperature)
-        for paths in draws[1:]:  # arch_samples > 1: the mean over the draws, one batch
-            more, more_stats = self._arch_grads(images, labels, paths, temperature)
-            grads = [g + m for g, m in zip(grads, more)]
-            stats = {k: v + more_stats[k] for k, v in stats.items()}
-        if len(draws) > 1:
-            grads = [g / len(draws) for g in grads]
+        k = self.config.arch_samples
+        if k == 1:
+            grads, stats = self._arch_grads(images, labels, draws[0], temperature)
+        else:
+            # The mean over the draws, one batch. A while loop, not k calls: one copy of the
+            # supernet's forward and backward in the graph (k copies took k times as long to
+            # trace and optimise).
+            def body(i, grads, stats):
+                more, more_stats = self._arch_grads(images, labels, draws[i], temperature)
+                return (i + 1, [g + m for g, m in zip(grads, more)],
+                        {name: v + more_stats[name] for name, v in stats.items()})
+
+            zero = tf.constant(0.0)
+            start = ([tf.zeros_like(a) for a in self._arch_vars],
+                     {name: zero for name in ARCH_STATS})
+            _, grads, stats = tf.while_loop(lambda i, *_: i < k, body, (tf.constant(0), *start))
+            grads = [g / k for g in grads]
             # CE, hits and count add up over the draws; the loss and E[LAT] are means.
-            stats["arch_loss"] /= len(draws)
-            stats["expected_latency"] /= len(draws)
+            stats["arch_loss"] /= k
+            stats["expected_latency"] /= k
         self.state.arch_opt.apply_gradients(zip(grads, self._arch_vars))
         return stats
 
@@ -170,8 +184,8 @@ class SearchSteps:
         term reaches every logit and moves them all)."""
         tau = self.state.temperature()
         k = self.config.arch_samples
-        draws = [self._paths(self.state.arch_steps * k + i, gates.SALT_ARCH, pairs=True)
-                 for i in range(k)]
+        draws = tf.stack([self._paths(self.state.arch_steps * k + i, gates.SALT_ARCH, pairs=True)
+                          for i in range(k)])  # (k, blocks, 2)
         old = [tf.identity(a) for a in self._logits(tau)]
         stats = self.strategy.run(self._replica_arch, args=(next(iterator), draws, tau))
         stats = self._sum(stats)
@@ -179,7 +193,7 @@ class SearchSteps:
             with tf.control_dependencies(list(stats.values())):
                 for b, alpha in enumerate(self._arch_vars):
                     mask = tf.reduce_max(tf.stack(
-                        [gates.pair_mask(alpha.shape[0], paths[b]) for paths in draws]), 0)
+                        [gates.pair_mask(alpha.shape[0], draws[i, b]) for i in range(k)]), 0)
                     offset = gates.renormalise_offset(old[b], alpha.value / tau, mask)
                     alpha.assign(alpha.value - offset * tau * mask)
         self.state.arch_steps.assign_add(1)
