@@ -3,19 +3,17 @@ latency term on, the search gives a trainable candidate a larger
 probability than its twin of identical latency whose weights stay at their
 random initialisation, in at least 90% of the blocks."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from pxnas_tf.pipeline import PipelineConfig
 from pxnas_tf.search import LatencyModel, make_config
 from pxnas_tf.testing import load_bench, tiny_data, tiny_space
 
 known_answer = load_bench("known_answer")
 
 # The demo's arch-step settings (the schedule below is the demo's, shortened).
-DEMO = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+DEMO = known_answer.pipeline_defaults()
 SPACE = tiny_space(candidates=("k3_e3", "k5_e3", "k3_e6"), blocks=5, zero_op=False)
 
 
