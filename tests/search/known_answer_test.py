@@ -3,7 +3,6 @@ latency term on, the search gives a trainable candidate a larger
 probability than its twin of identical latency whose weights stay at their
 random initialisation, in at least 90% of the blocks."""
 
-
 import numpy as np
 import pytest
 
