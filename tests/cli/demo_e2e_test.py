@@ -92,6 +92,7 @@ def test_demo_writes_every_file_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # the tf runner times the table and the net: run alone, not beside others
 @pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs Debian's dataset-fashion-mnist")
 def test_demo_for_a_tensorflow_runtime_target(tmp_path):
     """--runner=tf:cpu: the table is built and the trained net timed in the
