@@ -78,3 +78,30 @@ def test_validate_a_foreign_net(tmp_path, tiny_space, quick, quick_build):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_synthetic_nets_are_fixed_by_their_seed():
+    assert foreign_nets.parse_spec("synth_s12@64") == ("synth", 1.0, False, 64)
+    for bad in ("synth@64", "mobilenet_s3@96"):
+        with pytest.raises(foreign_nets.ForeignNetError, match="synth_sSEED@SIZE"):
+            foreign_nets.parse_spec(bad)
+    a, b, c = (foreign_nets.build(s) for s in ("synth_s3@48", "synth_s3@48", "synth_s4@48"))
+    layers = lambda m: [(type(l).__name__, l.output.shape) for l in m.layers]  # noqa: E731
+    assert layers(a) == layers(b) and layers(a) != layers(c)
+    assert a.input_shape[1:] == (48, 48, 3) and a.output_shape[-1] in (10, 100, 1000)
+
+
+def test_synthetic_nets_run_the_kernels_of_mobile_nets():
+    """Over the in-net calibration's nets every op type that real mobile nets
+    bring (MobileNetV3's hard-swish and SE multiplies, pooling, residual adds)
+    appears, with wide layers only at small feature maps."""
+    from pxnas_tf.latency.build import in_net
+
+    types, largest = set(), 0
+    for spec in in_net.specs()[:12]:
+        for op in ops_of_keras_model(foreign_nets.build(spec), "float32"):
+            types.add(op.type)
+            largest = max(largest, op.out_elems)
+    assert {"conv", "dwconv", "add", "mul", "hswish", "sigmoid", "pool", "fc",
+            "softmax"} <= types and ({"maxpool", "avgpool"} & types)
+    assert largest <= 2 * 80 * 80 * 32  # the stem at 160 px is the largest map

@@ -152,3 +152,61 @@ def test_a_table_in_a_folder_it_cannot_write_still_gets_its_op_model(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def _truth_table(keys, seed=0):
+    """`_synthetic_table` with its truth: ops -> their summed model time."""
+    table = _synthetic_table(keys, seed)
+    fit = om.fit_table(table)  # exact on its own data: the truth's coefficients
+    return table, lambda ops: fit.predict_ops(ops, add_overhead=False).ms
+
+
+def _in_net_record(nets):
+    from pxnas_tf.latency.model.ops import op_key
+    return {"format": "pxnas_tf.in_net/v1", "complete": True,
+            "nets": {name: {"ops": [op_key(op) for op in ops], "runs": [ms], "ms": ms}
+                     for name, (ops, ms) in nets.items()}}
+
+
+def _arch_ops(arch):
+    return [op for key in keys_lib.arch_keys(arch) for op in ops_of_key(key)]
+
+
+def test_whole_nets_of_the_in_net_calibration_pull_the_fit_towards_them():
+    """Whole nets that run 25% slower than their ops alone (a linear truth):
+    fit with them as rows, the model predicts other whole nets slower than
+    the model of the single entries does, and closer to their time."""
+    from pxnas_tf.search_space import random_archs
+
+    space = load_space("proxyless_small")
+    table, truth = _truth_table(keys_lib.space_keys(space))
+    alone = om.fit_table(table)
+    fitted = random_archs(space, 12, seed=1)
+    table.metadata.in_net = _in_net_record(
+        {a.name: (_arch_ops(a), 1.25 * truth(_arch_ops(a))) for a in fitted})
+    with_nets = om.fit_table(table)
+    assert len(om.in_net_rows(table)) == 12
+    for arch in random_archs(space, 5, seed=2):  # nets not fitted
+        ops = _arch_ops(arch)
+        whole = 1.25 * truth(ops)
+        before = alone.predict_ops(ops, add_overhead=False).ms / whole
+        after = with_nets.predict_ops(ops, add_overhead=False).ms / whole
+        assert before == pytest.approx(0.8, abs=0.01)
+        assert after > before + 0.08, (before, after)
+    # The cached fit of a table changes with its in-net record.
+    assert om.table_digest(table, "median") != om.table_digest(
+        _synthetic_table(keys_lib.space_keys(space)), "median")
+
+
+def test_in_net_rows_take_out_the_overhead_and_the_streaming_term():
+    ops = [Op("conv", (8, 8, 64), (8, 8, 1024), 1, 1)]  # 64 KiB of int8 weights
+    table = LatencyTable()
+    table.metadata.precision = "int8"
+    table.metadata.overhead = {"ms": {"1x8x8x64": 0.01}}
+    table.metadata.weight_streaming = {"ms_per_mb": 0.5, "l2_bytes": 32 << 10}
+    table.metadata.in_net = _in_net_record({"a": (ops, 0.2)})
+    ((row_ops, value),) = om.in_net_rows(table)
+    assert row_ops == ops
+    assert value == pytest.approx(0.2 - 0.01 - 0.5 * 65536 / 1e6)
+    table.metadata.in_net["complete"] = False  # an unfinished calibration is not used
+    assert om.in_net_rows(table) == []

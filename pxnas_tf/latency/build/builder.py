@@ -37,7 +37,7 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from pxnas_tf.latency.build import (
-    block_models, context_chains, foreign_nets, net_scale, streaming_chains,
+    block_models, context_chains, foreign_nets, in_net, net_scale, streaming_chains,
 )
 from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
 from pxnas_tf.latency.build.settings import (
@@ -301,6 +301,7 @@ class _Build:
             self._footprints()
             self._context()
             self._net_scale()
+            self._in_net()
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
@@ -324,6 +325,24 @@ class _Build:
         self.log(f"net scale: {record['factor']:.3f} (fitted to {len(record['archs'])} whole "
                  "nets; every entry but the stem's is stored with it)")
         self._save()
+
+    def _in_net(self) -> None:
+        """With the probes: random mobile nets timed whole, rows of the op
+        model's fit (`pxnas_tf.latency.build.in_net`), once per table."""
+        meta = self.table.metadata
+        if not meta.probes or self._keras or (meta.in_net or {}).get("complete"):
+            return
+
+        def save(record: dict) -> None:
+            meta.in_net = record
+            self._save()
+
+        record = in_net.calibrate(self.runner, self.precision,
+                                  os.path.join(self.models_dir, "in_net"), self.settings,
+                                  meta.in_net, save, self.log)
+        record["complete"] = True
+        self.measured += sum(len(e["runs"]) for e in record["nets"].values())
+        save(record)
 
     def _weight_streaming(self) -> None:
         """Measures the target's weight-streaming rate once per table

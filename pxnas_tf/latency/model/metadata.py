@@ -19,21 +19,23 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
 # (``pxnas_tf.weight_streaming/v1``, ``pxnas_tf.footprint/v1``,
-# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``), checked on load.
+# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1``),
+# checked on load.
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
     "complete": bool, "extra_archs": list, "probes": int, "overhead": dict,
     "weight_streaming": dict, "footprint": dict, "context": dict, "batch": int, "xla": bool,
-    "net_scale": dict, "reference_ms": float,
+    "net_scale": dict, "reference_ms": float, "in_net": dict,
 }
 CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
                        "footprint": "pxnas_tf.footprint/v1",
                        "context": "pxnas_tf.context/v1",
-                       "net_scale": "pxnas_tf.net_scale/v1"}
+                       "net_scale": "pxnas_tf.net_scale/v1",
+                       "in_net": "pxnas_tf.in_net/v1"}
 # Recorded by a build once and kept when the build resumes.
 CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
-                      "probes", "net_scale", "reference_ms")
+                      "probes", "net_scale", "reference_ms", "in_net")
 
 
 @dataclasses.dataclass
@@ -68,6 +70,8 @@ class TableMetadata:
             entries (`pxnas_tf.latency.build.net_scale`).
         reference_ms: the tf runner's reference net time that every value
             was scaled to (`pxnas_tf.latency.measure.tf_runner`).
+        in_net: random mobile nets timed whole, rows of the op model's fit
+            (`pxnas_tf.latency.build.in_net`; tables built with `--probes`).
         extra: any further fields, kept as they are.
     """
 
@@ -98,6 +102,7 @@ class TableMetadata:
     batch: int | None = None
     xla: bool | None = None
     net_scale: dict[str, Any] | None = None
+    in_net: dict[str, Any] | None = None
     reference_ms: float | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 

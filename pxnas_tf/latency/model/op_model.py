@@ -54,6 +54,7 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
+from pxnas_tf.latency.model import streaming
 from pxnas_tf.latency.model.ops import Op, ops_of_key
 from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
@@ -88,6 +89,7 @@ FEATURES = {
 }
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
+NET_ROW_WEIGHT = 8.0  # how much one whole net of the in-net calibration counts in the fit
 STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
 
 
@@ -266,14 +268,15 @@ def _design(rows_ops: Sequence[Sequence[Op]]) -> tuple[np.ndarray, list[tuple[st
     return a, columns
 
 
-def _nnls_relative(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """argmin_{theta >= 0} sum ((a theta - y) / (y + floor))^2, with scaled
-    columns: relative errors, except that entries below `REL_FLOOR_MS`
+def _nnls_relative(a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """argmin_{theta >= 0} sum weights * ((a theta - y) / (y + floor))^2, with
+    scaled columns: relative errors, except that entries below `REL_FLOOR_MS`
     (single element-wise ops of a microsecond, whose timing noise is of
     their own size) count as much as one of that size."""
     from scipy.optimize import nnls
 
-    d = y + REL_FLOOR_MS
+    d = (y + REL_FLOOR_MS) / (1.0 if weights is None else np.sqrt(weights))
     w = a / d[:, None]
     scale = np.abs(w).max(axis=0)
     scale[scale == 0] = 1.0
@@ -281,9 +284,11 @@ def _nnls_relative(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return theta / scale
 
 
-def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
+def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float],
+            weights: Sequence[float] | None = None
             ) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
     """Pure fit: (coef by group, rows by group, fit RMS rel. error, LOO RMS rel. error).
+    `weights`: how much each row counts (default 1 each).
 
     Raises:
         OpModelError: with fewer than 3 rows.
@@ -292,8 +297,9 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
     if len(rows_ops) < 3 or np.any(y <= 0):
         raise OpModelError(f"need at least 3 entries with positive latency to fit an op model, "
                            f"got {len(rows_ops)}")
+    wt = None if weights is None else np.asarray(weights, dtype=np.float64)
     a, columns = _design(rows_ops)
-    theta = _nnls_relative(a, y)
+    theta = _nnls_relative(a, y, wt)
     fit_rel = float(np.sqrt(np.mean(((a @ theta) - y) ** 2 / y ** 2)))
     loo = []
     used = a != 0
@@ -301,7 +307,7 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
         keep = np.arange(len(y)) != i
         if np.any(used[i] & ~used[keep].any(axis=0)):
             continue  # the only entry with some op group: nothing to predict it from
-        t = _nnls_relative(a[keep], y[keep])
+        t = _nnls_relative(a[keep], y[keep], None if wt is None else wt[keep])
         loo.append((a[i] @ t - y[i]) / y[i])
     loo_rel = float(np.sqrt(np.mean(np.square(loo)))) if loo else float("nan")
     coef: dict[str, list[float]] = {}
@@ -311,11 +317,36 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
     return coef, rows, fit_rel, loo_rel
 
 
+def in_net_rows(table: LatencyTable) -> list[tuple[list[Op], float]]:
+    """The whole nets of the table's in-net calibration
+    (`pxnas_tf.latency.build.in_net`) as rows of the fit: each net's ops and
+    its time less the per-invoke overhead and its weight-streaming term.
+    Empty for tables without a finished calibration."""
+    record = table.metadata.in_net or {}
+    if not record.get("complete"):
+        return []
+    meta = table.metadata
+    overhead = table_overhead_ms(table)
+    out = []
+    for entry in record.get("nets", {}).values():
+        ops = [op for key in entry["ops"] for op in ops_of_key(key)]
+        stream = (streaming.streaming_ms(streaming.ops_weight_bytes(ops, meta.precision or
+                                                                    "float32"),
+                                         meta.weight_streaming)
+                  if meta.weight_streaming else 0.0)
+        value = float(entry["ms"]) - overhead - stream
+        if value > 0:
+            out.append((ops, value))
+    return out
+
+
 def table_digest(table: LatencyTable, stat: str) -> str:
     """A digest of the table's keys and values and of the model's features
     (to spot a stale op model)."""
+    nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS], sort_keys=True)
+                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT,
+                         {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -347,7 +378,13 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
         if value > 0:
             rows.append(ops)
             times.append(value)
-    coef, counts, fit_rel, loo_rel = fit_ops(rows, times)
+    weights = [1.0] * len(rows)
+    if keys is None:
+        for ops, value in in_net_rows(table):
+            rows.append(ops)
+            times.append(value)
+            weights.append(NET_ROW_WEIGHT)
+    coef, counts, fit_rel, loo_rel = fit_ops(rows, times, weights)
     compat = {k: v for k, v in table.metadata.to_dict().items()
               if k in ("device", "threads", "precision", "delegate", "space", "runtime")}
     return OpModel(coef, counts, fit_rel, loo_rel, table_overhead_ms(table), stem_kernel,

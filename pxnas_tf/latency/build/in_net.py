@@ -1,0 +1,91 @@
+"""In-net calibration: random mobile nets timed whole, so that the op model
+learns what its ops cost inside a net rather than alone.
+
+Single-op probes are timed back to back in models of their own: the op's
+input, output and weights stay in the caches from one invoke to the next,
+and nothing runs between. Inside a net every op finds its input just
+written by the op before it, its weights evicted by the others, and its
+output buffer cold. On the 2-vCPU Xeon of docs/benchmarks/latency_foreign.md
+the int8 ops of MobileNetV2, MobileNetV3 and EfficientNetB0 cost 7-11%
+more inside their nets than the sum of the same ops alone, a gap the
+weight-streaming and context terms do not model.
+
+So a build with `--probes` also times `NUM_NETS` synthetic nets whole
+(`foreign_nets.synthetic`: random stems, inverted residuals with and
+without squeeze-and-excitation, separable and regular convs, pooling and
+classifier heads, at inputs of 32 to 160; seeds of their own, so none is a
+net the validation tests), with the table's pass rule, and records each
+one's ops (as op keys) and time. The op model (`op_model.fit_table`) then
+fits its coefficients to these whole nets together with the table's
+entries: each net is a row whose features are the sum of its ops'
+features and whose time is the measured one less the per-invoke overhead
+and the net's weight-streaming term, counted `ROW_WEIGHT` times, so that
+a few dozen nets weigh about as much as the several hundred single-op rows.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from pxnas_tf.latency.build import foreign_nets, tflite_ops
+from pxnas_tf.latency.build.settings import BuildSettings, best_run, needs_run
+from pxnas_tf.latency.measure.runner import BenchModel, Runner
+from pxnas_tf.latency.model.ops import op_key
+from pxnas_tf.tflite import save_tflite
+
+FORMAT = "pxnas_tf.in_net/v1"
+NUM_NETS = 24
+SIZES = (32, 48, 64, 96, 128, 160)
+SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
+METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; each a row of the op "
+          "model's fit: the sum of its ops' features against its time less the per-invoke "
+          "overhead and its weight-streaming term")
+
+
+def specs(n: int = NUM_NETS) -> list[str]:
+    """The synthetic nets' specs: ``synth_s<seed>@<size>``, sizes in turn."""
+    return [f"synth_s{SEED0 + i}@{SIZES[i % len(SIZES)]}" for i in range(n)]
+
+
+def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
+              previous: dict | None, save: Callable[[dict], None],
+              log: Callable[[str], None], n: int = NUM_NETS) -> dict:
+    """Converts (once, into `folder`) and times the synthetic nets whole,
+    resuming the runs in `previous` and saving after each measurement.
+
+    Returns:
+        The record: ``format``, ``method``, ``nets`` {spec: {``ops``: op
+        keys in execution order, ``runs``, ``ms``}} (``ms`` once its passes
+        are done).
+    """
+    os.makedirs(folder, exist_ok=True)
+    record = {"format": FORMAT, "method": METHOD, "nets": dict((previous or {}).get("nets", {}))}
+    nets = record["nets"]
+    paths = {}
+    for spec in specs(n):
+        path = os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
+        entry = nets.get(spec) or {}
+        if not os.path.isfile(path) or "ops" not in entry:
+            content = tflite_ops.keras_to_tflite(foreign_nets.build(spec), precision)
+            save_tflite(content, path)
+            entry = {"ops": [op_key(op) for op in tflite_ops.ops_of_tflite(content)],
+                     "runs": list(entry.get("runs", []))}
+            nets[spec] = entry
+        paths[spec] = path
+    save(record)
+
+    def todo() -> list[str]:
+        return [s for s in paths if needs_run(nets[s]["runs"], (), settings)]
+
+    if todo():
+        log(f"timing {len(paths)} random mobile nets whole for the op model "
+            f"({settings.min_passes}-{settings.max_passes} passes each)")
+    while todo():
+        for model, m in runner.measure([BenchModel(s, paths[s]) for s in todo()]):
+            nets[model.name]["runs"].append(round(m.value_ms, 6))
+            save(record)
+    for entry in nets.values():
+        entry["ms"] = entry["runs"][best_run(entry["runs"])]
+    save(record)
+    return record

@@ -1,0 +1,34 @@
+"""The in-net calibration on this host: random mobile nets converted,
+timed whole with the pass rule, resumed, and recorded in the table's format."""
+
+import os
+
+import pytest
+
+from pxnas_tf.latency.build import in_net
+from pxnas_tf.latency.measure.host_runner import HostRunner
+from pxnas_tf.latency.model.metadata import TableMetadata
+from pxnas_tf.latency.model.ops import ops_of_key
+
+
+@pytest.mark.timing
+def test_calibrate_times_two_nets_whole_and_resumes(tmp_path, quick, quick_build):
+    saved = []
+    record = in_net.calibrate(HostRunner(settings=quick), "int8", str(tmp_path / "nets"),
+                              quick_build, None, lambda r: saved.append(dict(r)), lambda _: None,
+                              n=2)
+    assert record["format"] == in_net.FORMAT and set(record["nets"]) == set(in_net.specs(2))
+    for spec, entry in record["nets"].items():
+        assert quick_build.min_passes <= len(entry["runs"]) <= quick_build.max_passes
+        assert entry["ms"] in entry["runs"] and entry["ms"] > 0
+        ops = [op for key in entry["ops"] for op in ops_of_key(key)]
+        assert ops[0].type == "conv" and ops[-1].type == "softmax"
+        assert os.path.isfile(tmp_path / "nets" / f"{spec.replace('@', '-')}-int8.tflite")
+    assert len(saved) >= 1 + 2 * quick_build.min_passes  # saved after every measurement
+    # A typed field of the table's metadata.
+    meta = TableMetadata.from_dict({"in_net": {**record, "complete": True}})
+    assert meta.in_net["nets"] == record["nets"]
+    # Resumed with everything done: nothing is converted or timed again.
+    again = in_net.calibrate(None, "int8", str(tmp_path / "nets"), quick_build, record,
+                             lambda r: None, lambda _: None, n=2)
+    assert again["nets"] == record["nets"]
