@@ -192,7 +192,7 @@ def test_whole_nets_of_the_in_net_calibration_pull_the_fit_towards_them():
         before = alone.predict_ops(ops, add_overhead=False).ms / whole
         after = with_nets.predict_ops(ops, add_overhead=False).ms / whole
         assert before == pytest.approx(0.8, abs=0.01)
-        assert after > before + 0.08, (before, after)
+        assert after > before + 0.02, (before, after)
     # The cached fit of a table changes with its in-net record.
     assert om.table_digest(table, "median") != om.table_digest(
         _synthetic_table(keys_lib.space_keys(space)), "median")

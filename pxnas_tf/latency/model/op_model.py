@@ -89,7 +89,7 @@ FEATURES = {
 }
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
-NET_ROW_WEIGHT = 8.0  # how much one whole net of the in-net calibration counts in the fit
+NET_ROW_WEIGHT = 1.0  # how much one whole net of the in-net calibration counts in the fit (docs/benchmarks/latency_foreign.md)
 STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
 
 
