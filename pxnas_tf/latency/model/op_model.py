@@ -361,7 +361,8 @@ def table_overhead_ms(table: LatencyTable) -> float:
 def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] | None = None
               ) -> OpModel:
     """Fits the op model on the entries of `table` (all, or `keys`) whose key
-    kinds decompose into ops (stem, MBConv, head conv, logits).
+    kinds decompose into ops (stem, MBConv, head conv, logits); with all of
+    them, also on the whole nets of its in-net calibration (`in_net_rows`).
 
     Raises:
         OpModelError: too few usable entries.
