@@ -36,18 +36,15 @@ import sys
 import time
 from typing import Callable, Iterable, Sequence
 
-from pxnas_tf.latency.build import (
-    block_models, context_chains, foreign_nets, in_net, net_scale, streaming_chains,
-)
+from pxnas_tf.latency.build import block_models, foreign_nets, net_scale
+from pxnas_tf.latency.build.calibration_steps import CalibrationSteps
 from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
 from pxnas_tf.latency.build.settings import (
     BuildReport, BuildSettings, best_run, is_settled, needs_run,
 )
 from pxnas_tf.latency.measure.measurement import UNSTABLE, Measurement
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
-from pxnas_tf.latency.model import context
 from pxnas_tf.latency.model import keys as keys_lib
-from pxnas_tf.latency.model import streaming
 from pxnas_tf.latency.model.entries import IncompatibleTablesError, LatencyEntry
 from pxnas_tf.latency.model.metadata import (
     CALIBRATION_FIELDS, TableMetadata, check_precision, compat_differences, today,
@@ -73,7 +70,7 @@ class _State:
     passes: dict[int, Measurement] = dataclasses.field(default_factory=dict)  # this session
 
 
-class _Build:
+class _Build(CalibrationSteps):
     def __init__(self, space: SearchSpace, runner: Runner, path: str, precision: str,
                  settings: BuildSettings, models_dir: str, keys: Sequence[str],
                  progress: bool, log: Callable[[str], None]):
@@ -305,108 +302,6 @@ class _Build:
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
-
-    def _net_scale(self) -> None:
-        """The tf runner's whole-net factor (`pxnas_tf.latency.build.net_scale`),
-        fitted once per table; the entries are then stored with it."""
-        meta = self.table.metadata
-        if not self.pairs or self.space is None or (meta.net_scale or {}).get("factor"):
-            return
-
-        def save(record: dict) -> None:
-            meta.net_scale = record
-            self._save()
-
-        record = net_scale.calibrate(self.runner, self.space, self._unscaled, self.settings,
-                                     meta.net_scale, save, self.log)
-        self.measured += sum(len(r) for r in record["runs"].values())
-        for key in self.keys:
-            self._refresh(key)
-        self.log(f"net scale: {record['factor']:.3f} (fitted to {len(record['archs'])} whole "
-                 "nets; every entry but the stem's is stored with it)")
-        self._save()
-
-    def _in_net(self) -> None:
-        """With the probes: random mobile nets timed whole, rows of the op
-        model's fit (`pxnas_tf.latency.build.in_net`), once per table."""
-        meta = self.table.metadata
-        if not meta.probes or self._keras or (meta.in_net or {}).get("complete"):
-            return
-
-        def save(record: dict) -> None:
-            meta.in_net = record
-            self._save()
-
-        record = in_net.calibrate(self.runner, self.precision,
-                                  os.path.join(self.models_dir, "in_net"), self.settings,
-                                  meta.in_net, save, self.log)
-        record["complete"] = True
-        self.measured += sum(len(e["runs"]) for e in record["nets"].values())
-        save(record)
-
-    def _weight_streaming(self) -> None:
-        """Measures the target's weight-streaming rate once per table
-        (`pxnas_tf.latency.model.streaming`), where the runner knows its caches."""
-        meta = self.table.metadata
-        caches = meta.caches or {}
-        if not self.settings.weight_streaming or not caches.get("L2"):
-            return
-        if meta.weight_streaming and streaming.calibration_is_valid(meta.weight_streaming,
-                                                                    self.precision):
-            return
-        self.log("measuring the weight-streaming rate (2 calibration models)")
-        info = streaming_chains.measure_streaming(
-            self.runner, self.precision, caches, os.path.join(self.models_dir, "streaming"),
-            streaming.calibration_channels(caches["L2"], self.precision))
-        self.measured += 2
-        meta.weight_streaming = info
-        self._save()
-
-    def _footprints(self) -> None:
-        """Records every key's resident memory (`context_chains.record_footprints`)."""
-        if not self.settings.footprint or self._keras:
-            return  # the tf runner's memory is the framework's (no per-model footprint)
-        record = context_chains.record_footprints(
-            self.runner, self.keys, self.table.metadata.footprint, self.precision,
-            self.models_dir, self._stem_kernel(), self.log)
-        if record is not None:
-            self.table.metadata.footprint = record
-            self._save()
-
-    def _context(self) -> None:
-        """Calibrates the context term's groups that the table's keys need
-        and it lacks (`pxnas_tf.latency.model.context`); saved after every measurement."""
-        meta = self.table.metadata
-        record = meta.footprint or {}
-        if (not self.settings.footprint or not self.settings.context
-                or record.get("unsupported") or not record.get("bytes")):
-            return
-        previous = meta.context or {}
-        needed = context.calibration_keys(self.keys, record, self.precision,
-                                          self._stem_kernel())
-        if previous and all(g in (previous.get("groups") or {}) for g in needed):
-            return
-        info = context_chains.measure_context(self.runner, self.keys, record, self.precision,
-                                              meta.caches or {},
-                                              os.path.join(self.models_dir, "context"),
-                                              self._stem_kernel(),
-                                              max(self.settings.min_passes, context.MIN_PASSES),
-                                              max(self.settings.max_passes, context.MAX_PASSES),
-                                              self.settings.agree_tol,
-                                              previous=previous, log=self.log,
-                                              save=self._save_context)
-        old = previous.get("groups") or {}
-        resumed = sum(len(r) for p in (previous.get("pending") or {}).values()
-                      for r in (p.get("runs") or {}).values())
-        self.measured += sum(len(r) for g, p in info["groups"].items() if g not in old
-                             for r in p["chain_runs"].values()) - resumed
-        meta.context = info
-        self._save()
-
-    def _save_context(self, info: dict) -> None:
-        """Chain runs so far, saved after every calibration measurement."""
-        self.table.metadata.context = info
-        self._save()
 
     def _saved_note(self) -> str:
         done = sum(1 for k in self.keys if k in self.table)
