@@ -276,10 +276,12 @@ class SearchBudget:
     seed: int = 0
 
     def flags(self) -> list[str]:
-        return [f"--train_examples={self.train_examples}",
+        return [f"--search_examples={self.train_examples}",
                 f"--holdout_examples={self.holdout_examples}",
-                f"--batch_size={self.batch_size}", f"--warmup_epochs={self.warmup_epochs}",
-                f"--epochs={self.epochs}", "--arch_delay_epochs=0", f"--arch_lr={self.arch_lr}",
+                f"--search_batch_size={self.batch_size}",
+                f"--search_warmup_epochs={self.warmup_epochs}",
+                f"--search_epochs={self.epochs}", "--arch_delay_epochs=0",
+                f"--arch_lr={self.arch_lr}",
                 f"--arch_every={self.arch_every}", f"--arch_temperature={self.arch_temperature}",
                 f"--loss={self.loss}", f"--latency_lambda={self.latency_lambda}",
                 f"--latency_budget={self.latency_budget}",

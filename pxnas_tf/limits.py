@@ -116,11 +116,11 @@ def check_fields(obj: Any, error: type[Exception] = ValueError,
             raise error(f"{name}={value!r}: {why}")
 
 
-def flag_problems(flag_values) -> list[str]:
+def flag_problems(flag_values, names: Iterable[str] | None = None) -> list[str]:
     """'--NAME=VALUE: expected ...' for every numeric flag of `flag_values`
-    (absl FlagValues, parsed) that lies outside its limit."""
+    (absl FlagValues, parsed; or of its `names`) that lies outside its limit."""
     out = []
-    for name in flag_values:
+    for name in (flag_values if names is None else names):
         why = problem(name, flag_values[name].value)
         if why is not None:
             out.append(f"--{name}={flag_values[name].value}: {why}")

@@ -203,8 +203,9 @@ def search_args(space_file, workdir, *extra) -> list[str]:
     """`pxnas search` arguments for a 2-epoch search of `TINY_SPACE` on
     128 Fashion-MNIST images at 8x8 (a few seconds of search)."""
     return ["search", f"--space={space_file}", "--dataset=fashion_mnist", "--image_size=8",
-            "--train_examples=128", "--holdout_examples=64", "--batch_size=16", f"--workdir={workdir}",
-            "--warmup_epochs=1", "--epochs=2", "--arch_delay_epochs=0", "--arch_every=2",
+            "--search_examples=128", "--holdout_examples=64", "--search_batch_size=16",
+            f"--workdir={workdir}", "--search_warmup_epochs=1", "--search_epochs=2",
+            "--arch_delay_epochs=0", "--arch_every=2",
             "--loss=add#linear", "--target_latency=0.06", "--arch_lr=0.05", "--noprogress",
             *extra]
 

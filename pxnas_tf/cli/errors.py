@@ -24,6 +24,7 @@ import sys
 import threading
 
 from pxnas_tf import limits
+from pxnas_tf.cli.flags import ALIASES
 from pxnas_tf.errors import PxnasError
 
 
@@ -58,8 +59,13 @@ def _terminate(signum, frame):
 
 def check_number_flags(flag_values) -> None:
     """Refuses a number flag that is not finite (absl accepts NaN and inf)
-    or lies outside its range in `pxnas_tf.limits`, before any work."""
-    problems = limits.flag_problems(flag_values)
+    or lies outside its range in `pxnas_tf.limits`, before any work; a
+    flag set through an alias (`pxnas_tf.cli.flags.ALIASES`) is named as typed."""
+    aliases = {a: f for a, f in ALIASES.items() if a in flag_values}
+    typed = {f for a, f in aliases.items() if flag_values[a].present}
+    names = [n for n in flag_values
+             if n not in typed and (n not in aliases or flag_values[n].present)]
+    problems = limits.flag_problems(flag_values, names)
     if problems:
         raise UsageError(problems[0] + (f" (and {len(problems) - 1} more flag(s) out of range)"
                                         if len(problems) > 1 else ""))

@@ -11,6 +11,14 @@ from absl import flags
 from pxnas_tf.knobs import STRATEGIES
 from pxnas_tf.train.config import TrainConfig
 
+# The aliases defined in this process, alias -> flag (one command a process).
+ALIASES: dict[str, str] = {}
+
+
+def _alias(name: str, original: str) -> None:
+    flags.DEFINE_alias(name, original)
+    ALIASES[name] = original
+
 
 def _shape_flag(name: str, help_text: str) -> None:
     flags.DEFINE_list(name, None, help_text + " Comma-separated H,W,C, e.g. 28,28,1.")
@@ -46,11 +54,13 @@ def define_build_flags() -> None:
 
 
 def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None,
-                        unset_defaults: dict[str, str] | None = None) -> None:
+                        unset_defaults: dict[str, str] | None = None,
+                        names: dict[str, str] | None = None) -> None:
     """One absl flag per field of a config dataclass whose fields carry their
-    help (`pxnas_tf.knobs.knob`): the same name, default and help, an enum
-    where the field lists choices. The type comes from the field's
-    annotation (``int | None`` -> an integer flag defaulting to None).
+    help (`pxnas_tf.knobs.knob`): the same name (or its entry in `names`),
+    default and help, an enum where the field lists choices. The type comes
+    from the field's annotation (``int | None`` -> an integer flag
+    defaulting to None).
 
     With `unset_defaults` every flag defaults to None (the caller fills in
     defaults that depend on other flags, such as the dataset's), and the
@@ -65,6 +75,7 @@ def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None
         if field.name in skip:
             continue
         kind = hints[field.name]
+        name = (names or {}).get(field.name, field.name)
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         base = args[0] if args else kind
         help_text = field.metadata.get("help", field.name)
@@ -75,15 +86,15 @@ def define_config_flags(config_cls, skip: tuple[str, ...] = (), flag_values=None
                 help_text = f"{help_text} {unset_defaults[field.name]}"
         choices = field.metadata.get("choices")
         if choices:
-            flags.DEFINE_enum(field.name, default, list(choices), help_text, flag_values=fv)
+            flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=fv)
         elif base is bool:
-            flags.DEFINE_boolean(field.name, default, help_text, flag_values=fv)
+            flags.DEFINE_boolean(name, default, help_text, flag_values=fv)
         elif base is int:
-            flags.DEFINE_integer(field.name, default, help_text, flag_values=fv)
+            flags.DEFINE_integer(name, default, help_text, flag_values=fv)
         elif base is float:
-            flags.DEFINE_float(field.name, default, help_text, flag_values=fv)
+            flags.DEFINE_float(name, default, help_text, flag_values=fv)
         elif base is str:
-            flags.DEFINE_string(field.name, default, help_text, flag_values=fv)
+            flags.DEFINE_string(name, default, help_text, flag_values=fv)
         else:
             raise TypeError(f"{config_cls.__name__}.{field.name}: no flag type for {kind}")
 
@@ -95,15 +106,32 @@ def define_demo_flags() -> None:
     from pxnas_tf.pipeline.config import PipelineConfig
 
     define_config_flags(PipelineConfig)
-    flags.DEFINE_alias("device", "runner")
+    _alias("device", "runner")
     flags.DEFINE_boolean("full_data", False, "Use every example: sets --search_examples, "
                          "--train_examples and --val_examples to 0 (all).")
 
 
-# `pxnas demo` flag -> the `pxnas search` flag of the same setting.
-DEMO_SEARCH_NAMES = {"search_epochs": "epochs", "search_warmup_epochs": "warmup_epochs",
-                     "search_steps_per_epoch": "steps_per_epoch",
-                     "search_batch_size": "batch_size", "search_examples": "train_examples"}
+# `SearchConfig` field -> its `pxnas search` flag: the demo's names of the
+# search's settings, so that one name means one thing in every command
+# (`--epochs` and `--batch_size` are the training's, in `pxnas train` and `pxnas demo`).
+SEARCH_FLAG_NAMES = {"warmup_epochs": "search_warmup_epochs", "epochs": "search_epochs",
+                     "batch_size": "search_batch_size",
+                     "steps_per_epoch": "search_steps_per_epoch"}
+
+# The names that flags had in earlier versions, old -> new per command: they
+# stay accepted as aliases, so that a command line written for an earlier
+# version still runs (docs/cli.md lists them); nothing in this repository uses them.
+OLD_NAMES = {
+    "search": {"holdout_size": "holdout_examples", "train_limit": "search_examples",
+               "train_examples": "search_examples", **SEARCH_FLAG_NAMES},
+    "train": {"holdout_size": "holdout_examples", "train_limit": "train_examples",
+              "val_limit": "val_examples"},
+}
+
+
+def _define_old_names(command: str) -> None:
+    for old, new in OLD_NAMES[command].items():
+        _alias(old, new)
 
 
 def define_search_flags() -> None:
@@ -119,9 +147,7 @@ def define_search_flags() -> None:
     flags.DEFINE_integer("channels", None, "1 or 3 image channels (default: the dataset's).")
     flags.DEFINE_integer("holdout_examples", None, "Training examples held out for the arch steps "
                          "(class-balanced; default: the dataset's, 5000 for small datasets).")
-    flags.DEFINE_integer("train_examples", None, "Use at most this many training examples.")
-    flags.DEFINE_alias("holdout_size", "holdout_examples")  # the names before 2026-12-05
-    flags.DEFINE_alias("train_limit", "train_examples")
+    flags.DEFINE_integer("search_examples", None, "Use at most this many training examples.")
     flags.DEFINE_integer("holdout_limit", None, "Use at most this many holdout examples.")
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, logs, history.json and arch.json go; "
@@ -129,12 +155,9 @@ def define_search_flags() -> None:
     # Schedule, arch loss and running: one flag per SearchConfig field.
     from pxnas_tf.search.config import SearchConfig, search_flag_defaults
     define_config_flags(SearchConfig, skip=("frozen_candidates",),
-                        unset_defaults=search_flag_defaults())
-    flags.DEFINE_alias("target_latency_ms", "target_latency")
-    # The demo's names of the same settings (its --epochs are training epochs), so that
-    # one spelling works in both commands.
-    for demo_name, name in DEMO_SEARCH_NAMES.items():
-        flags.DEFINE_alias(demo_name, name)
+                        unset_defaults=search_flag_defaults(), names=SEARCH_FLAG_NAMES)
+    _alias("target_latency_ms", "target_latency")
+    _define_old_names("search")
     # Latency.
     flags.DEFINE_string("latency_table", None, "Latency lookup table file (JSON/YAML, ms).")
     flags.DEFINE_enum("latency_proxy", "macs", ["macs", "none"], "Without a table: the MACs "
@@ -173,12 +196,10 @@ def define_train_flags() -> None:
     _data_flags("fashion_mnist")
     flags.DEFINE_integer("train_examples", None, "Use at most this many training examples.")
     flags.DEFINE_integer("val_examples", None, "Use at most this many validation (test) examples.")
-    flags.DEFINE_alias("train_limit", "train_examples")  # the names before 2026-12-05
-    flags.DEFINE_alias("val_limit", "val_examples")
     flags.DEFINE_integer("holdout_examples", None, "Training examples held out (the search's "
                          "arch split, as `pxnas search --holdout_examples` holds it out); "
                          "default: none, retrain on the whole training split.")
-    flags.DEFINE_alias("holdout_size", "holdout_examples")
+    _define_old_names("train")
     flags.DEFINE_boolean("augment", True, "Augment the training images.")
     flags.DEFINE_string("workdir", None, "Where checkpoints, best.keras, last.keras, history.json, "
                         "results.json and TensorBoard logs go; re-running the same command resumes.")

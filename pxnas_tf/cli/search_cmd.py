@@ -5,7 +5,8 @@ usage:
      [--latency_table=FILE | --latency_proxy=macs] [--target_latency=T]
      [--loss=mul#log|add#linear|ce] [--grad_mode=full_v2|two|full|reinforce]
      [--strategy=default|mirrored|multi_worker|tpu] [--jit_compile] [--deterministic]
-     [--warmup_epochs=N] [--epochs=N] [--batch_size=N] [--train_examples=N] ...
+     [--search_warmup_epochs=N] [--search_epochs=N] [--search_batch_size=N]
+     [--search_examples=N] ...
 
 Writes to the workdir: checkpoints/, tensorboard/, history.json (per-epoch
 op probabilities), arch.json (the derived arch, loadable by `pxnas build
@@ -39,8 +40,8 @@ def _config():
     import dataclasses
 
     from pxnas_tf.search import SearchConfig, make_config
-    values = {f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(SearchConfig)
-              if f.name != "frozen_candidates"}
+    values = {f.name: getattr(FLAGS, flag_defs.SEARCH_FLAG_NAMES.get(f.name, f.name))
+              for f in dataclasses.fields(SearchConfig) if f.name != "frozen_candidates"}
     if values["loss"] is None:
         values["loss"] = "mul#log" if values["target_latency"] is not None else "ce"
     try:
@@ -92,8 +93,8 @@ def _run(strategy, config) -> None:
     splits = data.load(
         FLAGS.dataset, FLAGS.data_dir, batch_size=config.batch_size, image_size=FLAGS.image_size,
         channels=FLAGS.channels, holdout_examples=FLAGS.holdout_examples, seed=config.seed,
-        deterministic=True, augment=FLAGS.augment, repeat=True, train_examples=FLAGS.train_examples,
-        holdout_limit=FLAGS.holdout_limit)
+        deterministic=True, augment=FLAGS.augment, repeat=True,
+        train_examples=FLAGS.search_examples, holdout_limit=FLAGS.holdout_limit)
     space = load_space(FLAGS.space, input_shape=list(splits.input_shape),
                        num_classes=splits.num_classes)
     latency = _latency_model(space)

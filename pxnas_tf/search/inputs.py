@@ -47,7 +47,7 @@ class SearchData:
         if train_steps < 1 or splits.steps("arch") < 1:
             raise SearchError(f"the train and arch splits need at least one batch of "
                               f"{splits.batch_size}; sizes are {splits.sizes}: lower "
-                              "--batch_size or give more examples (--train_examples, "
+                              "--search_batch_size or give more examples (--search_examples, "
                               "--holdout_examples)")
         return cls(train=splits.train, arch=splits.arch,
                    arch_eval=fixed_pass(splits.arch, splits.steps("arch"), splits.batch_size,

@@ -65,24 +65,63 @@ def test_build_with_bad_arch_names_the_file_and_field(tmp_path):
     assert out.returncode == 2 and "--out is required" in out.stderr
 
 
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__, "-q"]))
-
-
-def test_search_takes_the_demos_names_of_its_settings():
-    """`pxnas demo --search_epochs=N` and `pxnas search --search_epochs=N` set
-    the same thing (the search's own --epochs); every alias reaches its flag."""
+def _flags_process(code: str) -> str:
+    """The last line `code` prints, run in a fresh process (absl's FLAGS are global)."""
     import subprocess
     import sys
 
-    from pxnas_tf.cli.flags import DEMO_SEARCH_NAMES
-    code = ("import json, sys\n"
-            "from absl import flags\n"
-            "from pxnas_tf.cli.flags import DEMO_SEARCH_NAMES, define_search_flags\n"
+    out = subprocess.run([sys.executable, "-c", "from absl import flags\n" + code],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_search_flags_carry_the_demos_names():
+    """`pxnas search` names the search's settings as the demo does
+    (`--search_epochs`, ...: `--epochs` is the training's in `pxnas train` and
+    `pxnas demo`), as flags of their own, not aliases."""
+    import dataclasses
+
+    from pxnas_tf.pipeline.config import PipelineConfig
+    demo = [f.name for f in dataclasses.fields(PipelineConfig) if f.name.startswith("search_")]
+    code = ("import json\n"
+            "from pxnas_tf.cli.flags import ALIASES, define_search_flags\n"
             "define_search_flags()\n"
-            "args = [f'--{a}={7 + i}' for i, a in enumerate(DEMO_SEARCH_NAMES)]\n"
-            "flags.FLAGS(['pxnas'] + args)\n"
-            "print(json.dumps({a: flags.FLAGS[n].value for a, n in DEMO_SEARCH_NAMES.items()}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    values = json.loads(out.stdout.strip().splitlines()[-1])
-    assert values == {a: 7 + i for i, a in enumerate(DEMO_SEARCH_NAMES)}
+            "print(json.dumps([n for n in flags.FLAGS if n not in ALIASES]))\n")
+    names = json.loads(_flags_process(code))
+    assert set(demo) <= set(names)
+    assert "epochs" not in names and "warmup_epochs" not in names
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_old_flag_names_reach_their_flags(command):
+    from pxnas_tf.cli.flags import OLD_NAMES
+    code = ("import json\n"
+            f"from pxnas_tf.cli.flags import OLD_NAMES, define_{command}_flags\n"
+            f"define_{command}_flags()\n"
+            f"old = OLD_NAMES[{command!r}]\n"
+            "values = {}\n"
+            "for i, (a, n) in enumerate(old.items()):\n"
+            "    flags.FLAGS.unparse_flags()\n"
+            "    flags.FLAGS(['pxnas', f'--{a}={7 + i}'])\n"
+            "    values[a] = flags.FLAGS[n].value\n"
+            "print(json.dumps(values))\n")
+    values = json.loads(_flags_process(code))
+    assert values == {a: 7 + i for i, a in enumerate(OLD_NAMES[command])}
+
+
+@pytest.mark.parametrize("typed", ["search_epochs", "epochs"])
+def test_a_flag_out_of_range_is_named_as_typed(typed):
+    """Through an old name or its own, one problem, under the name typed."""
+    code = ("from pxnas_tf.cli.errors import UsageError, check_number_flags\n"
+            "from pxnas_tf.cli.flags import define_search_flags\n"
+            "define_search_flags()\n"
+            f"flags.FLAGS(['pxnas', '--{typed}=-1'])\n"
+            "try:\n"
+            "    check_number_flags(flags.FLAGS)\n"
+            "except UsageError as e:\n"
+            "    print(e)\n")
+    assert _flags_process(code) == f"--{typed}=-1: expected >= 0"
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))

@@ -38,7 +38,7 @@ def _commands(tmp_path) -> dict:
         "latency_build": (["latency", "build", f"--space={space}", "--device=host",
                            "--precision=int8", "--max_wait_s=1", "--noprogress",
                            f"--out={tmp_path / 'table.json'}"], tmp_path / "table.json"),
-        "search": (search_args(tiny, tmp_path / "search", "--epochs=4"),
+        "search": (search_args(tiny, tmp_path / "search", "--search_epochs=4"),
                    tmp_path / "search" / "arch.json"),
         "train": (["train", f"--arch={arch_file}", f"--workdir={tmp_path / 'train'}",
                    "--epochs=4", "--train_examples=4096", "--val_examples=128", "--batch_size=32",

@@ -13,7 +13,7 @@ def test_help_lists_the_search_flags():
     out = run_pxnas("search", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--grad_mode", "--target_latency", "--latency_table", "--strategy",
-                 "--jit_compile", "--warmup_epochs", "--arch_every", "--latency_budget",
+                 "--jit_compile", "--search_warmup_epochs", "--arch_every", "--latency_budget",
                  "--candidate_weights", "--deterministic"):
         assert flag in out.stdout
 

@@ -14,8 +14,9 @@ import pytest
 
 from pxnas_tf.testing import pxnas_command, quiet_env, run_pxnas, search_args
 
-ARGS = ["--dataset=fashion_mnist", "--image_size=8", "--train_examples=512", "--holdout_examples=64",
-        "--batch_size=16", "--warmup_epochs=1", "--epochs=3", "--arch_delay_epochs=0",
+ARGS = ["--dataset=fashion_mnist", "--image_size=8", "--search_examples=512",
+        "--holdout_examples=64", "--search_batch_size=16", "--search_warmup_epochs=1",
+        "--search_epochs=3", "--arch_delay_epochs=0",
         "--arch_every=2", "--loss=add#linear", "--target_latency=0.06", "--arch_lr=0.05",
         "--checkpoint_every=8", "--noprogress", "--seed=5"]
 # Bit-exact resumption on a busy machine (other tests running beside) needs op
