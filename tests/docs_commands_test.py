@@ -2,7 +2,8 @@
 (README.md, docs/*.md, bench/README.md) parses: each flag exists for that
 subcommand or script and its value has the flag's kind. The commands are
 parsed, not run, in a real process per subcommand or script, by the same
-flag definitions the tool uses. (Benchmark reports under docs/benchmarks/
+flag definitions the tool uses; a flag's old name (`OLD_NAMES`, an alias
+kept for old command lines) is refused. (Benchmark reports under docs/benchmarks/
 record the commands of past runs and are not checked.)"""
 
 import glob
@@ -60,11 +61,17 @@ if program.startswith("bench/"):
     module = load_bench(os.path.basename(program)[:-3])
     if hasattr(module, "define_flags"):
         module.define_flags()
+    old = {}
 else:
+    from pxnas_tf.cli.flags import OLD_NAMES
     from pxnas_tf.cli.main import COMMANDS
     importlib.import_module(COMMANDS[program][0]).define_flags()
+    old = OLD_NAMES.get(program, {})
 problems = []
 for argv in commands:
+    for name in (a[2:].split("=", 1)[0] for a in argv if a.startswith("--")):
+        if name in old:
+            problems.append(" ".join(argv) + f": --{name} is the old name of --{old[name]}")
     flags.FLAGS.unparse_flags()
     try:
         flags.FLAGS(["prog"] + argv)
