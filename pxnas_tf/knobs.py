@@ -13,6 +13,7 @@ ONE_HOST_STRATEGIES = ("default", "mirrored")  # what the demo's pipeline runs (
 LATENCY_BUDGETS = ("soft", "hard", "band")  # how derive uses the target (search.derive)
 WEIGHT_PATHS = ("p", "uniform")  # how the search epochs' weight steps draw their paths
 CANDIDATE_WEIGHTS = ("independent", "shared")  # a block's candidates: own weights or slices
+PRECISIONS = ("int8", "float32", "fp16")  # a latency table's (and the demo's export's)
 
 
 def knob(default, help: str, choices: tuple[str, ...] | None = None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from pxnas_tf.knobs import STRATEGIES
+from pxnas_tf.knobs import PRECISIONS, STRATEGIES
 from pxnas_tf.train.config import TrainConfig
 
 # The aliases defined in this process, alias -> flag (one command a process).
@@ -266,7 +266,7 @@ def define_latency_flags() -> None:
                         "tf:gpu[:N] (Keras models in the TensorFlow runtime, batched: "
                         "--tf_batch, --tf_xla), linux:PATH (a local benchmark_model binary), "
                         "adb or adb:SERIAL[,SERIAL...] (phones).")
-    flags.DEFINE_enum("precision", "int8", ["int8", "float32", "fp16"], "Precision of the block "
+    flags.DEFINE_enum("precision", "int8", list(PRECISIONS), "Precision of the block "
                       "models (int8: full-integer). tf:... runs float32 (its default) or, on a "
                       "GPU, fp16: Keras mixed_float16.")
     flags.DEFINE_integer("tf_batch", 8, "tf:...: the inference batch size the models are "

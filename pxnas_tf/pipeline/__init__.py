@@ -41,9 +41,8 @@ from typing import Callable
 
 from pxnas_tf import fileio
 from pxnas_tf.pipeline.config import (
-    BUDGETS, FILES, LOSSES, PRECISIONS, STRATEGIES, SUMMARY_FORMAT, ExportStage, PipelineConfig,
-    PipelineResult, SearchStage, TableStage, Target, TrainStage, adapted_space, busy,
-    load_search_data,
+    FILES, LOSSES, SUMMARY_FORMAT, ExportStage, PipelineConfig, PipelineResult, SearchStage,
+    TableStage, Target, TrainStage, adapted_space, busy, load_search_data,
 )
 from pxnas_tf.pipeline.export_stage import export, plots
 from pxnas_tf.pipeline.report import (
@@ -132,8 +131,8 @@ def _run(config: PipelineConfig, log: Callable[[str], None]) -> PipelineResult:
     return PipelineResult(summary, table, target, found, trained, exported, figures)
 
 
-__all__ = ["BUDGETS", "ExportStage", "FILES", "LOSSES", "PRECISIONS", "PipelineConfig",
-           "PipelineResult", "REFERENCE_OP", "STRATEGIES", "SUMMARY_FORMAT", "SearchStage",
+__all__ = ["ExportStage", "FILES", "LOSSES", "PipelineConfig",
+           "PipelineResult", "REFERENCE_OP", "SUMMARY_FORMAT", "SearchStage",
            "TableStage", "Target", "TrainStage", "adapted_space", "arch_loss", "busy",
            "choose_target", "convergence_line", "ensure_table", "export", "latency_model",
            "load_search_data", "make_summary", "plots", "predicted_ms", "reference_latency",

@@ -11,21 +11,12 @@ import threading
 
 from pxnas_tf import limits
 from pxnas_tf.knobs import (
-    CANDIDATE_WEIGHTS, LATENCY_BUDGETS, ONE_HOST_STRATEGIES, WEIGHT_PATHS, knob,
+    CANDIDATE_WEIGHTS, LATENCY_BUDGETS, ONE_HOST_STRATEGIES, PRECISIONS, WEIGHT_PATHS, knob,
 )
 from pxnas_tf.latency.measure.tf_runner import RunnerError, parse_tf_device
 from pxnas_tf.search_space import load_space
 
-PRECISIONS = ("int8", "float32", "fp16")  # the table's precision and the export mode
-
-
 LOSSES = ("auto", "abs#target", "mul#log", "add#linear")
-
-
-STRATEGIES = ONE_HOST_STRATEGIES
-
-
-BUDGETS = LATENCY_BUDGETS
 
 
 SUMMARY_FORMAT = "pxnas_tf.pipeline/v1"
@@ -109,7 +100,7 @@ class PipelineConfig:
     latency_budget: str = knob("band", "How the arch is derived: band: the most probable arch "
                                "in [0.9 T, T] when the argmax lies outside; hard: the most "
                                "probable within T when the argmax exceeds it; soft: the argmax.",
-                               BUDGETS)
+                               LATENCY_BUDGETS)
     candidate_weights: str = knob("shared", "Candidate ops of a block: slices of one shared "
                                   "block (trains within the demo's few hundred steps) or each "
                                   "its own weights (the paper's).", CANDIDATE_WEIGHTS)
@@ -130,20 +121,21 @@ class PipelineConfig:
     strategy: str = knob("default", "tf.distribute strategy of the search and the training: "
                          "mirrored uses every local GPU (batch sizes are global). Several "
                          "hosts: `pxnas search` / `pxnas train` with --strategy=multi_worker.",
-                         STRATEGIES)
+                         ONE_HOST_STRATEGIES)
     progress: bool = knob(True, "Show progress bars.")
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {self.strategy!r} "
+        if self.strategy not in ONE_HOST_STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(ONE_HOST_STRATEGIES)}, got "
+                             f"{self.strategy!r} "
                              "(the pipeline runs on one host: for several, run `pxnas search` "
                              "and `pxnas train` with --strategy=multi_worker)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.runner.startswith("tf:"):
             _check_tf_target(self.runner, self.precision)
-        if self.latency_budget not in BUDGETS:
-            raise ValueError(f"latency_budget must be one of {list(BUDGETS)}, got "
+        if self.latency_budget not in LATENCY_BUDGETS:
+            raise ValueError(f"latency_budget must be one of {list(LATENCY_BUDGETS)}, got "
                              f"{self.latency_budget!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")

@@ -22,9 +22,7 @@ import dataclasses
 from typing import Any
 
 from pxnas_tf import limits
-from pxnas_tf.knobs import CANDIDATE_WEIGHTS
-from pxnas_tf.knobs import LATENCY_BUDGETS as BUDGETS
-from pxnas_tf.knobs import WEIGHT_PATHS, SGDKnobs, knob, variant
+from pxnas_tf.knobs import CANDIDATE_WEIGHTS, LATENCY_BUDGETS, WEIGHT_PATHS, SGDKnobs, knob, variant
 from pxnas_tf.search_math.loss_forms import LOSS_FORMS
 
 GRAD_MODES = ("full_v2", "two", "full", "reinforce")
@@ -138,7 +136,7 @@ class SearchConfig(SGDKnobs):
         "d) mean R (the original's: the baseline moves 0.99 of the way).")
     latency_budget: str = knob("soft", "hard: derive the most probable arch within the target when "
         "the argmax arch exceeds it; band: the most probable arch in [budget_floor * target, "
-        "target] when the argmax arch lies outside; soft: the argmax.", BUDGETS)
+        "target] when the argmax arch lies outside; soft: the argmax.", LATENCY_BUDGETS)
     budget_floor: float = knob(0.9, "Lower end of --latency_budget=band as a fraction of the "
         "target.")
     seed: int = knob(0, "Seed of initialisation, path sampling and data.")
@@ -161,7 +159,7 @@ class SearchConfig(SGDKnobs):
     def __post_init__(self):
         _choice("grad_mode", self.grad_mode, GRAD_MODES)
         _choice("loss", self.loss, LOSS_FORMS)
-        _choice("latency_budget", self.latency_budget, BUDGETS)
+        _choice("latency_budget", self.latency_budget, LATENCY_BUDGETS)
         _choice("candidate_weights", self.candidate_weights, CANDIDATE_WEIGHTS)
         _choice("weight_paths", self.weight_paths, WEIGHT_PATHS)
         limits.check_fields(self)  # every numeric field in its range (pxnas_tf.limits)

@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 from typing import Any
 
+from pxnas_tf.knobs import PRECISIONS
 from pxnas_tf.latency.model.entries import LatencyTableError
 
 # Metadata fields that must agree before two tables' entries may be mixed.
@@ -160,9 +161,6 @@ class TableMetadata:
 _BASE_FIELDS = ("device", "runtime", "runtime_version", "threads", "precision", "delegate",
                 "date", "space")
 _TYPE_WORDS = {str: "a string", dict: "an object", list: "a list", bool: "true or false"}
-
-PRECISIONS = ("float32", "fp16", "int8")
-
 
 def check_precision(precision: str) -> str:
     """Canonical precision name (``float16`` -> ``fp16``).
