@@ -86,7 +86,7 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
          augment: bool = True, flip: bool | None = None, repeat: bool = False,
          drop_remainder: bool = True, train_examples: int | None = None,
          holdout_limit: int | None = None, val_examples: int | None = None, val_size: int | None = None,
-         manual_dir: str | None = None, download: bool = False, **renamed: int | None) -> Splits:
+         manual_dir: str | None = None, download: bool = False) -> Splits:
     """Loads a dataset as train / arch-holdout / validation pipelines.
 
     Args:
@@ -116,9 +116,6 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
             carved out of train (default 10%).
         manual_dir: tfds manual dir with the archives to prepare from.
         download: let tfds download CIFAR-10 if not prepared (needs network).
-        **renamed: ``holdout_size``, ``train_limit`` and ``val_limit``, the
-            names of `holdout_examples`, `train_examples` and `val_examples`
-            before 2026-12-05, still read.
 
     Returns:
         A `Splits`.
@@ -126,9 +123,6 @@ def load(name: str, data_dir: str | None = None, *, batch_size: int | None = 128
     Raises:
         DataError: unknown name, missing or malformed data, bad options.
     """
-    holdout_examples, train_examples, val_examples = _renamed(
-        renamed, holdout_examples=holdout_examples, train_examples=train_examples,
-        val_examples=val_examples)
     _check_options(batch_size, image_size, channels, train_examples, holdout_limit, val_examples)
     make = _SOURCES.get(name)
     if make is None:
@@ -261,28 +255,6 @@ def endless_passes(records: tf.data.Dataset, buffer: int, seed: int) -> tf.data.
 
     endless = tf.data.Dataset.range(1).flat_map(stream)
     return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
-
-
-_RENAMED = {"holdout_size": "holdout_examples", "train_limit": "train_examples",
-            "val_limit": "val_examples"}
-
-
-def _renamed(renamed: dict, **values) -> tuple:
-    """`values` (holdout_examples, train_examples, val_examples, in that
-    order) with the old names' values filled in.
-
-    Raises:
-        TypeError: for any other keyword, or both names of one setting.
-    """
-    unknown = sorted(set(renamed) - set(_RENAMED))
-    if unknown:
-        raise TypeError(f"load() got unexpected keyword argument(s) {unknown}")
-    for old, value in renamed.items():
-        new = _RENAMED[old]
-        if values[new] is not None:
-            raise TypeError(f"load() got both {old}= and {new}= (the same setting; use {new})")
-        values[new] = value
-    return tuple(values.values())
 
 
 def _check_options(batch_size, image_size, channels, *limits) -> None:

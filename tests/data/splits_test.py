@@ -66,23 +66,6 @@ def test_holdout_limit_stays_balanced(tmp_path):
     assert np.all(np.bincount(labels, minlength=10) == 2)
 
 
-def test_the_names_before_the_rename_still_load(tmp_path):
-    """holdout_size / train_limit (bench/search_quality.py's) mean
-    holdout_examples / train_examples; both names of one setting at once,
-    or another keyword, are refused."""
-    folder = write_fashion_mnist(tmp_path)
-    splits = data.load("fashion_mnist", folder, batch_size=None, holdout_size=50,
-                       train_limit=30, val_limit=5, augment=False)
-    assert splits.sizes["train"] == 30 and splits.sizes["validation"] == 5
-    assert splits.sizes == data.load("fashion_mnist", folder, batch_size=None, augment=False,
-                                     holdout_examples=50, train_examples=30,
-                                     val_examples=5).sizes
-    with pytest.raises(TypeError, match="both train_limit= and train_examples="):
-        data.load("fashion_mnist", folder, train_limit=30, train_examples=30)
-    with pytest.raises(TypeError, match="holdout_sise"):
-        data.load("fashion_mnist", folder, holdout_sise=50)
-
-
 @needs_debian
 def test_real_holdout_is_class_balanced():
     splits = data.load("fashion_mnist", batch_size=500, holdout_examples=1000, augment=False,
