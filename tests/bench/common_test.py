@@ -1,6 +1,6 @@
 """bench/common.py's budget flags: the demo's names, and the older names of
-recorded report commands, reach the same budgets (run as a real process,
-as a bench script parses them)."""
+recorded report commands, reach the same budgets (run as a real process in
+the checkout, as a bench script parses them)."""
 
 import json
 import subprocess
@@ -11,19 +11,18 @@ from pxnas_tf.testing import REPO
 CODE = """
 import json, sys
 from absl import flags
-sys.path.insert(0, {root!r})
 from bench import common
 common.define_budget_flags()
 flags.FLAGS(['bench'] + sys.argv[1:])
 search, train = common.budgets_from_flags()
-print(json.dumps({{'search': [search.train_examples, search.holdout_examples],
-                   'train': train.flags()}}))
+print(json.dumps({'search': [search.train_examples, search.holdout_examples],
+                  'train': train.flags()}))
 """
 
 
 def _budgets(*args):
-    out = subprocess.run([sys.executable, "-c", CODE.format(root=str(REPO)), *args],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CODE, *args], capture_output=True, text=True,
+                         check=True, cwd=REPO)  # the checkout: `bench` imports from there
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
