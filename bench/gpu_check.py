@@ -43,8 +43,8 @@ sys.path.insert(0, ROOT)
 from absl import app, flags  # noqa: E402
 
 from bench import gpu_check_steps as steps  # noqa: E402
+from pxnas_tf.knobs import MIXED_OP_MODES  # noqa: E402
 
-MODES = ("full_v2", "two", "full")
 PRECISIONS = ("float32", "mixed_float16")
 # (full size, tiny) defaults of the flags left unset
 SIZES = {"image_size": (224, 32), "batch_size": (256, 8), "steps": (10, 3), "jpegs": (256, 12),
@@ -59,7 +59,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("image_size", None, "Input size (default 224; tiny 32).")
     flags.DEFINE_integer("batch_size", None, "Batch of every step (default 256; tiny 8).")
     flags.DEFINE_integer("steps", None, "Timed steps per configuration (default 10; tiny 3).")
-    flags.DEFINE_list("modes", list(MODES), "Search modes.")
+    flags.DEFINE_list("modes", list(MIXED_OP_MODES), "Search modes.")
     flags.DEFINE_list("precisions", None, "float32, mixed_float16 (default both; tiny float32).")
     flags.DEFINE_list("xla", None, "XLA settings, off and/or on (default both; tiny off).")
     flags.DEFINE_integer("jpegs", None, "Synthetic JPEG files for the input pipeline "
@@ -86,7 +86,8 @@ def check_flags() -> str | None:
             return f"--{name} must be > 0, got {value}"
     if FLAGS.image_size is not None and FLAGS.image_size < 32:
         return f"--image_size must be >= 32 (five stride-2 stages), got {FLAGS.image_size}"
-    for name, valid in (("modes", MODES), ("precisions", PRECISIONS), ("xla", ("off", "on"))):
+    for name, valid in (("modes", MIXED_OP_MODES), ("precisions", PRECISIONS),
+                        ("xla", ("off", "on"))):
         bad = [v for v in getattr(FLAGS, name) or [] if v not in valid]
         if bad or getattr(FLAGS, name) == []:
             return f"--{name}: expected a comma-separated subset of {','.join(valid)}, got " \

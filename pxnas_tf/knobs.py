@@ -14,6 +14,9 @@ LATENCY_BUDGETS = ("soft", "hard", "band")  # how derive uses the target (search
 WEIGHT_PATHS = ("p", "uniform")  # how the search epochs' weight steps draw their paths
 CANDIDATE_WEIGHTS = ("independent", "shared")  # a block's candidates: own weights or slices
 PRECISIONS = ("int8", "float32", "fp16")  # a latency table's (and the demo's export's)
+MIXED_OP_MODES = ("full_v2", "two", "full")  # how a mixed op runs its paths (layers.mixed_op)
+CONVERSION_MODES = ("float32", "fp16", "dynamic", "int8")  # TFLite conversion (tflite.convert)
+EXPORT_MODES = (*CONVERSION_MODES, "qat")  # `pxnas export --mode`: qat fine-tunes, then int8
 
 
 def knob(default, help: str, choices: tuple[str, ...] | None = None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from pxnas_tf.knobs import PRECISIONS, STRATEGIES
+from pxnas_tf.knobs import EXPORT_MODES, PRECISIONS, STRATEGIES
 from pxnas_tf.train.config import TrainConfig
 
 # The aliases defined in this process, alias -> flag (one command a process).
@@ -219,7 +219,7 @@ def define_export_flags() -> None:
                         "best.keras, arch.json and dataset are used).")
     flags.DEFINE_string("arch", None, "The model's arch JSON file or zoo name (default: arch.json "
                         "beside the model).")
-    flags.DEFINE_enum("mode", "int8", ["float32", "fp16", "dynamic", "int8", "qat"],
+    flags.DEFINE_enum("mode", "int8", list(EXPORT_MODES),
                       "float32, fp16 (float16 weights), dynamic (int8 weights), int8 (full "
                       "integer, calibrated), qat (quantization-aware fine-tuning, then int8).")
     flags.DEFINE_string("out", None, "The .tflite file (default: MODEL_DIR/net_MODE.tflite); a "

@@ -39,6 +39,7 @@ from pxnas_tf.export import prepare
 from pxnas_tf.export import verify as verify_lib
 from pxnas_tf.export.errors import ExportError
 from pxnas_tf.export.qat import QatOptions, run_qat
+from pxnas_tf.knobs import EXPORT_MODES
 from pxnas_tf.latency.measure.tf_runner import time_keras_files_in_child
 from pxnas_tf.latency.model.metadata import table_problems
 from pxnas_tf.latency.model.predictor import predict
@@ -46,7 +47,6 @@ from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.search_space import Arch
 from pxnas_tf.tflite import convert
 
-MODES = tuple(convert.MODES) + ("qat",)
 # Images run through LiteRT when no evaluation images are given.
 DEFAULT_CHECK_IMAGES = 16
 # int8 weight scales: "auto" converts both and keeps per-tensor (the smaller
@@ -104,7 +104,8 @@ def check_export_mode(mode: str) -> str:
     try:
         return convert.check_mode(mode)
     except convert.ConversionError:
-        raise ExportError(f"unknown export mode {mode!r}: valid modes are {list(MODES)}") from None
+        raise ExportError(f"unknown export mode {mode!r}: valid modes are "
+                          f"{list(EXPORT_MODES)}") from None
 
 
 def sidecar_path(path: str) -> str:
@@ -174,7 +175,7 @@ def export_tflite(
     Args:
         model: a trained `keras.Model` or the path of a `.keras` file.
         out_path: the `.tflite` file to write.
-        mode: one of `MODES`.
+        mode: one of `pxnas_tf.knobs.EXPORT_MODES`.
         arch: the arch the model was built from: the derived net is rebuilt
             from it with batch 1 (which checks that the model fits it), and
             it goes into the metadata. Needed by ``qat``; without it the
@@ -454,5 +455,5 @@ def _predicted_latency(arch: Arch | None, table, mode: str, threads: int
     return float(predict(arch, table).total_ms), name
 
 
-__all__ = ["ExportResult", "MODES", "QatOptions", "check_export_mode",
+__all__ = ["EXPORT_MODES", "ExportResult", "QatOptions", "check_export_mode",
            "explain_conversion_error", "export_tflite", "read_sidecar", "sidecar_path"]

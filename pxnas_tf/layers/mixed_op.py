@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pxnas_tf.knobs import MIXED_OP_MODES
 from pxnas_tf.layers import blocks
 from pxnas_tf.layers.decay import decay_variables
 from pxnas_tf.layers.mbconv import MBConv
@@ -13,8 +14,6 @@ from pxnas_tf.layers.shared_mbconv import SharedMBConv
 from pxnas_tf.layers.zero_op import ZeroOp
 from pxnas_tf.search_math import gates
 from pxnas_tf.search_space import decode_op
-
-MODES = ("full_v2", "two", "full")
 
 
 def candidate_name(prefix: str, op: str) -> str:
@@ -95,8 +94,8 @@ class MixedOp(keras.layers.Layer):
                  mode: str = "full_v2", bn_momentum: float = blocks.BN_MOMENTUM,
                  shared: bool = False, frozen=(), **kwargs):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
+        if mode not in MIXED_OP_MODES:
+            raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MIXED_OP_MODES}")
         self.filters = int(filters)
         self.candidates = [decode_op(op).name for op in candidates]
         if not self.candidates:

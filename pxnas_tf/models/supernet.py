@@ -12,13 +12,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pxnas_tf.knobs import CANDIDATE_WEIGHTS, MIXED_OP_MODES
 from pxnas_tf.layers import blocks
 from pxnas_tf.layers.decay import decay_variables
-from pxnas_tf.layers.mixed_op import MODES, MixedOp
-from pxnas_tf.models import derived, weights as weights_lib
+from pxnas_tf.layers.mixed_op import MixedOp
+from pxnas_tf.models import derived
+from pxnas_tf.models import weights as weights_lib
 from pxnas_tf.search_space import Arch, SearchSpace
 
-CANDIDATE_WEIGHTS = ("independent", "shared")
+
 class Supernet(keras.Model):
     """All archs of a search space in one network (ProxylessNAS).
 
@@ -57,8 +59,8 @@ class Supernet(keras.Model):
                  frozen_candidates=(), **kwargs):
         kwargs.setdefault("name", "supernet")
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MODES}")
+        if mode not in MIXED_OP_MODES:
+            raise ValueError(f"unknown mixed-op mode {mode!r}: expected one of {MIXED_OP_MODES}")
         if candidate_weights not in CANDIDATE_WEIGHTS:
             raise ValueError(f"unknown candidate_weights {candidate_weights!r}: expected one of "
                              f"{CANDIDATE_WEIGHTS}")

@@ -22,10 +22,12 @@ import dataclasses
 from typing import Any
 
 from pxnas_tf import limits
-from pxnas_tf.knobs import CANDIDATE_WEIGHTS, LATENCY_BUDGETS, WEIGHT_PATHS, SGDKnobs, knob, variant
+from pxnas_tf.knobs import (
+    CANDIDATE_WEIGHTS, LATENCY_BUDGETS, MIXED_OP_MODES, WEIGHT_PATHS, SGDKnobs, knob, variant,
+)
 from pxnas_tf.search_math.loss_forms import LOSS_FORMS
 
-GRAD_MODES = ("full_v2", "two", "full", "reinforce")
+GRAD_MODES = (*MIXED_OP_MODES, "reinforce")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,8 +27,7 @@ import numpy as np
 
 from pxnas_tf import fileio
 from pxnas_tf.errors import PxnasError
-
-MODES = ("float32", "fp16", "dynamic", "int8")
+from pxnas_tf.knobs import CONVERSION_MODES
 
 RepresentativeData = Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]]
 
@@ -45,8 +44,9 @@ def check_mode(mode: str) -> str:
         ConversionError: for an unknown mode, listing the valid ones.
     """
     name = {"float16": "fp16", "fp32": "float32", "float": "float32"}.get(mode, mode)
-    if name not in MODES:
-        raise ConversionError(f"unknown conversion mode {mode!r}: valid modes are {list(MODES)}")
+    if name not in CONVERSION_MODES:
+        raise ConversionError(f"unknown conversion mode {mode!r}: valid modes are "
+                              f"{list(CONVERSION_MODES)}")
     return name
 
 
