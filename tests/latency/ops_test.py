@@ -89,6 +89,19 @@ def test_squeeze_excitation_and_swish():
                      ("conv", False), ("sigmoid", False), ("mul", True)]
 
 
+def test_a_rescaling_layer_is_two_scalar_ops():
+    """x * c + d with one number each (keras.applications' preprocessing):
+    XNNPACK runs these with a kernel far cheaper than a 1x1xC broadcast."""
+    x = keras.Input((16, 16, 3), batch_size=1)
+    y = keras.layers.Rescaling(1 / 127.5, -1)(x)
+    y = keras.layers.Conv2D(8, 3, padding="same")(y)
+    for precision in ("float32", "int8"):
+        ops = ops_of_keras_model(keras.Model(x, y), precision)
+        assert [(o.type, o.scalar, o.broadcast) for o in ops] == [
+            ("mul", True, False), ("add", True, False), ("conv", False, False)], precision
+        assert op_of_key(op_key(ops[0])) == ops[0]
+
+
 def test_unsupported_ops_and_shapes_are_named(tmp_path):
     x = keras.Input((8, 8, 3), batch_size=1)
     y = keras.layers.Conv2DTranspose(4, 3, strides=2)(x)
@@ -106,8 +119,10 @@ def test_single_op_keys_round_trip_and_build_their_op():
 
     by_type = {}
     for op in probe_ops():
-        by_type.setdefault((op.type, op.groups > 1, op.broadcast), op)
-    assert {t for t, _, _ in by_type} == set(OP_TYPES) - {"quantize"}
+        by_type.setdefault((op.type, op.groups > 1, op.broadcast, op.scalar), op)
+    assert {t[0] for t in by_type} == set(OP_TYPES) - {"quantize"}
+    assert {t for t in by_type if t[3]} == {("add", False, False, True),
+                                            ("mul", False, False, True)}
     for op in by_type.values():
         key = op_key(op)
         assert op_of_key(key) == op and ops_of_key(key) == [op]

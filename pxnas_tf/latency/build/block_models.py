@@ -111,7 +111,7 @@ def probe_layers(op: Op):
         extra = op.out_shape[0] - op.in_shape[0]
         return L.ZeroPadding2D(((extra // 2, extra - extra // 2),) * 2, name="pad")
     if op.type in ("add", "mul"):
-        return _binary_layer_class()(op.type, op.broadcast, name=op.type)
+        return _binary_layer_class()(op.type, op.broadcast, op.scalar, name=op.type)
     if op.type == "concat":
         return lambda x: L.Concatenate(name="concat")([x, x])
     if op.type in ("hswish", "sigmoid", "softmax"):
@@ -129,15 +129,16 @@ def _binary_layer_class():
     import keras
 
     class Binary(keras.layers.Layer):
-        """x (+|*) w with a weight of x's shape, or 1x1xC (`broadcast`): one
-        ADD or MUL op with a constant operand."""
+        """x (+|*) w with a weight of x's shape, 1x1xC (`broadcast`) or a
+        single number (`scalar`): one ADD or MUL op with a constant operand."""
 
-        def __init__(self, kind, broadcast, **kwargs):
+        def __init__(self, kind, broadcast, scalar=False, **kwargs):
             super().__init__(**kwargs)
-            self.kind, self.broadcast = kind, broadcast
+            self.kind, self.broadcast, self.scalar = kind, broadcast, scalar
 
         def build(self, shape):
-            shape = (1, 1, shape[-1]) if self.broadcast else tuple(shape[1:])
+            shape = ((1, 1, 1) if self.scalar else (1, 1, shape[-1]) if self.broadcast
+                     else tuple(shape[1:]))
             self.w = self.add_weight(shape=shape, initializer="random_normal", name="w")
 
         def call(self, x):

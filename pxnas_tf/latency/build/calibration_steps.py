@@ -43,7 +43,7 @@ class CalibrationSteps:
         """With the probes: random mobile nets timed whole, rows of the op
         model's fit (`pxnas_tf.latency.build.in_net`), once per table."""
         meta = self.table.metadata
-        if not meta.probes or self._keras or (meta.in_net or {}).get("complete"):
+        if not meta.probes or self._keras or in_net.is_complete(meta.in_net):
             return
 
         def save(record: dict) -> None:

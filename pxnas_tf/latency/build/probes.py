@@ -24,7 +24,7 @@ from pxnas_tf.search_space.space import conv_out_size
 SIZES = (1, 2, 3, 4, 5, 7, 8, 10, 14, 16, 20, 28, 32, 40, 56, 64, 80, 112)
 CHANNELS = (3, 8, 16, 24, 32, 40, 48, 64, 72, 96, 120, 144, 192, 240, 288, 320, 384, 480,
             576, 672, 960, 1024, 1280)
-PROBES_VERSION = 2   # bump when the sampled set changes
+PROBES_VERSION = 3   # bump when the sampled set changes (3: add_s, mul_s)
 MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
@@ -33,7 +33,8 @@ MAX_ELEMS = 400_000  # element-wise probes: up to 80x80x64 or so
 # How many probes of each type: more for the types whose cost depends on
 # more than their element count.
 COUNTS = {"conv1x1": 40, "convkxk": 24, "stem": 12, "gconv": 8, "dwconv": 36, "fc": 8, "pool": 10,
-          "avgpool": 8, "maxpool": 8, "pad": 8, "add": 12, "mul": 12, "concat": 8,
+          "avgpool": 8, "maxpool": 8, "pad": 8, "add": 12, "mul": 12, "add_s": 6, "mul_s": 6,
+          "concat": 8,
           "hswish": 10, "sigmoid": 10, "act": 8, "softmax": 6, "reshape": 6}
 
 
@@ -85,6 +86,9 @@ def _sample(kind: str, rng) -> Op | None:
         return Op("concat", (h, h, c), (h, h, 2 * c))
     if kind == "reshape":
         return Op("reshape", (h, h, c), (1, h * h, c))
+    if kind in ("add_s", "mul_s"):  # a constant number, as in a Rescaling layer on an image
+        h, c = _pick(rng, (32, 64, 96, 128, 160, 224)), _pick(rng, (1, 3, 8, 16, 32))
+        return Op(kind[:3], (h, h, c), (h, h, c), scalar=True)
     broadcast = kind in ("add", "mul") and bool(rng.integers(2))
     return Op(kind, (h, h, c), (h, h, c), broadcast=broadcast)
 

@@ -73,8 +73,10 @@ def _op(name: str, op, graph) -> Op | None:
         return Op("concat", x, y)
     if name in _BINARY:
         shapes = [_shape(graph, i) for i in inputs[:2]]
-        broadcast = len(shapes) == 2 and math.prod(shapes[0]) != math.prod(shapes[1])
-        return Op(_BINARY[name], y, y, broadcast=broadcast)
+        sizes = sorted(math.prod(s) for s in shapes)
+        scalar = len(sizes) == 2 and sizes[0] == 1 < sizes[1]
+        broadcast = len(sizes) == 2 and sizes[0] != sizes[1] and not scalar
+        return Op(_BINARY[name], y, y, broadcast=broadcast, scalar=scalar)
     if name in _SAME_SHAPE:
         return Op(_SAME_SHAPE[name], x, y)
     return None

@@ -16,7 +16,8 @@ features, and a block costs the sum over its ops:
     fc                             MACs
     pool (global)                  input elements
     avgpool, maxpool               1, window elements, output elements, output pixels
-    add, mul, add_b, mul_b (broadcasting), concat, pad, hswish, sigmoid,
+    add, mul, add_b, mul_b (broadcasting), add_s, mul_s (a constant number),
+    concat, pad, hswish, sigmoid,
     softmax, act, reshape, quantize  1, output elements, output pixels
 
 MACs16 and MACs64 count the output channels rounded up to a multiple of 16
@@ -79,6 +80,8 @@ FEATURES = {
     "mul": _ELEMENTWISE,
     "add_b": _ELEMENTWISE,
     "mul_b": _ELEMENTWISE,
+    "add_s": _ELEMENTWISE,
+    "mul_s": _ELEMENTWISE,
     "concat": _ELEMENTWISE,
     "hswish": _ELEMENTWISE,
     "sigmoid": _ELEMENTWISE,
@@ -89,7 +92,11 @@ FEATURES = {
 }
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
-NET_ROW_WEIGHT = 1.0  # how much one whole net of the in-net calibration counts in the fit (docs/benchmarks/latency_foreign.md)
+NET_ROW_WEIGHT = 0.0  # how much one whole net of the in-net calibration counts in the fit (0: the nets fit the in-net factors only; docs/benchmarks/latency_foreign.md)
+# Ridge penalties tried for the in-net factors (the one with the smallest
+# leave-one-out error over the in-net calibration's nets is used).
+IN_NET_RIDGES = (1e-5, 1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+STREAM = "stream"  # the in-net factor of the weight-streaming term
 STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
 
 
@@ -111,11 +118,19 @@ def group_of(op: Op) -> str:
         return f"dw{op.kernel}_s{op.stride}"
     if op.broadcast:
         return op.type + "_b"  # broadcasting kernels run another loop than same-shape ones
+    if op.scalar:
+        return op.type + "_s"  # a constant number: a cheaper kernel still
     return op.type
 
 
 def _family(group: str) -> str:
     return "dw" if group.startswith("dw") else group
+
+
+def factor_family(op: Op) -> str:
+    """The in-net factor an op's predicted time is scaled by inside a whole
+    net: its coefficient group, every depthwise kernel and stride as one."""
+    return _family(group_of(op))
 
 
 def features(op: Op) -> np.ndarray:
@@ -166,6 +181,10 @@ class OpModel:
         stem_kernel: kernel of the table's stem keys.
         table_digest: digest of the entries it was fit on (staleness check).
         metadata: the table's compat metadata (device, threads, ...).
+        in_net: the in-net factors (`fit_in_net`): family -> factor on its
+            ops' time inside a whole net, and `STREAM` -> factor on the
+            weight-streaming term; empty without an in-net calibration.
+        in_net_ridge: the ridge penalty they were fit with.
     """
 
     coef: dict[str, list[float]]
@@ -176,6 +195,8 @@ class OpModel:
     stem_kernel: int = 3
     table_digest: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    in_net: dict[str, float] = dataclasses.field(default_factory=dict)
+    in_net_ridge: float = 0.0
 
     # Prediction -------------------------------------------------------------
 
@@ -199,12 +220,16 @@ class OpModel:
             "with kernel probes (`pxnas latency build ... --probes`), which measures every op "
             "type real conv nets use")
 
-    def predict_ops(self, ops: Sequence[Op], add_overhead: bool = True) -> OpPrediction:
-        """Latency of a sequence of ops run as one model."""
+    def predict_ops(self, ops: Sequence[Op], add_overhead: bool = True, in_net: bool = False
+                    ) -> OpPrediction:
+        """Latency of a sequence of ops run as one model; `in_net`: as the
+        ops of a whole net (each scaled by its family's in-net factor), not
+        as a table entry."""
         total, borrowed = 0.0, []
         for op in ops:
             coef, extrapolated = self._coef_for(group_of(op))
-            total += float(coef @ features(op))
+            factor = self.in_net.get(factor_family(op), 1.0) if in_net else 1.0
+            total += factor * float(coef @ features(op))
             if extrapolated:
                 borrowed.append(group_of(op))
         if add_overhead:
@@ -225,7 +250,8 @@ class OpModel:
                 "features": {g: list(FEATURES[_family(g)]) for g in self.coef},
                 "fit_rel_rmse": self.fit_rel_rmse, "loo_rel_rmse": self.loo_rel_rmse,
                 "overhead_ms": self.overhead_ms, "stem_kernel": self.stem_kernel,
-                "table_digest": self.table_digest, "metadata": self.metadata}
+                "table_digest": self.table_digest, "metadata": self.metadata,
+                "in_net": self.in_net, "in_net_ridge": self.in_net_ridge}
 
     def save(self, path: str) -> None:
         fileio.atomic_write_json(path, self.to_dict())
@@ -247,7 +273,9 @@ class OpModel:
                        overhead_ms=float(d.get("overhead_ms", 0.0)),
                        stem_kernel=int(d.get("stem_kernel", 3)),
                        table_digest=str(d.get("table_digest", "")),
-                       metadata=dict(d.get("metadata", {})))
+                       metadata=dict(d.get("metadata", {})),
+                       in_net={f: float(v) for f, v in d.get("in_net", {}).items()},
+                       in_net_ridge=float(d.get("in_net_ridge", 0.0)))
         except (KeyError, TypeError, ValueError) as e:
             raise OpModelError(f"{path}: malformed op model ({e})") from None
 
@@ -317,27 +345,81 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float],
     return coef, rows, fit_rel, loo_rel
 
 
-def in_net_rows(table: LatencyTable) -> list[tuple[list[Op], float]]:
+def in_net_nets(table: LatencyTable) -> list[tuple[list[Op], float, float]]:
     """The whole nets of the table's in-net calibration
-    (`pxnas_tf.latency.build.in_net`) as rows of the fit: each net's ops and
-    its time less the per-invoke overhead and its weight-streaming term.
-    Empty for tables without a finished calibration."""
+    (`pxnas_tf.latency.build.in_net`): each net's ops, measured time and
+    weight-streaming term. Empty for tables without a finished calibration."""
     record = table.metadata.in_net or {}
     if not record.get("complete"):
         return []
     meta = table.metadata
-    overhead = table_overhead_ms(table)
     out = []
     for entry in record.get("nets", {}).values():
+        if "ms" not in entry:
+            continue
         ops = [op for key in entry["ops"] for op in ops_of_key(key)]
         stream = (streaming.streaming_ms(streaming.ops_weight_bytes(ops, meta.precision or
                                                                     "float32"),
                                          meta.weight_streaming)
                   if meta.weight_streaming else 0.0)
-        value = float(entry["ms"]) - overhead - stream
-        if value > 0:
-            out.append((ops, value))
+        out.append((ops, float(entry["ms"]), stream))
     return out
+
+
+def in_net_rows(table: LatencyTable) -> list[tuple[list[Op], float]]:
+    """The in-net calibration's nets as rows of the fit: each net's ops and
+    its time less the per-invoke overhead and its weight-streaming term."""
+    overhead = table_overhead_ms(table)
+    rows = [(ops, ms - overhead - stream) for ops, ms, stream in in_net_nets(table)]
+    return [(ops, value) for ops, value in rows if value > 0]
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+    return np.linalg.solve(x.T @ x + penalty * np.eye(x.shape[1]), x.T @ y)
+
+
+def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
+               ) -> tuple[dict[str, float], float]:
+    """In-net factors: what an op family's predicted time (and the
+    weight-streaming term) is multiplied by inside a whole net (pure).
+
+    Probes time each op alone, back to back; inside a net the same op can
+    cost more or less (on the 2-vCPU EPYC of docs/benchmarks/latency_foreign.md
+    the int8 MUL of swish, x * sigmoid(x), runs at about a third of its
+    time alone). Each net of `nets` (ops, measured ms, streaming ms) is a
+    row of relative errors:
+
+        (ms - overhead - sum_f P_f - S) / ms = sum_f d_f P_f / ms + d_S S / ms
+
+    with P_f the model's time of the net's ops of family f
+    (`factor_family`) and S its streaming term; the factors 1 + d come from
+    ridge regression towards 1 (no change), its penalty chosen from
+    `IN_NET_RIDGES` by leave-one-out over the nets, and are at least 0.
+
+    Returns:
+        (family -> factor, with `STREAM`; the penalty), or ({}, 0.0) with
+        fewer than 8 nets.
+    """
+    if len(nets) < 8:
+        return {}, 0.0
+    families = sorted({factor_family(op) for ops, _, _ in nets for op in ops})
+    columns = families + [STREAM]
+    x = np.zeros((len(nets), len(columns)))
+    y = np.zeros(len(nets))
+    for i, (ops, ms, stream) in enumerate(nets):
+        parts = dict.fromkeys(families, 0.0)
+        for op in ops:
+            coef, _ = model._coef_for(group_of(op))
+            parts[factor_family(op)] += float(coef @ features(op))
+        x[i] = [parts[f] / ms for f in families] + [stream / ms]
+        y[i] = (ms - model.overhead_ms - sum(parts.values()) - stream) / ms
+    best = (np.inf, IN_NET_RIDGES[0])
+    for penalty in IN_NET_RIDGES:
+        errors = [y[i] - x[i] @ _ridge(np.delete(x, i, 0), np.delete(y, i), penalty)
+                  for i in range(len(y))]
+        best = min(best, (float(np.sqrt(np.mean(np.square(errors)))), penalty))
+    d = _ridge(x, y, best[1])
+    return {c: max(0.0, 1.0 + float(v)) for c, v in zip(columns, d)}, best[1]
 
 
 def table_digest(table: LatencyTable, stat: str) -> str:
@@ -345,7 +427,7 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     (to spot a stale op model)."""
     nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT,
+                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT, IN_NET_RIDGES,
                          {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
@@ -380,7 +462,7 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
             rows.append(ops)
             times.append(value)
     weights = [1.0] * len(rows)
-    if keys is None:
+    if keys is None and NET_ROW_WEIGHT > 0:
         for ops, value in in_net_rows(table):
             rows.append(ops)
             times.append(value)
@@ -388,8 +470,14 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
     coef, counts, fit_rel, loo_rel = fit_ops(rows, times, weights)
     compat = {k: v for k, v in table.metadata.to_dict().items()
               if k in ("device", "threads", "precision", "delegate", "space", "runtime")}
-    return OpModel(coef, counts, fit_rel, loo_rel, table_overhead_ms(table), stem_kernel,
-                   table_digest(table, stat), compat)
+    model = OpModel(coef, counts, fit_rel, loo_rel, table_overhead_ms(table), stem_kernel,
+                    table_digest(table, stat), compat)
+    if keys is None:
+        try:
+            model.in_net, model.in_net_ridge = fit_in_net(model, in_net_nets(table))
+        except OpModelError:
+            pass  # a net holds an op the table never measured: no factors
+    return model
 
 
 def op_model_path(table_path: str) -> str:

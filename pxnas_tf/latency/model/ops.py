@@ -13,7 +13,8 @@ of their own. The types:
     avgpool   AVERAGE_POOL_2D
     maxpool   MAX_POOL_2D
     add, mul  ADD, MUL (`broadcast`: the second operand is 1x1xC, as in
-              squeeze-and-excitation)
+              squeeze-and-excitation; `scalar`: it is one number, as in
+              a Rescaling layer)
     concat    CONCATENATION
     hswish    HARD_SWISH
     sigmoid   LOGISTIC (and TANH)
@@ -58,6 +59,8 @@ class Op:
             meaningless).
         groups: conv groups (1: a regular conv).
         broadcast: add / mul whose second operand is 1x1xC.
+        scalar: add / mul whose second operand is a single number (XNNPACK
+            runs another, much cheaper kernel for it).
     """
 
     type: str
@@ -67,6 +70,7 @@ class Op:
     stride: int = 1
     groups: int = 1
     broadcast: bool = False
+    scalar: bool = False
 
     @property
     def in_elems(self) -> int:
@@ -166,12 +170,14 @@ def ops_of_key(key: str, stem_kernel: int = 3) -> list[Op]:
 def op_key(op: Op) -> str:
     """The table key of a single-op probe:
     ``op-input:8x8x16-output:4x4x16-kernel:3-stride:2-type:maxpool``
-    (``groups`` and ``broadcast`` only where they are not the default)."""
+    (``groups``, ``broadcast`` and ``scalar`` only where they are not the default)."""
     extra = [("type", op.type)]
     if op.groups != 1:
         extra.append(("groups", str(op.groups)))
     if op.broadcast:
         extra.append(("broadcast", "1"))
+    if op.scalar:
+        extra.append(("scalar", "1"))
     return keys_lib.format_key(keys_lib.LayerKey(OP_KIND, tuple(op.in_shape),
                                                  tuple(op.out_shape), kernel=op.kernel,
                                                  stride=op.stride, extra=tuple(extra)))
@@ -193,7 +199,7 @@ def op_of_key(key: str) -> Op:
     except ValueError:
         raise UnsupportedLayerError(f"{key!r}: field 'groups' must be an integer") from None
     return Op(extra["type"], k.input_shape, k.output_shape, k.kernel or 1, k.stride or 1,
-              groups, extra.get("broadcast") == "1")
+              groups, extra.get("broadcast") == "1", extra.get("scalar") == "1")
 
 
 
