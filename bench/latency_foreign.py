@@ -92,7 +92,7 @@ def run_precision(precision: str) -> dict:
     from pxnas_tf.latency.build.validation import validate
     from pxnas_tf.latency.measure.host_runner import HostRunner
     from pxnas_tf.latency.model import metrics
-    from pxnas_tf.latency.model.op_model import fit_table, in_net_rows, op_model_path
+    from pxnas_tf.latency.model.op_model import fit_table, in_net_nets, op_model_path
     from pxnas_tf.latency.model.table import load_table
     from pxnas_tf.search_space import load_space
 
@@ -122,7 +122,8 @@ def run_precision(precision: str) -> dict:
     return {"precision": precision, "table": path, "entries": len(table),
             "build_measured": report.measured, "build_s": build_s,
             "op_model": {"fit": op_model.fit_rel_rmse, "loo": op_model.loo_rel_rmse},
-            "in_net": len(in_net_rows(table)),
+            "in_net": len(in_net_nets(table)), "factors": op_model.in_net,
+            "ridge": op_model.in_net_ridge,
             "all": summary(main), "foreign": summary(test), "tuning": summary(tuning),
             "space": summary([r for r in rows if r.group == "space"]),
             "zoo": summary([r for r in rows if r.group == "zoo"]),
@@ -184,9 +185,9 @@ def write_report(results: list[dict], command: str) -> None:
              "Each table is `proxyless_small`'s with its calibration terms and the single-op "
              "probes (`pxnas latency build --probes`). Nets outside the space are converted "
              "at the table's precision and predicted from the ops of their TFLite graph "
-             "(`predict_ops`: op model + per-invoke overhead + weight streaming); the op "
-             "model is fit on the space's blocks, the probes and, where the table has its "
-             "in-net calibration, random mobile nets timed whole (`in_net`). The 14 "
+             "(`predict_ops`: op model x in-net factors + per-invoke overhead + weight "
+             "streaming x its factor); the op model is fit on the space's blocks and the "
+             "probes, its in-net factors on random mobile nets timed whole (`in_net`). The 14 "
              "default `keras.applications` nets are the test set; the 7 tuning nets were "
              "kept apart for choosing between model variants. Goals (issue 21): over the "
              "foreign and random nets MAPE <= 5%, >= 95% within 10%, tau >= 0.95; the "
@@ -198,7 +199,10 @@ def write_report(results: list[dict], command: str) -> None:
                   f"- Table: {r['entries']} entries ({r['build_measured']} measurements this "
                   f"run, {r['build_s'] / 60:.1f} min); op model fit error {r['op_model']['fit']:.1%}, "
                   f"leave-one-out {r['op_model']['loo']:.1%}; "
-                  f"{r.get('in_net', 0)} random mobile nets timed whole in its fit.",
+                  f"in-net factors fit on {r.get('in_net', 0)} random mobile nets timed whole "
+                  f"(ridge {r.get('ridge', 0):g}): " + (", ".join(
+                      f"{k} {v:.2f}" for k, v in sorted(r.get("factors", {}).items())
+                      if abs(v - 1) >= 0.05) or "none departs from 1 by 5% or more") + ".",
                   f"- Random archs of the space: {_fmt(r['space'])}.",
                   f"- Test set (14 foreign nets): {_fmt(f)}: within-10% goal "
                   f"{ok(f['within_10pct'], GOALS['foreign_within_10pct'])}.",

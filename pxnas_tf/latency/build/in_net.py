@@ -5,22 +5,20 @@ Single-op probes are timed back to back in models of their own: the op's
 input, output and weights stay in the caches from one invoke to the next,
 and nothing runs between. Inside a net every op finds its input just
 written by the op before it, its weights evicted by the others, and its
-output buffer cold. On the 2-vCPU Xeon of docs/benchmarks/latency_foreign.md
-the int8 ops of MobileNetV2, MobileNetV3 and EfficientNetB0 cost 7-11%
-more inside their nets than the sum of the same ops alone, a gap the
-weight-streaming and context terms do not model.
+output buffer cold; some kernels also run differently there (on the
+2-vCPU EPYC of docs/benchmarks/latency_foreign.md the int8 MUL of swish,
+x * sigmoid(x), costs about a third of its time alone).
 
 So a build with `--probes` also times `NUM_NETS` synthetic nets whole
 (`foreign_nets.synthetic`: random stems, inverted residuals with and
 without squeeze-and-excitation, separable and regular convs, pooling and
 classifier heads, at inputs of 32 to 160; seeds of their own, so none is a
 net the validation tests), with the table's pass rule, and records each
-one's ops (as op keys) and time. The op model (`op_model.fit_table`) then
-fits its coefficients to these whole nets together with the table's
-entries: each net is a row whose features are the sum of its ops'
-features and whose time is the measured one less the per-invoke overhead
-and the net's weight-streaming term, counted `ROW_WEIGHT` times, so that
-a few dozen nets weigh about as much as the several hundred single-op rows.
+one's ops (as op keys) and time. The op model (`op_model.fit_in_net`)
+fits one factor per op family and one for the weight-streaming term to
+these nets, by ridge regression towards 1; whole-net predictions
+(`predictor.predict_ops`) apply them. A table built with fewer nets gets
+the missing ones on its next build (`is_complete`).
 """
 
 from __future__ import annotations
@@ -38,9 +36,8 @@ FORMAT = "pxnas_tf.in_net/v1"
 NUM_NETS = 64
 SIZES = (32, 48, 64, 96, 128, 160)
 SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
-METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; each a row of the op "
-          "model's fit: the sum of its ops' features against its time less the per-invoke "
-          "overhead and its weight-streaming term")
+METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; the op model's in-net "
+          "factors (one per op family and one for the weight-streaming term) are fit to them")
 
 
 def specs(n: int = NUM_NETS) -> list[str]:
