@@ -27,7 +27,9 @@ import os
 from typing import Callable
 
 from pxnas_tf.latency.build import foreign_nets, tflite_ops
-from pxnas_tf.latency.build.settings import BuildSettings, best_run, needs_run
+from pxnas_tf.latency.build.settings import (
+    BuildSettings, best_run, measure_until_settled, needs_run,
+)
 from pxnas_tf.latency.measure.runner import BenchModel, Runner
 from pxnas_tf.latency.model.ops import op_key
 from pxnas_tf.tflite import save_tflite
@@ -80,16 +82,12 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
         paths[spec] = path
     save(record)
 
-    def todo() -> list[str]:
-        return [s for s in paths if needs_run(nets[s]["runs"], (), settings)]
-
-    if todo():
+    runs = {s: nets[s]["runs"] for s in paths}
+    if any(needs_run(r, (), settings) for r in runs.values()):
         log(f"timing {len(paths)} random mobile nets whole for the op model "
             f"({settings.min_passes}-{settings.max_passes} passes each)")
-    while todo():
-        for model, m in runner.measure([BenchModel(s, paths[s]) for s in todo()]):
-            nets[model.name]["runs"].append(round(m.value_ms, 6))
-            save(record)
+    measure_until_settled(runner, runs, lambda s: BenchModel(s, paths[s]), settings,
+                          lambda: save(record))
     for entry in nets.values():
         entry["ms"] = entry["runs"][best_run(entry["runs"])]
     save(record)

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pxnas_tf.latency.build.settings import BuildSettings, best_run, needs_run
+from pxnas_tf.latency.build.settings import BuildSettings, best_run, measure_until_settled
 from pxnas_tf.latency.measure.runner import BenchModel, Runner
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.search_space import Arch, SearchSpace, random_archs
@@ -91,15 +91,12 @@ def calibrate(runner: Runner, space: SearchSpace, value: Callable[[str], float],
     log(f"timing {len(archs)} random archs whole to fit the table's scale "
         f"({settings.min_passes}-{settings.max_passes} passes each)")
 
-    def todo() -> list[Arch]:
-        return [a for a in archs if needs_run(runs[a.name], (), settings)]
-
-    while todo():
-        models = [BenchModel(a.name, "", keras=lambda batch, a=a: build_model(a, batch_size=batch))
-                  for a in todo()]
-        for model, m in runner.measure(models):
-            runs[model.name].append(round(m.value_ms, 6))
-            save(record)
+    by_name = {a.name: a for a in archs}
+    measure_until_settled(
+        runner, runs,
+        lambda name: BenchModel(name, "", keras=lambda batch: build_model(by_name[name],
+                                                                          batch_size=batch)),
+        settings, lambda: save(record))
     measured = {a.name: runs[a.name][best_run(runs[a.name])] for a in archs}
     parts = {a.name: split_sum(a, value) for a in archs}
     record["measured_ms"] = measured

@@ -5,7 +5,7 @@ chains."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from pxnas_tf.latency.model.table import LatencyTable
 
@@ -72,6 +72,21 @@ def needs_run(runs: Sequence[float], best_flags: Sequence[str], settings: BuildS
     if len(runs) >= settings.max_passes:
         return False
     return not is_settled(runs, best_flags, settings)
+
+
+def measure_until_settled(runner, runs: dict[str, list[float]], model_of: Callable[[str], Any],
+                          settings: BuildSettings, on_run: Callable[[], None]) -> None:
+    """Measures the models named in `runs` on `runner` (`model_of(name)`: its
+    `BenchModel`) until each meets the pass rule (`needs_run`), appending
+    every pass to its list in `runs` and calling `on_run` after each (to save
+    it): the measuring loop of the calibrations that time whole nets."""
+    def todo() -> list[str]:
+        return [name for name, values in runs.items() if needs_run(values, (), settings)]
+
+    while todo():
+        for model, m in runner.measure([model_of(name) for name in todo()]):
+            runs[model.name].append(round(m.value_ms, 6))
+            on_run()
 
 
 def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
