@@ -245,6 +245,18 @@ def run_precision(precision: str) -> dict:
             "waited_s_total": runner.waited_s, "discarded_rounds": runner.discarded_rounds}
 
 
+def _streaming_calibration(ws: dict) -> str:
+    """How a table's weight-streaming record was measured, in words."""
+    if ws.get("curve"):
+        points = ", ".join(f"{b / 1e6:.1f} MB: +{e:.3f} ms" for b, e in ws["curve"])
+        return (f"chains of 1x1 convs at a 1x1 map, extra time over their layers alone "
+                f"({ws['single_ms']:.4f} ms each): {points}")
+    return (f"a chain of {ws['chain_layers']} 1x1 convs at a 1x1 map, {ws['chain_mb']:.1f} MB "
+            f"of weights, {ws['chain_ms']:.3f} ms vs {ws['chain_layers']} x "
+            f"{ws['single_ms']:.4f} ms alone: {ws['ms_per_mb']:.4f} ms per MB beyond L2 = "
+            f"{ws['l2_bytes'] // 1024} KB")
+
+
 def _fmt_summary(s: dict) -> str:
     return (f"MAPE {s['mape']:.2%}, RMSE {s['rmse_ms']:.4f} ms, within +/-10% "
             f"{s['within_10pct']:.0%}, Kendall tau {s['kendall_tau']:.3f} (n={s['n']})")
@@ -327,12 +339,8 @@ def write_report(results: list[dict], context: list[dict], command: str, elapsed
             s_zoo = metrics.summary([x["predicted_ms"] for x in zoo_rows],
                                     [x["measured_ms"] for x in zoo_rows]) if zoo_rows else None
             lines.append(
-                f"- Weight streaming (`pxnas_tf/latency/model/streaming.py`; calibration: a chain of "
-                f"{ws['chain_layers']} 1x1 convs at a 1x1 map, {ws['chain_mb']:.1f} MB of "
-                f"weights, {ws['chain_ms']:.3f} ms vs {ws['chain_layers']} x "
-                f"{ws['single_ms']:.4f} ms alone): {ws['ms_per_mb']:.4f} ms per MB "
-                f"({1 / max(ws['ms_per_mb'], 1e-9):.1f} GB/s), added for the weight bytes of "
-                f"nets beyond L2 = {ws['l2_bytes'] // 1024} KB. Without it: all nets "
+                "- Weight streaming (`pxnas_tf/latency/model/streaming.py`; calibration: "
+                + _streaming_calibration(ws) + "). Without it: all nets "
                 f"{_fmt_summary(s_all)}" + (f"; zoo nets {_fmt_summary(s_zoo)}" if s_zoo else "")
                 + ".")
         ct = r.get("context_term")

@@ -48,14 +48,22 @@ def test_streaming_fraction_and_time_by_hand():
     assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.05 * 1.5)
     assert cache.streaming_ms(0.9e6, info) == 0.0
     assert cache.streaming_ms(4e6, None) == 0.0
-    # 2 x 8 MB of float32 1024x1024 layers (4 MB each): 4 layers.
-    assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "float32") == 4
-    assert cache.chain_length({"L2": 512 << 10, "L3": 8 << 20}, "int8") == 16
-    # A VM that reports its host's 480 MB L3: capped at 16 MiB, not a 1 GB chain.
-    assert cache.chain_length({"L2": 2 << 20, "L3": 480 << 20}, "int8") == 16
-    assert cache.chain_length({"L2": 2 << 20, "L3": 480 << 20}, "float32") == 4
-    # A small cache still gets a chain beyond it.
-    assert cache.chain_length({"L2": 256 << 10, "L3": 1 << 20}, "int8") == 2
+
+
+def test_the_streaming_curve_by_hand():
+    curve = [[1e6, 0.0], [2e6, 0.01], [4e6, 0.008], [8e6, 0.2]]
+    assert cache.curve_ms(0.5e6, curve) == 0.0
+    assert cache.curve_ms(1.5e6, curve) == pytest.approx(0.005)
+    assert cache.curve_ms(3e6, curve) == pytest.approx(0.01)  # never below the point before
+    assert cache.curve_ms(6e6, curve) == pytest.approx(0.01 + 0.5 * 0.19)
+    assert cache.curve_ms(16e6, curve) == pytest.approx(0.4)  # the last point's rate
+    info = {"format": cache.FORMAT, "curve": curve, "ms_per_mb": 0.025, "l2_bytes": 1 << 20}
+    assert cache.streaming_ms(6e6, info) == cache.curve_ms(6e6, curve)
+    # Chains from L2 / 2 to 4 x the last-level cache: int8 1 MiB layers on a 1 MiB L2 and
+    # 8 MiB L3 (at least 2 layers each), ...
+    assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024) == [2, 4, 8, 16, 32]
+    # ... and a VM that reports its host's 480 MB L3: at most 64 MiB of weights.
+    assert cache.curve_lengths({"L2": 2 << 20, "L3": 480 << 20}, "float32", 512)[-1] == 64
 
 
 def test_calibration_conv_fits_in_half_of_l2():
@@ -67,8 +75,13 @@ def test_calibration_conv_fits_in_half_of_l2():
     for precision, expected in (("int8", 1024), ("float32", 512)):
         c = cache.calibration_channels(l2, precision)
         assert c == expected and c * c * cache.BYTES_PER_WEIGHT[precision] <= l2 // 2
-        assert cache.calibration_is_valid({"channels": c, "l2_bytes": l2}, precision)
-    assert not cache.calibration_is_valid({"channels": 1024, "l2_bytes": l2}, "float32")
+        assert cache.calibration_is_valid({"format": cache.FORMAT, "curve": [[l2, 0.0]],
+                                           "channels": c, "l2_bytes": l2}, precision)
+        # A record of one chain (format v1) is measured again, as a curve.
+        assert not cache.calibration_is_valid({"format": "pxnas_tf.weight_streaming/v1",
+                                               "channels": c, "l2_bytes": l2}, precision)
+    assert not cache.calibration_is_valid({"format": cache.FORMAT, "curve": [[l2, 0.0]],
+                                           "channels": 1024, "l2_bytes": l2}, "float32")
 
 
 def test_weight_bytes_count_every_op_of_the_keys():
@@ -84,17 +97,19 @@ def test_weight_bytes_count_every_op_of_the_keys():
 @pytest.mark.timing
 def test_streaming_rate_measured_on_this_host(tmp_path, quick):
     # Small calibration models (128 channels, caches said to be tiny) so that
-    # the chain (8 float32 layers of 64 KB) streams from beyond the
-    # "caches"; the figure itself is not checked, its bookkeeping is.
+    # the chains (2 to 16 float32 layers of 64 KB) stream from beyond the
+    # "caches"; the figures themselves are not checked, their bookkeeping is.
     sizes = {"L2": 64 << 10, "L3": 256 << 10}
     info = streaming_chains.measure_streaming(HostRunner(settings=quick), "float32", sizes,
-                                   str(tmp_path), channels=128)
-    assert info["chain_layers"] == 8
-    assert info["chain_mb"] == pytest.approx(8 * 128 * 128 * 4 / 1e6)
-    assert info["single_ms"] > 0 and info["chain_ms"] > info["single_ms"]
-    expected = max(0.0, info["chain_ms"] - 8 * info["single_ms"]) / info["chain_mb"]
-    assert info["ms_per_mb"] == pytest.approx(expected)
-    assert len(os.listdir(tmp_path)) == 2  # the two models, reused by a re-run
+                                              str(tmp_path), channels=128)
+    layer = 128 * 128 * 4
+    assert [b for b, _ in info["curve"]] == [n * layer for n in (2, 4, 8, 16)]
+    assert info["single_ms"] > 0 and info["chain_ms"]["16"] > info["single_ms"]
+    for n, (_, extra) in zip((2, 4, 8, 16), info["curve"]):
+        assert extra == pytest.approx(max(0.0, info["chain_ms"][str(n)] - n * info["single_ms"]),
+                                      abs=1e-6)
+    assert cache.calibration_is_valid(info, "float32")
+    assert len(os.listdir(tmp_path)) == 5  # the models, reused by a re-run
     with pytest.raises(ValueError, match="L2 cache size is unknown"):
         streaming_chains.measure_streaming(HostRunner(settings=quick), "float32", {}, str(tmp_path))
 
@@ -119,7 +134,7 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
 class _SmallCaches(HostRunner):
     """The real host runner, reporting caches small enough that the
     calibration conv has 128 channels (16 KB of int8 weights, half of the
-    64 KB L2 at most) and the chain 512 KB (quick to convert here)."""
+    64 KB L2 at most) and the longest chain 1 MB (quick to convert here)."""
 
     def metadata(self):
         return {**super().metadata(), "caches": {"L2": 64 << 10, "L3": 256 << 10}}
@@ -136,7 +151,8 @@ def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
     assert report.complete
     info = load_table(path).metadata.weight_streaming
     assert info["l2_bytes"] == 64 << 10 and info["channels"] == 128
-    assert info["chain_layers"] == 32  # 2 x L3 = 512 KB of 16 KB layers
+    # Chains of L2 / 2 = 32 KB (2 layers of 16 KB) to 4 x L3 = 1 MB (64 layers).
+    assert [b // (16 << 10) for b, _ in info["curve"]] == [2, 4, 8, 16, 32, 64]
     again = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
                         progress=False)
     assert again.measured == 0  # nothing re-measured, the rate included

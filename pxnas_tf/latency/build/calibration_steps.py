@@ -67,11 +67,11 @@ class CalibrationSteps:
         if meta.weight_streaming and streaming.calibration_is_valid(meta.weight_streaming,
                                                                     self.precision):
             return
-        self.log("measuring the weight-streaming rate (2 calibration models)")
+        self.log("measuring the weight-streaming curve (chains of 1x1 convs)")
         info = streaming_chains.measure_streaming(
             self.runner, self.precision, caches, os.path.join(self.models_dir, "streaming"),
             streaming.calibration_channels(caches["L2"], self.precision))
-        self.measured += 2
+        self.measured += 1 + len(info["curve"])
         meta.weight_streaming = info
         self._save()
 

@@ -9,40 +9,43 @@ then predicts such nets too fast, by an amount that grows with the net's
 weight bytes, not with its MACs (float32 MobileNetV2 at 32x32 on a 2-vCPU
 EPYC VM: 0.56 ms summed over its blocks, 1.02 ms measured whole).
 
-The cost is measured once per table, on the target, with two calibration
-models that contain nothing but weights to stream: one 1x1 convolution at a
-1x1 feature map (C -> C channels), and a chain of N of them whose weights
-total about twice the last-level cache, capped at 16 MiB (`MAX_CHAIN_BYTES`:
-the nets this is for hold 1-25 MB of weights, so a larger chain would time a
-rate they never see; and a VM may report its host's whole L3, 480 MB on one
-host here, which would make a chain of a gigabyte). Timed back to back, the chain
-costs more than N singles by the time it takes to stream its weights:
+The cost is measured once per table, on the target, with calibration models
+that contain nothing but weights to stream: one 1x1 convolution at a 1x1
+feature map (C -> C channels, its weights at most half of L2), and chains
+of N of them whose weights go from half of L2, doubling, to four times the
+last-level cache (at most `MAX_CURVE_BYTES`: a VM may report its host's
+whole L3, 480 MB on one host here). Timed back to back, a chain costs more
+than N singles by the time it takes to stream its weights from wherever
+they no longer fit:
 
-    ms_per_mb = (t(chain) - N * t(single)) / (chain weight MB)
+    extra(N) = t(chain of N) - N * t(single)
 
-A net of W weight bytes is then predicted as the sum of its blocks plus
-
-    ms_per_mb * W_MB * phi(W),    phi(W) = 1 if W > L2 else 0
-
-A net runs its layers in the same order on every invoke, so its weights are
-read cyclically: once they outgrow L2, an LRU-like cache has evicted each
-layer's weights before the next invoke needs them, and every layer streams
-(a ramp from L2 to 2 x L2, which assumed partial reuse, under-predicted the
-tuning nets of `pxnas_tf.latency.build.foreign_nets` by 7% on average
-against 3% for the step; docs/benchmarks/latency_foreign.md). Nothing here
-is fitted to whole-net measurements; the validation nets test it.
+and the points (weight bytes of the chain, extra) are the curve. A net of W
+weight bytes is then predicted as the sum of its blocks plus extra(W),
+read off the curve (`curve_ms`: piecewise linear from (0, 0), never
+decreasing, at the last point's rate beyond it). A net runs its layers in
+the same order on every invoke, like a chain, so once its weights outgrow a
+cache level each layer's weights have been evicted before the next invoke
+needs them. The curve replaces one chain at about twice the last-level
+cache and a step at L2 (records of format v1, still read that way): on a
+2-vCPU EPYC VM that reports a 32 MB L3, a 16 MB float32 chain streamed at
+L3 speed while MobileNetV3Large's 22 MB of float32 weights ran 36% slower
+than the step predicted (docs/benchmarks/latency_foreign.md).
+Nothing here is fitted to whole-net measurements; the validation nets test it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from pxnas_tf.latency.model.ops import Op, ops_of_key
 
 BYTES_PER_WEIGHT = {"int8": 1, "fp16": 2, "float32": 4}
 DEFAULT_CHANNELS = 1024
-MAX_CHAIN_BYTES = 16 << 20
-FORMAT = "pxnas_tf.weight_streaming/v1"
+FORMAT = "pxnas_tf.weight_streaming/v2"  # v2: the curve; v1 records (one chain) use the step
+MAX_CURVE_BYTES = 64 << 20
 
 
 def weight_bytes(keys: Sequence[str], precision: str, stem_kernel: int = 3) -> int:
@@ -70,10 +73,46 @@ def streaming_fraction(weights: float, l2: int) -> float:
 
 def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
     """The extra time (ms) of a net with `weights` bytes under the table's
-    `info` (its ``weight_streaming`` metadata); 0 without it."""
+    `info` (its ``weight_streaming`` metadata); 0 without it. A v2 record
+    reads its measured curve (`curve_ms`); a v1 record (one chain) is a
+    step at L2."""
     if not info:
         return 0.0
+    if info.get("curve"):
+        return curve_ms(weights, info["curve"])
     return info["ms_per_mb"] * weights / 1e6 * streaming_fraction(weights, info["l2_bytes"])
+
+
+def curve_ms(weights: float, curve: Sequence[Sequence[float]]) -> float:
+    """The extra time of `weights` bytes on a measured curve of
+    [chain bytes, extra ms] points: piecewise linear from (0, 0) through the
+    points (each at least the one before: more weights never stream
+    faster), and at the last point's rate beyond it."""
+    xs, ys = [0.0], [0.0]
+    for size, extra in sorted((float(b), float(e)) for b, e in curve):
+        if size > xs[-1]:
+            xs.append(size)
+            ys.append(max(ys[-1], extra))
+    if weights >= xs[-1]:
+        return ys[-1] * weights / xs[-1] if xs[-1] > 0 else 0.0
+    return float(np.interp(weights, xs, ys))
+
+
+def curve_lengths(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS
+                  ) -> list[int]:
+    """Layers of the curve's chains: weights of L2 / 2, L2, 2 L2, ... up to
+    four times the last-level cache, at most `MAX_CURVE_BYTES` (a VM may
+    report its host's whole L3), each at least 2 layers."""
+    per_layer = channels * channels * BYTES_PER_WEIGHT[precision]
+    last = max(caches.values()) if caches else 8 << 20
+    top = min(4 * last, MAX_CURVE_BYTES)
+    size = max(1, caches.get("L2", 1 << 20) // 2)
+    lengths = []
+    while True:
+        lengths.append(max(2, -(-size // per_layer)))
+        if size >= top:
+            return sorted(set(lengths))
+        size *= 2
 
 
 def calibration_channels(l2_bytes: int, precision: str) -> int:
@@ -89,17 +128,9 @@ def calibration_channels(l2_bytes: int, precision: str) -> int:
 
 
 def calibration_is_valid(info: dict[str, Any], precision: str) -> bool:
-    """False for a record whose single model's weights did not fit in L2
-    (tables built before `calibration_channels`: its rate is too low)."""
+    """False for a record to measure again: one whose single model's weights
+    did not fit in L2 (tables built before `calibration_channels`: its rate
+    is too low), or a v1 record (one chain: tables built before the curve)."""
     channels = int(info.get("channels", DEFAULT_CHANNELS))
-    return channels * channels * BYTES_PER_WEIGHT[precision] <= info.get("l2_bytes", 0) // 2
-
-
-def chain_length(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS) -> int:
-    """Layers of the chain: its weights about 2x the last-level cache, at most
-    `MAX_CHAIN_BYTES`."""
-    last = max(caches.values()) if caches else 8 << 20
-    per_layer = channels * channels * BYTES_PER_WEIGHT[precision]
-    return max(2, -(-min(2 * last, MAX_CHAIN_BYTES) // per_layer))
-
-
+    return (info.get("format") == FORMAT and bool(info.get("curve"))
+            and channels * channels * BYTES_PER_WEIGHT[precision] <= info.get("l2_bytes", 0) // 2)
