@@ -186,7 +186,7 @@ def write_report(results: list[dict], command: str) -> None:
              "probes (`pxnas latency build --probes`). Nets outside the space are converted "
              "at the table's precision and predicted from the ops of their TFLite graph "
              "(`predict_ops`: op model x in-net factors + per-invoke overhead + weight "
-             "streaming x its factor); the op model is fit on the space's blocks and the "
+             "streaming curve); the op model is fit on the space's blocks and the "
              "probes, its in-net factors on random mobile nets timed whole (`in_net`). The 14 "
              "default `keras.applications` nets are the test set; the 7 tuning nets were "
              "kept apart for choosing between model variants. Goals (issue 21): over the "

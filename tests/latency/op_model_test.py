@@ -212,10 +212,11 @@ def test_in_net_rows_take_out_the_overhead_and_the_streaming_term():
 
 
 def test_in_net_factors_recover_a_known_truth(tmp_path):
-    """Whole nets in which depthwise convs cost half their time alone and
-    every other op its own time, plus the streaming term at 0.2 of its
-    calibrated value: the factors come back, predictions of other whole
-    nets follow them, and table keys are predicted as entries (no factor)."""
+    """Whole nets in which 1x1 convs cost 0.7 of their time alone and every
+    other op its own time, plus the calibrated streaming term: the factor
+    comes back, predictions of other whole nets follow it, and table keys
+    are predicted as entries (no factor)."""
+    from pxnas_tf.latency.model.predictor import predict_ops
     from pxnas_tf.search_space import random_archs
 
     space = load_space("proxyless_small")
@@ -229,18 +230,15 @@ def test_in_net_factors_recover_a_known_truth(tmp_path):
     table.metadata.weight_streaming = {"ms_per_mb": rate, "l2_bytes": 256 << 10}
 
     def whole(ops):
-        alone = sum((0.5 if op.type == "dwconv" else 1.0) * truth([op]) for op in ops)
+        alone = sum((0.7 if om.group_of(op) == "conv1x1" else 1.0) * truth([op]) for op in ops)
         weights = sum(op.weights for op in ops)
-        return alone + (0.2 * rate * weights / 1e6 if weights > 256 << 10 else 0.0)
+        return alone + (rate * weights / 1e6 if weights > 256 << 10 else 0.0)
 
     table.metadata.in_net = _in_net_record({a.name: (_arch_ops(a), whole(_arch_ops(a)))
                                             for a in fitted})
     model = om.fit_table(table)
-    assert model.in_net["dw"] == pytest.approx(0.5, abs=0.05)
-    assert model.in_net[om.STREAM] == pytest.approx(0.2, abs=0.1)  # near-collinear with conv1x1
-    assert model.in_net["conv1x1"] == pytest.approx(1.0, abs=0.05)  # (the stem and the
-    # classifier are the same in every net: their factors are not identified)
-    from pxnas_tf.latency.model.predictor import predict_ops
+    assert model.in_net["conv1x1"] == pytest.approx(0.7, abs=0.02)
+    assert model.in_net_ridge == om.IN_NET_RIDGE
     for arch in random_archs(space, 5, seed=2):  # nets not fitted
         ops = _arch_ops(arch)
         assert predict_ops(ops, table, model).total_ms == pytest.approx(whole(ops), rel=0.03)

@@ -19,9 +19,9 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # Typed fields beyond the target's names: what a build records about how it
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
-# (``pxnas_tf.weight_streaming/v1``, ``pxnas_tf.footprint/v1``,
+# (``pxnas_tf.weight_streaming/v2`` or ``v1``, ``pxnas_tf.footprint/v1``,
 # ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1``),
-# checked on load.
+# checked on load: the formats each field accepts, the newest last.
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
@@ -29,11 +29,12 @@ _FIELD_TYPES = {
     "weight_streaming": dict, "footprint": dict, "context": dict, "batch": int, "xla": bool,
     "net_scale": dict, "reference_ms": float, "in_net": dict,
 }
-CALIBRATION_FORMATS = {"weight_streaming": "pxnas_tf.weight_streaming/v1",
-                       "footprint": "pxnas_tf.footprint/v1",
-                       "context": "pxnas_tf.context/v1",
-                       "net_scale": "pxnas_tf.net_scale/v1",
-                       "in_net": "pxnas_tf.in_net/v1"}
+CALIBRATION_FORMATS = {"weight_streaming": ("pxnas_tf.weight_streaming/v1",
+                                            "pxnas_tf.weight_streaming/v2"),
+                       "footprint": ("pxnas_tf.footprint/v1",),
+                       "context": ("pxnas_tf.context/v1",),
+                       "net_scale": ("pxnas_tf.net_scale/v1",),
+                       "in_net": ("pxnas_tf.in_net/v1",)}
 # Recorded by a build once and kept when the build resumes.
 CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
                       "probes", "net_scale", "reference_ms", "in_net")
@@ -143,12 +144,13 @@ class TableMetadata:
             if not isinstance(value, expected):
                 raise LatencyTableError(f"{where}: field '{name}': expected "
                                         f"{_TYPE_WORDS[expected]}, got {value!r}")
-        for name, fmt in CALIBRATION_FORMATS.items():
+        for name, formats in CALIBRATION_FORMATS.items():
             record = fields.get(name)
-            if record is not None and record.get("format", fmt) != fmt:
+            if record is not None and record.get("format", formats[-1]) not in formats:
                 raise LatencyTableError(
                     f"{where}: field '{name}' has format {record.get('format')!r}, expected "
-                    f"{fmt!r}: the table was written by another version of pxnas; rebuild its "
+                    f"{' or '.join(map(repr, formats))}: the table was written by another "
+                    "version of pxnas; rebuild its "
                     "calibration with the same `pxnas latency build` command (the entries are "
                     "kept, only the calibration is measured again) after deleting that field")
         return cls(**fields, extra={k: v for k, v in d.items() if k not in known})

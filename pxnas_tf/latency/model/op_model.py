@@ -93,10 +93,12 @@ FEATURES = {
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
 NET_ROW_WEIGHT = 0.0  # how much one whole net of the in-net calibration counts in the fit (0: the nets fit the in-net factors only; docs/benchmarks/latency_foreign.md)
-# Ridge penalties tried for the in-net factors (the one with the smallest
-# leave-one-out error over the in-net calibration's nets is used).
-IN_NET_RIDGES = (1e-5, 1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
-STREAM = "stream"  # the in-net factor of the weight-streaming term
+# Ridge penalty of the in-net factors, chosen on the tuning nets of both
+# precisions (docs/benchmarks/latency_foreign.md). Leave-one-out over the
+# random nets chose penalties 100x smaller, whose factors swung between
+# families that always come together there (swish's LOGISTIC and MUL) and
+# missed EfficientNetB0, which pairs them otherwise, by 90%.
+IN_NET_RIDGE = 0.1
 STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
 
 
@@ -182,8 +184,7 @@ class OpModel:
         table_digest: digest of the entries it was fit on (staleness check).
         metadata: the table's compat metadata (device, threads, ...).
         in_net: the in-net factors (`fit_in_net`): family -> factor on its
-            ops' time inside a whole net, and `STREAM` -> factor on the
-            weight-streaming term; empty without an in-net calibration.
+            ops' time inside a whole net; empty without an in-net calibration.
         in_net_ridge: the ridge penalty they were fit with.
     """
 
@@ -374,14 +375,10 @@ def in_net_rows(table: LatencyTable) -> list[tuple[list[Op], float]]:
     return [(ops, value) for ops, value in rows if value > 0]
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
-    return np.linalg.solve(x.T @ x + penalty * np.eye(x.shape[1]), x.T @ y)
-
-
-def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
-               ) -> tuple[dict[str, float], float]:
-    """In-net factors: what an op family's predicted time (and the
-    weight-streaming term) is multiplied by inside a whole net (pure).
+def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]],
+               penalty: float = IN_NET_RIDGE) -> dict[str, float]:
+    """In-net factors: what an op family's predicted time is multiplied by
+    inside a whole net (pure).
 
     Probes time each op alone, back to back; inside a net the same op can
     cost more or less (on the 2-vCPU EPYC of docs/benchmarks/latency_foreign.md
@@ -389,37 +386,31 @@ def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
     time alone). Each net of `nets` (ops, measured ms, streaming ms) is a
     row of relative errors:
 
-        (ms - overhead - sum_f P_f - S) / ms = sum_f d_f P_f / ms + d_S S / ms
+        (ms - overhead - S - sum_f P_f) / ms = sum_f d_f P_f / ms
 
     with P_f the model's time of the net's ops of family f
-    (`factor_family`) and S its streaming term; the factors 1 + d come from
-    ridge regression towards 1 (no change), its penalty chosen from
-    `IN_NET_RIDGES` by leave-one-out over the nets, and are at least 0.
+    (`factor_family`) and S its streaming term (measured by its own
+    calibration, not fitted here: the random nets hold far fewer weights
+    than the nets it matters for); the factors 1 + d come from ridge
+    regression towards 1 (no change) with `penalty`, and are at least 0.
 
     Returns:
-        (family -> factor, with `STREAM`; the penalty), or ({}, 0.0) with
-        fewer than 8 nets.
+        family -> factor, or {} with fewer than 8 nets.
     """
     if len(nets) < 8:
-        return {}, 0.0
+        return {}
     families = sorted({factor_family(op) for ops, _, _ in nets for op in ops})
-    columns = families + [STREAM]
-    x = np.zeros((len(nets), len(columns)))
+    x = np.zeros((len(nets), len(families)))
     y = np.zeros(len(nets))
     for i, (ops, ms, stream) in enumerate(nets):
         parts = dict.fromkeys(families, 0.0)
         for op in ops:
             coef, _ = model._coef_for(group_of(op))
             parts[factor_family(op)] += float(coef @ features(op))
-        x[i] = [parts[f] / ms for f in families] + [stream / ms]
-        y[i] = (ms - model.overhead_ms - sum(parts.values()) - stream) / ms
-    best = (np.inf, IN_NET_RIDGES[0])
-    for penalty in IN_NET_RIDGES:
-        errors = [y[i] - x[i] @ _ridge(np.delete(x, i, 0), np.delete(y, i), penalty)
-                  for i in range(len(y))]
-        best = min(best, (float(np.sqrt(np.mean(np.square(errors)))), penalty))
-    d = _ridge(x, y, best[1])
-    return {c: max(0.0, 1.0 + float(v)) for c, v in zip(columns, d)}, best[1]
+        x[i] = [parts[f] / ms for f in families]
+        y[i] = (ms - model.overhead_ms - stream - sum(parts.values())) / ms
+    d = np.linalg.solve(x.T @ x + penalty * np.eye(len(families)), x.T @ y)
+    return {f: max(0.0, 1.0 + float(v)) for f, v in zip(families, d)}
 
 
 def table_digest(table: LatencyTable, stat: str) -> str:
@@ -427,7 +418,7 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     (to spot a stale op model)."""
     nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT, IN_NET_RIDGES,
+                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT, IN_NET_RIDGE,
                          {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
@@ -474,7 +465,8 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
                     table_digest(table, stat), compat)
     if keys is None:
         try:
-            model.in_net, model.in_net_ridge = fit_in_net(model, in_net_nets(table))
+            model.in_net = fit_in_net(model, in_net_nets(table))
+            model.in_net_ridge = IN_NET_RIDGE if model.in_net else 0.0
         except OpModelError:
             pass  # a net holds an op the table never measured: no factors
     return model

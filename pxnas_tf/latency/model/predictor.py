@@ -33,7 +33,7 @@ import numpy as np
 from pxnas_tf.latency.model import context as context_lib
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model import streaming
-from pxnas_tf.latency.model.op_model import STREAM, OpModel
+from pxnas_tf.latency.model.op_model import OpModel
 from pxnas_tf.latency.model.ops import Op
 from pxnas_tf.latency.model.table import LatencyTable, MissingKeysError
 from pxnas_tf.search_space import Arch, SearchSpace
@@ -206,15 +206,15 @@ def predict(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
 def predict_ops(ops: Sequence[Op], table: LatencyTable, op_model: OpModel) -> LatencyEstimate:
     """The latency of a whole net given as its TFLite ops (a net outside any
     space: a Keras model or a ``.tflite`` file, read by
-    `pxnas_tf.latency.build.tflite_ops`): the op model's sum over the ops
-    and the streaming term of the net's weights, each with its in-net factor
-    (`op_model.fit_in_net`), and the per-invoke overhead. The context term
-    is calibrated on table keys only and is left out."""
+    `pxnas_tf.latency.build.tflite_ops`): the op model's sum over the ops,
+    each with its family's in-net factor (`op_model.fit_in_net`), the
+    per-invoke overhead and the streaming term of the net's weights. The
+    context term is calibrated on table keys only and is left out."""
     p = op_model.predict_ops(ops, add_overhead=False, in_net=True)
     meta = table.metadata
     stream = 0.0
     if meta.weight_streaming:
-        stream = op_model.in_net.get(STREAM, 1.0) * streaming.streaming_ms(
+        stream = streaming.streaming_ms(
             streaming.ops_weight_bytes(ops, meta.precision or "float32"), meta.weight_streaming)
     layer = LayerLatency("ops", None, None, p.ms, "op_model")
     total = p.ms + op_model.overhead_ms + stream
