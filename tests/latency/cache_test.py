@@ -62,8 +62,13 @@ def test_the_streaming_curve_by_hand():
     # Chains from L2 / 2 to 4 x the last-level cache: int8 1 MiB layers on a 1 MiB L2 and
     # 8 MiB L3 (at least 2 layers each), ...
     assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024) == [2, 4, 8, 16, 32]
-    # ... and a VM that reports its host's 480 MB L3: at most 64 MiB of weights.
+    # ... a VM that reports its host's 480 MB L3: at most 64 MiB of weights ...
     assert cache.curve_lengths({"L2": 2 << 20, "L3": 480 << 20}, "float32", 512)[-1] == 64
+    # ... and a table whose nets hold at most 3 MiB: up to 4 MiB (2 x L2 at least).
+    assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024,
+                               max_bytes=3 << 20) == [2, 4]
+    assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024,
+                               max_bytes=1 << 10) == [2]
 
 
 def test_calibration_conv_fits_in_half_of_l2():
@@ -150,8 +155,12 @@ def test_a_finished_build_measures_the_rate_once(tmp_path, tiny_space, quick):
     assert report.complete
     info = load_table(path).metadata.weight_streaming
     assert info["l2_bytes"] == 64 << 10 and info["channels"] == 128
-    # Chains of L2 / 2 = 32 KB (2 layers of 16 KB) to 4 x L3 = 1 MB (64 layers).
-    assert [b // (16 << 10) for b, _ in info["curve"]] == [2, 4, 8, 16, 32, 64]
+    # Chains of L2 / 2 = 32 KB (2 layers of 16 KB) up to twice the weights of
+    # the table's keys (no net of the space holds more), at least 2 x L2.
+    keys = keys_lib.space_keys(tiny_space)
+    assert info["max_bytes"] == 2 * cache.weight_bytes(keys, "int8")
+    expected = cache.curve_lengths(info["caches"], "int8", 128, info["max_bytes"])
+    assert [b // (16 << 10) for b, _ in info["curve"]] == expected and expected[0] == 2
     assert cache.calibration_is_valid(info, "int8")
     again = build_table(tiny_space, _SmallCaches(settings=quick), path, "int8", settings,
                         progress=False)

@@ -64,13 +64,18 @@ class CalibrationSteps:
         caches = meta.caches or {}
         if not self.settings.weight_streaming or not caches.get("L2"):
             return
-        if meta.weight_streaming and streaming.calibration_is_valid(meta.weight_streaming,
-                                                                    self.precision):
-            return
+        if (meta.weight_streaming
+                and streaming.calibration_is_valid(meta.weight_streaming, self.precision)
+                and not (meta.probes and meta.weight_streaming.get("max_bytes"))):
+            return  # (a curve cut at the table's own nets is measured again for probes)
         self.log("measuring the weight-streaming curve (chains of 1x1 convs)")
+        # A table without probes predicts its own nets only: no net holds more
+        # weights than all of its keys together, so the curve can stop there.
+        most = None if meta.probes else 2 * streaming.weight_bytes(
+            self.keys, self.precision, self._stem_kernel())
         info = streaming_chains.measure_streaming(
             self.runner, self.precision, caches, os.path.join(self.models_dir, "streaming"),
-            streaming.calibration_channels(caches["L2"], self.precision))
+            streaming.calibration_channels(caches["L2"], self.precision), most)
         self.measured += 1 + len(info["curve"])
         meta.weight_streaming = info
         self._save()

@@ -37,12 +37,13 @@ def calibration_models(precision: str, lengths: Sequence[int], folder: str,
 
 
 def measure_streaming(runner, precision: str, caches: dict[str, int],
-                      folder: str | None = None, channels: int = DEFAULT_CHANNELS
-                      ) -> dict[str, Any]:
+                      folder: str | None = None, channels: int = DEFAULT_CHANNELS,
+                      max_bytes: int | None = None) -> dict[str, Any]:
     """Measures the weight-streaming curve on `runner` (see the module doc of
     `pxnas_tf.latency.model.streaming`): chains of `curve_lengths` layers and
     one layer alone, timed together; each chain's extra time over its layers
-    alone is a point of the curve.
+    alone is a point of the curve. `max_bytes`: the most weights a net the
+    table predicts can hold (None: any net, as for a table with probes).
 
     Raises:
         ValueError: no L2 size is known (the model needs it).
@@ -51,7 +52,7 @@ def measure_streaming(runner, precision: str, caches: dict[str, int],
     if not caches.get("L2"):
         raise ValueError("the target's L2 cache size is unknown, so the weight-streaming model "
                          "cannot be used")
-    lengths = curve_lengths(caches, precision, channels)
+    lengths = curve_lengths(caches, precision, channels, max_bytes)
     folder = folder or tempfile.mkdtemp(prefix="pxnas_streaming_")
     paths = calibration_models(precision, lengths, folder, channels)
     times = {}
@@ -63,5 +64,5 @@ def measure_streaming(runner, precision: str, caches: dict[str, int],
     top_bytes, top_extra = curve[-1]
     return {"format": FORMAT, "ms_per_mb": top_extra / (top_bytes / 1e6),
             "l2_bytes": caches["L2"], "caches": dict(caches), "channels": channels,
-            "curve": curve, "single_ms": times["single"],
+            "curve": curve, "max_bytes": max_bytes, "single_ms": times["single"],
             "chain_ms": {str(n): times[f"chain_{n}"] for n in lengths}}

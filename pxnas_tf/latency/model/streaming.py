@@ -98,15 +98,19 @@ def curve_ms(weights: float, curve: Sequence[Sequence[float]]) -> float:
     return float(np.interp(weights, xs, ys))
 
 
-def curve_lengths(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS
-                  ) -> list[int]:
+def curve_lengths(caches: dict[str, int], precision: str, channels: int = DEFAULT_CHANNELS,
+                  max_bytes: int | None = None) -> list[int]:
     """Layers of the curve's chains: weights of L2 / 2, L2, 2 L2, ... up to
     four times the last-level cache, at most `MAX_CURVE_BYTES` (a VM may
-    report its host's whole L3), each at least 2 layers."""
+    report its host's whole L3) and at most `max_bytes` (but at least 2 L2:
+    what the table's own nets can hold), each at least 2 layers."""
     per_layer = channels * channels * BYTES_PER_WEIGHT[precision]
     last = max(caches.values()) if caches else 8 << 20
+    l2 = caches.get("L2", 1 << 20)
     top = min(4 * last, MAX_CURVE_BYTES)
-    size = max(1, caches.get("L2", 1 << 20) // 2)
+    if max_bytes is not None:
+        top = min(top, max(max_bytes, 2 * l2))
+    size = max(1, l2 // 2)
     lengths = []
     while True:
         lengths.append(max(2, -(-size // per_layer)))
