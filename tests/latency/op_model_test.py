@@ -182,7 +182,7 @@ def test_whole_nets_of_the_in_net_calibration_pull_whole_net_predictions_to_them
     table.metadata.in_net = _in_net_record(
         {a.name: (_arch_ops(a), 1.25 * truth(_arch_ops(a))) for a in fitted})
     with_nets = om.fit_table(table)
-    assert len(om.in_net_rows(table)) == 12 and with_nets.in_net
+    assert len(om.in_net_nets(table)) == 12 and with_nets.in_net
     for arch in random_archs(space, 5, seed=2):  # nets not fitted
         ops = _arch_ops(arch)
         whole = 1.25 * truth(ops)
@@ -197,18 +197,18 @@ def test_whole_nets_of_the_in_net_calibration_pull_whole_net_predictions_to_them
         _synthetic_table(keys_lib.space_keys(space)), "median")
 
 
-def test_in_net_rows_take_out_the_overhead_and_the_streaming_term():
+def test_in_net_nets_carry_their_streaming_term():
     ops = [Op("conv", (8, 8, 64), (8, 8, 1024), 1, 1)]  # 64 KiB of int8 weights
     table = LatencyTable()
     table.metadata.precision = "int8"
     table.metadata.overhead = {"ms": {"1x8x8x64": 0.01}}
     table.metadata.weight_streaming = {"ms_per_mb": 0.5, "l2_bytes": 32 << 10}
     table.metadata.in_net = _in_net_record({"a": (ops, 0.2)})
-    ((row_ops, value),) = om.in_net_rows(table)
-    assert row_ops == ops
-    assert value == pytest.approx(0.2 - 0.01 - 0.5 * 65536 / 1e6)
+    ((net_ops, ms, stream),) = om.in_net_nets(table)
+    assert net_ops == ops and ms == 0.2
+    assert stream == pytest.approx(0.5 * 65536 / 1e6)
     table.metadata.in_net["complete"] = False  # an unfinished calibration is not used
-    assert om.in_net_rows(table) == []
+    assert om.in_net_nets(table) == []
 
 
 def test_in_net_factors_recover_a_known_truth(tmp_path):

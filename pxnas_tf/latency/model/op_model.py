@@ -92,7 +92,6 @@ FEATURES = {
 }
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
-NET_ROW_WEIGHT = 0.0  # how much one whole net of the in-net calibration counts in the fit (0: the nets fit the in-net factors only; docs/benchmarks/latency_foreign.md)
 # Ridge penalty of the in-net factors, chosen on the tuning nets of both
 # precisions (docs/benchmarks/latency_foreign.md). Leave-one-out over the
 # random nets chose penalties 100x smaller, whose factors swung between
@@ -297,15 +296,14 @@ def _design(rows_ops: Sequence[Sequence[Op]]) -> tuple[np.ndarray, list[tuple[st
     return a, columns
 
 
-def _nnls_relative(a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
-                   ) -> np.ndarray:
-    """argmin_{theta >= 0} sum weights * ((a theta - y) / (y + floor))^2, with
+def _nnls_relative(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """argmin_{theta >= 0} sum ((a theta - y) / (y + floor))^2, with
     scaled columns: relative errors, except that entries below `REL_FLOOR_MS`
     (single element-wise ops of a microsecond, whose timing noise is of
     their own size) count as much as one of that size."""
     from scipy.optimize import nnls
 
-    d = (y + REL_FLOOR_MS) / (1.0 if weights is None else np.sqrt(weights))
+    d = y + REL_FLOOR_MS
     w = a / d[:, None]
     scale = np.abs(w).max(axis=0)
     scale[scale == 0] = 1.0
@@ -313,11 +311,9 @@ def _nnls_relative(a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = No
     return theta / scale
 
 
-def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float],
-            weights: Sequence[float] | None = None
+def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
             ) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
     """Pure fit: (coef by group, rows by group, fit RMS rel. error, LOO RMS rel. error).
-    `weights`: how much each row counts (default 1 each).
 
     Raises:
         OpModelError: with fewer than 3 rows.
@@ -326,9 +322,8 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float],
     if len(rows_ops) < 3 or np.any(y <= 0):
         raise OpModelError(f"need at least 3 entries with positive latency to fit an op model, "
                            f"got {len(rows_ops)}")
-    wt = None if weights is None else np.asarray(weights, dtype=np.float64)
     a, columns = _design(rows_ops)
-    theta = _nnls_relative(a, y, wt)
+    theta = _nnls_relative(a, y)
     fit_rel = float(np.sqrt(np.mean(((a @ theta) - y) ** 2 / y ** 2)))
     loo = []
     used = a != 0
@@ -336,7 +331,7 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float],
         keep = np.arange(len(y)) != i
         if np.any(used[i] & ~used[keep].any(axis=0)):
             continue  # the only entry with some op group: nothing to predict it from
-        t = _nnls_relative(a[keep], y[keep], None if wt is None else wt[keep])
+        t = _nnls_relative(a[keep], y[keep])
         loo.append((a[i] @ t - y[i]) / y[i])
     loo_rel = float(np.sqrt(np.mean(np.square(loo)))) if loo else float("nan")
     coef: dict[str, list[float]] = {}
@@ -365,14 +360,6 @@ def in_net_nets(table: LatencyTable) -> list[tuple[list[Op], float, float]]:
                   if meta.weight_streaming else 0.0)
         out.append((ops, float(entry["ms"]), stream))
     return out
-
-
-def in_net_rows(table: LatencyTable) -> list[tuple[list[Op], float]]:
-    """The in-net calibration's nets as rows of the fit: each net's ops and
-    its time less the per-invoke overhead and its weight-streaming term."""
-    overhead = table_overhead_ms(table)
-    rows = [(ops, ms - overhead - stream) for ops, ms, stream in in_net_nets(table)]
-    return [(ops, value) for ops, value in rows if value > 0]
 
 
 def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]],
@@ -418,7 +405,7 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     (to spot a stale op model)."""
     nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS, NET_ROW_WEIGHT, IN_NET_RIDGE,
+                      + [FEATURES, REL_FLOOR_MS, IN_NET_RIDGE,
                          {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
@@ -435,7 +422,8 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
               ) -> OpModel:
     """Fits the op model on the entries of `table` (all, or `keys`) whose key
     kinds decompose into ops (stem, MBConv, head conv, logits); with all of
-    them, also on the whole nets of its in-net calibration (`in_net_rows`).
+    them, also its in-net factors on the whole nets of its in-net
+    calibration (`fit_in_net`).
 
     Raises:
         OpModelError: too few usable entries.
@@ -452,13 +440,7 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
         if value > 0:
             rows.append(ops)
             times.append(value)
-    weights = [1.0] * len(rows)
-    if keys is None and NET_ROW_WEIGHT > 0:
-        for ops, value in in_net_rows(table):
-            rows.append(ops)
-            times.append(value)
-            weights.append(NET_ROW_WEIGHT)
-    coef, counts, fit_rel, loo_rel = fit_ops(rows, times, weights)
+    coef, counts, fit_rel, loo_rel = fit_ops(rows, times)
     compat = {k: v for k, v in table.metadata.to_dict().items()
               if k in ("device", "threads", "precision", "delegate", "space", "runtime")}
     model = OpModel(coef, counts, fit_rel, loo_rel, table_overhead_ms(table), stem_kernel,
