@@ -40,8 +40,9 @@ class CalibrationSteps:
         self._save()
 
     def _in_net(self) -> None:
-        """With the probes: random mobile nets timed whole, rows of the op
-        model's fit (`pxnas_tf.latency.build.in_net`), once per table."""
+        """With the probes: random mobile nets timed whole, which the op
+        model's in-net factors are fit to (`pxnas_tf.latency.build.in_net`);
+        a table with fewer than `in_net.NUM_NETS` gets the rest."""
         meta = self.table.metadata
         if not meta.probes or self._keras or in_net.is_complete(meta.in_net):
             return
@@ -50,11 +51,15 @@ class CalibrationSteps:
             meta.in_net = record
             self._save()
 
+        def passes(record: dict | None) -> int:
+            return sum(len(e.get("runs", [])) for e in (record or {}).get("nets", {}).values())
+
+        before = passes(meta.in_net)
         record = in_net.calibrate(self.runner, self.precision,
                                   os.path.join(self.models_dir, "in_net"), self.settings,
                                   meta.in_net, save, self.log)
         record["complete"] = True
-        self.measured += sum(len(e["runs"]) for e in record["nets"].values())
+        self.measured += passes(record) - before  # this run's passes only
         save(record)
 
     def _weight_streaming(self) -> None:

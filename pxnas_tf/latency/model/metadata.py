@@ -72,8 +72,9 @@ class TableMetadata:
             entries (`pxnas_tf.latency.build.net_scale`).
         reference_ms: the tf runner's reference net time that every value
             was scaled to (`pxnas_tf.latency.measure.tf_runner`).
-        in_net: random mobile nets timed whole, rows of the op model's fit
-            (`pxnas_tf.latency.build.in_net`; tables built with `--probes`).
+        in_net: random mobile nets timed whole, which the op model's in-net
+            factors are fit to (`pxnas_tf.latency.build.in_net`; tables built
+            with `--probes`).
         extra: any further fields, kept as they are.
     """
 
