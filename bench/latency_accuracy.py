@@ -214,17 +214,14 @@ def run_precision(precision: str) -> dict:
         op_only.append({"name": r.name, "group": r.group, "predicted_ms": p.ms,
                         "std_ms": p.std_ms, "measured_ms": r.measured_ms})
     # The same nets predicted without the weight-streaming term.
-    from pxnas_tf.latency.model import streaming as cache
-    streaming = table.metadata.weight_streaming
+    from pxnas_tf.latency.model.predictor import predict
     no_streaming = []
     for r in in_space:
-        extra_ms = cache.streaming_ms(
-            cache.weight_bytes(keys_lib.arch_keys(nets[r.name].arch), precision), streaming)
+        extra_ms = predict(nets[r.name].arch, table, op_all).streaming_ms
         no_streaming.append({"name": r.name, "group": r.group,
                              "predicted_ms": r.predicted_ms - extra_ms,
                              "measured_ms": r.measured_ms})
     # The same nets predicted without the context term (table + streaming).
-    from pxnas_tf.latency.model.predictor import predict
     no_context = [{"name": r.name, "group": r.group,
                    "predicted_ms": predict(nets[r.name].arch, table, op_all,
                                            context=False).total_ms,
@@ -240,7 +237,7 @@ def run_precision(precision: str) -> dict:
                                         "loo": op_space_only.loo_rel_rmse},
                          "all": {"fit": op_all.fit_rel_rmse, "loo": op_all.loo_rel_rmse}},
             "op_only": op_only, "png": os.path.basename(png),
-            "streaming": streaming, "no_streaming": no_streaming,
+            "streaming": table.metadata.weight_streaming, "no_streaming": no_streaming,
             "context_term": table.metadata.context, "no_context": no_context,
             "waited_s_total": runner.waited_s, "discarded_rounds": runner.discarded_rounds}
 

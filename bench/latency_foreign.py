@@ -17,7 +17,7 @@ For each precision (host runner: LiteRT, 1 thread, XNNPACK):
    with the net measured whole: how much of the error is the op model's
    fit and how much is what running inside a net adds;
 4. writes docs/benchmarks/latency_foreign.md: per group and family MAPE,
-   share within +/-10% and Kendall tau, every foreign net's prediction and
+   share within 10 percent and Kendall tau, every foreign net's prediction and
    measurement, against the issue's goals, and the scatter plots
    docs/benchmarks/latency_foreign_<precision>.png.
 
@@ -107,7 +107,8 @@ def define_flags() -> None:
     flags.DEFINE_string("out", os.path.join(ROOT, "docs", "benchmarks", "latency_foreign.md"),
                         "Report.")
     flags.DEFINE_list("isolate", ["mobilenetv2_a0.5@96", "mobilenetv3small@96",
-                                  "efficientnetb0@64", "cnn@32"],
+                                  "efficientnetb0@64", "cnn@32", "mobilenetv2_a1.4@32",
+                                  "mobilenet_a1.0@64", "mobilenetv3large@64"],
                       "Nets whose every op is also measured alone (a table of their ops).")
     flags.DEFINE_boolean("findings", True, "Append the hand-written findings (FINDINGS).")
 

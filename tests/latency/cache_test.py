@@ -11,7 +11,7 @@ from pxnas_tf.latency.measure import caches
 from pxnas_tf.latency.measure.host_runner import HostRunner
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model import streaming as cache
-from pxnas_tf.latency.model.ops import ops_of_key
+from pxnas_tf.latency.model.ops import Op, ops_of_key
 from pxnas_tf.latency.model.predictor import predict
 from pxnas_tf.latency.model.table import load_table
 from pxnas_tf.search_space import random_archs
@@ -57,8 +57,14 @@ def test_the_streaming_curve_by_hand():
     assert cache.curve_ms(3e6, curve) == pytest.approx(0.01)  # never below the point before
     assert cache.curve_ms(6e6, curve) == pytest.approx(0.01 + 0.5 * 0.19)
     assert cache.curve_ms(16e6, curve) == pytest.approx(0.4)  # the last point's rate
-    info = {"format": cache.FORMAT, "curve": curve, "ms_per_mb": 0.025, "l2_bytes": 1 << 20}
-    assert cache.streaming_ms(6e6, info) == cache.curve_ms(6e6, curve)
+    # A net pays the curve above its in-cache rate, its mean rate up to half the
+    # last-level cache (here 8 MB: 0.01 ms at 4 MB, 2.5 us a MB); past it, the DRAM part.
+    info = {"format": cache.FORMAT, "curve": curve, "ms_per_mb": 0.025, "l2_bytes": 1 << 20,
+            "caches": {"L2": 1 << 20, "L3": 8_000_000}}
+    assert cache.streaming_ms(4e6, info) == 0.0 == cache.streaming_ms(0.5e6, info)
+    assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.005 - 1.5 * 0.0025)
+    assert cache.streaming_ms(6e6, info) == pytest.approx(cache.curve_ms(6e6, curve) - 6 * 0.0025)
+    assert cache.streaming_ms(16e6, info) == pytest.approx(0.4 - 16 * 0.0025)
     # Chains from L2 / 2 to 4 x the last-level cache: int8 1 MiB layers on a 1 MiB L2 and
     # 8 MiB L3 (at least 2 layers each), ...
     assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024) == [2, 4, 8, 16, 32]
@@ -87,6 +93,12 @@ def test_calibration_conv_fits_in_half_of_l2():
                                                "channels": c, "l2_bytes": l2}, precision)
     assert not cache.calibration_is_valid({"format": cache.FORMAT, "curve": [[l2, 0.0]],
                                            "channels": 1024, "l2_bytes": l2}, "float32")
+
+
+def test_a_footprint_is_weights_and_written_tensors():
+    ops = [Op("conv", (8, 8, 16), (8, 8, 32)), Op("pool", (8, 8, 32), (32,))]
+    assert cache.footprint_bytes(ops, "int8") == 16 * 32 + 8 * 8 * 32 + 32
+    assert cache.footprint_bytes(ops, "float32") == 4 * cache.footprint_bytes(ops, "int8")
 
 
 def test_weight_bytes_count_every_op_of_the_keys():
@@ -125,13 +137,14 @@ def test_prediction_adds_the_nets_streaming_time(tiny_table_path, tiny_space):
     pred = predict(arch, table)
     base, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table"
-    weights = cache.weight_bytes(keys_lib.arch_keys(arch), "int8")
-    # An L2 a quarter of the net's weights: the full rate applies.
-    table.metadata.weight_streaming = {"ms_per_mb": 2.0, "l2_bytes": weights // 4}
+    footprint = cache.keys_footprint_bytes(keys_lib.arch_keys(arch), "int8")
+    assert footprint > cache.weight_bytes(keys_lib.arch_keys(arch), "int8")
+    # A (v1) record with an L2 a quarter of what the net touches: the full rate applies.
+    table.metadata.weight_streaming = {"ms_per_mb": 2.0, "l2_bytes": footprint // 4}
     pred = predict(arch, table)
     ms, _, source = pred.total_ms, pred.std_ms, pred.source
     assert source == "table+streaming"
-    assert ms == pytest.approx(base + 2.0 * weights / 1e6)
+    assert ms == pytest.approx(base + 2.0 * footprint / 1e6)
 
 
 

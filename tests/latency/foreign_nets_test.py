@@ -45,6 +45,17 @@ def test_probe_set_is_fixed_and_bounded():
     assert probes.probe_keys() == [op_key(op) for op in a]
 
 
+def test_probes_measured_with_an_older_model_are_named():
+    """A table whose same-shape ADD / MUL probes multiplied a constant
+    tensor (probe set 3) measures those again; nothing else is forgotten."""
+    old = probes.outdated_probe_keys(3)
+    same_shape = [op for op in probes.probe_ops()
+                  if op.type in ("add", "mul") and not (op.broadcast or op.scalar)]
+    assert old == [op_key(op) for op in same_shape] and len(old) >= 8
+    assert probes.outdated_probe_keys(probes.PROBES_VERSION) == []
+    assert probes.outdated_probe_keys(None) == []  # a table without probes
+
+
 @pytest.mark.timing
 def test_validate_a_foreign_net(tmp_path, tiny_space, quick, quick_build):
     """A table of the tiny space plus the probes a plain CNN needs: the op

@@ -32,3 +32,16 @@ def test_calibrate_times_two_nets_whole_and_resumes(tmp_path, quick, quick_build
     again = in_net.calibrate(None, "int8", str(tmp_path / "nets"), quick_build, record,
                              lambda r: None, lambda _: None, n=2)
     assert again["nets"] == record["nets"]
+    # A record of the previous format is read again from its files (ops as
+    # today's reading gives them), its times kept; a complete one is not
+    # complete until then.
+    spec = in_net.specs(2)[0]
+    older = {**record, "format": "pxnas_tf.in_net/v1", "complete": True,
+             "nets": {s: {**e, "ops": ["stale"]} for s, e in record["nets"].items()}}
+    assert not in_net.is_complete(older, n=2) and in_net.is_complete({**record, "complete": True},
+                                                                     n=2)
+    reread = in_net.calibrate(None, "int8", str(tmp_path / "nets"), quick_build, older,
+                              lambda r: None, lambda _: None, n=2)
+    assert reread["format"] == in_net.FORMAT
+    assert reread["nets"][spec]["ops"] == record["nets"][spec]["ops"]
+    assert reread["nets"][spec]["runs"] == record["nets"][spec]["runs"]

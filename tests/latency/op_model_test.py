@@ -12,6 +12,7 @@ from pxnas_tf.latency.build.tflite_ops import ops_of_keras_model
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model import op_model as om
 from pxnas_tf.latency.model.ops import Op, ops_of_key
+from pxnas_tf.latency.model.streaming import footprint_bytes
 from pxnas_tf.latency.model.table import LatencyEntry, LatencyTable, load_table
 from pxnas_tf.models import build_model
 from pxnas_tf.search_space import Arch, load_space
@@ -81,6 +82,20 @@ def test_unseen_kernel_borrows_and_says_so():
     assert unseen.extrapolated == ("dw9_s1",) and not seen.extrapolated
     assert unseen.std_ms == pytest.approx(unseen.ms * model.loo_rel_rmse * 2)
     assert unseen.ms > seen.ms  # borrowed from 7x7, scaled by its larger MAC count
+
+
+def test_a_1x1_conv_at_few_pixels_is_a_matrix_vector_product():
+    """1x1 convs at <= 4 pixels (squeeze-and-excitation, a net's last
+    stages) read every weight once or a few times: their own group, which a
+    table without them borrows from the other 1x1 convs, and says so."""
+    gemv = Op("conv", (1, 1, 448), (1, 1, 1792))
+    assert om.group_of(gemv) == "gemv" == om.group_of(Op("conv", (2, 2, 64), (2, 2, 32)))
+    assert om.group_of(Op("conv", (3, 3, 64), (3, 3, 32))) == "conv1x1"
+    assert om.group_of(Op("conv", (1, 1, 64), (1, 1, 32), 3)) == "convkxk"
+    model = om.fit_table(load_table(REAL))
+    assert "gemv" not in model.coef
+    p = model.predict_ops([gemv], add_overhead=False)
+    assert p.extrapolated == ("gemv",) and p.ms > 0
 
 
 def test_save_load_and_staleness(tmp_path):
@@ -206,7 +221,7 @@ def test_in_net_nets_carry_their_streaming_term():
     table.metadata.in_net = _in_net_record({"a": (ops, 0.2)})
     ((net_ops, ms, stream),) = om.in_net_nets(table)
     assert net_ops == ops and ms == 0.2
-    assert stream == pytest.approx(0.5 * 65536 / 1e6)
+    assert stream == pytest.approx(0.5 * (65536 + 8 * 8 * 1024) / 1e6)  # weights + output
     table.metadata.in_net["complete"] = False  # an unfinished calibration is not used
     assert om.in_net_nets(table) == []
 
@@ -224,15 +239,15 @@ def test_in_net_factors_recover_a_known_truth(tmp_path):
     fitted = random_archs(space, 40, seed=1)
     # A streaming rate at which the fitted nets' term is about 10% of their time.
     alone_ms = np.mean([truth(_arch_ops(a)) for a in fitted])
-    weight_mb = np.mean([sum(op.weights for op in _arch_ops(a)) for a in fitted]) / 1e6
+    weight_mb = np.mean([footprint_bytes(_arch_ops(a), "int8") for a in fitted]) / 1e6
     rate = 0.1 * alone_ms / weight_mb
     table.metadata.precision = "int8"
     table.metadata.weight_streaming = {"ms_per_mb": rate, "l2_bytes": 256 << 10}
 
     def whole(ops):
         alone = sum((0.7 if om.group_of(op) == "conv1x1" else 1.0) * truth([op]) for op in ops)
-        weights = sum(op.weights for op in ops)
-        return alone + (rate * weights / 1e6 if weights > 256 << 10 else 0.0)
+        touched = footprint_bytes(ops, "int8")
+        return alone + (rate * touched / 1e6 if touched > 256 << 10 else 0.0)
 
     table.metadata.in_net = _in_net_record({a.name: (_arch_ops(a), whole(_arch_ops(a)))
                                             for a in fitted})

@@ -84,9 +84,20 @@ def test_squeeze_excitation_and_swish():
     s = keras.layers.Conv2D(4, 1, activation="relu")(s)
     s = keras.layers.Conv2D(16, 1, activation="sigmoid")(s)
     y = keras.layers.Multiply()([y, s])
-    types = [(o.type, o.broadcast) for o in ops_of_keras_model(keras.Model(x, y))]
-    assert types == [("sigmoid", False), ("mul", False), ("pool", False), ("conv", False),
-                     ("conv", False), ("sigmoid", False), ("mul", True)]
+    for precision in ("float32", "int8"):
+        types = [(o.type, o.broadcast) for o in ops_of_keras_model(keras.Model(x, y), precision)]
+        # swish's LOGISTIC + MUL is one op; the gate's LOGISTIC multiplies another tensor
+        assert types == [("swish", False), ("pool", False), ("conv", False), ("conv", False),
+                         ("sigmoid", False), ("mul", True)], precision
+
+
+def test_a_gate_of_another_tensor_is_not_a_swish():
+    """x * sigmoid(conv(x)) keeps its LOGISTIC and MUL: only a tensor times
+    its own sigmoid is a swish."""
+    x = keras.Input((8, 8, 16), batch_size=1)
+    g = keras.layers.Conv2D(16, 1, activation="sigmoid")(x)
+    y = keras.layers.Multiply()([x, g])
+    assert [o.type for o in ops_of_keras_model(keras.Model(x, y))] == ["conv", "sigmoid", "mul"]
 
 
 def test_a_rescaling_layer_is_two_scalar_ops():

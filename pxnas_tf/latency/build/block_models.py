@@ -110,12 +110,17 @@ def probe_layers(op: Op):
     if op.type == "pad":
         extra = op.out_shape[0] - op.in_shape[0]
         return L.ZeroPadding2D(((extra // 2, extra - extra // 2),) * 2, name="pad")
+    if op.type in ("add", "mul") and not (op.broadcast or op.scalar):
+        # Two activations, as in a residual add or a gated multiply: a constant operand of
+        # the full shape runs another kernel (int8 MUL: 4x slower).
+        cls = L.Add if op.type == "add" else L.Multiply
+        return lambda x: cls(name=op.type)([x, x])
     if op.type in ("add", "mul"):
         return _binary_layer_class()(op.type, op.broadcast, op.scalar, name=op.type)
     if op.type == "concat":
         return lambda x: L.Concatenate(name="concat")([x, x])
-    if op.type in ("hswish", "sigmoid", "softmax"):
-        return L.Activation({"hswish": "hard_swish", "sigmoid": "sigmoid",
+    if op.type in ("hswish", "swish", "sigmoid", "softmax"):
+        return L.Activation({"hswish": "hard_swish", "swish": "swish", "sigmoid": "sigmoid",
                              "softmax": "softmax"}[op.type], name=op.type)
     if op.type == "act":
         return L.ReLU(name="act")

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Sequence
 
 from pxnas_tf.latency.build import block_models, foreign_nets, net_scale
 from pxnas_tf.latency.build.calibration_steps import CalibrationSteps
-from pxnas_tf.latency.build.probes import PROBES_VERSION, probe_keys
+from pxnas_tf.latency.build.probes import PROBES_VERSION, outdated_probe_keys, probe_keys
 from pxnas_tf.latency.build.settings import (
     BuildReport, BuildSettings, best_run, is_settled, needs_run,
 )
@@ -148,6 +148,16 @@ class _Build(CalibrationSteps):
         kept = {name: getattr(old, name) for name in CALIBRATION_FIELDS}
         table.metadata = dataclasses.replace(meta, **kept, extra={**old.extra, **meta.extra})
         return table
+
+    def remeasure(self, keys: Sequence[str]) -> None:
+        """Forgets the measurements and model files of `keys` (probes whose
+        model changed since the table measured them)."""
+        for key in keys:
+            if self.table.entries.pop(key, None) is not None:
+                self.states[key] = _State([])
+                path = os.path.join(self.models_dir, block_models.file_name(key))
+                if os.path.isfile(path):
+                    os.remove(path)
 
     def _save(self) -> None:
         meta = self.table.metadata
@@ -403,5 +413,6 @@ def build_table(space: SearchSpace, runner: Runner, path: str, precision: str = 
         old = build.table.metadata.extra_archs or []
         build.table.metadata.extra_archs = list(dict.fromkeys([*old, *extra_archs]))
     if probes:
+        build.remeasure(outdated_probe_keys(build.table.metadata.probes))
         build.table.metadata.probes = PROBES_VERSION
     return build.run()

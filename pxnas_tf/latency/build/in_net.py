@@ -34,7 +34,7 @@ from pxnas_tf.latency.measure.runner import BenchModel, Runner
 from pxnas_tf.latency.model.ops import op_key
 from pxnas_tf.tflite import save_tflite
 
-FORMAT = "pxnas_tf.in_net/v1"
+FORMAT = "pxnas_tf.in_net/v2"  # v2: swish read as one op (v1 nets are re-read, not re-timed)
 NUM_NETS = 64
 SIZES = (32, 48, 64, 96, 128, 160)
 SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
@@ -52,7 +52,8 @@ def is_complete(record: dict | None, n: int = NUM_NETS) -> bool:
     timed with fewer nets before `NUM_NETS` grew gets the rest on a rebuild)."""
     record = record or {}
     nets = record.get("nets") or {}
-    return bool(record.get("complete")) and all("ms" in nets.get(s, {}) for s in specs(n))
+    return (bool(record.get("complete")) and record.get("format") == FORMAT
+            and all("ms" in nets.get(s, {}) for s in specs(n)))
 
 
 def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
@@ -68,6 +69,7 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     """
     os.makedirs(folder, exist_ok=True)
     record = {"format": FORMAT, "method": METHOD, "nets": dict((previous or {}).get("nets", {}))}
+    reread = (previous or {}).get("format") != FORMAT  # an older reading of the same files
     nets = record["nets"]
     paths = {}
     for spec in specs(n):
@@ -79,6 +81,9 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
             entry = {"ops": [op_key(op) for op in tflite_ops.ops_of_tflite(content)],
                      "runs": list(entry.get("runs", []))}
             nets[spec] = entry
+        elif reread:
+            with open(path, "rb") as f:
+                entry["ops"] = [op_key(op) for op in tflite_ops.ops_of_tflite(f.read())]
         paths[spec] = path
     save(record)
 

@@ -3,7 +3,7 @@ so that its op model can predict nets outside the search space.
 
 The search space's blocks hold only 1x1 convs, depthwise convs, one stem
 conv, an add and the classifier. Real mobile nets also run hard-swish,
-sigmoid, squeeze-and-excitation multiplies, max pooling, concatenation,
+swish, sigmoid, squeeze-and-excitation multiplies, max pooling, concatenation,
 wide regular convs and softmax. `probe_ops` samples each op type over the
 shapes such nets have at inputs of 32 to 224 pixels (a fixed seed, so a
 resumed build measures the same probes); `pxnas latency build --probes`
@@ -24,7 +24,11 @@ from pxnas_tf.search_space.space import conv_out_size
 SIZES = (1, 2, 3, 4, 5, 7, 8, 10, 14, 16, 20, 28, 32, 40, 56, 64, 80, 112)
 CHANNELS = (3, 8, 16, 24, 32, 40, 48, 64, 72, 96, 120, 144, 192, 240, 288, 320, 384, 480,
             576, 672, 960, 1024, 1280)
-PROBES_VERSION = 3   # bump when the sampled set changes (3: add_s, mul_s)
+# Bump when the sampled set or a probe's model changes (3: add_s, mul_s; 4: swish, 1x1
+# convs at 1-4 pixels, more fc and pool probes, and same-shape add / mul of two
+# activations, x (+|*) x, where a constant operand ran another, 4x slower int8 MUL
+# kernel than a net's activations do).
+PROBES_VERSION = 4
 MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
@@ -32,10 +36,11 @@ MAX_MACS = 40e6      # a probe runs well under a few ms
 MAX_ELEMS = 400_000  # element-wise probes: up to 80x80x64 or so
 # How many probes of each type: more for the types whose cost depends on
 # more than their element count.
-COUNTS = {"conv1x1": 40, "convkxk": 24, "stem": 12, "gconv": 8, "dwconv": 36, "fc": 8, "pool": 10,
+COUNTS = {"conv1x1": 40, "gemv": 24, "convkxk": 24, "stem": 12, "gconv": 8, "dwconv": 36,
+          "fc": 16, "pool": 16,
           "avgpool": 8, "maxpool": 8, "pad": 8, "add": 12, "mul": 12, "add_s": 6, "mul_s": 6,
           "concat": 8,
-          "hswish": 10, "sigmoid": 10, "act": 8, "softmax": 6, "reshape": 6}
+          "hswish": 10, "swish": 10, "sigmoid": 10, "act": 8, "softmax": 6, "reshape": 6}
 
 
 def _pick(rng, values, low=None, high=None):
@@ -46,6 +51,10 @@ def _pick(rng, values, low=None, high=None):
 def _sample(kind: str, rng) -> Op | None:
     h = _pick(rng, SIZES)
     c = _pick(rng, CHANNELS, low=8)
+    if kind == "gemv":  # a 1x1 conv at 1 or 2x2 pixels (squeeze-and-excitation, the last stages)
+        h = _pick(rng, (1, 1, 2))
+        cin, cout = _pick(rng, CHANNELS, low=8), _pick(rng, CHANNELS, low=8)
+        return Op("conv", (h, h, cin), (h, h, cout))
     if kind in ("conv1x1", "convkxk", "stem", "gconv"):
         k = 1 if kind == "conv1x1" else _pick(rng, (1, 3)) if kind == "gconv" \
             else _pick(rng, (3, 3, 3, 5))
@@ -114,3 +123,14 @@ def probe_ops(seed: int = 0) -> list[Op]:
 def probe_keys(seed: int = 0) -> list[str]:
     """The table keys of `probe_ops`."""
     return [op_key(op) for op in probe_ops(seed)]
+
+
+def outdated_probe_keys(version: int | None, seed: int = 0) -> list[str]:
+    """The probe keys that a table measured with probes of `version` holds
+    with another model than today's, to measure again: before version 4 a
+    same-shape ADD or MUL multiplied by a constant tensor (None: a table
+    without probes, nothing to forget)."""
+    if version is None or version >= 4:
+        return []
+    return [op_key(op) for op in probe_ops(seed)
+            if op.type in ("add", "mul") and not (op.broadcast or op.scalar)]

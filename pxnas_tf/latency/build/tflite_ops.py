@@ -5,7 +5,10 @@ fuses ReLU / ReLU6 into the op before them, turns a Keras ``hard_swish``
 into one HARD_SWISH op and ``swish`` into LOGISTIC + MUL, and a global
 average pool into MEAN. Reading the ops back from the flatbuffer follows
 those choices exactly, for a Keras model (converted here at the table's
-precision) and for a user's own ``.tflite`` file alike.
+precision) and for a user's own ``.tflite`` file alike. One pattern is
+read as one op: a MUL of a tensor by its own LOGISTIC, x * sigmoid(x), is
+a `swish` (int8 XNNPACK runs the pair in the time of the LOGISTIC alone;
+its probes time the pair).
 
 Every op is listed, RESHAPE too (it costs an invoke of its own); a builtin
 op outside `SUPPORTED_OPS` is refused with its name.
@@ -13,6 +16,7 @@ op outside `SUPPORTED_OPS` is refused with its name.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from pxnas_tf.latency.model.ops import Op, UnsupportedLayerError
@@ -92,7 +96,8 @@ def ops_of_tflite(content: bytes) -> list[Op]:
     """
     model = read_model(content)
     graph = model.subgraphs[0]
-    ops = []
+    ops: list[Op] = []
+    sigmoid_of: dict[int, tuple[int, int]] = {}  # LOGISTIC output -> (its input, op position)
     for op in graph.operators or []:
         name = op_name(model, op.opcodeIndex)
         parsed = _op(name, op, graph)
@@ -100,8 +105,26 @@ def ops_of_tflite(content: bytes) -> list[Op]:
             raise UnsupportedLayerError(
                 f"the TFLite graph has a {name} op, which has no latency model; supported ops "
                 f"are {', '.join(SUPPORTED_OPS)}")
+        inputs = [int(i) for i in (op.inputs if op.inputs is not None else [])]
+        if name == "LOGISTIC" and op.outputs is not None and len(op.outputs):
+            sigmoid_of[int(op.outputs[0])] = (inputs[0], len(ops))
+        swish = _swish_partner(name, inputs, sigmoid_of) if not parsed.broadcast else None
+        if swish is not None and ops[swish].type == "sigmoid":
+            ops[swish] = dataclasses.replace(ops[swish], type="swish")
+            continue
         ops.append(parsed)
     return ops
+
+
+def _swish_partner(name: str, inputs: list[int], sigmoid_of: dict[int, tuple[int, int]]
+                   ) -> int | None:
+    """The position of the LOGISTIC that a MUL of x by sigmoid(x) pairs with."""
+    if name != "MUL" or len(inputs) != 2:
+        return None
+    for a, b in (inputs, inputs[::-1]):
+        if a in sigmoid_of and sigmoid_of[a][0] == b:
+            return sigmoid_of[a][1]
+    return None
 
 
 def keras_to_tflite(model, precision: str) -> bytes:

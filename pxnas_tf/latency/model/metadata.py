@@ -20,7 +20,7 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
 # (``pxnas_tf.weight_streaming/v2`` or ``v1``, ``pxnas_tf.footprint/v1``,
-# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1``),
+# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1`` and ``/v2``),
 # checked on load: the formats each field accepts, the newest last.
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
@@ -34,7 +34,7 @@ CALIBRATION_FORMATS = {"weight_streaming": ("pxnas_tf.weight_streaming/v1",
                        "footprint": ("pxnas_tf.footprint/v1",),
                        "context": ("pxnas_tf.context/v1",),
                        "net_scale": ("pxnas_tf.net_scale/v1",),
-                       "in_net": ("pxnas_tf.in_net/v1",)}
+                       "in_net": ("pxnas_tf.in_net/v1", "pxnas_tf.in_net/v2")}
 # Recorded by a build once and kept when the build resumes.
 CALIBRATION_FIELDS = ("overhead", "weight_streaming", "footprint", "context", "extra_archs",
                       "probes", "net_scale", "reference_ms", "in_net")

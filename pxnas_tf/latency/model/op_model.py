@@ -8,8 +8,9 @@ features, and a block costs the sum over its ops:
     t(block) = sum_{op in block} theta_{g(op)} . phi_{g(op)}(op)
 
     group g                        features phi
-    conv1x1, convkxk, stem         1, MACs, MACs16, MACs64, input elements, output
-      (stem: k > 1 on <= 4           elements, OUT64, output pixels, weights
+    conv1x1, gemv, convkxk, stem   1, MACs, MACs16, MACs64, input elements, output
+      (gemv: 1x1 at <= 4 pixels;     elements, OUT64, output pixels, weights
+      stem: k > 1 on <= 4
       input channels)
     gconv (grouped)                1, MACs, output elements, output pixels
     dw{k}_s{s}                     1, MACs, MACs16, output elements, output pixels, weights
@@ -17,7 +18,7 @@ features, and a block costs the sum over its ops:
     pool (global)                  input elements
     avgpool, maxpool               1, window elements, output elements, output pixels
     add, mul, add_b, mul_b (broadcasting), add_s, mul_s (a constant number),
-    concat, pad, hswish, sigmoid,
+    concat, pad, hswish, swish, sigmoid,
     softmax, act, reshape, quantize  1, output elements, output pixels
 
 MACs16 and MACs64 count the output channels rounded up to a multiple of 16
@@ -67,6 +68,7 @@ _CONV = ("one", "macs", "macs16", "macs64", "in_elems", "out_elems", "out64", "p
          "weights")
 FEATURES = {
     "conv1x1": _CONV,
+    "gemv": _CONV,
     "convkxk": _CONV,
     "stem": _CONV,
     "gconv": ("one", "macs", "out_elems", "pixels"),
@@ -84,6 +86,7 @@ FEATURES = {
     "mul_s": _ELEMENTWISE,
     "concat": _ELEMENTWISE,
     "hswish": _ELEMENTWISE,
+    "swish": _ELEMENTWISE,
     "sigmoid": _ELEMENTWISE,
     "softmax": _ELEMENTWISE,
     "act": _ELEMENTWISE,
@@ -99,6 +102,7 @@ REL_FLOOR_MS = 0.002
 # missed EfficientNetB0, which pairs them otherwise, by 90%.
 IN_NET_RIDGE = 0.1
 STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
+GEMV_PIXELS = 4    # a 1x1 conv at this many pixels or fewer: a matrix-vector product
 
 
 class OpModelError(LatencyTableError):
@@ -106,7 +110,9 @@ class OpModelError(LatencyTableError):
 
 
 def group_of(op: Op) -> str:
-    """The coefficient group of an op: ``conv1x1``, ``convkxk``, ``stem``
+    """The coefficient group of an op: ``conv1x1``, ``gemv`` (a 1x1 conv at
+    most `GEMV_PIXELS` pixels: each weight is used that often, so it reads
+    weights more than it computes), ``convkxk``, ``stem``
     (kxk on at most `STEM_CHANNELS` channels), ``gconv``,
     ``dw{k}_s{s}``, ``add_b`` / ``mul_b`` (broadcasting), or the op's type."""
     if op.type == "conv":
@@ -114,7 +120,9 @@ def group_of(op: Op) -> str:
             return "gconv"
         if op.in_shape[-1] <= STEM_CHANNELS and op.kernel > 1:
             return "stem"
-        return "conv1x1" if op.kernel == 1 else "convkxk"
+        if op.kernel == 1:
+            return "gemv" if op.out_elems // op.out_shape[-1] <= GEMV_PIXELS else "conv1x1"
+        return "convkxk"
     if op.type == "dwconv":
         return f"dw{op.kernel}_s{op.stride}"
     if op.broadcast:
@@ -213,7 +221,7 @@ class OpModel:
                 return np.asarray(self.coef[min(seen, key=distance)]), True
         if group == "stem" and "convkxk" in self.coef:
             return np.asarray(self.coef["convkxk"]), True
-        if group == "convkxk" and "conv1x1" in self.coef:
+        if group in ("convkxk", "gemv") and "conv1x1" in self.coef:
             return np.asarray(self.coef["conv1x1"]), True
         raise OpModelError(
             f"the table has no measurement of {group!r} ops to predict them from; rebuild it "
@@ -354,8 +362,8 @@ def in_net_nets(table: LatencyTable) -> list[tuple[list[Op], float, float]]:
         if "ms" not in entry:
             continue
         ops = [op for key in entry["ops"] for op in ops_of_key(key)]
-        stream = (streaming.streaming_ms(streaming.ops_weight_bytes(ops, meta.precision or
-                                                                    "float32"),
+        stream = (streaming.streaming_ms(streaming.footprint_bytes(ops, meta.precision or
+                                                                   "float32"),
                                          meta.weight_streaming)
                   if meta.weight_streaming else 0.0)
         out.append((ops, float(entry["ms"]), stream))

@@ -12,11 +12,14 @@ of their own. The types:
     pool      MEAN (global average pooling)
     avgpool   AVERAGE_POOL_2D
     maxpool   MAX_POOL_2D
-    add, mul  ADD, MUL (`broadcast`: the second operand is 1x1xC, as in
-              squeeze-and-excitation; `scalar`: it is one number, as in
-              a Rescaling layer)
+    add, mul  ADD, MUL of two activations (`broadcast`: the second operand
+              is 1x1xC, as in squeeze-and-excitation; `scalar`: it is one
+              number, as in a Rescaling layer)
     concat    CONCATENATION
     hswish    HARD_SWISH
+    swish     LOGISTIC + MUL of x * sigmoid(x) (what a Keras ``swish`` converts
+              to; XNNPACK's int8 kernels run the pair in the time of the
+              LOGISTIC alone, so the pair is one op with probes of its own)
     sigmoid   LOGISTIC (and TANH)
     softmax   SOFTMAX
     act       an activation the converter could not fuse (RELU, RELU6, ...)
@@ -39,7 +42,7 @@ from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.search_space.space import conv_out_size, hidden_width
 
 OP_TYPES = ("conv", "dwconv", "fc", "pad", "pool", "avgpool", "maxpool", "add", "mul",
-            "concat", "hswish", "sigmoid", "softmax", "act", "reshape", "quantize")
+            "concat", "hswish", "swish", "sigmoid", "softmax", "act", "reshape", "quantize")
 OP_KIND = "op"  # the key kind of a single-op probe
 
 

@@ -5,7 +5,7 @@ summaries, derive, the demo, export verification, `pxnas latency
 predict|validate`):
 
     LAT(net) = sum over layers of LAT(layer)          (zero op: 0)
-               + streaming(weight bytes of the net)   (where the table measured a rate)
+               + streaming(bytes the net touches)     (where the table measured a curve)
                + context(buffer-heavy layers, rest)   (where the table calibrated one)
 
 with LAT(layer) the table's entry for the layer's key, or the op model's
@@ -193,8 +193,8 @@ def predict(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
     keys = [layer.key for layer in layers if layer.key is not None]
     stream = 0.0
     if meta.weight_streaming:
-        stream = streaming.streaming_ms(streaming.weight_bytes(keys, precision, stem_kernel),
-                                        meta.weight_streaming)
+        stream = streaming.streaming_ms(
+            streaming.keys_footprint_bytes(keys, precision, stem_kernel), meta.weight_streaming)
     ctx = 0.0
     if context and (meta.context or {}).get("groups"):
         ctx = context_lib.context_ms(keys, meta.footprint, meta.context, precision,
@@ -208,14 +208,14 @@ def predict_ops(ops: Sequence[Op], table: LatencyTable, op_model: OpModel) -> La
     space: a Keras model or a ``.tflite`` file, read by
     `pxnas_tf.latency.build.tflite_ops`): the op model's sum over the ops,
     each with its family's in-net factor (`op_model.fit_in_net`), the
-    per-invoke overhead and the streaming term of the net's weights. The
+    per-invoke overhead and the streaming term of the net's footprint. The
     context term is calibrated on table keys only and is left out."""
     p = op_model.predict_ops(ops, add_overhead=False, in_net=True)
     meta = table.metadata
     stream = 0.0
     if meta.weight_streaming:
         stream = streaming.streaming_ms(
-            streaming.ops_weight_bytes(ops, meta.precision or "float32"), meta.weight_streaming)
+            streaming.footprint_bytes(ops, meta.precision or "float32"), meta.weight_streaming)
     layer = LayerLatency("ops", None, None, p.ms, "op_model")
     total = p.ms + op_model.overhead_ms + stream
     return LatencyEstimate(total, (layer,), table.default_stat, p.std_ms, op_model.overhead_ms,

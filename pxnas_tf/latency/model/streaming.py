@@ -20,17 +20,29 @@ they no longer fit:
 
     extra(N) = t(chain of N) - N * t(single)
 
-and the points (weight bytes of the chain, extra) are the curve. A net of W
-weight bytes is then predicted as the sum of its blocks plus extra(W),
-read off the curve (`curve_ms`: piecewise linear from (0, 0), never
-decreasing, at the last point's rate beyond it). A net runs its layers in
-the same order on every invoke, like a chain, so once its weights outgrow a
-cache level each layer's weights have been evicted before the next invoke
-needs them. The curve replaces one chain at about twice the last-level
-cache and a step at L2 (records of format v1, still read that way): on a
-2-vCPU EPYC VM that reports a 32 MB L3, a 16 MB float32 chain streamed at
-L3 speed while MobileNetV3Large's 22 MB of float32 weights ran 36% slower
-than the step predicted (docs/benchmarks/latency_foreign.md).
+and the points (weight bytes of the chain, extra) are the curve
+(`curve_ms`: piecewise linear from (0, 0), never decreasing, at the last
+point's rate beyond it). A net runs its layers in the same order on every
+invoke, like a chain, so once what it touches outgrows a cache level each
+layer's weights have been evicted before the next invoke needs them.
+
+What a net adds is read off the curve at its footprint F: its weight bytes
+plus the bytes of every tensor its ops write (`footprint_bytes`; those pass
+through the same caches and evict weights). And only the part of the curve
+above its in-cache rate counts:
+
+    streaming(F) = max(0, extra(F) - F * extra(L) / L),   L = last-level cache / 2
+
+A chain does nothing but read weights, so it pays for every byte it streams
+from L3; a net computes between its reads and the prefetchers hide that
+(on a 2-vCPU EPYC VM that reports a 32 MB L3, int8 nets with 4-6 MB of
+weights run whole within 1-7% of their ops timed alone, where a chain of
+that size costs 10-20% of such a net). Past the last-level cache the
+curve's slope rises about tenfold (DRAM), and that part nets pay: float32
+EfficientNetB0 and MobileNetV3Large (21 MB of weights, 24-28 MB with their
+activations) run 1.3x their ops alone (docs/benchmarks/latency_foreign.md).
+The curve replaces one chain at about twice the last-level cache and a
+step at L2 (records of format v1, still read that way, at F).
 Nothing here is fitted to whole-net measurements; the validation nets test it.
 """
 
@@ -64,6 +76,19 @@ def ops_weight_bytes(ops: Sequence[Op], precision: str) -> int:
     return per * sum(op.weights for op in ops)
 
 
+def footprint_bytes(ops: Sequence[Op], precision: str) -> int:
+    """Bytes a net of `ops` touches each invoke in `precision`: its weights
+    and every tensor its ops write."""
+    return ops_weight_bytes(ops, precision) + BYTES_PER_WEIGHT[precision] * sum(
+        op.out_elems for op in ops)
+
+
+def keys_footprint_bytes(keys: Sequence[str], precision: str, stem_kernel: int = 3) -> int:
+    """`footprint_bytes` of the layers `keys`."""
+    return footprint_bytes([op for key in keys for op in ops_of_key(key, stem_kernel)],
+                           precision)
+
+
 def streaming_fraction(weights: float, l2: int) -> float:
     """phi(W): 0 while `weights` fit in L2, 1 beyond."""
     if l2 <= 0:
@@ -71,16 +96,21 @@ def streaming_fraction(weights: float, l2: int) -> float:
     return 1.0 if weights > l2 else 0.0
 
 
-def streaming_ms(weights: float, info: dict[str, Any] | None) -> float:
-    """The extra time (ms) of a net with `weights` bytes under the table's
-    `info` (its ``weight_streaming`` metadata); 0 without it. A v2 record
-    reads its measured curve (`curve_ms`); a v1 record (one chain) is a
-    step at L2."""
+def streaming_ms(footprint: float, info: dict[str, Any] | None) -> float:
+    """The extra time (ms) of a net that touches `footprint` bytes
+    (`footprint_bytes`) under the table's `info` (its ``weight_streaming``
+    metadata); 0 without it. A v2 record reads its measured curve above the
+    curve's in-cache rate (the module's docstring); a v1 record (one chain)
+    is a step at L2."""
     if not info:
         return 0.0
     if info.get("curve"):
-        return curve_ms(weights, info["curve"])
-    return info["ms_per_mb"] * weights / 1e6 * streaming_fraction(weights, info["l2_bytes"])
+        caches = info.get("caches") or {}
+        half = max(caches.values()) / 2 if caches else float(info.get("l2_bytes", 1 << 20))
+        rate = curve_ms(half, info["curve"]) / half
+        return max(0.0, curve_ms(footprint, info["curve"]) - footprint * rate)
+    return (info["ms_per_mb"] * footprint / 1e6
+            * streaming_fraction(footprint, info["l2_bytes"]))
 
 
 def curve_ms(weights: float, curve: Sequence[Sequence[float]]) -> float:
