@@ -6,8 +6,8 @@ input, output and weights stay in the caches from one invoke to the next,
 and nothing runs between. Inside a net every op finds its input just
 written by the op before it, its weights evicted by the others, and its
 output buffer cold; some kernels also run differently there (on the
-2-vCPU EPYC of docs/benchmarks/latency_foreign.md the int8 MUL of swish,
-x * sigmoid(x), costs about a third of its time alone).
+2-vCPU EPYC of docs/benchmarks/latency_foreign.md regular int8 convs run
+at 0.86 of their time alone).
 
 So a build with `--probes` also times `NUM_NETS` synthetic nets whole
 (`foreign_nets.synthetic`: random stems, inverted residuals with and
@@ -15,8 +15,7 @@ without squeeze-and-excitation, separable and regular convs, pooling and
 classifier heads, at inputs of 32 to 160; seeds of their own, so none is a
 net the validation tests), with the table's pass rule, and records each
 one's ops (as op keys) and time. The op model (`op_model.fit_in_net`)
-fits one factor per op family and one for the weight-streaming term to
-these nets, by ridge regression towards 1; whole-net predictions
+fits one factor per op family to these nets, by ridge regression towards 1; whole-net predictions
 (`predictor.predict_ops`) apply them. A table built with fewer nets gets
 the missing ones on its next build (`is_complete`).
 """
@@ -39,7 +38,7 @@ NUM_NETS = 64
 SIZES = (32, 48, 64, 96, 128, 160)
 SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
 METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; the op model's in-net "
-          "factors (one per op family and one for the weight-streaming term) are fit to them")
+          "factors (one per op family) are fit to them")
 
 
 def specs(n: int = NUM_NETS) -> list[str]:
