@@ -108,10 +108,50 @@ def test_context_term_by_hand():
     assert context.context_ms(keys, fp, info, "int8") == pytest.approx(want)
     # A net with one heavy layer alone: nothing else evicts it.
     assert context.context_ms([KEY_BIG], fp, info, "int8") == 0.0
-    # Without footprints for a key, or without a calibration: no term.
-    assert context.context_ms(keys + ["Logits-input:1x1x96-output:10"], fp, info, "int8") == 0.0
+    # A key the table never ran counts its weights (no buffers: not an MBConv) ...
+    logits = "Logits-input:1x1x96-output:10"
+    with_logits = context.context_ms(keys + [logits], fp, info, "int8")
+    assert with_logits == pytest.approx(want + 0.04 * (e_down + e_big) / 1e6 * _weights(logits)
+                                        / 16e6)
+    # ... without a calibration: no term.
     assert context.context_ms(keys, fp, None, "int8") == 0.0
     assert context.context_ms(keys, fp, {"groups": {}}, "int8") == 0.0
+
+
+def test_buffers_of_a_block_the_table_never_ran():
+    """A layer outside the table (a zoo net at another input size) gets the
+    buffers that a fit over the table's own MBConv keys gives its kernel,
+    and the calibration of the group of its kernel and expand ratio whose
+    map size is nearest."""
+    def block(cin, expand, h, stride=1):
+        cout = cin if stride == 1 else 2 * cin
+        out = h // stride
+        return (f"expanded_conv-input:{h}x{h}x{cin}-output:{out}x{out}x{cout}-"
+                f"expand:{expand}-kernel:7-stride:{stride}-idskip:{int(stride == 1)}")
+
+    def truth(key):  # buffers: 100 KB + 6 KB a hidden channel + 8 B a hidden channel-pixel
+        k = keys_lib.parse_key(key)
+        hidden = k.input_shape[2] * k.expand
+        return 100e3 + 6e3 * hidden + 8 * hidden * k.output_shape[0] * k.output_shape[1]
+
+    recorded = [block(c, e, h) for c in (16, 32, 48) for e in (3, 6) for h in (4, 8, 16)]
+    fp = {"bytes": {k: _weights(k) + int(truth(k)) for k in recorded}}
+    model = context.buffer_model(fp, "int8")
+    assert set(model) == {7}
+    unseen = block(96, 6, 14)  # a 14x14 map, 576 hidden channels
+    f, e = context.key_footprint(unseen, fp, model, "int8")
+    assert e == pytest.approx(truth(unseen), rel=0.01) and f == pytest.approx(e + _weights(unseen))
+    assert context.key_footprint(recorded[0], fp, model, "int8")[1] == pytest.approx(
+        truth(recorded[0]), abs=1)
+    info = {"groups": {"k7_e6_16x16": {"rate_ms_per_mb": 0.04, "c_bytes": 1e6},
+                       "k7_e6_4x4": {"rate_ms_per_mb": 0.5, "c_bytes": 1e6},
+                       "k7_e3_16x16": {"rate_ms_per_mb": 9.0, "c_bytes": 1e6}},
+            "default": "k7_e6_4x4"}
+    assert context.group_params(unseen, info)["rate_ms_per_mb"] == 0.04  # 14x14: nearest 16x16
+    net = [recorded[0], unseen]
+    f0 = fp["bytes"][recorded[0]]
+    assert context.context_ms(net, fp, info, "int8") == pytest.approx(
+        0.04 * e / 1e6 * min(1, f0 / 1e6) + 9.0 * truth(recorded[0]) / 1e6 * min(1, f / 1e6))
 
 
 @pytest.mark.timing
