@@ -117,7 +117,10 @@ What limits float32 (the ops-alone table above):
   are smaller; what float32 misses here is the footprint effect above).
   An in-net factor of their own for 7x7 depthwise ops, fit on the random
   nets, comes out at 1.0 and does not help. Ops read from a TFLite file
-  (`predict_ops`) still get no context term.
+  (`predict_ops`) still get no context term. Giving every depthwise op of
+  such a net estimated buffers and its kernel's nearest group was tried:
+  int8 tuning nets 3.5% -> 4.6% MAPE, test nets 93% -> 79% within 10%;
+  float32 tuning nets 14.5% -> 15.4%. Not adopted.
 - **Random nets 3-4x larger** were tried as more data for the in-net fit
   (12 to 28 blocks, up to 1280 channels). They are under-predicted in int8
   as well as float32, by up to 29%. They are heavy in int8 7x7 depthwise
