@@ -45,6 +45,19 @@ def test_probe_set_is_fixed_and_bounded():
     assert probes.probe_keys() == [op_key(op) for op in a]
 
 
+def test_large_synthetic_nets_are_as_large_as_the_applications_nets():
+    """From `LARGE_SEED0` on, random nets hold millions of weights in 3x3 and
+    5x5 depthwise blocks of at most 1280 channels, and no regular kxk conv
+    but the stem: the footprint factor's calibration range."""
+    seed = foreign_nets.LARGE_SEED0
+    for spec in (f"synth_s{seed}@32", f"synth_s{seed + 9}@96"):
+        ops = ops_of_keras_model(foreign_nets.build(spec), "float32")
+        assert sum(op.weights for op in ops) > 1e6, spec
+        assert {op.kernel for op in ops if op.type == "dwconv"} <= {3, 5}
+        assert [op for op in ops if op.type == "conv" and op.kernel > 1] == ops[:1]
+        assert max(op.out_shape[-1] for op in ops if op.type == "dwconv") <= 1280
+
+
 def test_probes_measured_with_an_older_model_are_named():
     """A table whose same-shape ADD / MUL probes multiplied a constant
     tensor (probe set 3) measures those again; nothing else is forgotten."""

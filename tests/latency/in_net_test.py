@@ -16,8 +16,8 @@ def test_calibrate_times_two_nets_whole_and_resumes(tmp_path, quick, quick_build
     saved = []
     record = in_net.calibrate(HostRunner(settings=quick), "int8", str(tmp_path / "nets"),
                               quick_build, None, lambda r: saved.append(dict(r)), lambda _: None,
-                              n=2)
-    assert record["format"] == in_net.FORMAT and set(record["nets"]) == set(in_net.specs(2))
+                              n=2, large=0)
+    assert record["format"] == in_net.FORMAT and set(record["nets"]) == set(in_net.specs(2, 0))
     for spec, entry in record["nets"].items():
         assert quick_build.min_passes <= len(entry["runs"]) <= quick_build.max_passes
         assert entry["ms"] in entry["runs"] and entry["ms"] > 0
@@ -30,18 +30,18 @@ def test_calibrate_times_two_nets_whole_and_resumes(tmp_path, quick, quick_build
     assert meta.in_net["nets"] == record["nets"]
     # Resumed with everything done: nothing is converted or timed again.
     again = in_net.calibrate(None, "int8", str(tmp_path / "nets"), quick_build, record,
-                             lambda r: None, lambda _: None, n=2)
+                             lambda r: None, lambda _: None, n=2, large=0)
     assert again["nets"] == record["nets"]
     # A record of the previous format is read again from its files (ops as
     # today's reading gives them), its times kept; a complete one is not
     # complete until then.
-    spec = in_net.specs(2)[0]
+    spec = in_net.specs(2, 0)[0]
     older = {**record, "format": "pxnas_tf.in_net/v1", "complete": True,
              "nets": {s: {**e, "ops": ["stale"]} for s, e in record["nets"].items()}}
-    assert not in_net.is_complete(older, n=2) and in_net.is_complete({**record, "complete": True},
-                                                                     n=2)
+    assert not in_net.is_complete(older, 2, 0)
+    assert in_net.is_complete({**record, "complete": True}, 2, 0)
     reread = in_net.calibrate(None, "int8", str(tmp_path / "nets"), quick_build, older,
-                              lambda r: None, lambda _: None, n=2)
+                              lambda r: None, lambda _: None, n=2, large=0)
     assert reread["format"] == in_net.FORMAT
     assert reread["nets"][spec]["ops"] == record["nets"][spec]["ops"]
     assert reread["nets"][spec]["runs"] == record["nets"][spec]["runs"]

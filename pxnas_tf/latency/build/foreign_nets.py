@@ -23,6 +23,7 @@ import re
 from typing import Sequence
 
 from pxnas_tf.errors import PxnasError
+from pxnas_tf.latency.model import footprint_factor
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.search_space import SearchSpace
 
@@ -110,6 +111,10 @@ def build(spec: str, batch_size: int = 1):
 _ACTIVATIONS = ("relu", "relu6", "hard_swish", "swish")
 _ELEMENTS = 64 * 24 * 24
 _WIDTHS = (8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320)
+# Seeds from here draw large nets, as wide and deep as the keras.applications ones: 12 to 28
+# blocks, expanded widths of at most 1280, 3x3 and 5x5 depthwise convs only, no regular kxk
+# convs (mobile nets run those only at their stem), a head of 1024-1536 channels, 1000 classes.
+LARGE_SEED0 = footprint_factor.LARGE_SEED0
 
 
 def synthetic(seed: int, size: int, batch_size: int = 1):
@@ -119,7 +124,8 @@ def synthetic(seed: int, size: int, batch_size: int = 1):
     add where shapes allow), depthwise-separable pairs, regular 3x3 / 5x5
     convs and 2x2 / 3x3 max or average pooling, then a 1x1 head conv, global
     pooling, a classifier of 10 to 1000 classes and softmax; each block
-    with its own activation of ReLU, ReLU6, hard-swish and swish.
+    with its own activation of ReLU, ReLU6, hard-swish and swish. Seeds
+    from `LARGE_SEED0` draw large nets (see there).
 
     The table build times such nets whole to fit the op model inside nets
     (`pxnas_tf.latency.build.in_net`): they share the kernels of real
@@ -129,6 +135,7 @@ def synthetic(seed: int, size: int, batch_size: int = 1):
 
     rng = np.random.default_rng([seed, 21])
     layers = keras.layers
+    large = seed >= LARGE_SEED0
 
     def act(y, name):
         return layers.Activation(name)(y)
@@ -140,8 +147,9 @@ def synthetic(seed: int, size: int, batch_size: int = 1):
     width = pick((8, 16, 24, 32))
     y = act(layers.Conv2D(width, 3, strides=2, padding="same")(x), pick(_ACTIVATIONS))
     spatial = -(-size // 2)
-    for _ in range(int(rng.integers(4, 17))):
-        kind = pick(("inverted", "inverted", "inverted", "separable", "conv", "pool"))
+    for _ in range(int(rng.integers(12, 29) if large else rng.integers(4, 17))):
+        kind = pick(("inverted", "inverted", "inverted", "separable", "pool") if large else
+                    ("inverted", "inverted", "inverted", "separable", "conv", "pool"))
         # Wide layers at small maps, as in mobile nets: at most about
         # `_ELEMENTS` activations per layer after this block.
         stride = 2 if spatial > 4 and (rng.random() < 0.35 or width * spatial ** 2 > _ELEMENTS) \
@@ -162,9 +170,12 @@ def synthetic(seed: int, size: int, batch_size: int = 1):
         else:
             inp = y
             expand = pick((1, 3, 4, 6))
+            if large:
+                expand = max(1, min(expand, 1280 // width))
             if expand > 1:
                 y = act(layers.Conv2D(width * expand, 1)(y), a)
-            y = act(layers.DepthwiseConv2D(pick((3, 5, 7)), strides=stride, padding="same")(y), a)
+            y = act(layers.DepthwiseConv2D(pick((3, 5) if large else (3, 5, 7)), strides=stride,
+                                           padding="same")(y), a)
             if rng.random() < 0.4:
                 s = layers.GlobalAveragePooling2D(keepdims=True)(y)
                 s = layers.Conv2D(max(8, width * expand // 4), 1, activation="relu")(s)
@@ -175,9 +186,10 @@ def synthetic(seed: int, size: int, batch_size: int = 1):
                 y = layers.Add()([y, inp])
         width = out
         spatial = -(-spatial // stride)
-    y = act(layers.Conv2D(pick((256, 512, 1024, 1280)), 1)(y), pick(_ACTIVATIONS))
+    head = pick((1024, 1280, 1536)) if large else pick((256, 512, 1024, 1280))
+    y = act(layers.Conv2D(head, 1)(y), pick(_ACTIVATIONS))
     y = layers.GlobalAveragePooling2D()(y)
-    y = layers.Dense(pick((10, 100, 1000)), activation="softmax")(y)
+    y = layers.Dense(1000 if large else pick((10, 100, 1000)), activation="softmax")(y)
     return keras.Model(x, y, name=f"synth_s{seed}")
 
 

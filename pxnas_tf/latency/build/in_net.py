@@ -14,9 +14,11 @@ So a build with `--probes` also times `NUM_NETS` synthetic nets whole
 without squeeze-and-excitation, separable and regular convs, pooling and
 classifier heads, at inputs of 32 to 160; seeds of their own, so none is a
 net the validation tests), with the table's pass rule, and records each
-one's ops (as op keys) and time. The op model (`op_model.fit_in_net`)
-fits one factor per op family to these nets, by ridge regression towards 1; whole-net predictions
-(`predictor.predict_ops`) apply them. A table built with fewer nets gets
+one's ops (as op keys) and time; `NUM_LARGE` of them are as large as the
+keras.applications nets. The op model (`op_model.fit_in_net`) fits one
+factor per op family to these nets, by ridge regression towards 1, and the
+footprint factor (`pxnas_tf.latency.model.footprint_factor`) to what is
+left; whole-net predictions (`predictor.predict_ops`) apply them. A table built with fewer nets gets
 the missing ones on its next build (`is_complete`).
 """
 
@@ -35,29 +37,33 @@ from pxnas_tf.tflite import save_tflite
 
 FORMAT = "pxnas_tf.in_net/v2"  # v2: swish read as one op (v1 nets are re-read, not re-timed)
 NUM_NETS = 64
+NUM_LARGE = 16  # as large as the keras.applications nets: the footprint factor's range
 SIZES = (32, 48, 64, 96, 128, 160)
 SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
 METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; the op model's in-net "
           "factors (one per op family) are fit to them")
 
 
-def specs(n: int = NUM_NETS) -> list[str]:
-    """The synthetic nets' specs: ``synth_s<seed>@<size>``, sizes in turn."""
-    return [f"synth_s{SEED0 + i}@{SIZES[i % len(SIZES)]}" for i in range(n)]
+def specs(n: int = NUM_NETS, large: int = NUM_LARGE) -> list[str]:
+    """The synthetic nets' specs, ``synth_s<seed>@<size>`` with sizes in
+    turn: `n` nets, then `large` ones (seeds from `foreign_nets.LARGE_SEED0`)."""
+    return ([f"synth_s{SEED0 + i}@{SIZES[i % len(SIZES)]}" for i in range(n)]
+            + [f"synth_s{foreign_nets.LARGE_SEED0 + i}@{SIZES[i % len(SIZES)]}"
+               for i in range(large)])
 
 
-def is_complete(record: dict | None, n: int = NUM_NETS) -> bool:
-    """Whether `record` holds finished times of all of `specs(n)` (a table
-    timed with fewer nets before `NUM_NETS` grew gets the rest on a rebuild)."""
+def is_complete(record: dict | None, n: int = NUM_NETS, large: int = NUM_LARGE) -> bool:
+    """Whether `record` holds finished times of all of `specs(n, large)` (a
+    table timed with fewer nets gets the rest on a rebuild)."""
     record = record or {}
     nets = record.get("nets") or {}
     return (bool(record.get("complete")) and record.get("format") == FORMAT
-            and all("ms" in nets.get(s, {}) for s in specs(n)))
+            and all("ms" in nets.get(s, {}) for s in specs(n, large)))
 
 
 def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
               previous: dict | None, save: Callable[[dict], None],
-              log: Callable[[str], None], n: int = NUM_NETS) -> dict:
+              log: Callable[[str], None], n: int = NUM_NETS, large: int = NUM_LARGE) -> dict:
     """Converts (once, into `folder`) and times the synthetic nets whole,
     resuming the runs in `previous` and saving after each measurement.
 
@@ -71,7 +77,7 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     reread = (previous or {}).get("format") != FORMAT  # an older reading of the same files
     nets = record["nets"]
     paths = {}
-    for spec in specs(n):
+    for spec in specs(n, large):
         path = os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
         entry = nets.get(spec) or {}
         if not os.path.isfile(path) or "ops" not in entry:

@@ -37,12 +37,10 @@ with `--probes`, single-op probes of every op type
 errors (each row divided by its measured time plus `REL_FLOOR_MS`), so that
 10 us blocks count as much as 2 ms ones.
 
-Uncertainty: the leave-one-out relative error of the fit (every entry
-predicted by a fit without it; entries that alone hold some op group, such
-as the stem or the logits, are left out of it), as an RMS fraction; a prediction of t ms
-carries +/- that fraction of t. A depthwise kernel/stride the table never
-saw borrows the nearest seen kernel's coefficients (scaled through MACs)
-and doubles the uncertainty; the prediction says so.
+Uncertainty: the leave-one-out RMS relative error of the fit (entries that
+alone hold some op group are left out of it); a prediction of t ms carries
++/- that fraction of t. A group the table never saw borrows the nearest
+seen one's coefficients and doubles the uncertainty; the prediction says so.
 """
 
 from __future__ import annotations
@@ -56,7 +54,7 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
-from pxnas_tf.latency.model import streaming
+from pxnas_tf.latency.model import footprint_factor, streaming
 from pxnas_tf.latency.model.ops import Op, ops_of_key
 from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
@@ -193,6 +191,8 @@ class OpModel:
         in_net: the in-net factors (`fit_in_net`): family -> factor on its
             ops' time inside a whole net; empty without an in-net calibration.
         in_net_ridge: the ridge penalty they were fit with.
+        footprint_per_mb, footprint_from_mb: the footprint factor
+            (`footprint_factor`) on a whole net's ops; 0: none.
     """
 
     coef: dict[str, list[float]]
@@ -205,6 +205,8 @@ class OpModel:
     metadata: dict = dataclasses.field(default_factory=dict)
     in_net: dict[str, float] = dataclasses.field(default_factory=dict)
     in_net_ridge: float = 0.0
+    footprint_per_mb: float = 0.0
+    footprint_from_mb: float = 0.0
 
     # Prediction -------------------------------------------------------------
 
@@ -231,8 +233,8 @@ class OpModel:
     def predict_ops(self, ops: Sequence[Op], add_overhead: bool = True, in_net: bool = False
                     ) -> OpPrediction:
         """Latency of a sequence of ops run as one model; `in_net`: as the
-        ops of a whole net (each scaled by its family's in-net factor), not
-        as a table entry."""
+        ops of a whole net (each scaled by its family's in-net factor, all by
+        the footprint factor), not as a table entry."""
         total, borrowed = 0.0, []
         for op in ops:
             coef, extrapolated = self._coef_for(group_of(op))
@@ -240,6 +242,9 @@ class OpModel:
             total += factor * float(coef @ features(op))
             if extrapolated:
                 borrowed.append(group_of(op))
+        if in_net and self.footprint_per_mb:
+            mb = streaming.footprint_bytes(ops, self.metadata.get("precision") or "float32") / 1e6
+            total *= footprint_factor.factor(mb, self.footprint_per_mb, self.footprint_from_mb)
         if add_overhead:
             total += self.overhead_ms
         factor = EXTRAPOLATION_FACTOR if borrowed else 1.0
@@ -259,7 +264,9 @@ class OpModel:
                 "fit_rel_rmse": self.fit_rel_rmse, "loo_rel_rmse": self.loo_rel_rmse,
                 "overhead_ms": self.overhead_ms, "stem_kernel": self.stem_kernel,
                 "table_digest": self.table_digest, "metadata": self.metadata,
-                "in_net": self.in_net, "in_net_ridge": self.in_net_ridge}
+                "in_net": self.in_net, "in_net_ridge": self.in_net_ridge,
+                "footprint_per_mb": self.footprint_per_mb,
+                "footprint_from_mb": self.footprint_from_mb}
 
     def save(self, path: str) -> None:
         fileio.atomic_write_json(path, self.to_dict())
@@ -283,7 +290,9 @@ class OpModel:
                        table_digest=str(d.get("table_digest", "")),
                        metadata=dict(d.get("metadata", {})),
                        in_net={f: float(v) for f, v in d.get("in_net", {}).items()},
-                       in_net_ridge=float(d.get("in_net_ridge", 0.0)))
+                       in_net_ridge=float(d.get("in_net_ridge", 0.0)),
+                       footprint_per_mb=float(d.get("footprint_per_mb", 0.0)),
+                       footprint_from_mb=float(d.get("footprint_from_mb", 0.0)))
         except (KeyError, TypeError, ValueError) as e:
             raise OpModelError(f"{path}: malformed op model ({e})") from None
 
@@ -349,24 +358,22 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
     return coef, rows, fit_rel, loo_rel
 
 
-def in_net_nets(table: LatencyTable) -> list[tuple[list[Op], float, float]]:
-    """The whole nets of the table's in-net calibration
-    (`pxnas_tf.latency.build.in_net`): each net's ops, measured time and
-    weight-streaming term. Empty for tables without a finished calibration."""
+def in_net_nets(table: LatencyTable, large: bool | None = None
+                ) -> list[tuple[list[Op], float, float]]:
+    """The in-net calibration's nets (`large`: only the large ones, or only
+    the others): ops, measured time and streaming term; [] if unfinished."""
     record = table.metadata.in_net or {}
     if not record.get("complete"):
         return []
     meta = table.metadata
     out = []
-    for entry in record.get("nets", {}).values():
-        if "ms" not in entry:
+    for spec, entry in record.get("nets", {}).items():
+        if "ms" not in entry or large not in (None, footprint_factor.is_large(spec)):
             continue
         ops = [op for key in entry["ops"] for op in ops_of_key(key)]
-        stream = (streaming.streaming_ms(streaming.footprint_bytes(ops, meta.precision or
-                                                                   "float32"),
-                                         meta.weight_streaming)
-                  if meta.weight_streaming else 0.0)
-        out.append((ops, float(entry["ms"]), stream))
+        footprint = streaming.footprint_bytes(ops, meta.precision or "float32")
+        out.append((ops, float(entry["ms"]),
+                    streaming.streaming_ms(footprint, meta.weight_streaming)))
     return out
 
 
@@ -375,18 +382,15 @@ def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
     """In-net factors: what an op family's predicted time is multiplied by
     inside a whole net (pure).
 
-    Probes time each op alone, back to back; inside a net the same op can
-    cost more or less (on the 2-vCPU EPYC of docs/benchmarks/latency_foreign.md
-    regular int8 convs run at 0.86 of their time alone). Each net of `nets` (ops, measured ms, streaming ms) is a
-    row of relative errors:
+    Probes time each op alone; inside a net an op can cost more or less
+    (int8 regular convs: 0.86 on the EPYC of docs/benchmarks/latency_foreign.md).
+    Each net of `nets` (ops, measured ms, streaming ms) is a row
 
         (ms - overhead - S - sum_f P_f) / ms = sum_f d_f P_f / ms
 
-    with P_f the model's time of the net's ops of family f
-    (`factor_family`) and S its streaming term (measured by its own
-    calibration, not fitted here: the random nets hold far fewer weights
-    than the nets it matters for); the factors 1 + d come from ridge
-    regression towards 1 (no change) with `penalty`, and are at least 0.
+    with P_f the model's time of the net's ops of family f (`factor_family`)
+    and S its streaming term (its own calibration); the factors 1 + d come
+    from ridge regression towards 1 with `penalty`, and are at least 0.
 
     Returns:
         family -> factor, or {} with fewer than 8 nets.
@@ -412,7 +416,7 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     (to spot a stale op model)."""
     nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS, IN_NET_RIDGE,
+                      + [FEATURES, REL_FLOOR_MS, IN_NET_RIDGE, footprint_factor.FROM_LLC_SHARE,
                          {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
@@ -454,8 +458,17 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
                     table_digest(table, stat), compat)
     if keys is None:
         try:
-            model.in_net = fit_in_net(model, in_net_nets(table))
+            nets = in_net_nets(table)
+            model.in_net = fit_in_net(model, in_net_nets(table, large=False))
             model.in_net_ridge = IN_NET_RIDGE if model.in_net else 0.0
+            from_mb = footprint_factor.threshold_mb(table.metadata.caches)
+            if model.in_net and from_mb is not None:
+                model.footprint_from_mb = from_mb
+                model.footprint_per_mb = footprint_factor.fit(
+                    [(model.predict_ops(ops, add_overhead=False, in_net=True).ms,
+                      model.overhead_ms + stream, ms,
+                      streaming.footprint_bytes(ops, table.metadata.precision or "float32") / 1e6)
+                     for ops, ms, stream in nets], from_mb)
         except OpModelError:
             pass  # a net holds an op the table never measured: no factors
     return model
