@@ -7,14 +7,14 @@ features, and a block costs the sum over its ops:
 
     t(block) = sum_{op in block} theta_{g(op)} . phi_{g(op)}(op)
 
-    group g                        features phi
+    group g (`op_features`)        features phi
     conv1x1, gemv, convkxk, stem   1, MACs, MACs16, MACs64, input elements, output
       (gemv: 1x1 at <= 4 pixels;     elements, OUT64, output pixels, weights
-      stem: k > 1 on <= 4
+      stem: k > 1 on <= 4            (gemv: and weights past L2)
       input channels)
     gconv (grouped)                1, MACs, output elements, output pixels
     dw{k}_s{s}                     1, MACs, MACs16, output elements, output pixels, weights
-    fc                             MACs
+    fc                             1, MACs, weights past L2
     pool (global)                  input elements
     avgpool, maxpool               1, window elements, output elements, output pixels
     add, mul, add_b, mul_b (broadcasting), add_s, mul_s (a constant number),
@@ -55,42 +55,13 @@ import numpy as np
 
 from pxnas_tf import fileio
 from pxnas_tf.latency.model import footprint_factor, streaming
+from pxnas_tf.latency.model.op_features import (
+    FEATURES, factor_family, feature_family, features, group_of,
+)
 from pxnas_tf.latency.model.ops import Op, ops_of_key
 from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
 FORMAT = "pxnas_tf.latency_op_model/v1"
-SIMD_CHANNELS = 16
-TILE_CHANNELS = 64
-_ELEMENTWISE = ("one", "out_elems", "pixels")
-_CONV = ("one", "macs", "macs16", "macs64", "in_elems", "out_elems", "out64", "pixels",
-         "weights")
-FEATURES = {
-    "conv1x1": _CONV,
-    "gemv": _CONV,
-    "convkxk": _CONV,
-    "stem": _CONV,
-    "gconv": ("one", "macs", "out_elems", "pixels"),
-    "dw": ("one", "macs", "macs16", "out_elems", "pixels", "weights"),
-    "fc": ("one", "macs"),
-    "pad": _ELEMENTWISE,
-    "pool": ("one", "in_elems"),
-    "avgpool": ("one", "window", "out_elems", "pixels"),
-    "maxpool": ("one", "window", "out_elems", "pixels"),
-    "add": _ELEMENTWISE,
-    "mul": _ELEMENTWISE,
-    "add_b": _ELEMENTWISE,
-    "mul_b": _ELEMENTWISE,
-    "add_s": _ELEMENTWISE,
-    "mul_s": _ELEMENTWISE,
-    "concat": _ELEMENTWISE,
-    "hswish": _ELEMENTWISE,
-    "swish": _ELEMENTWISE,
-    "sigmoid": _ELEMENTWISE,
-    "softmax": _ELEMENTWISE,
-    "act": _ELEMENTWISE,
-    "reshape": _ELEMENTWISE,
-    "quantize": _ELEMENTWISE,
-}
 EXTRAPOLATION_FACTOR = 2.0
 REL_FLOOR_MS = 0.002
 # Ridge penalty of the in-net factors, chosen on the tuning nets of both
@@ -99,59 +70,10 @@ REL_FLOOR_MS = 0.002
 # families that always come together there (swish's LOGISTIC and MUL) and
 # missed EfficientNetB0, which pairs them otherwise, by 90%.
 IN_NET_RIDGE = 0.1
-STEM_CHANNELS = 4  # a kxk conv of at most this many input channels: an image stem
-GEMV_PIXELS = 4    # a 1x1 conv at this many pixels or fewer: a matrix-vector product
 
 
 class OpModelError(LatencyTableError):
     """The op model cannot be fit or used as asked."""
-
-
-def group_of(op: Op) -> str:
-    """The coefficient group of an op: ``conv1x1``, ``gemv`` (a 1x1 conv at
-    most `GEMV_PIXELS` pixels: each weight is used that often, so it reads
-    weights more than it computes), ``convkxk``, ``stem``
-    (kxk on at most `STEM_CHANNELS` channels), ``gconv``,
-    ``dw{k}_s{s}``, ``add_b`` / ``mul_b`` (broadcasting), or the op's type."""
-    if op.type == "conv":
-        if op.groups > 1:
-            return "gconv"
-        if op.in_shape[-1] <= STEM_CHANNELS and op.kernel > 1:
-            return "stem"
-        if op.kernel == 1:
-            return "gemv" if op.out_elems // op.out_shape[-1] <= GEMV_PIXELS else "conv1x1"
-        return "convkxk"
-    if op.type == "dwconv":
-        return f"dw{op.kernel}_s{op.stride}"
-    if op.broadcast:
-        return op.type + "_b"  # broadcasting kernels run another loop than same-shape ones
-    if op.scalar:
-        return op.type + "_s"  # a constant number: a cheaper kernel still
-    return op.type
-
-
-def _family(group: str) -> str:
-    return "dw" if group.startswith("dw") else group
-
-
-def factor_family(op: Op) -> str:
-    """The in-net factor an op's predicted time is scaled by inside a whole
-    net: its coefficient group, every depthwise kernel and stride as one."""
-    return _family(group_of(op))
-
-
-def features(op: Op) -> np.ndarray:
-    """The feature vector of an op, in its group's order (pure)."""
-    channels = op.out_shape[-1]
-    padded = -(-channels // SIMD_CHANNELS) * SIMD_CHANNELS
-    wide = -(-channels // TILE_CHANNELS) * TILE_CHANNELS
-    pixels = op.out_elems // channels
-    values = {"one": 1.0, "macs": float(op.macs), "macs16": float(op.macs * padded / channels),
-              "in_elems": float(op.in_elems), "out_elems": float(op.out_elems),
-              "pixels": float(pixels), "weights": float(op.weights),
-              "window": float(op.window), "macs64": float(op.macs * wide / channels),
-              "out64": float(pixels * wide)}
-    return np.array([values[f] for f in FEATURES[_family(group_of(op))]])
 
 
 def _dw_kernel_stride(group: str) -> tuple[int, int]:
@@ -193,6 +115,8 @@ class OpModel:
         in_net_ridge: the ridge penalty they were fit with.
         footprint_per_mb, footprint_from_mb: the footprint factor
             (`footprint_factor`) on a whole net's ops; 0: none.
+        l2_weights: weights that fill L2 at the table's precision (the
+            ``weights_past_l2`` feature; 0: caches unknown).
     """
 
     coef: dict[str, list[float]]
@@ -207,6 +131,7 @@ class OpModel:
     in_net_ridge: float = 0.0
     footprint_per_mb: float = 0.0
     footprint_from_mb: float = 0.0
+    l2_weights: int = 0
 
     # Prediction -------------------------------------------------------------
 
@@ -224,7 +149,8 @@ class OpModel:
         if group == "stem" and "convkxk" in self.coef:
             return np.asarray(self.coef["convkxk"]), True
         if group in ("convkxk", "gemv") and "conv1x1" in self.coef:
-            return np.asarray(self.coef["conv1x1"]), True
+            extra = len(FEATURES[group]) - len(self.coef["conv1x1"])  # gemv: past L2 at 0
+            return np.concatenate([self.coef["conv1x1"], np.zeros(extra)]), True
         raise OpModelError(
             f"the table has no measurement of {group!r} ops to predict them from; rebuild it "
             "with kernel probes (`pxnas latency build ... --probes`), which measures every op "
@@ -239,7 +165,7 @@ class OpModel:
         for op in ops:
             coef, extrapolated = self._coef_for(group_of(op))
             factor = self.in_net.get(factor_family(op), 1.0) if in_net else 1.0
-            total += factor * float(coef @ features(op))
+            total += factor * float(coef @ features(op, self.l2_weights))
             if extrapolated:
                 borrowed.append(group_of(op))
         if in_net and self.footprint_per_mb:
@@ -260,13 +186,13 @@ class OpModel:
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "coef": self.coef, "rows": self.rows,
-                "features": {g: list(FEATURES[_family(g)]) for g in self.coef},
+                "features": {g: list(FEATURES[feature_family(g)]) for g in self.coef},
                 "fit_rel_rmse": self.fit_rel_rmse, "loo_rel_rmse": self.loo_rel_rmse,
                 "overhead_ms": self.overhead_ms, "stem_kernel": self.stem_kernel,
                 "table_digest": self.table_digest, "metadata": self.metadata,
                 "in_net": self.in_net, "in_net_ridge": self.in_net_ridge,
                 "footprint_per_mb": self.footprint_per_mb,
-                "footprint_from_mb": self.footprint_from_mb}
+                "footprint_from_mb": self.footprint_from_mb, "l2_weights": self.l2_weights}
 
     def save(self, path: str) -> None:
         fileio.atomic_write_json(path, self.to_dict())
@@ -292,23 +218,25 @@ class OpModel:
                        in_net={f: float(v) for f, v in d.get("in_net", {}).items()},
                        in_net_ridge=float(d.get("in_net_ridge", 0.0)),
                        footprint_per_mb=float(d.get("footprint_per_mb", 0.0)),
-                       footprint_from_mb=float(d.get("footprint_from_mb", 0.0)))
+                       footprint_from_mb=float(d.get("footprint_from_mb", 0.0)),
+                       l2_weights=int(d.get("l2_weights", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise OpModelError(f"{path}: malformed op model ({e})") from None
 
 
 # Fitting --------------------------------------------------------------------------
 
-def _design(rows_ops: Sequence[Sequence[Op]]) -> tuple[np.ndarray, list[tuple[str, int]]]:
+def _design(rows_ops: Sequence[Sequence[Op]], l2_weights: int = 0
+            ) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """The design matrix: one row per entry, one column per (group, feature)."""
     groups = sorted({group_of(op) for ops in rows_ops for op in ops})
-    columns = [(g, i) for g in groups for i in range(len(FEATURES[_family(g)]))]
+    columns = [(g, i) for g in groups for i in range(len(FEATURES[feature_family(g)]))]
     index = {c: j for j, c in enumerate(columns)}
     a = np.zeros((len(rows_ops), len(columns)))
     for r, ops in enumerate(rows_ops):
         for op in ops:
             g = group_of(op)
-            for i, v in enumerate(features(op)):
+            for i, v in enumerate(features(op, l2_weights)):
                 a[r, index[(g, i)]] += v
     return a, columns
 
@@ -328,9 +256,10 @@ def _nnls_relative(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return theta / scale
 
 
-def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
+def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float], l2_weights: int = 0
             ) -> tuple[dict[str, list[float]], dict[str, int], float, float]:
-    """Pure fit: (coef by group, rows by group, fit RMS rel. error, LOO RMS rel. error).
+    """Pure fit: (coef by group, rows by group, fit RMS rel. error, LOO RMS
+    rel. error); `l2_weights` as in `features`.
 
     Raises:
         OpModelError: with fewer than 3 rows.
@@ -339,7 +268,7 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float]
     if len(rows_ops) < 3 or np.any(y <= 0):
         raise OpModelError(f"need at least 3 entries with positive latency to fit an op model, "
                            f"got {len(rows_ops)}")
-    a, columns = _design(rows_ops)
+    a, columns = _design(rows_ops, l2_weights)
     theta = _nnls_relative(a, y)
     fit_rel = float(np.sqrt(np.mean(((a @ theta) - y) ** 2 / y ** 2)))
     loo = []
@@ -404,7 +333,7 @@ def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
         parts = dict.fromkeys(families, 0.0)
         for op in ops:
             coef, _ = model._coef_for(group_of(op))
-            parts[factor_family(op)] += float(coef @ features(op))
+            parts[factor_family(op)] += float(coef @ features(op, model.l2_weights))
         x[i] = [parts[f] / ms for f in families]
         y[i] = (ms - model.overhead_ms - stream - sum(parts.values())) / ms
     d = np.linalg.solve(x.T @ x + penalty * np.eye(len(families)), x.T @ y)
@@ -451,11 +380,13 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
         if value > 0:
             rows.append(ops)
             times.append(value)
-    coef, counts, fit_rel, loo_rel = fit_ops(rows, times)
+    l2 = (table.metadata.caches or {}).get("L2") or 0
+    l2_weights = int(l2) // streaming.BYTES_PER_WEIGHT.get(table.metadata.precision or "", 4)
+    coef, counts, fit_rel, loo_rel = fit_ops(rows, times, l2_weights)
     compat = {k: v for k, v in table.metadata.to_dict().items()
               if k in ("device", "threads", "precision", "delegate", "space", "runtime")}
     model = OpModel(coef, counts, fit_rel, loo_rel, table_overhead_ms(table), stem_kernel,
-                    table_digest(table, stat), compat)
+                    table_digest(table, stat), compat, l2_weights=l2_weights)
     if keys is None:
         try:
             nets = in_net_nets(table)
