@@ -149,13 +149,16 @@ def group_params(key: str, info: dict) -> dict | None:
     if own in groups:
         return groups[own]
     if own is not None:
-        kind, size = own.rsplit("_", 1)
-        side = int(size.split("x")[0])
+        kind = own.rsplit("_", 1)[0]
         near = [g for g in groups if g.rsplit("_", 1)[0] == kind]
         if near:
-            return groups[min(near, key=lambda g: abs(np.log(int(g.rsplit("_", 1)[1]
-                                                                 .split("x")[0]) / side)))]
+            return groups[min(near, key=lambda g: abs(np.log(_map_side(g) / _map_side(own))))]
     return groups.get(info.get("default") or "")
+
+
+def _map_side(group: str) -> int:
+    """The output map side of a group name (``k7_e6_4x4`` -> 4)."""
+    return int(group.rsplit("_", 1)[1].split("x")[0])
 
 
 def _buffer_features(k: keys_lib.LayerKey) -> np.ndarray:
@@ -197,10 +200,10 @@ def key_footprint(key: str, footprint: dict, model: dict[int, np.ndarray], preci
     """(F_k, E_k) of a key: recorded, or, for a key the table never ran
     (a layer the op model predicts), its weight bytes plus the buffers
     `model` (`buffer_model`) gives an MBConv of its kernel."""
-    weights = BYTES_PER_WEIGHT[precision] * sum(op.weights for op in ops_of_key(key, stem_kernel))
     recorded = (footprint.get("bytes") or {}).get(key)
     if recorded is not None:
-        return float(max(0, recorded)), float(max(0, int(recorded) - weights))
+        return float(max(0, recorded)), float(buffer_bytes(key, footprint, precision, stem_kernel))
+    weights = BYTES_PER_WEIGHT[precision] * sum(op.weights for op in ops_of_key(key, stem_kernel))
     k = keys_lib.parse_key(key)
     e = (max(0.0, float(model[k.kernel] @ _buffer_features(k)))
          if k.kind == keys_lib.MBCONV and k.kernel in model else 0.0)
