@@ -52,6 +52,11 @@ VARIANTS = {
     # 16x the demo's supernet warm-up (512 weight steps before the first arch
     # step), where signal_consistency measured the seeds' supernets agreeing most.
     "samples4_warmup16": {"arch_beta1": 0.0, "arch_samples": 4, "search_warmup_epochs": 16},
+    # Strict fairness: uniform weight paths visit every op once per cycle (the
+    # warm-up's; with uniform_fair also the search epochs').
+    "samples4_fair": {"arch_beta1": 0.0, "arch_samples": 4, "fair_paths": True},
+    "samples4_uniform_fair": {"arch_beta1": 0.0, "arch_samples": 4, "fair_paths": True,
+                              "weight_paths": "uniform"},
     # Seed s: initial weights and data order of seed 0, the paths of path_seed 1000 + s.
     "paths_only": {"arch_beta1": 0.0, PATHS_ONLY: True},
 }

@@ -65,7 +65,8 @@ def _settings():
 
 def _build_settings():
     try:
-        return BuildSettings(min_passes=FLAGS.min_passes, max_passes=FLAGS.max_passes,
+        return BuildSettings(min_passes=FLAGS.min_passes, probe_passes=FLAGS.probe_passes,
+                             max_passes=FLAGS.max_passes,
                              agree_tol=FLAGS.agree_tol, batch_size=FLAGS.batch_size,
                              max_measurements=FLAGS.max_measurements,
                              weight_streaming=FLAGS.weight_streaming,

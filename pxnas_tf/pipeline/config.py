@@ -107,6 +107,8 @@ class PipelineConfig:
     weight_paths: str = knob("p", "Paths of the search epochs' weight steps: p (from the "
                              "search's distribution, the paper's) or uniform (every op keeps "
                              "training).", WEIGHT_PATHS)
+    fair_paths: bool = knob(False, "Uniform weight paths (the warm-up's) visit every op of a "
+                            "block once per cycle, in a random order (strict fairness).")
     train_examples: int = knob(6000, "Training examples for the derived net (0: all).")
     val_examples: int = knob(1000, "Test examples for validation and the TFLite verification "
                              "(0: all).")

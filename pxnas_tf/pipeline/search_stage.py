@@ -27,7 +27,7 @@ def search_config(config: PipelineConfig, target: Target, loss: str):
             arch_samples=config.arch_samples,
             arch_temperature=config.arch_temperature,
             arch_delay_epochs=0, loss=loss, candidate_weights=config.candidate_weights,
-            weight_paths=config.weight_paths,
+            weight_paths=config.weight_paths, fair_paths=config.fair_paths,
             target_latency=target.target, latency_budget=config.latency_budget,
             seed=config.seed, path_seed=config.path_seed)
     except ValueError as e:

@@ -67,6 +67,11 @@ class SearchConfig(SGDKnobs):
             (as in the warm-up, single-path one-shot style: every op keeps
             training whatever p prefers, so the supernet's accuracy of an
             arch does not depend on how often p drew it).
+        fair_paths: uniform weight paths (the warm-up's, and all of them
+            with weight_paths="uniform") in cycles that visit every op of a
+            block once (strict fairness, FairNAS), so that no op gets more
+            weight steps than another by chance. Not the default: on the
+            demo it did not make seeds agree (docs/benchmarks/seed_agreement.md).
         loss: "ce", "mul#log", "add#linear" or "abs#target" (see
             `pxnas_tf.search_math.objectives`).
         target_latency: T, in the latency model's unit (ms, or MMACs for
@@ -125,6 +130,9 @@ class SearchConfig(SGDKnobs):
     weight_paths: str = knob("p", "Paths of the search epochs' weight steps: p (drawn from the "
         "search's distribution, the paper's) or uniform (every op keeps training).",
         WEIGHT_PATHS)
+    fair_paths: bool = knob(False, "Uniform weight paths (the warm-up's, and weight_paths="
+        "uniform) visit every op of a block once per cycle of N_b steps, in a random order "
+        "(strict fairness), instead of independent uniform draws.")
     loss: str = knob("mul#log", "Arch loss (the CLI's default: mul#log with a target, ce "
         "without).", LOSS_FORMS)
     target_latency: float | None = knob(None, "Target latency T, in the latency model's unit (ms "

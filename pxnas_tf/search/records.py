@@ -25,7 +25,7 @@ RESUMABLE_CHANGES = ("jit_compile", "checkpoint_every", "keep_checkpoints", "log
                      "eval_batches", "latency_budget", "budget_floor")
 # Config fields added after runs were stored, with the value that every run
 # before them used: a stored run without the field resumes under it.
-ADDED_FIELDS = {"weight_paths": "p", "path_seed": None, "arch_samples": 1}
+ADDED_FIELDS = {"weight_paths": "p", "path_seed": None, "arch_samples": 1, "fair_paths": False}
 
 
 def paths(workdir: str) -> dict[str, str]:

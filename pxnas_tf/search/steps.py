@@ -68,7 +68,9 @@ class SearchSteps:
         uniformly); with `pairs` (arch steps of mode two) a sampled pair."""
         seed = gates.step_seed(self.config.sampling_seed, counter, salt)
         mode = self.config.mixed_op_mode if pairs else "single"
-        return gates.sample_paths(self._logits(), seed, mode, uniform)
+        fair = ((self.config.sampling_seed, counter)
+                if self.config.fair_paths and salt == gates.SALT_WEIGHT else None)
+        return gates.sample_paths(self._logits(), seed, mode, uniform, fair)
 
     def _l2(self, paths):
         """Weight decay on the shared kernels and the active candidates'."""

@@ -28,6 +28,7 @@ SALT_WEIGHT = 1
 SALT_ARCH = 2
 SALT_REINFORCE = 3
 SALT_PROBE = 4  # measurements of the arch gradient outside the search's own draws
+SALT_FAIR = 5  # the order of a fair cycle
 
 
 def step_seed(seed, counter, salt: int):
@@ -73,7 +74,30 @@ def sample_pair(logits, seed):
     return tf.stack([pair[first], pair[1 - first]])
 
 
-def sample_paths(logits: Sequence, seed, mode: str, uniform=False):
+def fair_index(n: int, run_seed, counter, block: int):
+    """The op of a block of `n` candidates at step `counter` under strict
+    fairness (FairNAS, Chu et al. 2019): steps come in cycles of `n`, and
+    each cycle visits every candidate once, in an order drawn per cycle and
+    block. Uniform draws give an op more weight steps than another by
+    chance (32 warm-up steps over 7 ops: 4.6 +- 2 each), and a supernet then
+    prefers the ops its seed happened to train most.
+
+    Args:
+        n: the block's candidates (static).
+        run_seed: the run's integer seed.
+        counter: the step counter (scalar int tensor).
+        block: the block's index.
+
+    Returns:
+        int32 scalar in [0, n).
+    """
+    counter = tf.cast(counter, tf.int32)
+    cycle_seed = _block_seed(step_seed(run_seed, counter // n, SALT_FAIR), block)
+    order = tf.argsort(tf.random.stateless_uniform([n], cycle_seed))  # (n,) a permutation
+    return tf.cast(order[counter % n], tf.int32)
+
+
+def sample_paths(logits: Sequence, seed, mode: str, uniform=False, fair=None):
     """The path of every block for one step.
 
     Args:
@@ -85,6 +109,9 @@ def sample_paths(logits: Sequence, seed, mode: str, uniform=False):
             sampled pair does not).
         uniform: bool (tensor or Python): sample uniformly (warm-up)
             instead of from softmax(logits).
+        fair: None, or (run seed, step counter): uniform steps then follow
+            `fair_index` (every op once per cycle) instead of independent
+            uniform draws (single-op modes only).
 
     Returns:
         int32 (num_blocks, 2): (active, partner) per block.
@@ -99,6 +126,8 @@ def sample_paths(logits: Sequence, seed, mode: str, uniform=False):
             rows.append(sample_pair(alpha, block_seed))
         else:
             index = sample_index(alpha, block_seed)
+            if fair is not None:
+                index = tf.where(uniform, fair_index(int(alpha.shape[0]), *fair, b), index)
             rows.append(tf.stack([index, index]))
     return tf.stack(rows)  # (num_blocks, 2)
 

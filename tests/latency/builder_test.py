@@ -2,6 +2,7 @@
 after a budget stop and after a SIGKILL, and refusal to mix targets."""
 
 import json
+import math
 import shutil
 import signal
 import subprocess
@@ -70,6 +71,40 @@ def test_pass_rules():
     assert needs_run([1.0], (), s) and not needs_run([1.0, 1.02], (), s)
     assert needs_run([1.0, 1.2], (), s) and needs_run([1.0, 1.01], ("contended",), s)
     assert not needs_run([1.0, 1.2, 1.4, 1.6], (), s)  # max passes: stop, flag unstable
+
+
+def test_a_probe_settles_on_one_clean_pass_a_key_on_two_that_agree():
+    s = BuildSettings(min_passes=2, max_passes=4, agree_tol=0.03)
+    probe = s.for_probes()
+    assert probe.min_passes == 1 and probe.max_passes == 4
+    assert needs_run([], (), probe) and not needs_run([1.0], (), probe)
+    assert needs_run([1.0], ("contended",), probe)  # a flagged pass is run again
+    assert needs_run([1.0], (), s)
+    assert BuildSettings(min_passes=2, probe_passes=2).for_probes().min_passes == 2
+    with pytest.raises(ValueError, match="probe_passes"):
+        BuildSettings(probe_passes=0)
+
+
+def test_the_overhead_is_timed_for_the_keys_shapes_and_a_few_probe_shapes():
+    from pxnas_tf.latency.build.probes import probe_keys
+    from pxnas_tf.search_space import load_space
+    own = keys_lib.space_keys(load_space("proxyless_small"))
+    probes = probe_keys()
+    shapes = builder.overhead_shapes(own + probes)
+    own_shapes = {builder.block_models.input_shape_of(k) for k in own}
+    probe_shapes = {builder.block_models.input_shape_of(k) for k in probes}
+    assert own_shapes <= set(shapes)
+    extra = set(shapes) - own_shapes
+    assert 1 <= len(extra) <= builder.OVERHEAD_ANCHORS < len(probe_shapes) / 10
+    sizes = sorted(math.prod(s) for s in probe_shapes)
+    assert {math.prod(s) for s in extra} >= {sizes[0], sizes[-1]}  # the range's two ends
+    # A shape not timed: linear in log size between its neighbours, the ends beyond.
+    timed = {"4x4x16": 1.0, "16x16x16": 3.0}
+    assert builder.interpolated_overhead(timed, (4, 4, 16)) == 1.0
+    assert builder.interpolated_overhead(timed, (8, 8, 16)) == pytest.approx(2.0)
+    assert builder.interpolated_overhead(timed, (1, 1, 2)) == 1.0
+    assert builder.interpolated_overhead(timed, (64, 64, 64)) == 3.0
+    assert builder.interpolated_overhead({}, (8, 8, 16)) == 0.0
 
 
 def test_extra_arch_keys():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pxnas_tf.latency.build import foreign_nets, probes, validation
+from pxnas_tf.latency.build import builder, foreign_nets, probes, validation
 from pxnas_tf.latency.build.builder import build_table
 from pxnas_tf.latency.build.tflite_ops import ops_of_keras_model
 from pxnas_tf.latency.measure.host_runner import HostRunner
@@ -82,6 +82,15 @@ def test_validate_a_foreign_net(tmp_path, tiny_space, quick, quick_build):
                          keys=keys, progress=False)
     assert report.complete
     table = load_table(path)
+    # The space's keys got their passes, a probe one clean pass; the overhead
+    # was timed for the space's input shapes and a few of the probes'.
+    own = keys_lib.space_keys(tiny_space)
+    assert all(len(table.get(k).runs) >= quick_build.min_passes for k in own)
+    probe_runs = [len(table.get(k).runs) for k in keys if k not in own]
+    assert min(probe_runs) == 1 and len(probe_runs) > 10
+    own_shapes = {keys_lib.format_shape(builder.block_models.input_shape_of(k)) for k in own}
+    timed = set(table.metadata.overhead["ms"])
+    assert own_shapes <= timed and 1 <= len(timed - own_shapes) <= builder.OVERHEAD_ANCHORS
     rep = validation.validate(table, path, HostRunner(settings=quick), tiny_space, num_archs=1,
                               zoo=False, op_model=fit_table(table), settings=quick_build,
                               plot=False, progress=False, nets=["cnn@32"])

@@ -55,6 +55,23 @@ def test_sampling_frequencies_follow_softmax_and_uniform_in_warmup():
     np.testing.assert_allclose(uni, [1 / 3] * 3, atol=0.04)
 
 
+def test_fair_paths_visit_every_op_once_per_cycle_and_follow_p_otherwise():
+    logits = [tf.constant([0.0, 1.0, 2.0, 0.5, -1.0, 0.0, 3.0]), tf.constant([0.5, 0.5, 0.0])]
+    draws = np.stack([gates.sample_paths(logits, gates.step_seed(7, t, gates.SALT_WEIGHT),
+                                         "full_v2", uniform=True, fair=(7, t)).numpy()[:, 0]
+                      for t in range(42)])  # (steps, blocks)
+    for b, n in enumerate((7, 3)):
+        for start in range(0, 42 - n + 1, n):
+            assert sorted(draws[start:start + n, b]) == list(range(n)), (b, start)
+    orders = {tuple(draws[s:s + 7, 0]) for s in range(0, 42, 7)}
+    assert len(orders) > 1  # a new random order per cycle
+    # Not uniform (search epochs with weight_paths=p): drawn from softmax(logits) as before.
+    seed = gates.step_seed(7, 5, gates.SALT_WEIGHT)
+    np.testing.assert_array_equal(
+        gates.sample_paths(logits, seed, "full_v2", uniform=False, fair=(7, 5)).numpy(),
+        gates.sample_paths(logits, seed, "full_v2", uniform=False).numpy())
+
+
 def test_pairs_are_distinct_and_active_follows_the_pair_softmax():
     alpha = tf.constant([2.0, 0.0, 0.0, -1.0])
     n = 2000

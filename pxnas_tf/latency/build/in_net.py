@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from pxnas_tf.latency.build import foreign_nets, tflite_ops
+from pxnas_tf.latency.build import convert_pool, foreign_nets, tflite_ops
 from pxnas_tf.latency.build.settings import (
     BuildSettings, best_run, measure_until_settled, needs_run,
 )
@@ -61,6 +61,14 @@ def is_complete(record: dict | None, n: int = NUM_NETS, large: int = NUM_LARGE) 
             and all("ms" in nets.get(s, {}) for s in specs(n, large)))
 
 
+def convert_net(spec: str, precision: str, path: str) -> list[str]:
+    """Converts the random net `spec` into `path` (atomically); its op keys
+    in execution order (run in a worker process: `convert_pool`)."""
+    content = tflite_ops.keras_to_tflite(foreign_nets.build(spec), precision)
+    save_tflite(content, path)
+    return [op_key(op) for op in tflite_ops.ops_of_tflite(content)]
+
+
 def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
               previous: dict | None, save: Callable[[dict], None],
               log: Callable[[str], None], n: int = NUM_NETS, large: int = NUM_LARGE) -> dict:
@@ -76,20 +84,20 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     record = {"format": FORMAT, "method": METHOD, "nets": dict((previous or {}).get("nets", {}))}
     reread = (previous or {}).get("format") != FORMAT  # an older reading of the same files
     nets = record["nets"]
-    paths = {}
-    for spec in specs(n, large):
-        path = os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
-        entry = nets.get(spec) or {}
-        if not os.path.isfile(path) or "ops" not in entry:
-            content = tflite_ops.keras_to_tflite(foreign_nets.build(spec), precision)
-            save_tflite(content, path)
-            entry = {"ops": [op_key(op) for op in tflite_ops.ops_of_tflite(content)],
-                     "runs": list(entry.get("runs", []))}
-            nets[spec] = entry
-        elif reread:
-            with open(path, "rb") as f:
-                entry["ops"] = [op_key(op) for op in tflite_ops.ops_of_tflite(f.read())]
-        paths[spec] = path
+    paths = {spec: os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
+             for spec in specs(n, large)}
+    todo = [s for s, path in paths.items()
+            if not os.path.isfile(path) or "ops" not in (nets.get(s) or {})]
+    if todo:
+        log(f"converting {len(todo)} random mobile nets")
+    for spec, ops in zip(todo, convert_pool.run_all(
+            convert_net, [(s, precision, paths[s]) for s in todo])):
+        nets[spec] = {"ops": ops, "runs": list((nets.get(spec) or {}).get("runs", []))}
+    if reread:
+        for spec, path in paths.items():
+            if spec not in todo:
+                with open(path, "rb") as f:
+                    nets[spec]["ops"] = [op_key(op) for op in tflite_ops.ops_of_tflite(f.read())]
     save(record)
 
     runs = {s: nets[s]["runs"] for s in paths}

@@ -16,6 +16,11 @@ class BuildSettings:
 
     Attributes:
         min_passes: separate passes every key gets.
+        probe_passes: the passes of a kernel probe (at most `min_passes`):
+            with 1, one pass that the runner did not flag settles it. The
+            probes feed a regression (`pxnas_tf.latency.model.op_model`)
+            whose fit error (about 20%) is far above a pass's spread, and
+            their second passes took about 2 minutes of a table's build.
         max_passes: passes at most for a key whose passes disagree.
         agree_tol: the two lowest pass values must agree within this (relative).
         batch_size: models handed to the runner at once (interleaved on the
@@ -34,6 +39,7 @@ class BuildSettings:
     """
 
     min_passes: int = 2
+    probe_passes: int = 1
     max_passes: int = 4
     agree_tol: float = 0.03
     batch_size: int = 8
@@ -46,6 +52,12 @@ class BuildSettings:
         if self.min_passes < 1 or self.max_passes < self.min_passes:
             raise ValueError(f"need 1 <= min_passes <= max_passes, got {self.min_passes}, "
                              f"{self.max_passes}")
+        if self.probe_passes < 1:
+            raise ValueError(f"probe_passes must be >= 1, got {self.probe_passes}")
+
+    def for_probes(self) -> "BuildSettings":
+        """The pass rule of the kernel probes."""
+        return dataclasses.replace(self, min_passes=min(self.min_passes, self.probe_passes))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.agree_tol > 0:
@@ -90,9 +102,10 @@ def measure_until_settled(runner, runs: dict[str, list[float]], model_of: Callab
 
 
 def is_settled(runs: Sequence[float], best_flags: Sequence[str], settings: BuildSettings) -> bool:
-    """Pure: enough passes, a confirmed value, and its pass is clean."""
+    """Pure: enough passes, a confirmed value (with one pass required: any
+    value), and its pass is clean."""
     return (len(runs) >= settings.min_passes and not best_flags
-            and is_confirmed(runs, settings.agree_tol))
+            and (settings.min_passes == 1 or is_confirmed(runs, settings.agree_tol)))
 
 
 @dataclasses.dataclass
