@@ -27,6 +27,7 @@ footprint delta (``overall``), which the adb and linux runners keep.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -70,6 +71,13 @@ for path in sys.argv[3:]:
 """
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class FootprintError(PxnasError, RuntimeError):
     """The worker process failed; the message quotes it."""
 
@@ -83,13 +91,13 @@ def resident_bytes(paths: Sequence[str], threads: int = 1, xnnpack: bool = True,
     Raises:
         FootprintError: a worker crashed or timed out (its output is quoted).
     """
-    out: dict[str, int] = {}
     paths = list(paths)
-    for i in range(0, len(paths), batch):
-        chunk = paths[i:i + batch]
-        for p in chunk:
-            if not os.path.isfile(p):
-                raise FootprintError(f"model file {p!r} does not exist")
+    for p in paths:
+        if not os.path.isfile(p):
+            raise FootprintError(f"model file {p!r} does not exist")
+    chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+
+    def run(chunk: list[str]) -> dict[str, int]:
         try:
             proc = subprocess.run(
                 [sys.executable, "-c", _WORKER, str(threads), "1" if xnnpack else "0", *chunk],
@@ -97,12 +105,20 @@ def resident_bytes(paths: Sequence[str], threads: int = 1, xnnpack: bool = True,
         except subprocess.TimeoutExpired:
             raise FootprintError(f"measuring the resident memory of {len(chunk)} models took more "
                                  f"than {WORKER_TIMEOUT_S} s; is the machine swapping?") from None
+        found = {}
         for line in proc.stdout.splitlines():
             if line.startswith("{"):
                 doc = json.loads(line)
-                out[doc["path"]] = int(doc["bytes"])
-        if proc.returncode != 0 or any(p not in out for p in chunk):
+                found[doc["path"]] = int(doc["bytes"])
+        if proc.returncode != 0 or any(p not in found for p in chunk):
             tail = "\n".join((proc.stderr or "").strip().splitlines()[-8:])
             raise FootprintError(f"the resident-memory worker failed (exit {proc.returncode}) on "
-                                 f"{[p for p in chunk if p not in out][:3]}:\n{tail}")
+                                 f"{[p for p in chunk if p not in found][:3]}:\n{tail}")
+        return found
+
+    # Each worker is its own process (its memory is its own): one per core at once.
+    out: dict[str, int] = {}
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(_cores(), len(chunks)))) as pool:
+        for found in pool.map(run, chunks):
+            out.update(found)
     return out
