@@ -91,21 +91,6 @@ def test_calibration_keys_one_chainable_block_per_group():
     assert context.calibration_keys([KEY_SMALL], fp, "int8") == {}  # under the floor
 
 
-def test_groups_below_the_spaces_maps_are_calibrated_for_its_smallest_maps_kinds():
-    k3_wide = "expanded_conv-input:32x32x16-output:32x32x16-expand:3-kernel:3-stride:1-idskip:1"
-    k7_e3 = "expanded_conv-input:4x4x96-output:4x4x96-expand:3-kernel:7-stride:1-idskip:1"
-    calibration = {"k7_e6_4x4": (KEY_BIG, 3 << 20), "k7_e3_4x4": (k7_e3, 1 << 20),
-                   "k7_e6_8x8": (KEY_BIG.replace("4x4", "8x8"), 2 << 20),
-                   "k3_e3_32x32": (k3_wide, 1 << 20)}  # heavy at a wide map only: not extended
-    keys = context.smaller_map_keys(calibration)
-    assert keys == [k7_e3.replace("4x4", "2x2"), k7_e3.replace("4x4", "1x1"),
-                    KEY_BIG.replace("4x4", "2x2"), KEY_BIG.replace("4x4", "1x1")]
-    assert [context.group_of(k) for k in keys] == ["k7_e3_2x2", "k7_e3_1x1", "k7_e6_2x2",
-                                                  "k7_e6_1x1"]
-    assert all(context.chainable(k) for k in keys)
-    assert context.smaller_map_keys({}) == []
-
-
 def test_context_term_by_hand():
     e_big, e_down, e_1x1 = 3 << 20, 8 << 20, 5 << 20
     fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + e_big,

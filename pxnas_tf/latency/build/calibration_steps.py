@@ -86,31 +86,15 @@ class CalibrationSteps:
         self._save()
 
     def _footprints(self) -> None:
-        """Records every key's resident memory (`context_chains.record_footprints`),
-        then, with probes, that of the blocks below the space's maps
-        (`_context_keys`)."""
+        """Records every key's resident memory (`context_chains.record_footprints`)."""
         if not self.settings.footprint or self._keras:
             return  # the tf runner's memory is the framework's (no per-model footprint)
-        for keys in (self.keys, None):
-            record = context_chains.record_footprints(
-                self.runner, self._context_keys() if keys is None else keys,
-                self.table.metadata.footprint, self.precision, self.models_dir,
-                self._stem_kernel(), self.log)
-            if record is not None:
-                self.table.metadata.footprint = record
-                self._save()
-
-    def _context_keys(self) -> list[str]:
-        """The keys whose groups the context term calibrates: the table's,
-        and with probes (nets outside the space) the blocks of its smallest
-        map's buffer-heavy kinds at the smaller maps down to 1x1
-        (`context.smaller_map_keys`)."""
-        meta = self.table.metadata
-        if not meta.probes or not (meta.footprint or {}).get("bytes"):
-            return list(self.keys)
-        calibration = context.calibration_keys(self.keys, meta.footprint, self.precision,
-                                               self._stem_kernel())
-        return list(self.keys) + context.smaller_map_keys(calibration)
+        record = context_chains.record_footprints(
+            self.runner, self.keys, self.table.metadata.footprint, self.precision,
+            self.models_dir, self._stem_kernel(), self.log)
+        if record is not None:
+            self.table.metadata.footprint = record
+            self._save()
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
@@ -121,11 +105,11 @@ class CalibrationSteps:
                 or record.get("unsupported") or not record.get("bytes")):
             return
         previous = meta.context or {}
-        keys = self._context_keys()
-        needed = context.calibration_keys(keys, record, self.precision, self._stem_kernel())
+        needed = context.calibration_keys(self.keys, record, self.precision,
+                                          self._stem_kernel())
         if previous and all(g in (previous.get("groups") or {}) for g in needed):
             return
-        info = context_chains.measure_context(self.runner, keys, record, self.precision,
+        info = context_chains.measure_context(self.runner, self.keys, record, self.precision,
                                               meta.caches or {},
                                               os.path.join(self.models_dir, "context"),
                                               self._stem_kernel(),

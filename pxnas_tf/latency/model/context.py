@@ -109,35 +109,6 @@ def calibration_keys(keys: Sequence[str], footprint: dict, precision: str,
     return out
 
 
-def smaller_map_keys(calibration: dict[str, tuple[str, int]]) -> list[str]:
-    """Calibration keys below the space's maps: for every kernel and expand
-    ratio in `calibration` (`calibration_keys`) with a group at the smallest
-    map calibrated, that group's key rebuilt at each smaller side, halving
-    down to 1x1 (same channels).
-
-    Nets outside the space end at smaller maps than the space's (the zoo
-    nets at 32x32: 2x2 and 1x1, where the space ends at 4x4), and there
-    their 7x7 blocks lose the most in a net: on a 2-vCPU EPYC VM
-    proxyless_gpu runs whole at 2.4x (int8) and 1.7x (float32) its blocks
-    timed alone, mostly in k7_e6 blocks at 1x1. The nearest calibrated
-    group (4x4) priced that at 1.7x its real cost in int8 and at a tenth of
-    it in float32, so a table with probes calibrates these maps too. Pure."""
-    if not calibration:
-        return []
-    smallest = min(_map_side(g) for g in calibration)  # kinds heavy at wide maps only: none
-    out = []
-    for group, (key, _) in sorted(calibration.items()):
-        if _map_side(group) != smallest:
-            continue
-        k = keys_lib.parse_key(key)
-        side = smallest // 2
-        while side >= 1:
-            shape = (side, side, k.output_shape[2])
-            out.append(keys_lib.mbconv_key(shape, shape, k.expand, k.kernel, 1, True))
-            side //= 2
-    return out
-
-
 def phi(other_bytes: float, c_bytes: float) -> float:
     """Share of a layer's buffers evicted by `other_bytes` of other memory."""
     return min(1.0, max(0.0, other_bytes / c_bytes))
