@@ -40,7 +40,8 @@ def test_worker_count_from_the_environment(monkeypatch):
     monkeypatch.setenv(convert_pool.WORKERS_ENV, "3")
     assert convert_pool.default_workers() == 3
     monkeypatch.setenv(convert_pool.WORKERS_ENV, "two")
-    with pytest.raises(ValueError, match="PXNAS_CONVERT_WORKERS='two' is not a number"):
+    with pytest.raises(convert_pool.WorkersSettingError,
+                       match="PXNAS_CONVERT_WORKERS='two' is not a number"):
         convert_pool.default_workers()
     monkeypatch.delenv(convert_pool.WORKERS_ENV)
     assert 1 <= convert_pool.default_workers() <= convert_pool.MAX_WORKERS

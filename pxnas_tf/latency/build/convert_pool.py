@@ -25,13 +25,19 @@ import tempfile
 import threading
 from typing import Any, Callable, Sequence
 
+from pxnas_tf.errors import PxnasError
+
 MIN_JOBS = 24    # fewer jobs convert in this process (a worker's start costs seconds)
 MAX_WORKERS = 4  # conversions also need memory: a few GB each for large nets
 WORKERS_ENV = "PXNAS_CONVERT_WORKERS"  # set to 1 to convert in this process
 
 
-class WorkerError(RuntimeError):
+class WorkerError(PxnasError, RuntimeError):
     """A worker process died without reporting its jobs."""
+
+
+class WorkersSettingError(PxnasError, ValueError):
+    """`WORKERS_ENV` is not a number of workers."""
 
 
 def default_workers() -> int:
@@ -39,15 +45,16 @@ def default_workers() -> int:
     may use, at most `MAX_WORKERS`.
 
     Raises:
-        ValueError: `WORKERS_ENV` is not a whole number.
+        WorkersSettingError: `WORKERS_ENV` is not a whole number.
     """
     value = os.environ.get(WORKERS_ENV, "").strip()
     if value:
         try:
             return max(1, int(value))
         except ValueError:
-            raise ValueError(f"{WORKERS_ENV}={value!r} is not a number of worker processes: "
-                             "give a whole number such as 1 or 2") from None
+            raise WorkersSettingError(f"{WORKERS_ENV}={value!r} is not a number of worker "
+                                      "processes: set it to a whole number such as 1 or 2, or "
+                                      "unset it (one worker per core)") from None
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
