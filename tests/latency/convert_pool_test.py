@@ -59,3 +59,7 @@ def test_block_models_converted_by_workers_are_the_models_converted_here(tmp_pat
         ops_a = tflite_ops.ops_of_tflite(open(a, "rb").read())
         assert ops_a and ops_a == tflite_ops.ops_of_tflite(open(b, "rb").read())
         assert os.path.getsize(a) == os.path.getsize(b)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
