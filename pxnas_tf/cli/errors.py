@@ -53,7 +53,11 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that every `finally` runs."""
 
 
+_SIGNALLED = {"term": False}
+
+
 def _terminate(signum, frame):
+    _SIGNALLED["term"] = True
     raise Terminated()
 
 
@@ -95,9 +99,19 @@ def stopping_cleanly():
               "to resume", file=sys.stderr)
         sys.exit(130)
     except Terminated:
-        print("pxnas: terminated; what was finished is saved: run the same command again "
-              "to resume", file=sys.stderr)
-        sys.exit(143)
+        _terminated()
+    except Exception:
+        # A SIGTERM raised inside a library that turned it into an error of
+        # its own (the TFLite converter: "'NoneType' object is not callable").
+        if _SIGNALLED["term"]:
+            _terminated()
+        raise
+
+
+def _terminated():
+    print("pxnas: terminated; what was finished is saved: run the same command again "
+          "to resume", file=sys.stderr)
+    sys.exit(143)
 
 
 def reporting(main):

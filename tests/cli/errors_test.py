@@ -71,6 +71,37 @@ def test_ctrl_c_says_how_to_resume(capsys):
     assert "run the same command again to resume" in capsys.readouterr().err
 
 
+def test_a_sigterm_a_library_turned_into_its_own_error_still_says_terminated(capsys):
+    import os
+    import signal
+    import time
+
+    from pxnas_tf.errors import PxnasError
+
+    def main(argv):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here
+        except BaseException as e:  # as the TFLite converter's internals do
+            raise PxnasError("TFLite could not convert model 'net'") from e
+
+    flags.FLAGS.mark_as_parsed()
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as e:
+            errors.reporting(main)(["pxnas"])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        errors._SIGNALLED["term"] = False
+    assert e.value.code == 143
+    err = capsys.readouterr().err
+    assert "pxnas: terminated; what was finished is saved" in err and "convert" not in err
+    # The same error without a signal is bad input: exit 2.
+    with pytest.raises(SystemExit) as e:
+        _wrapped(PxnasError("TFLite could not convert model 'net'"))(["pxnas"])
+    assert e.value.code == 2
+
+
 def test_os_error_lines_name_path_reason_and_fix():
     full = OSError(errno.ENOSPC, "No space left on device", "/data/t.json")
     assert errors.os_error_line(full) == ("/data/t.json: No space left on device (free some "
