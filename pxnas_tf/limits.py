@@ -63,8 +63,8 @@ LIMITS: dict[str, Limit] = {
         "batch_size", "search_batch_size", "qat_batch_size", "tf_batch", "steps_per_epoch",
         "search_steps_per_epoch", "arch_every", "calibration_examples", "verify_examples",
         "qat_examples", "qat_epochs", "threads", "latency_threads", "table_passes", "num_runs",
-        "min_rounds", "max_rounds", "min_passes", "max_passes", "keep_checkpoints", "log_every",
-        "eval_batches", "reinforce_samples", "arch_samples", "max_measurements", "image_size", "channels")},
+        "min_rounds", "max_rounds", "min_passes", "probe_passes", "max_passes", "keep_checkpoints",
+        "log_every", "eval_batches", "reinforce_samples", "arch_samples", "max_measurements", "image_size", "channels")},
     "holdout_examples": _at_least(1, "the arch steps learn on the holdout"),
     "num_classes": _at_least(2),
     # Counts where 0 means none (or all, for example counts).
