@@ -1,6 +1,7 @@
 """Building latency tables on the host: end to end on a tiny space, resume
 after a budget stop and after a SIGKILL, and refusal to mix targets."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -195,6 +196,45 @@ def test_refuses_to_mix_targets(built, tmp_path, tiny_space, quick):
     other = tiny_space.replace(name="other_space")
     with pytest.raises(IncompatibleTablesError, match="built for search space 'tiny_latency'"):
         build_table(other, HostRunner(settings=quick), path, "int8", progress=False)
+
+
+class Disturbed(Recording):
+    """The real host runner, with the first pass of one model slowed
+    `factor` times (a pass that the machine slowed as a whole but that
+    still looked clean): a fault injected into real measurements."""
+
+    def __init__(self, inner, name, factor):
+        super().__init__(inner)
+        self.name, self.factor = name, factor
+
+    def measure(self, models):
+        for model, result in super().measure(models):
+            if model.name == self.name and self.names.count(model.name) == 1:
+                result = dataclasses.replace(result, mean_ms=result.mean_ms * self.factor,
+                                             median_ms=result.median_ms * self.factor)
+            yield model, result
+
+
+@pytest.mark.timing
+def test_a_probe_far_off_the_fit_gets_passes_until_two_agree(tmp_path, tiny_space, quick,
+                                                              models_dir):
+    from pxnas_tf.latency.build.probes import probe_keys
+    probes = [k for k in probe_keys() if "-type:add-scalar" in k or "-type:mul-scalar" in k]
+    slowed = probes[2]
+    runner = Disturbed(HostRunner(settings=quick), slowed, 30.0)
+    settings = BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4,
+                             weight_streaming=False, footprint=False)
+    path = str(tmp_path / "probes.json")
+    report = build_table(tiny_space, runner, path, "int8", settings, models_dir=models_dir,
+                         keys=keys_lib.space_keys(tiny_space) + probes, progress=False)
+    assert report.complete
+    table = load_table(path)
+    runs = table.entries[slowed].runs
+    assert len(runs) >= 2 and runs[0] > 5 * min(runs[1:])  # the slowed pass, then real ones
+    assert table.value(slowed, "median") < runs[0] / 5  # the value follows the real passes
+    assert runner.names.count(slowed) == len(runs)
+    # The other probes: one pass each, unless they too lay far off the fit.
+    assert sum(len(table.entries[k].runs) == 1 for k in probes) >= len(probes) // 2
 
 
 @pytest.mark.timing

@@ -50,6 +50,22 @@ def test_recovers_a_linear_truth_on_held_out_keys():
         assert model.predict_key(key).ms == pytest.approx(table.value(key), rel=0.02)
 
 
+def test_a_probe_far_off_the_fit_is_suspect():
+    """`suspect_probes`: on a table that the model explains exactly, a
+    probe whose pass the machine slowed 20x is the one suspect; nothing is
+    suspect before, and a 1.5x slower pass is within the fit's reach."""
+    from pxnas_tf.latency.build.probes import SUSPECT_FACTOR, probe_keys, suspect_probes
+    probes = probe_keys()
+    table = _synthetic_table(keys_lib.space_keys(load_space("proxyless_small")) + probes)
+    assert suspect_probes(table, probes) == []
+    slowed = next(k for k in probes if table.value(k) > 0.01)
+    true = table.value(slowed)
+    table.set(slowed, LatencyEntry(20 * true, 20 * true, 0.0, 10))
+    assert suspect_probes(table, probes) == [slowed]
+    table.set(slowed, LatencyEntry(1.5 * true, 1.5 * true, 0.0, 10))
+    assert 1.5 < SUSPECT_FACTOR and suspect_probes(table, probes) == []
+
+
 @pytest.mark.parametrize("held_shape", ["8x8x48", "16x16x24"])
 def test_predicts_held_out_shapes_of_a_real_table(held_shape):
     """Every block whose input is `held_shape` is left out of the fit and

@@ -10,7 +10,8 @@
        the whole key list (minutes apart on a big space), so that a slow
        phase of the machine (thermal throttling, a busy neighbour) cannot
        set a value alone (a kernel probe: `BuildSettings.probe_passes`,
-       one by default). A key whose two lowest pass values disagree by
+       one by default; a probe more than `SUSPECT_FACTOR` off the op
+       model's fit then gets the keys' rule, `probes.suspect_probes`). A key whose two lowest pass values disagree by
        more than `agree_tol`, or whose best pass the runner flagged, gets
        another pass, up to `max_passes`; then it is flagged ``unstable``.
        The entry holds the statistics of its lowest pass (other processes
@@ -43,7 +44,9 @@ import numpy as np
 
 from pxnas_tf.latency.build import block_models, convert_pool, foreign_nets, net_scale
 from pxnas_tf.latency.build.calibration_steps import CalibrationSteps
-from pxnas_tf.latency.build.probes import PROBES_VERSION, outdated_probe_keys, probe_keys
+from pxnas_tf.latency.build.probes import (
+    PROBES_VERSION, SUSPECT_FACTOR, outdated_probe_keys, probe_keys, suspect_probes,
+)
 from pxnas_tf.latency.build.settings import (
     BuildReport, BuildSettings, best_run, is_settled, needs_run,
 )
@@ -110,6 +113,7 @@ class _Build(CalibrationSteps):
             flags = tuple(f for f in entry.flags if f != UNSTABLE) if entry is not None else ()
             self.states[key] = _State(runs, best_flags=flags)
         self.measured = 0
+        self.suspects: set[str] = set()  # probes under the keys' pass rule
 
     # The table ------------------------------------------------------------
 
@@ -177,7 +181,8 @@ class _Build(CalibrationSteps):
     def _rule(self, name: str) -> BuildSettings:
         """The pass rule of a model: the kernel probes' (`BuildSettings.for_probes`)
         or the build's."""
-        return self.settings.for_probes() if _is_probe(name) else self.settings
+        probe = _is_probe(name) and name not in self.suspects
+        return self.settings.for_probes() if probe else self.settings
 
     def _needs(self, name: str) -> bool:
         state = self.states[name]
@@ -274,9 +279,10 @@ class _Build(CalibrationSteps):
         self._save()
         bar = _progress(sum(max(0, self._rule(n).min_passes - len(self.states[n].runs))
                             for n in names), self.progress)
+        groups = [self.overhead_names, keyed]  # the overhead first: entries are net of it
         try:
-            # The overhead first: every entry is stored net of it.
-            for group in (self.overhead_names, keyed):
+            while groups:
+                group = groups.pop(0)
                 while True:
                     todo = [n for n in group if self._needs(n)]
                     if not todo:
@@ -297,6 +303,10 @@ class _Build(CalibrationSteps):
                             if (self.settings.max_measurements is not None
                                     and self.measured >= self.settings.max_measurements):
                                 raise _BudgetSpent()
+                if group is keyed and not self.suspects and self._find_suspects():
+                    groups.append([n for n in keyed if n in self.suspects])
+                    bar.total += sum(1 for n in groups[-1] if self._needs(n))
+                    bar.refresh()
         except _BudgetSpent:
             pass
         except RunnerError as e:
@@ -323,6 +333,18 @@ class _Build(CalibrationSteps):
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report
+
+    def _find_suspects(self) -> bool:
+        """Once every key is measured: puts the probes the op model finds
+        suspect (`suspect_probes`) under the keys' pass rule."""
+        probes = [k for k in self.keys if _is_probe(k)]
+        if not probes or self.pairs:
+            return False
+        self.suspects = set(suspect_probes(self.table, probes))
+        if any(self._needs(n) for n in self.suspects):
+            self.log(f"{len(self.suspects)} kernel probes lie more than {SUSPECT_FACTOR:g}x off "
+                     "the op model's fit: measuring them until two passes agree")
+        return bool(self.suspects)
 
     def _saved_note(self) -> str:
         done = sum(1 for k in self.keys if k in self.table)

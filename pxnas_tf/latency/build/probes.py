@@ -15,10 +15,13 @@ space's blocks.
 from __future__ import annotations
 
 import zlib
+from typing import Sequence
 
 import numpy as np
 
-from pxnas_tf.latency.model.ops import Op, op_key
+from pxnas_tf.latency.model import op_model
+from pxnas_tf.latency.model.ops import Op, op_key, ops_of_key
+from pxnas_tf.latency.model.table import LatencyTable
 from pxnas_tf.search_space.space import conv_out_size
 
 SIZES = (1, 2, 3, 4, 5, 7, 8, 10, 14, 16, 20, 28, 32, 40, 56, 64, 80, 112)
@@ -33,6 +36,9 @@ MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
 # (`op_model.group_of`); they are sampled at image sizes.
+# A probe whose one pass lies this far off the op model's fit gets passes
+# until two agree (`suspect_probes`).
+SUSPECT_FACTOR = 2.0
 MAX_ELEMS = 400_000  # element-wise probes: up to 80x80x64 or so
 # How many probes of each type: more for the types whose cost depends on
 # more than their element count.
@@ -134,3 +140,32 @@ def outdated_probe_keys(version: int | None, seed: int = 0) -> list[str]:
         return []
     return [op_key(op) for op in probe_ops(seed)
             if op.type in ("add", "mul") and not (op.broadcast or op.scalar)]
+
+
+def suspect_probes(table: LatencyTable, keys: Sequence[str]) -> list[str]:
+    """The probes of `keys` whose value lies more than `SUSPECT_FACTOR` off
+    the op model fit on the whole table (both sides with
+    `op_model.REL_FLOOR_MS` added, so that sub-microsecond ops' noise does
+    not count).
+
+    A probe settles on one clean pass (`BuildSettings.probe_passes`). A
+    pass that the machine slowed as a whole can still look clean: a fresh
+    int8 build of 2026-12-06 stored 33.5 us for a 128x128x1 ADD of a
+    constant that runs in 1.1-1.3 us, and the fit of every ADD of a
+    constant followed it (an int8 Rescaling predicted at 2.3x). Such a
+    probe then needs passes that agree, like the space's keys.
+    """
+    try:
+        model = op_model.fit_table(table, keys=list(table.keys()))
+    except op_model.OpModelError:
+        return []
+    floor = op_model.REL_FLOOR_MS
+    out = []
+    for key in keys:
+        if key not in table:
+            continue
+        ratio = ((table.value(key, table.default_stat) + floor)
+                 / (model.predict_ops(ops_of_key(key), add_overhead=False).ms + floor))
+        if not 1 / SUSPECT_FACTOR <= ratio <= SUSPECT_FACTOR:
+            out.append(key)
+    return out

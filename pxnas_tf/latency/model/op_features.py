@@ -5,10 +5,16 @@ Each op type has a group, depthwise convs one per kernel and stride, 1x1
 convs at 1 to 4 pixels one of their own (`gemv`: a matrix-vector product
 that reads each weight once or a few times), and a linear cost on the
 group's features. ``weights_past_l2`` (gemv and fc ops) counts the weights
-that do not fit in L2 at the table's precision: an op whose weights outgrow
-L2 reads them from L3 on every invoke even alone (float32 MobileNetV3's
-1024 -> 1000 head, 4 MB: 65 us alone where a cost linear in the weights
-fit below L2 gives 31 us).
+that do not fit in L2 at the table's precision. ``weights_half32`` counts
+the weights of a one-pixel product (gemv at 1x1, fc) whose output channels
+leave 1 to 16 over a multiple of 32: float32 XNNPACK then runs it at about
+half the rate (on the AVX-512 host, 2026-12-06, a 1024-input fc: 960, 992,
+1016, 1024 or 1056 outputs 43-48 us; 976, 1000, 1008 or 1040 outputs
+67-73 us; 640 inputs: 256 or 288 outputs 5-6 us, 240, 264 or 272 outputs
+9-10 us). MobileNetV3's 1024 -> 1000 head and the 1000-way classifiers are
+such products. At 2x2 pixels and more the same channels cost 10-20% more,
+which the padded-MACs features already carry; int8 kernels show no such
+step (an int8 fit gives the feature little or no weight).
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ _CONV = ("one", "macs", "macs16", "macs64", "in_elems", "out_elems", "out64", "p
          "weights")
 FEATURES = {
     "conv1x1": _CONV,
-    "gemv": _CONV + ("weights_past_l2",),
+    "gemv": _CONV + ("weights_past_l2", "weights_half32"),
     "convkxk": _CONV,
     "stem": _CONV,
     "gconv": ("one", "macs", "out_elems", "pixels"),
     "dw": ("one", "macs", "macs16", "out_elems", "pixels", "weights"),
-    "fc": ("one", "macs", "weights_past_l2"),
+    "fc": ("one", "macs", "weights_past_l2", "weights_half32"),
     "pad": _ELEMENTWISE,
     "pool": ("one", "in_elems"),
     "avgpool": ("one", "window", "out_elems", "pixels"),
@@ -100,5 +106,7 @@ def features(op: Op, l2_weights: int = 0) -> np.ndarray:
               "pixels": float(pixels), "weights": float(op.weights),
               "window": float(op.window), "macs64": float(op.macs * wide / channels),
               "out64": float(pixels * wide),
-              "weights_past_l2": float(max(0, op.weights - l2_weights)) if l2_weights else 0.0}
+              "weights_past_l2": float(max(0, op.weights - l2_weights)) if l2_weights else 0.0,
+              "weights_half32": float(op.weights) if pixels == 1 and 0 < channels % 32 <= 16
+              else 0.0}
     return np.array([values[f] for f in FEATURES[feature_family(group_of(op))]])

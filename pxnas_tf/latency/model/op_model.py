@@ -10,11 +10,11 @@ features, and a block costs the sum over its ops:
     group g (`op_features`)        features phi
     conv1x1, gemv, convkxk, stem   1, MACs, MACs16, MACs64, input elements, output
       (gemv: 1x1 at <= 4 pixels;     elements, OUT64, output pixels, weights
-      stem: k > 1 on <= 4            (gemv: and weights past L2)
-      input channels)
+      stem: k > 1 on <= 4            (gemv: and weights past L2, weights of a
+      input channels)                one-pixel product in half tiles)
     gconv (grouped)                1, MACs, output elements, output pixels
     dw{k}_s{s}                     1, MACs, MACs16, output elements, output pixels, weights
-    fc                             1, MACs, weights past L2
+    fc                             1, MACs, weights past L2, weights in half tiles
     pool (global)                  input elements
     avgpool, maxpool               1, window elements, output elements, output pixels
     add, mul, add_b, mul_b (broadcasting), add_s, mul_s (a constant number),
