@@ -63,6 +63,21 @@ def test_block_models_run_the_ops_of_the_whole_net(tiny_space):
     assert whole["ADD"] == 2 and whole["PAD"] == 2  # first block and block 1; two stride-2 blocks
 
 
+def test_probe_constants_are_fixed():
+    """A scalar ADD / MUL probe adds or multiplies a Rescaling's constant,
+    and a broadcast one the same draw in every build: an int8 kernel's path
+    can depend on the constant's scale."""
+    def weights(key):
+        return [w.tolist() for w in block_models.keras_model(key).get_weights()]
+
+    add = "op-input:8x8x3-output:8x8x3-kernel:1-stride:1-type:add-scalar:1"
+    mul = "op-input:8x8x3-output:8x8x3-kernel:1-stride:1-type:mul-scalar:1"
+    assert weights(add) == [[[[-1.0]]]]
+    assert weights(mul) == [[[[pytest.approx(1 / 127.5)]]]]
+    broadcast = "op-input:4x4x16-output:4x4x16-kernel:1-stride:1-type:mul-broadcast:1"
+    assert weights(broadcast) == weights(broadcast)
+
+
 def test_overhead_model_is_empty_and_files_are_kept(tmp_path):
     name = block_models.overhead_name((8, 8, 4))
     path = block_models.ensure_model_file(name, "int8", str(tmp_path))

@@ -60,11 +60,15 @@ def test_large_synthetic_nets_are_as_large_as_the_applications_nets():
 
 def test_probes_measured_with_an_older_model_are_named():
     """A table whose same-shape ADD / MUL probes multiplied a constant
-    tensor (probe set 3) measures those again; nothing else is forgotten."""
-    old = probes.outdated_probe_keys(3)
-    same_shape = [op for op in probes.probe_ops()
+    tensor (probe set 3) measures those again, and one whose ADD / MUL of a
+    single number used a random one (set 4) those; nothing else is forgotten."""
+    ops = probes.probe_ops()
+    same_shape = [op_key(op) for op in ops
                   if op.type in ("add", "mul") and not (op.broadcast or op.scalar)]
-    assert old == [op_key(op) for op in same_shape] and len(old) >= 8
+    scalar = [op_key(op) for op in ops if op.type in ("add", "mul") and op.scalar]
+    assert len(same_shape) >= 8 and len(scalar) >= 8
+    assert probes.outdated_probe_keys(4) == scalar
+    assert set(probes.outdated_probe_keys(3)) == set(same_shape + scalar)
     assert probes.outdated_probe_keys(probes.PROBES_VERSION) == []
     assert probes.outdated_probe_keys(None) == []  # a table without probes
 

@@ -30,8 +30,9 @@ CHANNELS = (3, 8, 16, 24, 32, 40, 48, 64, 72, 96, 120, 144, 192, 240, 288, 320, 
 # Bump when the sampled set or a probe's model changes (3: add_s, mul_s; 4: swish, 1x1
 # convs at 1-4 pixels, more fc and pool probes, and same-shape add / mul of two
 # activations, x (+|*) x, where a constant operand ran another, 4x slower int8 MUL
-# kernel than a net's activations do).
-PROBES_VERSION = 4
+# kernel than a net's activations do; 5: the constant of add_s / mul_s is a Rescaling's, not
+# a random draw, which could send an int8 ADD to a 30x slower kernel).
+PROBES_VERSION = 5
 MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
@@ -134,12 +135,14 @@ def probe_keys(seed: int = 0) -> list[str]:
 def outdated_probe_keys(version: int | None, seed: int = 0) -> list[str]:
     """The probe keys that a table measured with probes of `version` holds
     with another model than today's, to measure again: before version 4 a
-    same-shape ADD or MUL multiplied by a constant tensor (None: a table
-    without probes, nothing to forget)."""
-    if version is None or version >= 4:
+    same-shape ADD or MUL multiplied by a constant tensor, before version 5
+    an ADD or MUL of a random single number (None: a table without probes,
+    nothing to forget)."""
+    if version is None or version >= PROBES_VERSION:
         return []
     return [op_key(op) for op in probe_ops(seed)
-            if op.type in ("add", "mul") and not (op.broadcast or op.scalar)]
+            if op.type in ("add", "mul") and (
+                (version < 4 and not (op.broadcast or op.scalar)) or op.scalar)]
 
 
 def suspect_probes(table: LatencyTable, keys: Sequence[str]) -> list[str]:
