@@ -58,6 +58,15 @@ def test_large_synthetic_nets_are_as_large_as_the_applications_nets():
         assert max(op.out_shape[-1] for op in ops if op.type == "dwconv") <= 1280
 
 
+def test_every_depthwise_kernel_and_stride_has_probes_at_small_and_large_maps():
+    from pxnas_tf.latency.model.op_features import group_of
+    dw = [op for op in probes.probe_ops() if op.type == "dwconv"]
+    for group in probes.DW_GROUPS:
+        ops = [op for op in dw if group_of(op) == group]
+        assert len(ops) == probes.COUNTS[group] >= 8, group
+        assert min(op.in_shape[0] for op in ops) <= 5 < max(op.in_shape[0] for op in ops)
+
+
 def test_probes_measured_with_an_older_model_are_named():
     """A table whose same-shape ADD / MUL probes multiplied a constant
     tensor (probe set 3) measures those again, and one whose ADD / MUL of a

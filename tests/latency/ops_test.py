@@ -10,7 +10,7 @@ from pxnas_tf.latency.build import block_models
 from pxnas_tf.latency.build.tflite_ops import ops_of_keras_model, ops_of_tflite
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.ops import (
-    OP_TYPES, Op, UnsupportedLayerError, mbconv_ops, op_key, op_of_key, ops_of_key,
+    OP_TYPES, Op, UnsupportedLayerError, costed, mbconv_ops, op_key, op_of_key, ops_of_key,
 )
 from pxnas_tf.models import build_model, zoo
 from pxnas_tf.search_space import Arch
@@ -27,6 +27,23 @@ def test_mbconv_ops_by_hand():
     assert ops[0].macs == 16 * 16 * 24 * 72 and ops[2].macs == 8 * 8 * 72 * 25
     ops = mbconv_ops((8, 8, 40), 40, 3, 1, 1, residual=True)
     assert [o.type for o in ops] == ["dwconv", "conv", "add"]
+
+
+def test_a_pad_that_feeds_a_conv_costs_nothing():
+    """`costed`: XNNPACK fuses a zero PAD into the conv or depthwise conv
+    that reads it; a PAD that feeds anything else, or another shape, runs."""
+    pad = Op("pad", (16, 16, 96), (18, 18, 96))
+    dw = Op("dwconv", (18, 18, 96), (8, 8, 96), 3, 2)
+    conv = Op("conv", (18, 18, 96), (8, 8, 32), 3, 2)
+    add = Op("add", (18, 18, 96), (18, 18, 96))
+    assert costed([pad, dw]) == [dw] and costed([pad, conv]) == [conv]
+    assert costed([pad, add]) == [pad, add] and costed([dw, pad]) == [dw, pad]
+    other = Op("dwconv", (16, 16, 96), (8, 8, 96), 3, 2)
+    assert costed([pad, other]) == [pad, other]
+    # A stride-2 MBConv block keys its pad; only the pad is left out.
+    ops = mbconv_ops((16, 16, 16), 24, 3, 6, 2, False)
+    assert [op.type for op in ops] == ["conv", "pad", "dwconv", "conv"]
+    assert costed(ops) == [op for op in ops if op.type != "pad"]
 
 
 def test_key_ops_equal_block_model_ops(tiny_space):

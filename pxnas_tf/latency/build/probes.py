@@ -31,8 +31,9 @@ CHANNELS = (3, 8, 16, 24, 32, 40, 48, 64, 72, 96, 120, 144, 192, 240, 288, 320, 
 # convs at 1-4 pixels, more fc and pool probes, and same-shape add / mul of two
 # activations, x (+|*) x, where a constant operand ran another, 4x slower int8 MUL
 # kernel than a net's activations do; 5: the constant of add_s / mul_s is a Rescaling's, not
-# a random draw, which could send an int8 ADD to a 30x slower kernel).
-PROBES_VERSION = 5
+# a random draw, which could send an int8 ADD to a 30x slower kernel; 6: 8 depthwise
+# probes per kernel and stride).
+PROBES_VERSION = 6
 MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
@@ -43,8 +44,12 @@ SUSPECT_FACTOR = 2.0
 MAX_ELEMS = 400_000  # element-wise probes: up to 80x80x64 or so
 # How many probes of each type: more for the types whose cost depends on
 # more than their element count.
-COUNTS = {"conv1x1": 40, "gemv": 24, "convkxk": 24, "stem": 12, "gconv": 8, "dwconv": 36,
-          "fc": 16, "pool": 16,
+# Depthwise convs: each kernel and stride has its own coefficients (`op_model.group_of`),
+# so each gets its own probes (a 36-probe draw over all of them had left 7x7 stride 2
+# with 2 probes for 6 coefficients, and 3x3 stride 2 with 5 at small maps only).
+DW_GROUPS = tuple(f"dw{k}_s{s}" for k in (3, 5, 7) for s in (1, 2))
+COUNTS = {"conv1x1": 40, "gemv": 24, "convkxk": 24, "stem": 12, "gconv": 8,
+          **{g: 8 for g in DW_GROUPS}, "fc": 16, "pool": 16,
           "avgpool": 8, "maxpool": 8, "pad": 8, "add": 12, "mul": 12, "add_s": 6, "mul_s": 6,
           "concat": 8,
           "hswish": 10, "swish": 10, "sigmoid": 10, "act": 8, "softmax": 6, "reshape": 6}
@@ -77,9 +82,13 @@ def _sample(kind: str, rng) -> Op | None:
         out = (conv_out_size(h, k, s), conv_out_size(h, k, s), cout)
         op = Op("conv", (h, h, cin), out, k, s, groups)
         return op if op.macs <= MAX_MACS else None
-    if kind == "dwconv":
-        k, s = _pick(rng, (3, 5, 7)), _pick(rng, (1, 1, 2))
-        h = max(h, 2)
+    if kind in DW_GROUPS:
+        k, s = (int(x) for x in kind[2:].split("_s"))
+        # Half at maps of 1-5 pixels (the last stages of nets at 32-64 pixels, where the
+        # weights, not the pixels, set the time), a 1x1 map too for stride 1.
+        if rng.integers(2):
+            h = _pick(rng, SIZES[:5])
+        h = max(h, s)
         op = Op("dwconv", (h, h, c), (conv_out_size(h, k, s), conv_out_size(h, k, s), c), k, s)
         return op if op.in_elems <= 2 * MAX_ELEMS else None
     if kind == "fc":

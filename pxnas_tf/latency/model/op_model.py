@@ -58,7 +58,7 @@ from pxnas_tf.latency.model import footprint_factor, streaming
 from pxnas_tf.latency.model.op_features import (
     FEATURES, factor_family, feature_family, features, group_of,
 )
-from pxnas_tf.latency.model.ops import Op, ops_of_key
+from pxnas_tf.latency.model.ops import FUSES_PAD, Op, costed, ops_of_key
 from pxnas_tf.latency.model.table import LatencyTable, LatencyTableError
 
 FORMAT = "pxnas_tf.latency_op_model/v1"
@@ -162,7 +162,7 @@ class OpModel:
         ops of a whole net (each scaled by its family's in-net factor, all by
         the footprint factor), not as a table entry."""
         total, borrowed = 0.0, []
-        for op in ops:
+        for op in costed(ops):
             coef, extrapolated = self._coef_for(group_of(op))
             factor = self.in_net.get(factor_family(op), 1.0) if in_net else 1.0
             total += factor * float(coef @ features(op, self.l2_weights))
@@ -234,7 +234,7 @@ def _design(rows_ops: Sequence[Sequence[Op]], l2_weights: int = 0
     index = {c: j for j, c in enumerate(columns)}
     a = np.zeros((len(rows_ops), len(columns)))
     for r, ops in enumerate(rows_ops):
-        for op in ops:
+        for op in costed(ops):
             g = group_of(op)
             for i, v in enumerate(features(op, l2_weights)):
                 a[r, index[(g, i)]] += v
@@ -331,7 +331,7 @@ def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
     y = np.zeros(len(nets))
     for i, (ops, ms, stream) in enumerate(nets):
         parts = dict.fromkeys(families, 0.0)
-        for op in ops:
+        for op in costed(ops):
             coef, _ = model._coef_for(group_of(op))
             parts[factor_family(op)] += float(coef @ features(op, model.l2_weights))
         x[i] = [parts[f] / ms for f in families]
@@ -345,7 +345,8 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     (to spot a stale op model)."""
     nets = (table.metadata.in_net or {}).get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
-                      + [FEATURES, REL_FLOOR_MS, IN_NET_RIDGE, footprint_factor.FROM_LLC_SHARE,
+                      + [FEATURES, FUSES_PAD, REL_FLOOR_MS, IN_NET_RIDGE,
+                         footprint_factor.FROM_LLC_SHARE,
                          {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 

@@ -8,7 +8,9 @@ of their own. The types:
     conv      CONV_2D (any kernel and stride; `groups` > 1 for grouped convs)
     dwconv    DEPTHWISE_CONV_2D
     fc        FULLY_CONNECTED
-    pad       PAD (explicit padding before a stride-2 conv)
+    pad       PAD (explicit padding before a stride-2 conv; a zero PAD that
+              feeds a conv or depthwise conv costs nothing in XNNPACK, which
+              fuses it into that conv: `costed`)
     pool      MEAN (global average pooling)
     avgpool   AVERAGE_POOL_2D
     maxpool   MAX_POOL_2D
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Sequence
 
 from pxnas_tf.errors import PxnasError
 from pxnas_tf.latency.model import keys as keys_lib
@@ -110,6 +113,27 @@ class Op:
     def window(self) -> int:
         """Input elements a pooling op reads (output elements x window)."""
         return self.out_elems * self.kernel * self.kernel
+
+
+FUSES_PAD = ("conv", "dwconv")
+
+
+def costed(ops: Sequence[Op]) -> list[Op]:
+    """The ops of a net (in run order) that take time of their own: all but
+    a PAD whose output the next op, a conv or depthwise conv, reads.
+
+    XNNPACK fuses such a zero PAD into the conv's implicit padding (its
+    subgraph fusion of constant pads; the PADs here are a stride-2 conv's
+    zero padding). On the AVX-512 host (2026-12-06, int8 and float32):
+    PAD 32x32x48 -> 34x34x48 then a valid 5x5 stride-2 depthwise conv took
+    8.5 / 9.3 us, the same as the conv with "same" padding (8.5 / 9.2 us),
+    while the PAD alone took 11-12 us; likewise at 16x16x96 (k3) and at
+    2x2x768 (k7). A probe times a PAD alone, so counting the fused ones
+    charged every stride-2 block and every stem with a PAD that never runs.
+    """
+    return [op for op, after in zip(ops, [*ops[1:], None])
+            if not (op.type == "pad" and after is not None and after.type in FUSES_PAD
+                    and after.in_shape == op.out_shape)]
 
 
 def _conv(in_hwc, cout, k, s, depthwise=False) -> list[Op]:
