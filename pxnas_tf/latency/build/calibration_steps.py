@@ -117,7 +117,8 @@ class CalibrationSteps:
                                               max(self.settings.max_passes, context.MAX_PASSES),
                                               self.settings.agree_tol,
                                               previous=previous, log=self.log,
-                                              save=self._save_context)
+                                              save=self._save_context,
+                                              weight_streaming=meta.weight_streaming)
         old = previous.get("groups") or {}
         resumed = sum(len(r) for p in (previous.get("pending") or {}).values()
                       for r in (p.get("runs") or {}).values())

@@ -13,7 +13,7 @@ from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.runner import BenchModel
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.context import (
-    CHAIN_COPIES, FORMAT, MIN_BUFFER_BYTES, calibration_keys, fit,
+    CHAIN_COPIES, FORMAT, MIN_BUFFER_BYTES, c_range, calibration_keys, chain_points, fit,
 )
 from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
@@ -50,13 +50,15 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
                     caches: dict[str, int], folder: str, stem_kernel: int = 3,
                     min_passes: int = 2, max_passes: int = 4, agree_tol: float = 0.03,
                     previous: dict | None = None, log=lambda text: None,
-                    save=lambda info: None) -> dict[str, Any]:
+                    save=lambda info: None, weight_streaming: dict | None = None
+                    ) -> dict[str, Any]:
     """Calibrates the context term on `runner` (see the module doc): for
     every group of `keys` with a buffer-heavy residual block not calibrated
     in `previous` yet, the chain models of its calibration key, timed under
     the table's pass rule (at least `min_passes` passes, more while the two
     lowest disagree by more than `agree_tol`, at most `max_passes`; the
-    lowest kept), and the fit.
+    lowest kept), and the fit (net of the chains' streaming term under
+    `weight_streaming`, the table's calibration; None: none).
 
     A pass times the pending chains of every group, so a group's passes lie
     minutes apart and a slow spell of the machine (a neighbour streaming
@@ -73,8 +75,6 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
     groups = dict(info.get("groups") or {})
     todo = {g: ke for g, ke in calibration_keys(keys, footprint, precision, stem_kernel).items()
             if g not in groups}
-    last = max(caches.values()) if caches else 32 << 20
-    c_min = float(caches.get("L2") or (1 << 20))
     rule = BuildSettings(min_passes=min_passes, max_passes=max_passes, agree_tol=agree_tol)
     pending = dict(info.get("pending") or {})
     paths: dict[str, dict[int, str]] = {}
@@ -102,8 +102,9 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
     for group, (key, e) in sorted(todo.items()):
         times = {n: min(v) for n, v in runs[group].items()}
         f_key = float(footprint["bytes"][key])
-        points = [((n - 1) * f_key, times[n] / n - times[1]) for n in sorted(times) if n > 1]
-        rate, c = fit(points, float(e), c_min, max(c_min, 2.0 * last))
+        points = chain_points(key, times, f_key, float(e), weight_streaming, precision,
+                              stem_kernel)
+        rate, c = fit(points, float(e), *c_range(caches))
         groups[group] = {"key": key, "buffer_bytes": int(e), "footprint_bytes": int(f_key),
                          "chain_ms": {str(n): times[n] for n in sorted(times)},
                          "chain_runs": {str(n): runs[group][n] for n in sorted(runs[group])},

@@ -10,7 +10,9 @@ import datetime
 from typing import Any
 
 from pxnas_tf.knobs import PRECISIONS
+from pxnas_tf.latency.model import context as context_lib
 from pxnas_tf.latency.model.entries import LatencyTableError
+from pxnas_tf.latency.model.streaming import BYTES_PER_WEIGHT
 
 # Metadata fields that must agree before two tables' entries may be mixed.
 COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
@@ -20,8 +22,9 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
 # (``pxnas_tf.weight_streaming/v2`` or ``v1``, ``pxnas_tf.footprint/v1``,
-# ``pxnas_tf.context/v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1`` and ``/v2``),
-# checked on load: the formats each field accepts, the newest last.
+# ``pxnas_tf.context/v2`` or ``v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1`` and
+# ``/v2``), checked on load: the formats each field accepts, the newest last (a context v1
+# record is fitted again as v2 on load: `context.upgrade`).
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
@@ -32,7 +35,7 @@ _FIELD_TYPES = {
 CALIBRATION_FORMATS = {"weight_streaming": ("pxnas_tf.weight_streaming/v1",
                                             "pxnas_tf.weight_streaming/v2"),
                        "footprint": ("pxnas_tf.footprint/v1",),
-                       "context": ("pxnas_tf.context/v1",),
+                       "context": ("pxnas_tf.context/v1", "pxnas_tf.context/v2"),
                        "net_scale": ("pxnas_tf.net_scale/v1",),
                        "in_net": ("pxnas_tf.in_net/v1", "pxnas_tf.in_net/v2")}
 # Recorded by a build once and kept when the build resumes.
@@ -154,7 +157,11 @@ class TableMetadata:
                     "version of pxnas; rebuild its "
                     "calibration with the same `pxnas latency build` command (the entries are "
                     "kept, only the calibration is measured again) after deleting that field")
-        return cls(**fields, extra={k: v for k, v in d.items() if k not in known})
+        meta = cls(**fields, extra={k: v for k, v in d.items() if k not in known})
+        if meta.context and meta.precision in BYTES_PER_WEIGHT:
+            meta.context = context_lib.upgrade(meta.context, meta.weight_streaming, meta.caches,
+                                               meta.precision, meta.stem_kernel or 3)
+        return meta
 
     def describe(self) -> str:
         """One line naming the compat fields, for messages."""
