@@ -154,6 +154,63 @@ def test_buffers_of_a_block_the_table_never_ran():
         0.04 * e / 1e6 * min(1, f0 / 1e6) + 9.0 * truth(recorded[0]) / 1e6 * min(1, f / 1e6))
 
 
+CURVE = {"format": "pxnas_tf.weight_streaming/v2", "l2_bytes": 1 << 20,
+         "caches": {"L2": 1 << 20, "L3": 16 << 20},
+         "curve": [[1 << 20, 0.0], [8 << 20, 0.01], [32 << 20, 0.4], [64 << 20, 1.2]]}
+
+
+def test_a_v1_context_record_is_fitted_again_net_of_the_streaming_term():
+    """Context v2 prices what the streaming term of a chain's weights,
+    activations and buffers leaves; a v1 record (extras without it) is
+    fitted again from its chains' times, on load too."""
+    from pxnas_tf.latency.model import streaming
+    from pxnas_tf.latency.model.metadata import TableMetadata
+    e, t1 = 3 << 20, 0.2
+    f_key = _weights(KEY_BIG) + e
+    one = streaming.keys_footprint_bytes([KEY_BIG], "int8") + e
+    extra = {2: 0.01, 4: 0.05, 8: 0.12}  # per copy, beyond streaming
+    chain = {"1": t1, **{str(n): n * (t1 + x) + streaming.streaming_ms(n * one, CURVE)
+                         for n, x in extra.items()}}
+    v1 = {"format": "pxnas_tf.context/v1", "default": "k7_e6_4x4",
+          "groups": {"k7_e6_4x4": {"key": KEY_BIG, "buffer_bytes": e, "footprint_bytes": f_key,
+                                   "chain_ms": chain, "rate_ms_per_mb": 9.0, "c_bytes": 1e6}}}
+    caches = {"L2": 1 << 20, "L3": 16 << 20}
+    v2 = context.upgrade(v1, CURVE, caches, "int8")
+    group = v2["groups"]["k7_e6_4x4"]
+    assert v2["format"] == context.FORMAT == "pxnas_tf.context/v2"
+    assert group["points"] == [pytest.approx([(n - 1) * f_key, x]) for n, x in extra.items()]
+    assert (group["rate_ms_per_mb"], group["c_bytes"]) == context.fit(
+        [tuple(p) for p in group["points"]], e, 1 << 20, 32 << 20)
+    assert context.upgrade(v2, CURVE, caches, "int8") is v2  # v2 as it is
+    # Without a streaming curve the points are the v1 ones.
+    plain = context.upgrade(v1, None, caches, "int8")["groups"]["k7_e6_4x4"]["points"]
+    assert plain == [pytest.approx([(n - 1) * f_key, chain[str(n)] / n - t1]) for n in extra]
+    meta = TableMetadata.from_dict({"precision": "int8", "caches": caches,
+                                    "weight_streaming": CURVE, "context": v1})
+    assert meta.context == v2
+
+
+@pytest.mark.timing
+def test_buffers_count_in_the_streaming_footprint(tiny_table_path, tiny_space):
+    from pxnas_tf.latency.model import streaming
+    table = load_table(tiny_table_path)
+    arch = random_archs(tiny_space, 1)[0]
+    keys = keys_lib.arch_keys(arch)
+    table.metadata.weight_streaming = CURVE
+    table.metadata.context = None
+    plain = predict(arch, table).streaming_ms
+    assert plain == pytest.approx(streaming.streaming_ms(
+        streaming.keys_footprint_bytes(keys, "int8"), CURVE))
+    fp = {"bytes": {k: _weights(k) for k in keys}}
+    fp["bytes"][keys[2]] += 20 << 20  # 20 MB of buffers
+    table.metadata.footprint = fp
+    assert context.buffers_bytes(keys, fp, "int8") == 20 << 20
+    pred = predict(arch, table)
+    assert pred.streaming_ms == pytest.approx(streaming.streaming_ms(
+        streaming.keys_footprint_bytes(keys, "int8") + (20 << 20), CURVE))
+    assert pred.streaming_ms > plain
+
+
 @pytest.mark.timing
 def test_prediction_adds_the_context_term(tiny_table_path, tiny_space):
     table = load_table(tiny_table_path)
