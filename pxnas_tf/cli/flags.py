@@ -344,7 +344,7 @@ def define_latency_flags() -> None:
     flags.DEFINE_list("extra_archs", None, "build: also measure the layers of these nets at the "
                       "space's input shape: zoo names, 'zoo' for all, or arch files (so that they "
                       "are predicted from measured layers, not the op model).")
-    flags.DEFINE_boolean("probes", False, "build: also measure about 280 single-op probes (every "
+    flags.DEFINE_boolean("probes", False, "build: also measure about 300 single-op probes (every "
                          "op type real conv nets run: regular and grouped convs, pooling, "
                          "hard-swish, swish, sigmoid, multiply, concat, softmax, ...) at sampled "
                          "shapes and 80 random mobile nets whole, so that `latency predict "
