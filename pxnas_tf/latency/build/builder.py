@@ -11,7 +11,8 @@
        phase of the machine (thermal throttling, a busy neighbour) cannot
        set a value alone (a kernel probe: `BuildSettings.probe_passes`,
        one by default; a probe more than `SUSPECT_FACTOR` off the op
-       model's fit then gets the keys' rule, `probes.suspect_probes`). A key whose two lowest pass values disagree by
+       model's fit then gets the keys' rule, `probes.suspect_probes`). A
+       key whose two lowest pass values disagree by
        more than `agree_tol`, or whose best pass the runner flagged, gets
        another pass, up to `max_passes`; then it is flagged ``unstable``.
        The entry holds the statistics of its lowest pass (other processes

@@ -38,9 +38,6 @@ MAX_MACS = 40e6      # a probe runs well under a few ms
 # Stems (a regular conv of the 1- or 3-channel image) run another kernel
 # than convs of many channels and have their own coefficients
 # (`op_model.group_of`); they are sampled at image sizes.
-# A probe whose one pass lies this far off the op model's fit gets passes
-# until two agree (`suspect_probes`).
-SUSPECT_FACTOR = 2.0
 MAX_ELEMS = 400_000  # element-wise probes: up to 80x80x64 or so
 # How many probes of each type: more for the types whose cost depends on
 # more than their element count.
@@ -53,6 +50,9 @@ COUNTS = {"conv1x1": 40, "gemv": 24, "convkxk": 24, "stem": 12, "gconv": 8,
           "avgpool": 8, "maxpool": 8, "pad": 8, "add": 12, "mul": 12, "add_s": 6, "mul_s": 6,
           "concat": 8,
           "hswish": 10, "swish": 10, "sigmoid": 10, "act": 8, "softmax": 6, "reshape": 6}
+# A probe whose one pass lies this far off the op model's fit gets passes
+# until two agree (`suspect_probes`).
+SUSPECT_FACTOR = 2.0
 
 
 def _pick(rng, values, low=None, high=None):
