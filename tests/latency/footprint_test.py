@@ -188,6 +188,10 @@ def test_a_v1_context_record_is_fitted_again_net_of_the_streaming_term():
     meta = TableMetadata.from_dict({"precision": "int8", "caches": caches,
                                     "weight_streaming": CURVE, "context": v1})
     assert meta.context == v2
+    from pxnas_tf.latency.model.entries import LatencyTableError
+    broken = {"format": "pxnas_tf.context/v1", "groups": {"k7_e6_4x4": {"key": KEY_BIG}}}
+    with pytest.raises(LatencyTableError, match=r"field 'context'.*delete that field"):
+        TableMetadata.from_dict({"precision": "int8", "context": broken})
 
 
 @pytest.mark.timing

@@ -159,8 +159,16 @@ class TableMetadata:
                     "kept, only the calibration is measured again) after deleting that field")
         meta = cls(**fields, extra={k: v for k, v in d.items() if k not in known})
         if meta.context and meta.precision in BYTES_PER_WEIGHT:
-            meta.context = context_lib.upgrade(meta.context, meta.weight_streaming, meta.caches,
-                                               meta.precision, meta.stem_kernel or 3)
+            try:
+                meta.context = context_lib.upgrade(meta.context, meta.weight_streaming,
+                                                   meta.caches, meta.precision,
+                                                   meta.stem_kernel or 3)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise LatencyTableError(
+                    f"{where}: field 'context': a pxnas_tf.context/v1 record whose groups lack "
+                    f"what fitting it again needs ({type(e).__name__}: {e}); delete that field "
+                    "and rerun the same `pxnas latency build` command (only the calibration is "
+                    "measured again)") from None
         return meta
 
     def describe(self) -> str:
