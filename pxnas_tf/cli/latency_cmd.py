@@ -171,6 +171,8 @@ def _build() -> None:
           f"{report.reused} keys reused) in {report.elapsed_s:.0f} s (converting "
           f"{report.convert_s:.0f} s" + (f", waiting for a quiet machine {waited:.0f} s)"
                                          if waited else ")"))
+    if report.stages_s:
+        print("  stages: " + ", ".join(f"{name} {s:.0f} s" for name, s in report.stages_s.items()))
     if report.unstable:
         print(f"  {len(report.unstable)} key(s) flagged unstable (passes disagreed): "
               + ", ".join(report.unstable[:3]) + (" ..." if len(report.unstable) > 3 else ""))

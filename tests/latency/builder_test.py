@@ -124,6 +124,10 @@ def test_tiny_table_end_to_end(built, tiny_space):
     table = load_table(path)
     assert report.complete and report.measured >= 2 * (len(table) + 1)
     assert table.keys() == keys_lib.space_keys(tiny_space)
+    # Every stage's wall time, in build order, within the whole.
+    assert list(report.stages_s) == ["keys", "streaming", "footprints", "context", "net scale",
+                                     "in-net"]
+    assert 0 < sum(report.stages_s.values()) <= report.elapsed_s
     meta = table.metadata
     assert (meta.precision, meta.threads, meta.space, meta.delegate) == (
         "int8", 1, "tiny_latency", "xnnpack")

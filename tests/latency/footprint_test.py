@@ -91,6 +91,25 @@ def test_calibration_keys_one_chainable_block_per_group():
     assert context.calibration_keys([KEY_SMALL], fp, "int8") == {}  # under the floor
 
 
+def test_small_map_keys_for_the_kinds_with_heavy_keys():
+    fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + (3 << 20),  # k7 e6: heavy
+                    KEY_SMALL: _weights(KEY_SMALL) + (40 << 10)}}  # k3 e3: light
+    assert context.small_map_keys([KEY_BIG, KEY_SMALL], fp, "int8") == [KEY_1X1]
+    assert context.chainable(KEY_1X1) and context.group_of(KEY_1X1) == "k7_e6_1x1"
+    # A table with a block of that kind at 1x1 calibrates it as its own group.
+    assert context.small_map_keys([KEY_BIG, KEY_1X1_DOWN], fp, "int8") == []
+    assert context.small_map_keys([KEY_SMALL], fp, "int8") == []
+    assert context.small_map_keys([KEY_BIG], {}, "int8") == []  # no footprints: none
+
+
+def test_a_2x2_block_takes_the_larger_of_two_equally_near_groups():
+    key = "expanded_conv-input:4x4x56-output:2x2x112-expand:6-kernel:7-stride:2-idskip:0"
+    for order in (("k7_e6_1x1", "k7_e6_4x4"), ("k7_e6_4x4", "k7_e6_1x1")):
+        info = {"groups": {g: {"rate_ms_per_mb": float(g.endswith("4x4"))} for g in order}}
+        assert context.group_params(key, info)["rate_ms_per_mb"] == 1.0
+    assert context.group_params(KEY_1X1, info)["rate_ms_per_mb"] == 0.0  # its own group
+
+
 def test_context_term_by_hand():
     e_big, e_down, e_1x1 = 3 << 20, 8 << 20, 5 << 20
     fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + e_big,
@@ -255,12 +274,16 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     report = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,
                          progress=False)
     meta = load_table(path).metadata
-    assert meta.footprint == fp
+    # Added: the memory of the small-map blocks of the heavy keys' kinds.
+    small = context.small_map_keys(keys_lib.space_keys(tiny_space), fp, "int8")
+    assert set(meta.footprint["bytes"]) == set(fp["bytes"]) | set(small)
+    assert {k: meta.footprint["bytes"][k] for k in fp["bytes"]} == fp["bytes"]
+    fp = meta.footprint
     assert report.measured == sum(len(r) for p in meta.context["groups"].values()
                                   for r in p["chain_runs"].values())
     # The context record follows from the footprints: a group for each
     # buffer-heavy residual block, or a note that none is heavy enough.
-    wanted = context.calibration_keys(keys_lib.space_keys(tiny_space), fp, "int8")
+    wanted = context.calibration_keys(keys_lib.space_keys(tiny_space) + small, fp, "int8")
     groups = meta.context["groups"]
     assert {g: p["key"] for g, p in groups.items()} == {g: k for g, (k, _) in wanted.items()}
     for p in groups.values():

@@ -326,11 +326,13 @@ class _Build(CalibrationSteps):
                                              key=lambda kv: order.get(kv[0], len(order))))
             self.table.metadata.complete = True
             self._save()
-            self._weight_streaming()
-            self._footprints()
-            self._context()
-            self._net_scale()
-            self._in_net()
+            report.stages_s["keys"] = time.monotonic() - t0
+            for name, stage in (("streaming", self._weight_streaming),
+                                ("footprints", self._footprints), ("context", self._context),
+                                ("net scale", self._net_scale), ("in-net", self._in_net)):
+                start = time.monotonic()
+                stage()
+                report.stages_s[name] = time.monotonic() - start
         report.measured = self.measured
         report.elapsed_s = time.monotonic() - t0
         return report

@@ -95,6 +95,22 @@ class CalibrationSteps:
         if record is not None:
             self.table.metadata.footprint = record
             self._save()
+        record = self.table.metadata.footprint or {}
+        if self.settings.context and not record.get("unsupported"):
+            # The small-map groups' blocks, not in the table: their memory only.
+            extra = context.small_map_keys(self.keys, record, self.precision,
+                                           self._stem_kernel())
+            record = context_chains.record_footprints(
+                self.runner, extra, record, self.precision, self.models_dir,
+                self._stem_kernel(), self.log)
+            if record is not None:
+                self.table.metadata.footprint = record
+                self._save()
+
+    def _context_keys(self, record: dict) -> list[str]:
+        """The table's keys and its small-map calibration keys."""
+        return list(self.keys) + context.small_map_keys(self.keys, record, self.precision,
+                                                        self._stem_kernel())
 
     def _context(self) -> None:
         """Calibrates the context term's groups that the table's keys need
@@ -105,11 +121,11 @@ class CalibrationSteps:
                 or record.get("unsupported") or not record.get("bytes")):
             return
         previous = meta.context or {}
-        needed = context.calibration_keys(self.keys, record, self.precision,
-                                          self._stem_kernel())
+        keys = self._context_keys(record)
+        needed = context.calibration_keys(keys, record, self.precision, self._stem_kernel())
         if previous and all(g in (previous.get("groups") or {}) for g in needed):
             return
-        info = context_chains.measure_context(self.runner, self.keys, record, self.precision,
+        info = context_chains.measure_context(self.runner, keys, record, self.precision,
                                               meta.caches or {},
                                               os.path.join(self.models_dir, "context"),
                                               self._stem_kernel(),

@@ -120,6 +120,8 @@ class BuildReport:
         complete: every key has its passes.
         unstable: keys flagged unstable.
         elapsed_s, convert_s: wall time in all and converting models.
+        stages_s: wall time of each calibration stage after the keys
+            (``"keys"``: converting and timing the keys), in build order.
     """
 
     table: LatencyTable
@@ -130,3 +132,4 @@ class BuildReport:
     unstable: list[str] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
     convert_s: float = 0.0
+    stages_s: dict[str, float] = dataclasses.field(default_factory=dict)

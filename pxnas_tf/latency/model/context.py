@@ -48,6 +48,17 @@ the least-squares fit of `rate * E_k * phi((n - 1) F_k)` to those extras,
 C on a grid from the L2 size to twice the last-level cache. Groups are
 added as a table grows (`--extra_archs`), never re-measured.
 
+Small-map groups: a net at a small input (ImageNet nets at 28-64 pixels)
+ends its last stages on 1x1 maps, which a space's table rarely reaches.
+There a block evicts its buffers at about a third of the rate a 4x4 block's
+chains give (int8, 2-vCPU EPYC VM: 1x1x256 k7_e6 chains lose at most 0.18
+ms a copy for 8.9 MB of buffers, 0.020 ms per MB with streaming; the 4x4x96
+group's fit gives 0.021 ms per MB on top of streaming), so borrowing the
+nearest group over-priced the zoo nets at 28x28 by 20-40%. For every kernel
+and expand ratio with a buffer-heavy key, the table also calibrates the
+residual block at 1x1x`SMALL_MAP_CHANNELS` (`small_map_keys`: its memory
+is recorded, its chains timed; it has no entry of its own).
+
 Format v1 (before the buffers counted in the streaming footprint) fitted
 the extras without the streaming term; such a record is fitted again from
 its chains' times when the table loads (`upgrade`). Measured on the 5 zoo
@@ -72,6 +83,9 @@ from pxnas_tf.search_space.space import hidden_width
 FORMAT = "pxnas_tf.context/v2"  # v1: extras not net of the streaming term (`upgrade`)
 MIN_BUFFER_BYTES = 256 << 10
 CHAIN_COPIES = (1, 2, 4, 8)
+# The small-map groups' blocks: 1x1 maps, as wide as the last stages of
+# ImageNet mobile nets (MobileNetV2 320, ProxylessNAS 256-432 channels).
+SMALL_MAP_CHANNELS = 256
 # Chains stream megabytes from DRAM, whose speed on a shared VM drifts for
 # minutes at a time: a build gives them at least this many passes.
 MIN_PASSES, MAX_PASSES = 3, 5
@@ -127,6 +141,30 @@ def calibration_keys(keys: Sequence[str], footprint: dict, precision: str,
     return out
 
 
+def small_map_keys(keys: Sequence[str], footprint: dict, precision: str,
+                   stem_kernel: int = 3) -> list[str]:
+    """The small-map calibration keys of a table (see the module doc): for
+    every kernel and expand ratio with a buffer-heavy MBConv key among
+    `keys`, the residual block at 1x1x`SMALL_MAP_CHANNELS`, unless `keys`
+    has a block of that kind at 1x1 already. Pure."""
+    kinds, own = set(), set()
+    for key in keys:
+        try:
+            k = keys_lib.parse_key(key)
+        except Exception:  # noqa: BLE001 - foreign keys have no kind
+            continue
+        if k.kind != keys_lib.MBCONV:
+            continue
+        if k.output_shape[:2] == (1, 1):
+            own.add((k.kernel, k.expand))
+        e = buffer_bytes(key, footprint, precision, stem_kernel)
+        if e is not None and e >= MIN_BUFFER_BYTES:
+            kinds.add((k.kernel, k.expand))
+    shape = (1, 1, SMALL_MAP_CHANNELS)
+    return [keys_lib.mbconv_key(shape, shape, expand, kernel, 1, True)
+            for kernel, expand in sorted(kinds - own)]
+
+
 def phi(other_bytes: float, c_bytes: float) -> float:
     """Share of a layer's buffers evicted by `other_bytes` of other memory."""
     return min(1.0, max(0.0, other_bytes / c_bytes))
@@ -169,8 +207,9 @@ def group_params(key: str, info: dict) -> dict | None:
     if own is not None:
         kind = own.rsplit("_", 1)[0]
         near = [g for g in groups if g.rsplit("_", 1)[0] == kind]
-        if near:
-            return groups[min(near, key=lambda g: abs(np.log(_map_side(g) / _map_side(own))))]
+        if near:  # a tie goes to the larger map
+            return groups[min(near, key=lambda g: (abs(np.log(_map_side(g) / _map_side(own))),
+                                                   -_map_side(g)))]
     return groups.get(info.get("default") or "")
 
 
