@@ -349,5 +349,5 @@ def define_latency_flags() -> None:
                          "hard-swish, swish, sigmoid, multiply, concat, softmax, ...) at sampled "
                          "shapes and 80 random mobile nets whole, so that `latency predict "
                          "--keras_model|--tflite` and `latency validate --nets` can predict nets "
-                         "outside the space (12-16 minutes in all on a 2-vCPU host).")
+                         "outside the space (12-18 minutes in all on a 2-vCPU host).")
     flags.DEFINE_boolean("progress", True, "Show progress bars with ETA.")

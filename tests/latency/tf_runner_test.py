@@ -126,6 +126,8 @@ def test_build_and_validate_a_tf_cpu_table(tmp_path, tiny_space):
                     "--tf_batch=4", *QUICK_CLI)
     assert out.returncode == 0, out.stderr
     assert f"wrote {table}" in out.stdout
+    stages = [line for line in out.stdout.splitlines() if line.strip().startswith("stages: ")]
+    assert len(stages) == 1 and "keys " in stages[0] and "in-net " in stages[0], out.stdout
     meta = load_table(str(table)).metadata
     assert meta.runner == "tf" and meta.device.startswith("tf:cpu: ")
     assert (meta.batch, meta.xla, meta.precision, meta.threads) == (4, False, "float32", 1)
