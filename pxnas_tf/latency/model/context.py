@@ -50,11 +50,12 @@ added as a table grows (`--extra_archs`), never re-measured.
 
 Small-map groups: a net at a small input (ImageNet nets at 28-64 pixels)
 ends its last stages on 1x1 maps, which a space's table rarely reaches.
-There a block evicts its buffers at about a third of the rate a 4x4 block's
+There a block's buffers cost a quarter to a third of what a 4x4 block's
 chains give (int8, 2-vCPU EPYC VM: 1x1x256 k7_e6 chains lose at most 0.18
-ms a copy for 8.9 MB of buffers, 0.020 ms per MB with streaming; the 4x4x96
-group's fit gives 0.021 ms per MB on top of streaming), so borrowing the
-nearest group over-priced the zoo nets at 28x28 by 20-40%. For every kernel
+ms a copy for 8.9 MB of buffers, 0.020 ms per MB with streaming; fitted
+net of streaming 0.0066-0.0077 ms per MB, the 4x4x96 group 0.021-0.027),
+so borrowing the nearest group over-priced the int8 zoo nets at 28x28 by
+28-54%. For every kernel
 and expand ratio with a buffer-heavy key, the table also calibrates the
 residual block at 1x1x`SMALL_MAP_CHANNELS` (`small_map_keys`: its memory
 is recorded, its chains timed; it has no entry of its own).
