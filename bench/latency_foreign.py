@@ -89,7 +89,11 @@ minutes after its table's build.
   timing 80 nets in 233 passes 5.3). The in-net stage is the largest.
   Tried offline on the int8 table: the in-net factors fit on 48 + 16 or
   32 + 8 of the 64 + 16 nets keep every net within 10% but raise the
-  test + tuning MAPE from 2.7% to 4.1-4.2%; not adopted.
+  test + tuning MAPE from 2.7% to 4.1-4.2%; not adopted. Nor is one pass
+  per net instead of the pass rule (on this round's and the fourth
+  round's tables, test + tuning MAPE int8 2.7% -> 4.8% and 2.9% -> 3.0%,
+  float32 4.3% -> 5.5% and 5.3% -> 6.7%, float32 within 10% 90% -> 71%
+  on the fourth round's).
 
 ### Fourth round: fused pads, half-tile products, per-kernel depthwise probes, one memory term (2026-12-06, evening, AMD EPYC VM)
 
