@@ -82,7 +82,10 @@ minutes after its table's build.
   moved, and the float32 nets' passes lay far apart (efficientnetb0@32
   119%, mobilenetv2_a1.4@32 43%): the machine was busy. What they lack is
   not the context term: the float32 chains of their 1x1 blocks cost no
-  more than their streaming term.
+  more than their streaming term. Nor the streaming curve's straight
+  lines between its samples: float32 chains timed at 20:27 at 25-50 MB
+  lie on them (40.1 MB: 0.357 ms extra, against 0.367 interpolated from
+  that hour's 33.6 and 67.2 MB samples).
 - **Build time**: int8 17.5 min, float32 15.1 min (the goal: 15). From
   the model files' times, int8: keys 6.4 min, streaming 0.7, footprints
   0.2, context chains 3.3 (10 groups), in-net nets 7.0 (converting 1.7,
