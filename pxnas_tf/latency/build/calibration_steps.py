@@ -97,12 +97,11 @@ class CalibrationSteps:
             self._save()
         record = self.table.metadata.footprint or {}
         if self.settings.context and not record.get("unsupported"):
-            # The small-map groups' blocks, not in the table: their memory only.
-            extra = context.small_map_keys(self.keys, record, self.precision,
-                                           self._stem_kernel())
+            # The small-map groups' blocks, not in the table: their memory only
+            # (the table's keys are recorded already).
             record = context_chains.record_footprints(
-                self.runner, extra, record, self.precision, self.models_dir,
-                self._stem_kernel(), self.log)
+                self.runner, self._context_keys(record), record, self.precision,
+                self.models_dir, self._stem_kernel(), self.log)
             if record is not None:
                 self.table.metadata.footprint = record
                 self._save()

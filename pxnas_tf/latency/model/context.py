@@ -55,10 +55,10 @@ chains give (int8, 2-vCPU EPYC VM: 1x1x256 k7_e6 chains lose at most 0.18
 ms a copy for 8.9 MB of buffers, 0.020 ms per MB with streaming; fitted
 net of streaming 0.0066-0.0077 ms per MB, the 4x4x96 group 0.021-0.027),
 so borrowing the nearest group over-priced the int8 zoo nets at 28x28 by
-28-54%. For every kernel
-and expand ratio with a buffer-heavy key, the table also calibrates the
-residual block at 1x1x`SMALL_MAP_CHANNELS` (`small_map_keys`: its memory
-is recorded, its chains timed; it has no entry of its own).
+28-54%. For every kernel and expand ratio with a buffer-heavy key, the
+table also calibrates the residual block at 1x1x`SMALL_MAP_CHANNELS`
+(`small_map_keys`: its memory is recorded, its chains timed; it has no
+entry of its own).
 
 Format v1 (before the buffers counted in the streaming footprint) fitted
 the extras without the streaming term; such a record is fitted again from
