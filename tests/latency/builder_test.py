@@ -84,6 +84,10 @@ def test_a_probe_settles_on_one_clean_pass_a_key_on_two_that_agree():
     assert BuildSettings(min_passes=2, probe_passes=2).for_probes().min_passes == 2
     with pytest.raises(ValueError, match="probe_passes"):
         BuildSettings(probe_passes=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        BuildSettings(batch_size=0)
+    with pytest.raises(ValueError, match="agree_tol must be > 0"):
+        BuildSettings(agree_tol=0.0)
 
 
 def test_the_overhead_is_timed_for_the_keys_shapes_and_a_few_probe_shapes():

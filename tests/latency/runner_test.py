@@ -91,10 +91,27 @@ def test_load_monitor_arithmetic(monkeypatch):
     assert monitor.other_cpus() == 0.0
 
 
+def test_one_tick_of_others_is_forgiven(monkeypatch):
+    # 10 ms of others in a 30 ms round: one 100 Hz tick, not 0.33 CPUs.
+    assert not load.exceeds(0.01, 0.03, max_load=0.3, resolution_s=0.01)
+    assert load.exceeds(0.02, 0.03, max_load=0.3, resolution_s=0.01)
+    assert load.exceeds(0.5, 1.0, max_load=0.3, resolution_s=0.01)
+    assert not load.exceeds(0.3, 1.0, max_load=0.3, resolution_s=0.01)
+    proc = _ScriptedProc().install(monkeypatch)
+    monitor = load.LoadMonitor()
+    proc.advance(0.03, machine=0.04, own=0.03)  # one tick of a kernel thread
+    assert not monitor.busier_than(0.3)
+    proc.advance(0.03, machine=0.06, own=0.03)  # another CPU busy the whole round
+    assert monitor.busier_than(0.3)
+    proc.advance(0.0, machine=1.0)  # no time passed: nothing to judge
+    assert not monitor.busier_than(0.3)
+
+
 def test_load_monitor_without_proc_reports_no_load(monkeypatch):
     monkeypatch.setattr(load, "_read_machine_busy", lambda: None)
     monitor = load.LoadMonitor()
     assert not monitor.enabled and monitor.other_cpus() == 0.0
+    assert not monitor.busier_than(0.0)
 
 
 def test_load_monitor_sees_a_busy_process():

@@ -54,14 +54,14 @@ class BuildSettings:
                              f"{self.max_passes}")
         if self.probe_passes < 1:
             raise ValueError(f"probe_passes must be >= 1, got {self.probe_passes}")
-
-    def for_probes(self) -> "BuildSettings":
-        """The pass rule of the kernel probes."""
-        return dataclasses.replace(self, min_passes=min(self.min_passes, self.probe_passes))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.agree_tol > 0:
             raise ValueError(f"agree_tol must be > 0, got {self.agree_tol}")
+
+    def for_probes(self) -> "BuildSettings":
+        """The pass rule of the kernel probes."""
+        return dataclasses.replace(self, min_passes=min(self.min_passes, self.probe_passes))
 
 
 def best_run(runs: Sequence[float]) -> int:

@@ -240,8 +240,7 @@ def measure_interleaved(active: list, s: MeasureSettings, runner
             while True:
                 monitor.reset()
                 times = t.invoke(t.invokes_per_round)
-                load = monitor.other_cpus()
-                if load <= s.max_load:
+                if not monitor.busier_than(s.max_load):
                     break
                 if waited >= s.max_wait_s:
                     t.contended_rounds += 1
@@ -255,7 +254,7 @@ def measure_interleaved(active: list, s: MeasureSettings, runner
                     time.sleep(step)
                     waited += step
                     runner.waited_s += step
-                    if monitor.other_cpus() <= s.max_load:
+                    if not monitor.busier_than(s.max_load):
                         break
                 t.invoke(REWARM_INVOKES)
             t.rounds.append(times)

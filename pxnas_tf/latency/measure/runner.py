@@ -63,8 +63,9 @@ class MeasureSettings:
         min_quiet: quiet rounds needed.
         timeout_s: one tool invocation at most (benchmark_model runners).
         max_load: host and linux runners: a round during which the rest of
-            the machine used more than this many CPUs is thrown away and run
-            again (see `pxnas_tf.latency.measure.cpu_load`).
+            the machine used more than this many CPUs (one tick of the
+            counters forgiven) is thrown away and run again (see
+            `pxnas_tf.latency.measure.cpu_load`).
         max_wait_s: how long, in all, one batch may wait for the machine to
             go quiet; after that contended rounds are kept and flagged.
     """
