@@ -318,12 +318,13 @@ def define_latency_flags() -> None:
     flags.DEFINE_float("max_spread", 0.02, "Stable when the quiet rounds' medians agree within "
                        "this (relative).")
     flags.DEFINE_float("max_load", 0.3, "host/linux: throw away a round during which other "
-                       "processes used more than this many CPUs.")
+                       "processes used more than this many CPUs (one 10 ms tick of the "
+                       "kernel's counters forgiven).")
     flags.DEFINE_float("max_wait_s", 300.0, "host/linux: how long one batch may wait for a "
                        "quiet machine before keeping (and flagging) contended rounds.")
     flags.DEFINE_integer("min_passes", 2, "Separate passes per key / net.")
-    flags.DEFINE_integer("probe_passes", 1, "build --probes: passes per kernel probe (1: one "
-                         "clean pass settles it; the probes feed a regression).")
+    flags.DEFINE_integer("probe_passes", 2, "build --probes: passes per kernel probe (1: one "
+                         "clean pass settles it; 2: two passes that agree, like the keys).")
     flags.DEFINE_integer("max_passes", 4, "Passes at most when they disagree (then: unstable).")
     flags.DEFINE_float("agree_tol", 0.03, "Passes agree within this (relative).")
     flags.DEFINE_integer("batch_size", 8, "Models per runner batch.")

@@ -74,8 +74,9 @@ def test_pass_rules():
     assert not needs_run([1.0, 1.2, 1.4, 1.6], (), s)  # max passes: stop, flag unstable
 
 
-def test_a_probe_settles_on_one_clean_pass_a_key_on_two_that_agree():
-    s = BuildSettings(min_passes=2, max_passes=4, agree_tol=0.03)
+def test_probes_take_two_passes_by_default_or_one_clean_pass():
+    assert BuildSettings().for_probes().min_passes == 2  # like the keys
+    s = BuildSettings(min_passes=2, max_passes=4, agree_tol=0.03, probe_passes=1)
     probe = s.for_probes()
     assert probe.min_passes == 1 and probe.max_passes == 4
     assert needs_run([], (), probe) and not needs_run([1.0], (), probe)
@@ -129,8 +130,8 @@ def test_tiny_table_end_to_end(built, tiny_space):
     assert report.complete and report.measured >= 2 * (len(table) + 1)
     assert table.keys() == keys_lib.space_keys(tiny_space)
     # Every stage's wall time, in build order, within the whole.
-    assert list(report.stages_s) == ["keys", "streaming", "footprints", "context", "net scale",
-                                     "in-net"]
+    assert list(report.stages_s) == ["keys", "in-net pass 1", "streaming", "footprints",
+                                     "context", "net scale", "in-net"]
     assert 0 < sum(report.stages_s.values()) <= report.elapsed_s
     meta = table.metadata
     assert (meta.precision, meta.threads, meta.space, meta.delegate) == (
@@ -231,7 +232,7 @@ def test_a_probe_far_off_the_fit_gets_passes_until_two_agree(tmp_path, tiny_spac
     slowed = probes[2]
     runner = Disturbed(HostRunner(settings=quick), slowed, 30.0)
     settings = BuildSettings(min_passes=2, max_passes=3, agree_tol=0.5, batch_size=4,
-                             weight_streaming=False, footprint=False)
+                             weight_streaming=False, footprint=False, probe_passes=1)
     path = str(tmp_path / "probes.json")
     report = build_table(tiny_space, runner, path, "int8", settings, models_dir=models_dir,
                          keys=keys_lib.space_keys(tiny_space) + probes, progress=False)

@@ -14,11 +14,19 @@ from pxnas_tf.latency.model.ops import ops_of_key
 @pytest.mark.timing
 def test_calibrate_times_two_nets_whole_and_resumes(tmp_path, quick, quick_build):
     saved = []
+    # A build's first pass (before its other calibrations): one pass per net.
+    first = in_net.calibrate(HostRunner(settings=quick), "int8", str(tmp_path / "nets"),
+                             quick_build, None, lambda r: saved.append(dict(r)), lambda _: None,
+                             n=2, large=0, first_pass=True)
+    assert [len(e["runs"]) for e in first["nets"].values()] == [1, 1]
+    firsts = {s: e["runs"][0] for s, e in first["nets"].items()}
+    # The rest later, under the pass rule, the first pass kept.
     record = in_net.calibrate(HostRunner(settings=quick), "int8", str(tmp_path / "nets"),
-                              quick_build, None, lambda r: saved.append(dict(r)), lambda _: None,
-                              n=2, large=0)
+                              quick_build, first, lambda r: saved.append(dict(r)),
+                              lambda _: None, n=2, large=0)
     assert record["format"] == in_net.FORMAT and set(record["nets"]) == set(in_net.specs(2, 0))
     for spec, entry in record["nets"].items():
+        assert entry["runs"][0] == firsts[spec]
         assert quick_build.min_passes <= len(entry["runs"]) <= quick_build.max_passes
         assert entry["ms"] in entry["runs"] and entry["ms"] > 0
         ops = [op for key in entry["ops"] for op in ops_of_key(key)]

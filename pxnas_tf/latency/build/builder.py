@@ -10,8 +10,8 @@
        the whole key list (minutes apart on a big space), so that a slow
        phase of the machine (thermal throttling, a busy neighbour) cannot
        set a value alone (a kernel probe: `BuildSettings.probe_passes`,
-       one by default; a probe more than `SUSPECT_FACTOR` off the op
-       model's fit then gets the keys' rule, `probes.suspect_probes`). A
+       two by default; with one, a probe more than `SUSPECT_FACTOR` off the
+       op model's fit then gets the keys' rule, `probes.suspect_probes`). A
        key whose two lowest pass values disagree by
        more than `agree_tol`, or whose best pass the runner flagged, gets
        another pass, up to `max_passes`; then it is flagged ``unstable``.
@@ -327,7 +327,8 @@ class _Build(CalibrationSteps):
             self.table.metadata.complete = True
             self._save()
             report.stages_s["keys"] = time.monotonic() - t0
-            for name, stage in (("streaming", self._weight_streaming),
+            for name, stage in (("in-net pass 1", self._in_net_first_pass),
+                                ("streaming", self._weight_streaming),
                                 ("footprints", self._footprints), ("context", self._context),
                                 ("net scale", self._net_scale), ("in-net", self._in_net)):
                 start = time.monotonic()

@@ -39,10 +39,17 @@ class CalibrationSteps:
                  "nets; every entry but the stem's is stored with it)")
         self._save()
 
-    def _in_net(self) -> None:
+    def _in_net_first_pass(self) -> None:
+        """The in-net nets' first pass, timed before the other calibrations
+        so that their passes lie minutes apart (`in_net.calibrate`)."""
+        self._in_net(first_pass=True)
+
+    def _in_net(self, first_pass: bool = False) -> None:
         """With the probes: random mobile nets timed whole, which the op
         model's in-net factors are fit to (`pxnas_tf.latency.build.in_net`);
-        a table with fewer than `in_net.NUM_NETS` gets the rest."""
+        a table with fewer than `in_net.NUM_NETS` gets the rest. With
+        `first_pass`: one pass of each net only (the record stays
+        incomplete)."""
         meta = self.table.metadata
         if not meta.probes or self._keras or in_net.is_complete(meta.in_net):
             return
@@ -57,8 +64,8 @@ class CalibrationSteps:
         before = passes(meta.in_net)
         record = in_net.calibrate(self.runner, self.precision,
                                   os.path.join(self.models_dir, "in_net"), self.settings,
-                                  meta.in_net, save, self.log)
-        record["complete"] = True
+                                  meta.in_net, save, self.log, first_pass=first_pass)
+        record["complete"] = not first_pass
         self.measured += passes(record) - before  # this run's passes only
         save(record)
 
@@ -81,7 +88,7 @@ class CalibrationSteps:
         info = streaming_chains.measure_streaming(
             self.runner, self.precision, caches, os.path.join(self.models_dir, "streaming"),
             streaming.calibration_channels(caches["L2"], self.precision), most)
-        self.measured += 1 + len(info["curve"])
+        self.measured += streaming_chains.PASSES * (1 + len(info["curve"]))
         meta.weight_streaming = info
         self._save()
 

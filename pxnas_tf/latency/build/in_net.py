@@ -24,6 +24,7 @@ the missing ones on its next build (`is_complete`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable
 
@@ -71,9 +72,19 @@ def convert_net(spec: str, precision: str, path: str) -> list[str]:
 
 def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
               previous: dict | None, save: Callable[[dict], None],
-              log: Callable[[str], None], n: int = NUM_NETS, large: int = NUM_LARGE) -> dict:
+              log: Callable[[str], None], n: int = NUM_NETS, large: int = NUM_LARGE,
+              first_pass: bool = False) -> dict:
     """Converts (once, into `folder`) and times the synthetic nets whole,
     resuming the runs in `previous` and saving after each measurement.
+
+    A build times each net's first pass (`first_pass`) before its other
+    calibrations and the rest after them, so that a net's passes lie
+    minutes apart: passes seconds apart agree within a slow spell of a
+    shared machine, and the lowest of them then is not the quiet machine's
+    time. (A fresh int8 build of 2026-12-06 timed all passes within 3
+    minutes: the nets' two passes agreed within 1.3% (median), 2% above
+    the previous build's, while the validation nets measured later ran
+    3.6% faster; every foreign net was then predicted 2-14% high.)
 
     Returns:
         The record: ``format``, ``method``, ``nets`` {spec: {``ops``: op
@@ -101,9 +112,12 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     save(record)
 
     runs = {s: nets[s]["runs"] for s in paths}
+    if first_pass:
+        settings = dataclasses.replace(settings, min_passes=1, max_passes=1)
     if any(needs_run(r, (), settings) for r in runs.values()):
         log(f"timing {len(paths)} random mobile nets whole for the op model "
-            f"({settings.min_passes}-{settings.max_passes} passes each)")
+            + ("(their first pass; the rest after the other calibrations)" if first_pass else
+               f"({settings.min_passes}-{settings.max_passes} passes each)"))
     measure_until_settled(runner, runs, lambda s: BenchModel(s, paths[s]), settings,
                           lambda: save(record))
     for entry in nets.values():

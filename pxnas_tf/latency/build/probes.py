@@ -160,8 +160,8 @@ def suspect_probes(table: LatencyTable, keys: Sequence[str]) -> list[str]:
     `op_model.REL_FLOOR_MS` added, so that sub-microsecond ops' noise does
     not count).
 
-    A probe settles on one clean pass (`BuildSettings.probe_passes`). A
-    pass that the machine slowed as a whole can still look clean: a fresh
+    With ``--probe_passes=1`` a probe settles on one clean pass. A pass
+    that the machine slowed as a whole can still look clean: a fresh
     int8 build of 2026-12-06 stored 33.5 us for a 128x128x1 ADD of a
     constant that runs in 1.1-1.3 us, and the fit of every ADD of a
     constant followed it (an int8 Rescaling predicted at 2.3x). Such a

@@ -17,10 +17,12 @@ class BuildSettings:
     Attributes:
         min_passes: separate passes every key gets.
         probe_passes: the passes of a kernel probe (at most `min_passes`):
-            with 1, one pass that the runner did not flag settles it. The
-            probes feed a regression (`pxnas_tf.latency.model.op_model`)
-            whose fit error (about 20%) is far above a pass's spread, and
-            their second passes took about 2 minutes of a table's build.
+            with 1, one pass that the runner did not flag settles it. Two
+            by default, like the keys: a single pass taken in a slow spell
+            of a shared machine sets the probe high (fresh builds of
+            2026-12-06: probes with one pass lay a median 3-6% above the
+            previous build's, the space's blocks with two 0-3%), and a
+            second pass over all probes costs about 15 s.
         max_passes: passes at most for a key whose passes disagree.
         agree_tol: the two lowest pass values must agree within this (relative).
         batch_size: models handed to the runner at once (interleaved on the
@@ -39,7 +41,7 @@ class BuildSettings:
     """
 
     min_passes: int = 2
-    probe_passes: int = 1
+    probe_passes: int = 2
     max_passes: int = 4
     agree_tol: float = 0.03
     batch_size: int = 8
