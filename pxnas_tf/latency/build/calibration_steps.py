@@ -62,9 +62,14 @@ class CalibrationSteps:
             return sum(len(e.get("runs", [])) for e in (record or {}).get("nets", {}).values())
 
         before = passes(meta.in_net)
+        stat = self.table.default_stat  # the passes' values are on this scale
+        lowest = {k: min(self.table.entries[k].runs or (self.table.value(k, stat),))
+                  for k in self.keys if k in self.table}
+        reference = {k: (self._path(k), lowest[k]) for k in in_net.reference_keys(lowest)}
         record = in_net.calibrate(self.runner, self.precision,
                                   os.path.join(self.models_dir, "in_net"), self.settings,
-                                  meta.in_net, save, self.log, first_pass=first_pass)
+                                  meta.in_net, save, self.log, first_pass=first_pass,
+                                  reference=reference)
         record["complete"] = not first_pass
         self.measured += passes(record) - before  # this run's passes only
         save(record)

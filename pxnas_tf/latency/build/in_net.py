@@ -43,6 +43,8 @@ SIZES = (32, 48, 64, 96, 128, 160)
 SEED0 = 1000  # seeds of their own (the tests' and docs' examples use small ones)
 METHOD = ("random mobile nets (foreign_nets.synthetic) timed whole; the op model's in-net "
           "factors (one per op family) are fit to them")
+REFERENCE_KEYS = 16  # table keys timed again in the nets' passes (`drift`)
+REFERENCE_MIN_MS = 0.02  # ... among those of at least this value (short ones are noisier)
 
 
 def specs(n: int = NUM_NETS, large: int = NUM_LARGE) -> list[str]:
@@ -51,6 +53,30 @@ def specs(n: int = NUM_NETS, large: int = NUM_LARGE) -> list[str]:
     return ([f"synth_s{SEED0 + i}@{SIZES[i % len(SIZES)]}" for i in range(n)]
             + [f"synth_s{foreign_nets.LARGE_SEED0 + i}@{SIZES[i % len(SIZES)]}"
                for i in range(large)])
+
+
+def reference_keys(values: dict[str, float], n: int = REFERENCE_KEYS) -> list[str]:
+    """Pure: `n` of the table's keys (key -> value, ms) timed again with the
+    nets: evenly spaced over those of at least `REFERENCE_MIN_MS` sorted by
+    value, so that small and large blocks and probes take part."""
+    pool = sorted((v, k) for k, v in values.items() if v >= REFERENCE_MIN_MS)
+    if len(pool) <= n:
+        return [k for _, k in pool]
+    return [pool[round(i * (len(pool) - 1) / (n - 1))][1] for i in range(n)]
+
+
+def drift(reference: dict | None) -> float:
+    """Pure: how much slower the machine ran while the nets were timed than
+    while the table's keys were: the median, over the reference keys, of
+    their lowest pass now over their lowest pass in the table (1.0 without
+    any). The op model divides the nets' times by it (`op_model.in_net_nets`),
+    so that its in-net factors compare times of one machine state."""
+    ratios = sorted(min(r["runs"]) / r["table_ms"] for r in (reference or {}).values()
+                    if r.get("runs") and r.get("table_ms", 0) > 0)
+    if not ratios:
+        return 1.0
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
 
 
 def is_complete(record: dict | None, n: int = NUM_NETS, large: int = NUM_LARGE) -> bool:
@@ -73,9 +99,18 @@ def convert_net(spec: str, precision: str, path: str) -> list[str]:
 def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettings,
               previous: dict | None, save: Callable[[dict], None],
               log: Callable[[str], None], n: int = NUM_NETS, large: int = NUM_LARGE,
-              first_pass: bool = False) -> dict:
+              first_pass: bool = False,
+              reference: dict[str, tuple[str, float]] | None = None) -> dict:
     """Converts (once, into `folder`) and times the synthetic nets whole,
     resuming the runs in `previous` and saving after each measurement.
+
+    `reference`: table keys (key -> (its model file, its lowest pass in the
+    table, ms)) timed again in the same passes as the nets, interleaved with
+    them. The machine's speed drifts by several percent over minutes on a
+    shared VM (the same models timed in two builds an hour apart: medians
+    0.95-1.06 of each other), and the in-net factors are ratios of the nets'
+    times to the op model's, which is fit on the keys timed earlier; the
+    record's ``drift`` (`drift`) puts the two on one scale.
 
     A build times each net's first pass (`first_pass`) before its other
     calibrations and the rest after them, so that a net's passes lie
@@ -89,7 +124,8 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     Returns:
         The record: ``format``, ``method``, ``nets`` {spec: {``ops``: op
         keys in execution order, ``runs``, ``ms``}} (``ms`` once its passes
-        are done).
+        are done), ``reference`` {key: {``runs``, ``table_ms``}} and
+        ``drift`` (with `reference`).
     """
     os.makedirs(folder, exist_ok=True)
     record = {"format": FORMAT, "method": METHOD, "nets": dict((previous or {}).get("nets", {}))}
@@ -112,15 +148,25 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     save(record)
 
     runs = {s: nets[s]["runs"] for s in paths}
+    refs = {key: {"runs": list(((previous or {}).get("reference") or {}).get(key, {})
+                               .get("runs", [])), "table_ms": table_ms}
+            for key, (_, table_ms) in (reference or {}).items()}
+    if refs:
+        record["reference"] = refs
+    for key, ref in refs.items():
+        runs[f"ref:{key}"] = ref["runs"]
+    model_paths = {**paths, **{f"ref:{key}": path for key, (path, _) in (reference or {}).items()}}
     if first_pass:
         settings = dataclasses.replace(settings, min_passes=1, max_passes=1)
     if any(needs_run(r, (), settings) for r in runs.values()):
         log(f"timing {len(paths)} random mobile nets whole for the op model "
             + ("(their first pass; the rest after the other calibrations)" if first_pass else
                f"({settings.min_passes}-{settings.max_passes} passes each)"))
-    measure_until_settled(runner, runs, lambda s: BenchModel(s, paths[s]), settings,
+    measure_until_settled(runner, runs, lambda s: BenchModel(s, model_paths[s]), settings,
                           lambda: save(record))
     for entry in nets.values():
         entry["ms"] = entry["runs"][best_run(entry["runs"])]
+    if refs:
+        record["drift"] = round(drift(refs), 6)
     save(record)
     return record

@@ -290,18 +290,22 @@ def fit_ops(rows_ops: Sequence[Sequence[Op]], times_ms: Sequence[float], l2_weig
 def in_net_nets(table: LatencyTable, large: bool | None = None
                 ) -> list[tuple[list[Op], float, float]]:
     """The in-net calibration's nets (`large`: only the large ones, or only
-    the others): ops, measured time and streaming term; [] if unfinished."""
+    the others): ops, measured time and streaming term; [] if unfinished.
+    The times are divided by the record's ``drift`` (how much slower the
+    machine ran then than while the table's keys were timed;
+    `pxnas_tf.latency.build.in_net.drift`), so they are on the keys' scale."""
     record = table.metadata.in_net or {}
     if not record.get("complete"):
         return []
     meta = table.metadata
+    scale = float(record.get("drift") or 1.0)
     out = []
     for spec, entry in record.get("nets", {}).items():
         if "ms" not in entry or large not in (None, footprint_factor.is_large(spec)):
             continue
         ops = [op for key in entry["ops"] for op in ops_of_key(key)]
         footprint = streaming.footprint_bytes(ops, meta.precision or "float32")
-        out.append((ops, float(entry["ms"]),
+        out.append((ops, float(entry["ms"]) / scale,
                     streaming.streaming_ms(footprint, meta.weight_streaming)))
     return out
 
@@ -343,11 +347,13 @@ def fit_in_net(model: OpModel, nets: Sequence[tuple[Sequence[Op], float, float]]
 def table_digest(table: LatencyTable, stat: str) -> str:
     """A digest of the table's keys and values and of the model's features
     (to spot a stale op model)."""
-    nets = (table.metadata.in_net or {}).get("nets", {})
+    record = table.metadata.in_net or {}
+    nets = record.get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
                       + [FEATURES, FUSES_PAD, REL_FLOOR_MS, IN_NET_RIDGE,
                          footprint_factor.FROM_LLC_SHARE,
-                         {s: e.get("ms") for s, e in sorted(nets.items())}], sort_keys=True)
+                         {s: e.get("ms") for s, e in sorted(nets.items())},
+                         record.get("drift")], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
