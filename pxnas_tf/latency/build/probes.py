@@ -176,8 +176,11 @@ def suspect_probes(table: LatencyTable, keys: Sequence[str]) -> list[str]:
     for key in keys:
         if key not in table:
             continue
-        ratio = ((table.value(key, table.default_stat) + floor)
-                 / (model.predict_ops(ops_of_key(key), add_overhead=False).ms + floor))
+        try:
+            predicted = model.predict_ops(ops_of_key(key), add_overhead=False).ms
+        except op_model.OpModelError:
+            continue  # its op type has no row in the fit (a value at 0 ms): nothing to judge
+        ratio = ((table.value(key, table.default_stat) + floor) / (predicted + floor))
         if not 1 / SUSPECT_FACTOR <= ratio <= SUSPECT_FACTOR:
             out.append(key)
     return out
