@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 from typing import Callable
 
 from pxnas_tf.latency.build import convert_pool, foreign_nets, tflite_ops
@@ -71,12 +72,9 @@ def drift(reference: dict | None) -> float:
     their lowest pass now over their lowest pass in the table (1.0 without
     any). The op model divides the nets' times by it (`op_model.in_net_nets`),
     so that its in-net factors compare times of one machine state."""
-    ratios = sorted(min(r["runs"]) / r["table_ms"] for r in (reference or {}).values()
-                    if r.get("runs") and r.get("table_ms", 0) > 0)
-    if not ratios:
-        return 1.0
-    mid = len(ratios) // 2
-    return ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    ratios = [min(r["runs"]) / r["table_ms"] for r in (reference or {}).values()
+              if r.get("runs") and r.get("table_ms", 0) > 0]
+    return float(statistics.median(ratios)) if ratios else 1.0
 
 
 def is_complete(record: dict | None, n: int = NUM_NETS, large: int = NUM_LARGE) -> bool:
