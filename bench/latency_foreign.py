@@ -148,7 +148,8 @@ def run_precision(precision: str) -> dict:
     op_model = fit_table(table)
     op_model.save(op_model_path(path))
     rep = validate(table, path, runner, space, FLAGS.num_archs, zoo=True, op_model=op_model,
-                   nets=list(DEFAULT_NETS) + list(TUNING_NETS))
+                   nets=list(DEFAULT_NETS) + list(TUNING_NETS),
+                   log=lambda m: print(m, file=sys.stderr, flush=True))
     rows = rep.results
 
     def summary(subset):
@@ -173,7 +174,8 @@ def run_precision(precision: str) -> dict:
             "test_zoo": summary(test + [r for r in rows if r.group == "zoo"]),
             "nets": [(r.name, r.group, r.predicted_ms, r.measured_ms, _spread(r.runs))
                      for r in test + tuning + [r for r in rows if r.group == "zoo"]],
-            "isolated": isolated, "png": os.path.basename(png)}
+            "isolated": isolated, "png": os.path.basename(png), "machine": rep.machine,
+            "validation_s": rep.elapsed_s}
 
 
 def _stages(r: dict) -> str:
@@ -183,6 +185,18 @@ def _stages(r: dict) -> str:
         return ""
     return (": " + ", ".join(f"{name} {s / 60:.1f}" for name, s in stages.items())
             + f"; {r.get('build_waited_s', 0.0) / 60:.1f} of it waiting for a quiet machine")
+
+
+def _machine_line(r: dict) -> str:
+    """The validation's machine state against the build's (`machine_state`)."""
+    from pxnas_tf.latency.build import machine_state
+
+    m = r.get("machine") or {}
+    state = m.get("state") or {}
+    return (f"- Machine during the validation ({r.get('validation_s', 0) / 60:.1f} min, "
+            f"{m.get('extra_passes', 0)} extra passes): {machine_state.describe(state)}"
+            + (": more than 5% slower, the errors include it." if machine_state.is_slower(state)
+               else "."))
 
 
 def _spread(runs) -> float:
@@ -273,6 +287,7 @@ def write_report(results: list[dict], command: str) -> None:
                   f"- Zoo nets at 28x28 (table layers + op model + context): {_fmt(r['zoo'])}.",
                   f"- Foreign nets (test set + zoo): {_fmt(r['test_zoo'])}: within-10% goal "
                   f"{ok(r['test_zoo']['within_10pct'], GOALS['foreign_within_10pct'])}.",
+                  _machine_line(r),
                   "", "Measured: the lowest of the net's passes (minutes apart; the spread is "
                   "how far the slowest lies above it).", "",
                   "| net | family | predicted ms | measured ms | error | passes' spread |",

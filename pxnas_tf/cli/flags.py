@@ -300,6 +300,9 @@ def define_latency_flags() -> None:
                       "mobilenetv3large, efficientnetb0, cnn; e.g. mobilenetv2_a0.5@96), or "
                       "'default' for a set of 14, 'tuning' for 7 others (kept apart for choosing "
                       "between model variants); needs a table built with --probes.")
+    flags.DEFINE_integer("state_passes", 2, "validate: more passes of every net, a minute apart, "
+                         "while the table's reference models find the machine more than 5% "
+                         "slower than during the build (0: none).")
     flags.DEFINE_boolean("plot", True, "validate: write TABLE.validation.png.")
     flags.DEFINE_string("benchmark_model", None, "adb: the Android benchmark_model binary here.")
     flags.DEFINE_string("cpu_mask", None, "CPU affinity as a hex mask (taskset on a phone, e.g. "

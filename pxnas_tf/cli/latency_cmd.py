@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from absl import flags
 
@@ -289,6 +290,7 @@ def _predict() -> None:
 
 
 def _validate() -> None:
+    from pxnas_tf.latency.build import machine_state
     from pxnas_tf.latency.build.validation import validate
 
     nets = _nets()  # a bad spec is named before anything is loaded
@@ -297,9 +299,12 @@ def _validate() -> None:
     op_model = load_or_fit(table, path) if len(table) >= 3 else None
     if FLAGS.num_archs < 0:
         raise UsageError("--num_archs must be >= 0")
+    if FLAGS.state_passes < 0:
+        raise UsageError("--state_passes must be >= 0")
     with _runner(table.metadata.precision) as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
-                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress, nets)
+                       op_model, _build_settings(), FLAGS.plot, FLAGS.progress, nets,
+                       FLAGS.state_passes, lambda m: print(m, file=sys.stderr))
     known = not unknown_target(table.metadata)
     if FLAGS.json:
         print(json.dumps({**rep.to_dict(), "table_target_known": known}))
@@ -321,6 +326,9 @@ def _validate() -> None:
     for g, m in rep.by_group.items():
         print(f"  {g:<6} ({m['n']}): MAPE {m['mape']:.2%}, within +/-10% "
               f"{m['within_10pct']:.0%}, tau {m['kendall_tau']:.3f}")
+    print(f"machine against the build: {machine_state.describe(rep.machine['state'])}"
+          + (" (more than 5% slower: the errors above include it; run again later to add "
+             "passes)" if machine_state.is_slower(rep.machine["state"]) else ""))
     if rep.plot:
         print(f"wrote {rep.plot}")
 

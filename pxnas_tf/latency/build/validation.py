@@ -8,6 +8,11 @@
        as a Keras model) and measured with the same runner and the same pass
        rule as the table: at least two passes, more while the two lowest
        disagree, and the lowest pass as the value (`builder.best_run`).
+       The table's reference models are timed in the same passes
+       (`machine_state`): how fast the machine runs now against during the
+       build. While it runs more than 5% slower, up to two more passes of
+       everything are taken, a minute apart; the state it ends in is
+       reported.
     3. Prediction: the table entry of every layer (the sum that search
        uses); a layer the table lacks comes from the fitted op model
        (`op_model`), and the net is marked as such.
@@ -15,7 +20,8 @@
        +/-10%, Kendall tau; a scatter plot PNG next to the table.
 
 Measured nets are saved after every measurement in
-``TABLE.validation.json``: a rerun measures only what is missing.
+``TABLE.validation.json``: a rerun measures only what is missing (and, while
+the references still find the machine slower, takes more passes).
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ import json
 import os
 import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pxnas_tf import fileio
-from pxnas_tf.latency.build import foreign_nets, tflite_ops
+from pxnas_tf.latency.build import foreign_nets, machine_state, tflite_ops
 from pxnas_tf.latency.build.builder import default_models_dir
 from pxnas_tf.latency.build.settings import BuildSettings, best_run, is_confirmed, needs_run
 from pxnas_tf.latency.measure.runner import BenchModel, Runner, RunnerError
@@ -138,19 +144,21 @@ def plot_path(table_path: str) -> str:
     return os.path.splitext(table_path)[0] + ".validation.png"
 
 
-def _load_results(path: str, table: LatencyTable) -> dict:
+def _load_results(path: str, table: LatencyTable) -> tuple[dict, dict]:
+    """The saved nets and machine record (empty where there are none or they
+    were measured under other conditions)."""
     if not os.path.exists(path):
-        return {}
+        return {}, {}
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except (OSError, json.JSONDecodeError):
-        return {}
+        return {}, {}
     if doc.get("format") != RESULTS_FORMAT:
-        return {}
+        return {}, {}
     if compat_differences(TableMetadata.from_dict(doc.get("metadata") or {}), table.metadata):
-        return {}  # measured under other conditions: start over
-    return doc.get("nets", {})
+        return {}, {}  # measured under other conditions: start over
+    return doc.get("nets", {}), doc.get("machine") or {}
 
 
 def _net_file(net: Net, precision: str, folder: str) -> str:
@@ -182,22 +190,49 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
                  progress: bool = True) -> dict[str, dict]:
     """Measures every net (resuming from ``TABLE.validation.json``) and
     returns name -> {"runs", "measured_ms", "flags", "fingerprint"}."""
+    return _measure(nets, runner, table, table_path, settings, models_dir, progress)[0]
+
+
+def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_path: str,
+             settings: BuildSettings | None = None, models_dir: str | None = None,
+             progress: bool = True, refs: Sequence[machine_state.Reference] = (),
+             extra_passes: int = 0, log: Callable[[str], None] | None = None
+             ) -> tuple[dict[str, dict], dict]:
+    """`measure_nets`, with the reference models `refs` timed in the same
+    passes, interleaved with the nets, and up to `extra_passes` more passes
+    of everything while they find the machine slower than during the build
+    (`machine_state`). Returns the nets' results and the machine record
+    (``runs`` of the references, ``state``: `machine_state.speeds`,
+    ``extra_passes``), both saved in ``TABLE.validation.json``."""
     from tqdm import tqdm
 
     settings = settings or BuildSettings()
     precision = table.metadata.precision or "int8"
     folder = models_dir or os.path.join(default_models_dir(table_path, precision), "nets")
     path = results_path(table_path)
-    done = _load_results(path, table)
+    done, machine = _load_results(path, table)
     state = {}
     for net in nets:
         old = done.get(net.name)
         state[net.name] = (list(old["runs"]) if old and old.get("fingerprint") == net.fingerprint
                            else [])
-    doc = {"format": RESULTS_FORMAT, "metadata": table.metadata.to_dict(), "nets": done}
+    old_refs = machine.get("references") or {}
+    for ref in refs:
+        old = old_refs.get(ref.name) or {}
+        state[ref.name] = list(old.get("runs", [])) if old.get("build_ms") == ref.build_ms else []
+    machine = {"references": {}, "extra_passes": int(machine.get("extra_passes", 0))}
+    doc = {"format": RESULTS_FORMAT, "metadata": table.metadata.to_dict(), "nets": done,
+           "machine": machine}
 
-    def save(net: Net) -> None:
-        runs = state[net.name]
+    def save(name: str) -> None:
+        runs = state[name]
+        if name in by_ref:
+            machine["references"][name] = {"runs": runs, "build_ms": by_ref[name].build_ms,
+                                           "kind": by_ref[name].kind}
+            machine["state"] = machine_state.speeds(refs, state)
+            fileio.atomic_write_json(path, doc)
+            return
+        net = by_name[name]
         value = runs[best_run(runs)]
         if needs_run(runs, (), settings):
             flags = ["pending"]  # more passes to come
@@ -207,6 +242,8 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
                                  "runs": runs, "measured_ms": value, "flags": flags}
         fileio.atomic_write_json(path, doc)
 
+    by_name = {n.name: n for n in nets}
+    by_ref = {r.name: r for r in refs}
     todo_nets = [n for n in nets if needs_run(state[n.name], (), settings)]
     keras = getattr(runner, "model_format", "tflite") == "keras"
     if table.metadata.reference_ms and hasattr(runner, "reference_ms"):
@@ -219,31 +256,55 @@ def measure_nets(nets: Sequence[Net], runner: Runner, table: LatencyTable, table
         files[net.name] = _net_file(net, precision, folder)
         bar.update(1)
     bar.close()
-    by_name = {n.name: n for n in nets}
-    bar = tqdm(total=sum(max(0, settings.min_passes - len(state[n.name])) for n in todo_nets),
+
+    def model(name: str) -> BenchModel:
+        if name in by_ref:
+            return BenchModel(name, by_ref[name].path)
+        net = by_name[name]
+        return (BenchModel(name, "", keras=_keras_factory(net)) if keras else
+                BenchModel(name, files.get(name) or _net_file(net, precision, folder)))
+
+    order = machine_state.interleave([n.name for n in nets], [r.name for r in refs])
+    bar = tqdm(total=sum(max(0, settings.min_passes - len(state[n])) for n in order),
                desc="measuring nets", unit="model", file=sys.stderr, disable=not progress)
+
+    def measure(names: list[str]) -> None:
+        for i in range(0, len(names), settings.batch_size):
+            for bench, m in runner.measure([model(n) for n in names[i:i + settings.batch_size]]):
+                state[bench.name].append(round(m.value_ms, 6))
+                save(bench.name)
+                bar.update(1)
+
+    extra = 0  # this call's (a rerun later tries again)
     try:
         while True:
-            todo = [n for n in nets if needs_run(state[n.name], (), settings)]
-            if not todo:
+            todo = [n for n in order if needs_run(state[n], (), settings)]
+            if todo:
+                measure(todo)
+                continue
+            now = machine_state.speeds(refs, state)
+            if extra >= extra_passes or not machine_state.is_slower(now):
                 break
-            for i in range(0, len(todo), settings.batch_size):
-                batch = [BenchModel(n.name, "", keras=_keras_factory(n)) if keras else
-                         BenchModel(n.name, files.get(n.name) or _net_file(n, precision, folder))
-                         for n in todo[i:i + settings.batch_size]]
-                for model, m in runner.measure(batch):
-                    state[model.name].append(round(m.value_ms, 6))
-                    save(by_name[model.name])
-                    bar.update(1)
+            if log:
+                log(f"the machine runs slower than during the build ({machine_state.describe(now)})"
+                    f": another pass of every net in {machine_state.PAUSE_S:.0f} s")
+            time.sleep(machine_state.PAUSE_S)
+            bar.total += len(order)
+            bar.refresh()
+            measure(order)
+            extra += 1
+            machine["extra_passes"] += 1
+            fileio.atomic_write_json(path, doc)
     except RunnerError as e:
         raise RunnerError(f"{e}\nnets measured so far are saved in {path}; run again to "
                           "resume") from None
     finally:
         bar.close()
-    for net in nets:  # the current pass rule, for results saved under older rules too
-        if state[net.name]:
-            save(net)
-    return {n.name: doc["nets"][n.name] for n in nets}
+    for name in order:  # the current pass rule, for results saved under older rules too
+        if state[name]:
+            save(name)
+    machine["state"] = machine_state.speeds(refs, state)
+    return {n.name: doc["nets"][n.name] for n in nets}, machine
 
 
 # The report -----------------------------------------------------------------------
@@ -257,9 +318,11 @@ class ValidationReport:
     by_group: dict[str, dict[str, float]]
     plot: str | None = None
     elapsed_s: float = 0.0
+    machine: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {**self.summary, "by_group": self.by_group, "plot": self.plot,
+                "machine": self.machine,
                 "nets": [dataclasses.asdict(r) | {"error": r.error} for r in self.results]}
 
 
@@ -319,9 +382,13 @@ def scatter_plot(results: Sequence[NetResult], path: str, title: str) -> str:
 def validate(table: LatencyTable, table_path: str, runner: Runner, space: SearchSpace,
              num_archs: int = 30, seed: int = 0, zoo: bool = True,
              op_model: OpModel | None = None, settings: BuildSettings | None = None,
-             plot: bool = True, progress: bool = True, nets: Sequence[str] = ()
-             ) -> ValidationReport:
+             plot: bool = True, progress: bool = True, nets: Sequence[str] = (),
+             state_passes: int = machine_state.EXTRA_PASSES,
+             log: Callable[[str], None] | None = None) -> ValidationReport:
     """Measures and predicts the validation nets; see the module docstring.
+    The table's reference models are timed with them (`machine_state`);
+    while they find the machine slower than during the build, up to
+    `state_passes` more passes of everything are taken.
 
     Raises:
         IncompatibleTablesError-like LatencyTableError: the runner's target
@@ -354,8 +421,14 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
                                                   op_model)
         else:
             predicted[net.name] = predict(net.arch, table, op_model)
-    measured = measure_nets(chosen, runner, table, table_path, settings, folder,
-                            progress=progress)
+    precision = table.metadata.precision or "int8"
+    refs = ([] if getattr(runner, "model_format", "tflite") == "keras" else
+            machine_state.references(table.metadata.in_net,
+                                     default_models_dir(table_path, precision), precision,
+                                     space.stem_kernel))
+    measured, machine = _measure(chosen, runner, table, table_path, settings, folder,
+                                 progress=progress, refs=refs, extra_passes=state_passes,
+                                 log=log)
     results = []
     for net in chosen:
         p, m = predicted[net.name], measured[net.name]
@@ -370,4 +443,7 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
                  f"{meta.device}\nMAPE {overall['mape']:.1%}, within 10% "
                  f"{overall['within_10pct']:.0%}, tau {overall['kendall_tau']:.3f}")
         png = scatter_plot(results, plot_path(table_path), title)
-    return ValidationReport(results, overall, groups, png, time.monotonic() - t0)
+    return ValidationReport(results, overall, groups, png, time.monotonic() - t0,
+                            {"state": machine.get("state", {}),
+                             "extra_passes": machine.get("extra_passes", 0),
+                             "references": len(refs)})
