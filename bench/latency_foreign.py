@@ -195,8 +195,7 @@ def _machine_line(r: dict) -> str:
     state = m.get("state") or {}
     return (f"- Machine during the validation ({r.get('validation_s', 0) / 60:.1f} min, "
             f"{m.get('extra_passes', 0)} extra passes): {machine_state.describe(state)}"
-            + (": more than 5% slower, the errors include it." if machine_state.is_slower(state)
-               else "."))
+            + (f": {machine_state.verdict(state)}." if machine_state.verdict(state) else "."))
 
 
 def _spread(runs) -> float:

@@ -71,7 +71,7 @@ LIMITS: dict[str, Limit] = {
     **{name: OPTIONAL_COUNT for name in (
         "epochs", "warmup_epochs", "search_epochs", "search_warmup_epochs", "arch_delay_epochs",
         "checkpoint_every", "holdout_limit", "search_examples", "train_examples", "val_examples",
-        "num_archs", "warmup_runs", "seed", "path_seed")},
+        "num_archs", "warmup_runs", "seed", "path_seed", "state_passes")},
     # Rates and scales.
     **{name: _POSITIVE for name in (
         "lr", "arch_lr", "qat_lr", "arch_epsilon", "width_mult", "target_latency", "target_ms",

@@ -299,8 +299,6 @@ def _validate() -> None:
     op_model = load_or_fit(table, path) if len(table) >= 3 else None
     if FLAGS.num_archs < 0:
         raise UsageError("--num_archs must be >= 0")
-    if FLAGS.state_passes < 0:
-        raise UsageError("--state_passes must be >= 0")
     with _runner(table.metadata.precision) as runner:
         rep = validate(table, path, runner, space, FLAGS.num_archs, FLAGS.seed, FLAGS.zoo,
                        op_model, _build_settings(), FLAGS.plot, FLAGS.progress, nets,
@@ -326,9 +324,9 @@ def _validate() -> None:
     for g, m in rep.by_group.items():
         print(f"  {g:<6} ({m['n']}): MAPE {m['mape']:.2%}, within +/-10% "
               f"{m['within_10pct']:.0%}, tau {m['kendall_tau']:.3f}")
+    verdict = machine_state.verdict(rep.machine["state"])
     print(f"machine against the build: {machine_state.describe(rep.machine['state'])}"
-          + (" (more than 5% slower: the errors above include it; run again later to add "
-             "passes)" if machine_state.is_slower(rep.machine["state"]) else ""))
+          + (f": {verdict}" if verdict else ""))
     if rep.plot:
         print(f"wrote {rep.plot}")
 

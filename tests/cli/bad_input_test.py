@@ -214,6 +214,9 @@ CASES = [
                                      "--yaml={blocker}/t.yaml"], 1, ["blocker"]),
     ("latency-validate-negative-archs", ["latency", "validate", "--table={table}",
                                          "--num_archs=-1"], 2, ["--num_archs=-1: expected >= 0"]),
+    ("latency-validate-negative-state-passes", ["latency", "validate", "--table={table}",
+                                                "--state_passes=-1"], 2,
+     ["--state_passes=-1: expected >= 0"]),
     # show
     ("show-broken-arch", ["show", "--arch={broken_json}", "--out={out}/a.png"], 2,
      ["broken.json"]),

@@ -36,6 +36,9 @@ def test_is_slower_and_describe():
     assert (machine_state.describe({"nets": 1.153, "keys": 1.02})
             == "small models x1.020, cache-sized nets x1.153 of their times in the table")
     assert "no reference models" in machine_state.describe({})
+    assert "slower" in machine_state.verdict({"keys": 1.0, "nets": 1.06})
+    assert "faster" in machine_state.verdict({"keys": 0.99, "nets": 0.94})
+    assert machine_state.verdict({"keys": 0.96, "nets": 1.04}) == ""
 
 
 def test_interleave_spreads_references():

@@ -20,7 +20,8 @@ Each kind's `speeds` is the median, over its models, of their lowest pass
 now over their value in the table. A validation whose machine runs more
 than `TOL` slower than during the build takes up to `EXTRA_PASSES` more
 passes of everything, `PAUSE_S` apart (the lowest pass is the quiet
-machine's time), and reports the state it ends in: its errors include it.
+machine's time), and reports the state it ends in (`verdict`): its errors
+include it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def is_slower(state: Mapping[str, float], tol: float = TOL) -> bool:
     """Pure: the machine runs more than `tol` slower than during the build
     on some kind of reference."""
     return any(v > 1.0 + tol for v in state.values())
+
+
+def verdict(state: Mapping[str, float], tol: float = TOL) -> str:
+    """Pure: what a state more than `tol` off the build's means for the
+    figures measured in it (``""`` within `tol`)."""
+    if is_slower(state, tol):
+        return ("the machine ran more than 5% slower than during the build: the errors include "
+                "it (run again later: the passes resume and the lowest is kept)")
+    if any(v < 1.0 - tol for v in state.values()):
+        return ("the machine ran more than 5% faster than during the build: the table was "
+                "measured in a slow spell and predicts high by about that much (build it again "
+                "on a quiet machine)")
+    return ""
 
 
 def describe(state: Mapping[str, float]) -> str:
