@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
 from typing import Mapping, Sequence
 
 from pxnas_tf.latency.build import block_models, in_net
@@ -78,12 +77,14 @@ def references(in_net_record: Mapping | None, models_dir: str, precision: str,
 
 def speeds(refs: Sequence[Reference], runs: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """Pure: kind -> the median over its references of (lowest pass now) /
-    (value in the table); kinds without a timed reference are left out."""
-    ratios: dict[str, list[float]] = {}
+    (value in the table) (`in_net.drift`'s rule); kinds without a timed
+    reference are left out."""
+    by_kind: dict[str, dict] = {}
     for ref in refs:
         if runs.get(ref.name):
-            ratios.setdefault(ref.kind, []).append(min(runs[ref.name]) / ref.build_ms)
-    return {kind: float(statistics.median(r)) for kind, r in ratios.items()}
+            by_kind.setdefault(ref.kind, {})[ref.name] = {"runs": runs[ref.name],
+                                                          "table_ms": ref.build_ms}
+    return {kind: in_net.drift(timed) for kind, timed in by_kind.items()}
 
 
 def is_slower(state: Mapping[str, float], tol: float = TOL) -> bool:
