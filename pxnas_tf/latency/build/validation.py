@@ -224,13 +224,14 @@ def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_pat
     doc = {"format": RESULTS_FORMAT, "metadata": table.metadata.to_dict(), "nets": done,
            "machine": machine}
 
-    def save(name: str) -> None:
+    def save(name: str, write: bool = True) -> None:
         runs = state[name]
         if name in by_ref:
             machine["references"][name] = {"runs": runs, "build_ms": by_ref[name].build_ms,
                                            "kind": by_ref[name].kind}
             machine["state"] = machine_state.speeds(refs, state)
-            fileio.atomic_write_json(path, doc)
+            if write:
+                fileio.atomic_write_json(path, doc)
             return
         net = by_name[name]
         value = runs[best_run(runs)]
@@ -240,7 +241,8 @@ def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_pat
             flags = [] if is_confirmed(runs, settings.agree_tol) else ["unstable"]
         doc["nets"][net.name] = {"fingerprint": net.fingerprint, "arch": net.description,
                                  "runs": runs, "measured_ms": value, "flags": flags}
-        fileio.atomic_write_json(path, doc)
+        if write:
+            fileio.atomic_write_json(path, doc)
 
     by_name = {n.name: n for n in nets}
     by_ref = {r.name: r for r in refs}
@@ -302,8 +304,9 @@ def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_pat
         bar.close()
     for name in order:  # the current pass rule, for results saved under older rules too
         if state[name]:
-            save(name)
+            save(name, write=False)
     machine["state"] = machine_state.speeds(refs, state)
+    fileio.atomic_write_json(path, doc)
     return {n.name: doc["nets"][n.name] for n in nets}, machine
 
 
