@@ -77,6 +77,11 @@ def drift(reference: dict | None) -> float:
     return float(statistics.median(ratios)) if ratios else 1.0
 
 
+def net_path(folder: str, spec: str, precision: str) -> str:
+    """The model file of the random net `spec` in `folder` (``TABLE.models/PRECISION/in_net``)."""
+    return os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
+
+
 def is_complete(record: dict | None, n: int = NUM_NETS, large: int = NUM_LARGE) -> bool:
     """Whether `record` holds finished times of all of `specs(n, large)` (a
     table timed with fewer nets gets the rest on a rebuild)."""
@@ -129,8 +134,7 @@ def calibrate(runner: Runner, precision: str, folder: str, settings: BuildSettin
     record = {"format": FORMAT, "method": METHOD, "nets": dict((previous or {}).get("nets", {}))}
     reread = (previous or {}).get("format") != FORMAT  # an older reading of the same files
     nets = record["nets"]
-    paths = {spec: os.path.join(folder, f"{spec.replace('@', '-')}-{precision}.tflite")
-             for spec in specs(n, large)}
+    paths = {spec: net_path(folder, spec, precision) for spec in specs(n, large)}
     todo = [s for s, path in paths.items()
             if not os.path.isfile(path) or "ops" not in (nets.get(s) or {})]
     if todo:

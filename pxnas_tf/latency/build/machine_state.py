@@ -69,7 +69,7 @@ def references(in_net_record: Mapping | None, models_dir: str, precision: str,
             out.append(Reference(f"ref:{key}", path, float(ref["table_ms"]), "keys"))
     nets = record.get("nets") or {}
     for spec in in_net.specs(0, in_net.NUM_LARGE):
-        path = os.path.join(models_dir, "in_net", f"{spec.replace('@', '-')}-{precision}.tflite")
+        path = in_net.net_path(os.path.join(models_dir, "in_net"), spec, precision)
         if (nets.get(spec) or {}).get("ms", 0) > 0 and os.path.isfile(path):
             out.append(Reference(f"ref:{spec}", path, float(nets[spec]["ms"]), "nets"))
     return out
@@ -97,10 +97,10 @@ def verdict(state: Mapping[str, float], tol: float = TOL) -> str:
     """Pure: what a state more than `tol` off the build's means for the
     figures measured in it (``""`` within `tol`)."""
     if is_slower(state, tol):
-        return ("the machine ran more than 5% slower than during the build: the errors include "
-                "it (run again later: the passes resume and the lowest is kept)")
+        return (f"the machine ran more than {tol:.0%} slower than during the build: the errors "
+                "include it (run again later: the passes resume and the lowest is kept)")
     if any(v < 1.0 - tol for v in state.values()):
-        return ("the machine ran more than 5% faster than during the build: the table was "
+        return (f"the machine ran more than {tol:.0%} faster than during the build: the table was "
                 "measured in a slow spell and predicts high by about that much (build it again "
                 "on a quiet machine)")
     return ""
