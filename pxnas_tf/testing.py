@@ -199,6 +199,130 @@ def run_pxnas(*args, timeout: float = 600, cwd=None) -> subprocess.CompletedProc
                           env=quiet_env(), cwd=cwd, timeout=timeout)
 
 
+class ForkServer:
+    """`pxnas ARGS...` as real processes forked from one server process that
+    has already imported TensorFlow, Keras and pxnas_tf: each command runs
+    the console script's `run` in a process of its own (its own exit code,
+    stdout, stderr, signal handlers and flags) without the seconds of
+    imports every fresh interpreter spends. The server never runs a
+    TensorFlow op, so each child starts TensorFlow's runtime itself.
+
+    For the many short commands of the bad-input sweeps; a few cases there
+    still go through `run_pxnas`, so the entry point itself stays tested.
+    """
+
+    def __init__(self):
+        import tempfile
+
+        self._log = tempfile.TemporaryFile()  # the server's own stderr (TensorFlow's start-up)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from pxnas_tf.testing import _serve_forks; _serve_forks()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=quiet_env())
+        self._buffer = b""
+
+    def _reply(self, timeout: float | None) -> dict:
+        import json
+        import select
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([fd], [], [], left)[0]:
+                raise subprocess.TimeoutExpired("pxnas (forked)", timeout)
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self._log.seek(0)
+                log = self._log.read().decode(errors="replace")[-3000:]
+                raise RuntimeError(f"the fork server ended (exit {self._proc.wait()}):\n{log}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, *args, timeout: float = 600, cwd=None) -> subprocess.CompletedProcess:
+        """Like `run_pxnas`: runs to its end, stdout and stderr as text."""
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+            request = {"args": [str(a) for a in args], "cwd": None if cwd is None else str(cwd),
+                       "stdout": out, "stderr": err}
+            self._proc.stdin.write((json.dumps(request) + "\n").encode())
+            self._proc.stdin.flush()
+            pid = self._reply(30.0)["pid"]
+            try:
+                code = self._reply(timeout)["code"]
+            except subprocess.TimeoutExpired:
+                os.kill(pid, 9)
+                self._reply(30.0)
+                raise
+            with open(out, encoding="utf-8", errors="replace") as f_out, \
+                    open(err, encoding="utf-8", errors="replace") as f_err:
+                return subprocess.CompletedProcess(["pxnas", *request["args"]], code,
+                                                   f_out.read(), f_err.read())
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        self._proc.wait(timeout=60)
+        self._log.close()
+
+
+def _serve_forks() -> None:
+    """`ForkServer`'s process: one JSON request a line on stdin, replies
+    ``{"pid": ...}`` then ``{"code": ...}`` on stdout."""
+    import json
+
+    import pxnas_tf.cli.main as cli_main
+    for name, _ in cli_main.COMMANDS.values():
+        importlib.import_module(name)  # imports only: flags are defined in the child
+    reply = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _forked_command(request)
+        reply.write(json.dumps({"pid": pid}).encode() + b"\n")
+        reply.flush()
+        _, status = os.waitpid(pid, 0)
+        reply.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        reply.flush()
+
+
+def _forked_command(request: dict) -> None:
+    """The child of `_serve_forks`: runs `pxnas ARGS` as its process would,
+    then exits with its code (never returns)."""
+    import atexit
+    import traceback
+
+    code = 1
+    try:
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"]), (0, os.devnull)):
+            target = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT)
+            os.dup2(target, fd)
+            os.close(target)
+        if request["cwd"]:
+            os.chdir(request["cwd"])
+        from pxnas_tf.cli.main import run
+        try:
+            run(["pxnas", *request["args"]])
+            code = 0
+        except SystemExit as e:
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:
+                print(e.code, file=sys.stderr)
+        atexit._run_exitfuncs()
+    except BaseException:  # what an uncaught exception prints in a real process
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def search_args(space_file, workdir, *extra) -> list[str]:
     """`pxnas search` arguments for a 2-epoch search of `TINY_SPACE` on
     128 Fashion-MNIST images at 8x8 (a few seconds of search)."""

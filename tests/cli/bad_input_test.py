@@ -6,7 +6,11 @@ nothing half-written.
 The files the cases read are made once per session (`files`): bytes that
 are not text, empty files, broken JSON and YAML, archs and spaces that do
 not fit, a small real Keras model and latency table, a file where a folder
-should be."""
+should be.
+
+The processes are forked from a server that imported TensorFlow once
+(`pxnas_forked`); the cases of `FRESH` start a fresh interpreter through
+the console script's module as a user's shell does."""
 
 import json
 import os
@@ -240,6 +244,12 @@ CASES = [
 ]
 
 
+# Cases run in a fresh interpreter (`run_pxnas`): dispatch, a flag, an OS
+# fault, a file's contents.
+FRESH = {"unknown-subcommand", "search-nan-arch-lr", "build-out-under-a-file",
+         "latency-predict-broken-table"}
+
+
 @pytest.fixture(scope="session")
 def files(tmp_path_factory):
     """Every file a case reads, by name."""
@@ -294,12 +304,12 @@ def files(tmp_path_factory):
     return {name: str(path) for name, path in paths.items()}
 
 
-@pytest.mark.parametrize("args,code,phrases", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line(files, tmp_path, args, code, phrases):
+@pytest.mark.parametrize("case,args,code,phrases", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(files, pxnas_forked, tmp_path, case, args, code, phrases):
     out = tmp_path / "out"
     out.mkdir()
     argv = [a.format(out=out, **files) for a in args]
-    result = run_pxnas(*argv, timeout=300)
+    result = (run_pxnas if case in FRESH else pxnas_forked.run)(*argv, timeout=300)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("pxnas: ")]
     assert len(lines) == 1, result.stderr[-3000:]
@@ -316,6 +326,7 @@ def test_the_sweep_covers_every_subcommand():
     from pxnas_tf.cli.main import COMMANDS
     assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
     assert {c[1][0] for c in CASES} >= set(COMMANDS)
+    assert FRESH <= {c[0] for c in CASES}
 
 
 if __name__ == "__main__":

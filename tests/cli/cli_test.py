@@ -7,16 +7,16 @@ import pytest
 from pxnas_tf.testing import run_pxnas
 
 
-def test_top_level_help_lists_subcommands():
-    out = run_pxnas("--help")
+def test_top_level_help_lists_subcommands(pxnas_forked):
+    out = pxnas_forked.run("--help")
     assert out.returncode == 0
     for name in ("zoo", "build", "demo"):
         assert f"  {name} " in out.stdout
 
 
 @pytest.mark.parametrize("sub,flag", [("zoo", "--json"), ("build", "--arch"), ("demo", "--workdir")])
-def test_subcommand_help_lists_its_flags(sub, flag):
-    out = run_pxnas(sub, "--help")
+def test_subcommand_help_lists_its_flags(sub, flag, pxnas_forked):
+    out = pxnas_forked.run(sub, "--help")
     assert out.returncode == 0, out.stderr
     assert f"pxnas {sub}" in out.stdout and flag in out.stdout
 
@@ -26,18 +26,18 @@ def test_unknown_subcommand():
     assert out.returncode == 2 and "valid subcommands are" in out.stderr
 
 
-def test_zoo_list_and_profile_json():
-    out = run_pxnas("zoo", "list")
+def test_zoo_list_and_profile_json(pxnas_forked):
+    out = pxnas_forked.run("zoo", "list")
     assert out.returncode == 0, out.stderr
     assert "proxyless_mobile" in out.stdout and "mobilenet_v2" in out.stdout
-    out = run_pxnas("zoo", "profile", "--name=proxyless_mobile", "--json")
+    out = pxnas_forked.run("zoo", "profile", "--name=proxyless_mobile", "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["params"] == 4_080_512 and result["macs"] == 320_427_584
 
 
-def test_zoo_unknown_name_lists_valid_names():
-    out = run_pxnas("zoo", "profile", "--name=proxyless_phone")
+def test_zoo_unknown_name_lists_valid_names(pxnas_forked):
+    out = pxnas_forked.run("zoo", "profile", "--name=proxyless_phone")
     assert out.returncode == 2
     assert "pxnas: error: unknown zoo name 'proxyless_phone'" in out.stderr
     assert "proxyless_gpu" in out.stderr and "Traceback" not in out.stderr
@@ -55,13 +55,13 @@ def test_show_then_build_from_the_arch_file(tmp_path):
     assert model.exists() and "wrote" in out.stdout
 
 
-def test_build_with_bad_arch_names_the_file_and_field(tmp_path):
+def test_build_with_bad_arch_names_the_file_and_field(tmp_path, pxnas_forked):
     arch = tmp_path / "bad.json"
     arch.write_text(json.dumps({"space": "proxyless_small", "ops": ["k3_e3"] * 3}))
-    out = run_pxnas("build", f"--arch={arch}", f"--out={tmp_path / 'x.keras'}")
+    out = pxnas_forked.run("build", f"--arch={arch}", f"--out={tmp_path / 'x.keras'}")
     assert out.returncode == 2
     assert str(arch) in out.stderr and "expected 11 ops" in out.stderr
-    out = run_pxnas("build", f"--arch={arch}")
+    out = pxnas_forked.run("build", f"--arch={arch}")
     assert out.returncode == 2 and "--out is required" in out.stderr
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from pxnas_tf import pipeline
 from pxnas_tf.search.errors import SearchError
-from pxnas_tf.testing import run_pxnas
 
 
 def test_default_target_is_mobilenetv2s_pattern_when_the_space_has_it():
@@ -176,8 +175,8 @@ def test_report_and_summary_files(tmp_path):
     assert "Subsets for speed: search on 1536 training images" in md
 
 
-def test_demo_help_lists_the_scaling_flags():
-    out = run_pxnas("demo", "--help")
+def test_demo_help_lists_the_scaling_flags(pxnas_forked):
+    out = pxnas_forked.run("demo", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--runner", "--precision", "--threads", "--latency_table", "--target_ms",
                  "--target_fraction", "--full_data", "--search_epochs", "--epochs", "--dataset",
@@ -185,16 +184,16 @@ def test_demo_help_lists_the_scaling_flags():
         assert flag in out.stdout, flag
 
 
-def test_demo_bad_flags_are_one_line_errors(tmp_path):
-    out = run_pxnas("demo", f"--workdir={tmp_path}", "--target_ms=1", "--target_fraction=0.5")
+def test_demo_bad_flags_are_one_line_errors(tmp_path, pxnas_forked):
+    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--target_ms=1", "--target_fraction=0.5")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "not both" in out.stderr
-    out = run_pxnas("demo", f"--workdir={tmp_path}", "--dataset=mnist_digits")
+    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--dataset=mnist_digits")
     assert out.returncode == 2 and "unknown dataset 'mnist_digits'" in out.stderr
     assert "Traceback" not in out.stderr
-    out = run_pxnas("demo", f"--workdir={tmp_path}", "--search_examples=10")
+    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--search_examples=10")
     assert out.returncode == 2 and "at least one batch of 64" in out.stderr
     assert not os.path.exists(tmp_path / "latency_table.json")  # refused before the table
-    out = run_pxnas("demo", f"--workdir={tmp_path}", "--runner=phone")
+    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--runner=phone")
     assert out.returncode == 2 and "unknown device 'phone'" in out.stderr
 
 

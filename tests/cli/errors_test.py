@@ -7,7 +7,6 @@ import pytest
 from absl import flags
 
 from pxnas_tf.cli import errors
-from pxnas_tf.testing import run_pxnas
 
 
 def _one_line_error(result, code):
@@ -18,29 +17,29 @@ def _one_line_error(result, code):
     return lines[0]
 
 
-def test_a_non_finite_number_flag_is_refused(tmp_path):
-    line = _one_line_error(run_pxnas("build", "--arch=proxyless_mobile", "--width_mult=nan",
+def test_a_non_finite_number_flag_is_refused(tmp_path, pxnas_forked):
+    line = _one_line_error(pxnas_forked.run("build", "--arch=proxyless_mobile", "--width_mult=nan",
                                      f"--out={tmp_path / 'n.keras'}"), 2)
     assert line == "pxnas: error: --width_mult=nan: expected a finite number"
     assert not list(tmp_path.iterdir())
 
 
-def test_a_zero_batch_size_is_refused(tmp_path):
-    line = _one_line_error(run_pxnas("build", "--arch=proxyless_mobile", "--batch_size=0",
+def test_a_zero_batch_size_is_refused(tmp_path, pxnas_forked):
+    line = _one_line_error(pxnas_forked.run("build", "--arch=proxyless_mobile", "--batch_size=0",
                                      f"--out={tmp_path / 'n.keras'}"), 2)
     assert "--batch_size=0: expected >= 1" in line
 
 
-def test_a_negative_count_is_named_by_its_own_flag(tmp_path):
-    line = _one_line_error(run_pxnas("export", f"--model={tmp_path / 'net.keras'}",
+def test_a_negative_count_is_named_by_its_own_flag(tmp_path, pxnas_forked):
+    line = _one_line_error(pxnas_forked.run("export", f"--model={tmp_path / 'net.keras'}",
                                      "--calibration_examples=-5"), 2)
     assert line.startswith("pxnas: error: --calibration_examples=-5: expected >= 1")
 
 
-def test_an_os_fault_is_one_line_naming_the_path(tmp_path):
+def test_an_os_fault_is_one_line_naming_the_path(tmp_path, pxnas_forked):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
-    line = _one_line_error(run_pxnas("build", "--arch=proxyless_mobile",
+    line = _one_line_error(pxnas_forked.run("build", "--arch=proxyless_mobile",
                                      f"--out={blocker / 'net.keras'}"), 1)
     assert str(blocker) in line and line.startswith("pxnas: error: ")
 

@@ -39,21 +39,21 @@ def test_int8_from_a_train_workdir(workdir):
 
 
 @pytest.mark.slow
-def test_bad_inputs_are_clear_errors(workdir, tmp_path):
+def test_bad_inputs_are_clear_errors(workdir, tmp_path, pxnas_forked):
     notes = tmp_path / "notes.keras"
     notes.write_text("hello")
-    out = run_pxnas("export", f"--model={notes}", "--mode=float32")
+    out = pxnas_forked.run("export", f"--model={notes}", "--mode=float32")
     assert out.returncode == 2 and "is not a Keras model" in out.stderr
     assert "Traceback" not in out.stderr
     lone = tmp_path / "lone.keras"
     lone.write_bytes((workdir / "best.keras").read_bytes())
-    out = run_pxnas("export", f"--model={lone}", "--mode=int8")
+    out = pxnas_forked.run("export", f"--model={lone}", "--mode=int8")
     assert out.returncode == 2
     assert "calibrates on training images: pass --dataset" in out.stderr
-    out = run_pxnas("export", f"--model={workdir}", "--mode=int8", "--dataset=fashion_mnist",
+    out = pxnas_forked.run("export", f"--model={workdir}", "--mode=int8", "--dataset=fashion_mnist",
                     "--data_dir=/nonexistent/fashion")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "Traceback" not in out.stderr
-    out = run_pxnas("export", f"--model={workdir}", "--mode=float32", "--arch=proxyless_mobile")
+    out = pxnas_forked.run("export", f"--model={workdir}", "--mode=float32", "--arch=proxyless_mobile")
     assert out.returncode == 2 and "does not fit the arch" in out.stderr
 
 

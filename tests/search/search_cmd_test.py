@@ -9,8 +9,8 @@ from pxnas_tf.search_space import load_space
 from pxnas_tf.testing import run_pxnas, search_args
 
 
-def test_help_lists_the_search_flags():
-    out = run_pxnas("search", "--help")
+def test_help_lists_the_search_flags(pxnas_forked):
+    out = pxnas_forked.run("search", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--grad_mode", "--target_latency", "--latency_table", "--strategy",
                  "--jit_compile", "--search_warmup_epochs", "--arch_every", "--latency_budget",
@@ -18,9 +18,9 @@ def test_help_lists_the_search_flags():
         assert flag in out.stdout
 
 
-def test_target_out_of_range_names_both_bounds(tmp_path, space_file):
+def test_target_out_of_range_names_both_bounds(tmp_path, space_file, pxnas_forked):
     args = [a for a in search_args(space_file, tmp_path / "run") if not a.startswith("--target")]
-    out = run_pxnas(*args, "--target_latency_ms=0.001")
+    out = pxnas_forked.run(*args, "--target_latency_ms=0.001")
     assert out.returncode == 2, out.stderr[-2000:]
     assert "below the fastest arch" in out.stderr and "slowest" in out.stderr
     assert "Traceback" not in out.stderr
@@ -40,9 +40,9 @@ def test_table_missing_keys_is_refused_listing_them(tmp_path, space_file):
     assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training
 
 
-def test_loss_needing_a_target_without_one(tmp_path, space_file):
+def test_loss_needing_a_target_without_one(tmp_path, space_file, pxnas_forked):
     args = [a for a in search_args(space_file, tmp_path / "run") if not a.startswith("--target")]
-    out = run_pxnas(*args)
+    out = pxnas_forked.run(*args)
     assert out.returncode == 2 and "needs a target latency" in out.stderr
 
 

@@ -18,8 +18,8 @@ def _tiny_args(arch_file, workdir, epochs, train_examples=256):
             "--batch_size=32", "--noprogress"]
 
 
-def test_help_lists_the_flags():
-    out = run_pxnas("train", "--help")
+def test_help_lists_the_flags(pxnas_forked):
+    out = pxnas_forked.run("train", "--help")
     assert out.returncode == 0, out.stderr
     for flag in ("--arch", "--workdir", "--warm_start", "--mixed_precision", "--strategy",
                  "--label_smoothing", "--decay_bn_bias"):
@@ -65,17 +65,17 @@ def test_short_run_prints_and_writes_the_accuracy(tiny_arch_file, tmp_path):
     assert (tmp_path / "run" / "best.keras").exists()
 
 
-def test_errors_are_one_line(tiny_arch_file, tmp_path):
-    out = run_pxnas("train", f"--arch={tiny_arch_file}", f"--workdir={tmp_path}")
+def test_errors_are_one_line(tiny_arch_file, tmp_path, pxnas_forked):
+    out = pxnas_forked.run("train", f"--arch={tiny_arch_file}", f"--workdir={tmp_path}")
     assert out.returncode == 2 and "pxnas: error: --epochs is required" in out.stderr
     bad = tmp_path / "bad_arch.json"
     doc = json.loads(open(tiny_arch_file).read())
     doc["ops"] = ["k3_e3", "k7_e6", "k5_e6"]  # k7_e6 is not a candidate of this space
     bad.write_text(json.dumps(doc))
-    out = run_pxnas("train", *_tiny_args(bad, tmp_path / "w", epochs=1))
+    out = pxnas_forked.run("train", *_tiny_args(bad, tmp_path / "w", epochs=1))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "op 'k7_e6' is not a candidate of this block" in out.stderr
-    out = run_pxnas("train", *_tiny_args(tiny_arch_file, tmp_path / "w2", epochs=1),
+    out = pxnas_forked.run("train", *_tiny_args(tiny_arch_file, tmp_path / "w2", epochs=1),
                     "--dataset=fashion_mnist", "--data_dir=/nonexistent")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "Traceback" not in out.stderr
 
