@@ -19,7 +19,7 @@ REPORT = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 # The latest report of each benchmark, in this order; sections not listed
 # follow alphabetically.
 ORDER = ["search_quality", "seed_agreement", "supernet_bias", "known_answer", "signal_consistency", "arch_signal", "search", "supernet", "replicas",
-         "gpu_check", "latency", "latency_genoa", "latency_foreign", "export", "pareto",
+         "gpu_check", "latency", "latency_genoa", "latency_foreign", "latency_repeatability", "export", "pareto",
          "pareto_wide", "specialization3_from_a", "specialization3", "specialization", "specialization_builtin_both"]
 # Earlier rounds, folded into one page that the report links instead of
 # repeating (see its header).

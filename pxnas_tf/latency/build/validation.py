@@ -161,7 +161,9 @@ def _load_results(path: str, table: LatencyTable) -> tuple[dict, dict]:
     return doc.get("nets", {}), doc.get("machine") or {}
 
 
-def _net_file(net: Net, precision: str, folder: str) -> str:
+def net_file(net: Net, precision: str, folder: str) -> str:
+    """The ``.tflite`` file of `net` in `precision` in `folder`, converted
+    first if it is not there (named by the net and its fingerprint)."""
     from pxnas_tf.models import build_model
 
     path = os.path.join(folder, f"{_safe(net.name)}-{net.fingerprint}.tflite")
@@ -255,7 +257,7 @@ def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_pat
     bar = tqdm(total=len(to_convert), desc="converting nets", unit="net", file=sys.stderr,
                disable=not progress or not to_convert)
     for net in to_convert:
-        files[net.name] = _net_file(net, precision, folder)
+        files[net.name] = net_file(net, precision, folder)
         bar.update(1)
     bar.close()
 
@@ -264,7 +266,7 @@ def _measure(nets: Sequence[Net], runner: Runner, table: LatencyTable, table_pat
             return BenchModel(name, by_ref[name].path)
         net = by_name[name]
         return (BenchModel(name, "", keras=_keras_factory(net)) if keras else
-                BenchModel(name, files.get(name) or _net_file(net, precision, folder)))
+                BenchModel(name, files.get(name) or net_file(net, precision, folder)))
 
     order = machine_state.interleave([n.name for n in nets], [r.name for r in refs])
     bar = tqdm(total=sum(max(0, settings.min_passes - len(state[n])) for n in order),
@@ -419,7 +421,7 @@ def validate(table: LatencyTable, table_path: str, runner: Runner, space: Search
     predicted = {}  # first, so that a net the model cannot predict stops it before measuring
     for net in chosen:
         if net.arch is None:
-            with open(_net_file(net, table.metadata.precision or "int8", folder), "rb") as f:
+            with open(net_file(net, table.metadata.precision or "int8", folder), "rb") as f:
                 predicted[net.name] = predict_ops(tflite_ops.ops_of_tflite(f.read()), table,
                                                   op_model)
         else:
