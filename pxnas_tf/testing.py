@@ -204,8 +204,9 @@ class ForkServer:
     has already imported TensorFlow, Keras and pxnas_tf: each command runs
     the console script's `run` in a process of its own (its own exit code,
     stdout, stderr, signal handlers and flags) without the seconds of
-    imports every fresh interpreter spends. The server never runs a
-    TensorFlow op, so each child starts TensorFlow's runtime itself.
+    imports every fresh interpreter spends. The server
+    (`pxnas_tf.cli.fork_server`) never runs a TensorFlow op, so each child
+    starts TensorFlow's runtime itself.
 
     For the many short commands of the bad-input sweeps; a few cases there
     still go through `run_pxnas`, so the entry point itself stays tested.
@@ -216,7 +217,7 @@ class ForkServer:
 
         self._log = tempfile.TemporaryFile()  # the server's own stderr (TensorFlow's start-up)
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from pxnas_tf.testing import _serve_forks; _serve_forks()"],
+            [sys.executable, "-m", "pxnas_tf.cli.fork_server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=quiet_env())
         self._buffer = b""
 
@@ -266,61 +267,6 @@ class ForkServer:
         self._proc.stdin.close()
         self._proc.wait(timeout=60)
         self._log.close()
-
-
-def _serve_forks() -> None:
-    """`ForkServer`'s process: one JSON request a line on stdin, replies
-    ``{"pid": ...}`` then ``{"code": ...}`` on stdout."""
-    import json
-
-    import pxnas_tf.cli.main as cli_main
-    for name, _ in cli_main.COMMANDS.values():
-        importlib.import_module(name)  # imports only: flags are defined in the child
-    reply = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            _forked_command(request)
-        reply.write(json.dumps({"pid": pid}).encode() + b"\n")
-        reply.flush()
-        _, status = os.waitpid(pid, 0)
-        reply.write(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
-        reply.flush()
-
-
-def _forked_command(request: dict) -> None:
-    """The child of `_serve_forks`: runs `pxnas ARGS` as its process would,
-    then exits with its code (never returns)."""
-    import atexit
-    import traceback
-
-    code = 1
-    try:
-        for fd, path in ((1, request["stdout"]), (2, request["stderr"]), (0, os.devnull)):
-            target = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT)
-            os.dup2(target, fd)
-            os.close(target)
-        if request["cwd"]:
-            os.chdir(request["cwd"])
-        from pxnas_tf.cli.main import run
-        try:
-            run(["pxnas", *request["args"]])
-            code = 0
-        except SystemExit as e:
-            if e.code is None or isinstance(e.code, int):
-                code = e.code or 0
-            else:
-                print(e.code, file=sys.stderr)
-        atexit._run_exitfuncs()
-    except BaseException:  # what an uncaught exception prints in a real process
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 def search_args(space_file, workdir, *extra) -> list[str]:
