@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from typing import Sequence
@@ -152,9 +151,11 @@ def run_precision(precision: str) -> dict:
 # Report ------------------------------------------------------------------------------
 
 def section(results: list[dict], command: str) -> str:
+    from pxnas_tf.latency.measure.host_runner import cpu_model_name
+
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    lines = [f"## Run of {now} ({platform.node() or 'this host'}, {platform.processor() or ''} "
-             f"{os.cpu_count()} CPUs)", "", f"`{command}`", ""]
+    lines = [f"## Run of {now} ({cpu_model_name()}, {os.cpu_count()} CPUs; LiteRT, 1 thread, "
+             "XNNPACK)", "", f"`{command}`", ""]
     for r in results:
         f, c = r["foreign"], r["control"]
         worst = min(f["per_round"], default=0.0)

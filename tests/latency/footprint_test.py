@@ -77,6 +77,17 @@ KEY_1X1 = "expanded_conv-input:1x1x256-output:1x1x256-expand:6-kernel:7-stride:1
 KEY_1X1_DOWN = "expanded_conv-input:2x2x128-output:1x1x256-expand:6-kernel:7-stride:2-idskip:0"
 
 
+def test_chain_copies_add_the_count_that_fills_the_last_level_cache():
+    llc = {"L2": 1 << 20, "L3": 32 << 20}
+    mb = 1 << 20
+    assert context.chain_copies(10.7 * mb, llc) == (1, 2, 3, 4, 8)  # 32 / 10.7 = 3.0
+    assert context.chain_copies(5.4 * mb, llc) == (1, 2, 4, 6, 8)  # 5.9
+    assert context.chain_copies(8 * mb, llc) == (1, 2, 4, 8)       # 4: sampled already
+    assert context.chain_copies(2 * mb, llc) == (1, 2, 4, 8)       # 16: past the longest chain
+    assert context.chain_copies(40 * mb, llc) == (1, 2, 4, 8)      # 1
+    assert context.chain_copies(10.7 * mb, None) == context.CHAIN_COPIES
+
+
 def test_calibration_keys_one_chainable_block_per_group():
     fp = {"bytes": {KEY_BIG: _weights(KEY_BIG) + (3 << 20),
                     KEY_SMALL: _weights(KEY_SMALL) + (40 << 10),
@@ -287,7 +298,8 @@ def test_a_build_records_footprints_once(tmp_path, tiny_space, quick):
     groups = meta.context["groups"]
     assert {g: p["key"] for g, p in groups.items()} == {g: k for g, (k, _) in wanted.items()}
     for p in groups.values():
-        assert len(p["chain_ms"]) == len(context.CHAIN_COPIES) and p["rate_ms_per_mb"] >= 0
+        copies = context.chain_copies(p["footprint_bytes"], meta.caches)
+        assert [int(n) for n in p["chain_ms"]] == list(copies) and p["rate_ms_per_mb"] >= 0
     if not wanted:
         assert "note" in meta.context
     again = build_table(tiny_space, HostRunner(settings=quick), path, "int8", settings,

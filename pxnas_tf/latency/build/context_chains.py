@@ -13,7 +13,8 @@ from pxnas_tf.latency.measure import footprint as footprint_lib
 from pxnas_tf.latency.measure.runner import BenchModel
 from pxnas_tf.latency.model import keys as keys_lib
 from pxnas_tf.latency.model.context import (
-    CHAIN_COPIES, FORMAT, MIN_BUFFER_BYTES, c_range, calibration_keys, chain_points, fit,
+    CHAIN_COPIES, FORMAT, MIN_BUFFER_BYTES, c_range, calibration_keys, chain_copies, chain_points,
+    fit,
 )
 from pxnas_tf.latency.model.ops import OP_KIND
 from pxnas_tf.tflite import random_representative_data, save_tflite, to_tflite
@@ -80,7 +81,8 @@ def measure_context(runner, keys: Sequence[str], footprint: dict, precision: str
     paths: dict[str, dict[int, str]] = {}
     runs: dict[str, dict[int, list[float]]] = {}
     for group, (key, _) in sorted(todo.items()):
-        paths[group] = chain_models(key, precision, folder)
+        paths[group] = chain_models(key, precision, folder,
+                                    chain_copies(float(footprint["bytes"][key]), caches))
         old = pending.get(group) or {}
         same = old.get("key") == key
         runs[group] = {n: list((old.get("runs") or {}).get(str(n), [])) if same else []

@@ -35,8 +35,9 @@ term for all three. The context term prices only what streaming leaves.
 
 Calibration, once per table on the target, with nothing fitted to whole
 nets: in every group that holds a buffer-heavy residual block, chains of
-n = 1, 2, 4, 8 copies of the one with the largest E (copies of one block
-have the same shapes, so they chain). In a chain of n, each copy sees
+n = 1, 2, 4, 8 copies of the one with the largest E, and of the n whose
+chain fills the last-level cache where that lies between two of them
+(`chain_copies`; copies of one block have the same shapes, so they chain). In a chain of n, each copy sees
 (n - 1) F_k of other memory and costs
 
     t_n / n - t_1 - S(n (W_k + E_k)) / n
@@ -164,6 +165,28 @@ def small_map_keys(keys: Sequence[str], footprint: dict, precision: str,
     shape = (1, 1, SMALL_MAP_CHANNELS)
     return [keys_lib.mbconv_key(shape, shape, expand, kernel, 1, True)
             for kernel, expand in sorted(kinds - own)]
+
+
+def chain_copies(footprint_bytes: float, caches: dict | None) -> tuple[int, ...]:
+    """The copy counts of a group's chains: `CHAIN_COPIES`, and the count
+    whose chain fills the last-level cache (round(LLC / F_k)) where that
+    lies between two of them. Pure.
+
+    A chain's copies lose most of their buffers once the chain outgrows the
+    last-level cache, so the fit's C sits near LLC. Doubling from 1 to 8
+    leaves that knee unsampled for blocks of 5-15 MB: on a 2-vCPU EPYC VM
+    with a 32 MB L3, the int8 k7_e6 block at 1x1x256 (10.7 MB) loses 0.021
+    ms a copy in a chain of 2, 0.058 in a chain of 3 and 0.059 in a chain
+    of 4; fitted on 1, 2, 4, 8 copies C came out 35 MB, with 3 added 22 MB,
+    and zoo:proxyless_mobile at 32x32 (about 30 MB with its buffers) went
+    from -14.0% to -10.2% (2026-12-07)."""
+    caches = caches or {}
+    if not caches or footprint_bytes <= 0:
+        return CHAIN_COPIES
+    knee = round(max(caches.values()) / footprint_bytes)
+    if CHAIN_COPIES[0] < knee < CHAIN_COPIES[-1] and knee not in CHAIN_COPIES:
+        return tuple(sorted((*CHAIN_COPIES, knee)))
+    return CHAIN_COPIES
 
 
 def phi(other_bytes: float, c_bytes: float) -> float:
