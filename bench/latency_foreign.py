@@ -82,6 +82,14 @@ fresh int8 build is kept whole in
   curve's knee, plus a context term with phi < 1). The chains of 1x1
   convs that measure the streaming curve keep more of 30 MB in the L3
   than this net does.
+- **They sit on the knee.** Counting the buffers 1.5 times in the
+  streaming footprint (offline, the seventh round's int8 table) moves
+  zoo:proxyless_mobile from -14.0% to +10.1% and proxyless_gpu from -6.6%
+  to +14.7%, the random archs not at all (MAPE 2.2% both): for the zoo's
+  large nets a footprint 10% off moves the prediction about 6%, and the
+  L3 share this VM gets moves with its neighbours. No single weight fits
+  every build (the one proxyless_mobile needs, about 1.25, puts
+  proxyless_gpu +5% to +10% high), so none was taken.
 - Over the sixth to eighth rounds, int8 met every goal on 2 of 5 fresh
   builds, float32 on 1 of 5.
 """
