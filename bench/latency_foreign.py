@@ -87,9 +87,12 @@ fresh int8 build is kept whole in
   zoo:proxyless_mobile from -14.0% to +10.1% and proxyless_gpu from -6.6%
   to +14.7%, the random archs not at all (MAPE 2.2% both): for the zoo's
   large nets a footprint 10% off moves the prediction about 6%, and the
-  L3 share this VM gets moves with its neighbours. No single weight fits
-  every build (the one proxyless_mobile needs, about 1.25, puts
-  proxyless_gpu +5% to +10% high), so none was taken.
+  L3 share this VM gets moves with its neighbours. A weight of 1.25 would
+  put every zoo net of the last four int8 builds within 10% but one
+  (proxyless_gpu +10.9% in one build; proxyless_mobile -6.6% to +2.8%),
+  the random archs unchanged; it was not taken, since it would be chosen
+  on the validation's own nets. What would justify a weight is a build
+  measurement: chains of distinct 1x1-map 7x7 blocks, as these nets end.
 - Over the sixth to eighth rounds, int8 met every goal on 2 of 5 fresh
   builds, float32 on 1 of 5.
 """
