@@ -251,12 +251,12 @@ class ForkServer:
                        "stdout": out, "stderr": err}
             self._proc.stdin.write((json.dumps(request) + "\n").encode())
             self._proc.stdin.flush()
-            pid = self._reply(30.0)["pid"]
+            pid = self._reply(timeout)["pid"]  # the first waits for the server's imports
             try:
                 code = self._reply(timeout)["code"]
             except subprocess.TimeoutExpired:
                 os.kill(pid, 9)
-                self._reply(30.0)
+                self._reply(60.0)
                 raise
             with open(out, encoding="utf-8", errors="replace") as f_out, \
                     open(err, encoding="utf-8", errors="replace") as f_err:

@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, the tiny arch most model tests
-build, and a fork server for short `pxnas` commands. Tests that time real models on this CPU carry the `timing` marker
-themselves (`make test` runs them alone)."""
+build, and a fork server for short `pxnas` commands. Tests that time real
+models on this CPU carry the `timing` marker themselves (`make test` runs
+them alone)."""
 
 import os
 

@@ -185,7 +185,8 @@ def test_demo_help_lists_the_scaling_flags(pxnas_forked):
 
 
 def test_demo_bad_flags_are_one_line_errors(tmp_path, pxnas_forked):
-    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--target_ms=1", "--target_fraction=0.5")
+    out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--target_ms=1",
+                           "--target_fraction=0.5")
     assert out.returncode == 2 and "pxnas: error:" in out.stderr and "not both" in out.stderr
     out = pxnas_forked.run("demo", f"--workdir={tmp_path}", "--dataset=mnist_digits")
     assert out.returncode == 2 and "unknown dataset 'mnist_digits'" in out.stderr

@@ -37,8 +37,9 @@ Calibration, once per table on the target, with nothing fitted to whole
 nets: in every group that holds a buffer-heavy residual block, chains of
 n = 1, 2, 4, 8 copies of the one with the largest E, and of the n whose
 chain fills the last-level cache where that lies between two of them
-(`chain_copies`; copies of one block have the same shapes, so they chain). In a chain of n, each copy sees
-(n - 1) F_k of other memory and costs
+(`chain_copies`; copies of one block have the same shapes, so they
+chain). In a chain of n, each copy sees (n - 1) F_k of other memory and
+costs
 
     t_n / n - t_1 - S(n (W_k + E_k)) / n
 
