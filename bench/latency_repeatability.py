@@ -120,9 +120,17 @@ def run_precision(precision: str) -> dict:
         nets, desc=f"converting nets ({precision})", unit="net", file=sys.stderr)}
     state_path = os.path.join(FLAGS.workdir, f"{precision}.rounds.json")
     state = {"rounds": [], "started": time.strftime("%Y-%m-%d %H:%M")}
-    if os.path.exists(state_path):
+    try:
         with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
+            saved = json.load(f)
+        if all(set(r["passes"]) == set(files) for r in saved["rounds"]):
+            state = saved  # the same nets: resume
+        else:
+            print(f"{state_path} holds other nets' rounds: starting over", file=sys.stderr)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"{state_path} cannot be read ({e}): starting over", file=sys.stderr)
     runner = HostRunner(threads=1)
     models = [BenchModel(n.name, files[n.name]) for n in nets]
     while len(state["rounds"]) < FLAGS.rounds:
@@ -143,9 +151,8 @@ def run_precision(precision: str) -> dict:
             "started": state["started"],
             "pass_spread": {n.name: max(max(r["passes"][n.name]) / min(r["passes"][n.name])
                                         for r in state["rounds"]) for n in nets},
-            "foreign": ceiling({k: v for k, v in rounds.items()
-                                if not k.startswith("random")}),
-            "control": ceiling({k: v for k, v in rounds.items() if k.startswith("random")})}
+            "foreign": ceiling({n.name: rounds[n.name] for n in nets if n.group != "space"}),
+            "control": ceiling({n.name: rounds[n.name] for n in nets if n.group == "space"})}
 
 
 # Report ------------------------------------------------------------------------------
