@@ -160,6 +160,7 @@ def run_precision(precision: str) -> dict:
             "nets": [(r.name, r.group, r.predicted_ms, r.measured_ms, _spread(r.runs))
                      for r in test + tuning + [r for r in rows if r.group == "zoo"]],
             "isolated": isolated, "png": os.path.basename(png), "machine": rep.machine,
+            "zoo_size": space.input_shape[0],
             "validation_s": rep.elapsed_s}
 
 
@@ -268,7 +269,8 @@ def write_report(results: list[dict], command: str) -> None:
                   f", within 10% {ok(a['within_10pct'], GOALS['within_10pct'])}, tau "
                   f"{ok(a['kendall_tau'], GOALS['kendall_tau'])}.",
                   f"- Tuning nets: {_fmt(r['tuning'])}.",
-                  f"- Zoo nets at 28x28 (table layers + op model + context): {_fmt(r['zoo'])}.",
+                  f"- Zoo nets at {r['zoo_size']}x{r['zoo_size']} (the space's input; table layers "
+                  f"+ op model + context): {_fmt(r['zoo'])}.",
                   f"- Foreign nets (test set + zoo): {_fmt(r['test_zoo'])}: within-10% goal "
                   f"{ok(r['test_zoo']['within_10pct'], GOALS['foreign_within_10pct'])}.",
                   _machine_line(r),
