@@ -43,7 +43,7 @@ GOALS = {"mape": 0.05, "within_10pct": 0.95, "kendall_tau": 0.95, "foreign_withi
 FINDINGS = """### Eighth round: how far the measurement itself moves; the L3's knee in the context chains (2026-12-07, early morning, AMD EPYC VM)
 
 The tables above are the seventh round's (its text follows). This round's
-fresh int8 build is kept whole in
+fresh int8 builds are kept whole in
 [history.md](history.md#latency_foreign_epyc_eighth_a).
 
 - **Does the signal exceed its noise?** `bench/latency_repeatability.py`
@@ -93,8 +93,14 @@ fresh int8 build is kept whole in
   the random archs unchanged; it was not taken, since it would be chosen
   on the validation's own nets. What would justify a weight is a build
   measurement: chains of distinct 1x1-map 7x7 blocks, as these nets end.
-- Over the sixth to eighth rounds, int8 met every goal on 2 of 5 fresh
-  builds, float32 on 1 of 5.
+- **A second fresh int8 build with it** (13.7 min,
+  [history.md](history.md#latency_foreign_epyc_eighth_b)): every goal
+  met. Random archs + test nets 2.6% / 98% / 0.99, test nets 93% and the
+  foreign nets with the zoo 95% within 10% (18 of 19; mobilenetv2_a1.4@32
+  -12.0%), the zoo 100% (zoo:proxyless_mobile -8.2%); the machine during
+  the validation x1.006 / x1.019.
+- Over the sixth to eighth rounds, int8 met every goal on 3 of 6 fresh
+  builds (1 of 2 with the knee chains), float32 on 1 of 5.
 """
 
 
