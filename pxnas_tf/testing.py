@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import select
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -213,8 +216,6 @@ class ForkServer:
     """
 
     def __init__(self):
-        import tempfile
-
         self._log = tempfile.TemporaryFile()  # the server's own stderr (TensorFlow's start-up)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "pxnas_tf.cli.fork_server"],
@@ -222,9 +223,6 @@ class ForkServer:
         self._buffer = b""
 
     def _reply(self, timeout: float | None) -> dict:
-        import json
-        import select
-
         deadline = None if timeout is None else time.monotonic() + timeout
         fd = self._proc.stdout.fileno()
         while b"\n" not in self._buffer:
@@ -242,9 +240,6 @@ class ForkServer:
 
     def run(self, *args, timeout: float = 600, cwd=None) -> subprocess.CompletedProcess:
         """Like `run_pxnas`: runs to its end, stdout and stderr as text."""
-        import json
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
             request = {"args": [str(a) for a in args], "cwd": None if cwd is None else str(cwd),
