@@ -157,7 +157,7 @@ def run_precision(precision: str) -> dict:
             "build_stages": report.stages_s, "build_waited_s": build_waited_s,
             "op_model": {"fit": op_model.fit_rel_rmse, "loo": op_model.loo_rel_rmse},
             "in_net": len(in_net_nets(table)), "factors": op_model.in_net,
-            "ridge": op_model.in_net_ridge,
+            "ridge": op_model.in_net_ridge, "reread": op_model.reread_per_mb,
             "all": summary(main), "foreign": summary(test), "tuning": summary(tuning),
             "space": summary([r for r in rows if r.group == "space"]),
             "zoo": summary([r for r in rows if r.group == "zoo"]),
@@ -267,7 +267,9 @@ def write_report(results: list[dict], command: str) -> None:
                   f"in-net factors fit on {r.get('in_net', 0)} random mobile nets timed whole "
                   f"(ridge {r.get('ridge', 0):g}): " + (", ".join(
                       f"{k} {v:.2f}" for k, v in sorted(r.get("factors", {}).items())
-                      if abs(v - 1) >= 0.05) or "none departs from 1 by 5% or more") + ".",
+                      if abs(v - 1) >= 0.05) or "none departs from 1 by 5% or more")
+                  + (f"; one-pixel products re-read their weights at {r['reread']:.4f} ms per MB"
+                     if "reread" in r else "") + ".",
                   f"- Random archs of the space: {_fmt(r['space'])}.",
                   f"- Test set (14 foreign nets): {_fmt(f)}: within-10% goal "
                   f"{ok(f['within_10pct'], GOALS['foreign_within_10pct'])}.",

@@ -54,7 +54,7 @@ from typing import Sequence
 import numpy as np
 
 from pxnas_tf import fileio
-from pxnas_tf.latency.model import footprint_factor, streaming
+from pxnas_tf.latency.model import footprint_factor, reread, streaming
 from pxnas_tf.latency.model.op_features import (
     FEATURES, factor_family, feature_family, features, group_of,
 )
@@ -117,6 +117,9 @@ class OpModel:
             (`footprint_factor`) on a whole net's ops; 0: none.
         l2_weights: weights that fill L2 at the table's precision (the
             ``weights_past_l2`` feature; 0: caches unknown).
+        reread_per_mb: ms per MB of one-pixel products' weights that a
+            whole net reads from beyond L2 (`pxnas_tf.latency.model.reread`); 0:
+            none.
     """
 
     coef: dict[str, list[float]]
@@ -132,6 +135,7 @@ class OpModel:
     footprint_per_mb: float = 0.0
     footprint_from_mb: float = 0.0
     l2_weights: int = 0
+    reread_per_mb: float = 0.0
 
     # Prediction -------------------------------------------------------------
 
@@ -171,11 +175,21 @@ class OpModel:
         if in_net and self.footprint_per_mb:
             mb = streaming.footprint_bytes(ops, self.metadata.get("precision") or "float32") / 1e6
             total *= footprint_factor.factor(mb, self.footprint_per_mb, self.footprint_from_mb)
+        if in_net:
+            total += self.reread_ms(ops)
         if add_overhead:
             total += self.overhead_ms
         factor = EXTRAPOLATION_FACTOR if borrowed else 1.0
         return OpPrediction(total, total * self.loo_rel_rmse * factor,
                             tuple(dict.fromkeys(borrowed)))
+
+    def reread_ms(self, ops: Sequence[Op]) -> float:
+        """What a whole net of `ops` spends reading its one-pixel products'
+        weights from beyond L2 (`reread.reread_bytes`; 0 without a fitted rate)."""
+        if not self.reread_per_mb:
+            return 0.0
+        precision = self.metadata.get("precision") or "float32"
+        return self.reread_per_mb * reread.reread_bytes(ops, precision, self.l2_weights) / 1e6
 
     def predict_key(self, key: str) -> OpPrediction:
         """A table key's latency as a table entry would hold it (net of the
@@ -192,7 +206,8 @@ class OpModel:
                 "table_digest": self.table_digest, "metadata": self.metadata,
                 "in_net": self.in_net, "in_net_ridge": self.in_net_ridge,
                 "footprint_per_mb": self.footprint_per_mb,
-                "footprint_from_mb": self.footprint_from_mb, "l2_weights": self.l2_weights}
+                "footprint_from_mb": self.footprint_from_mb, "l2_weights": self.l2_weights,
+                "reread_per_mb": self.reread_per_mb}
 
     def save(self, path: str) -> None:
         fileio.atomic_write_json(path, self.to_dict())
@@ -219,7 +234,8 @@ class OpModel:
                        in_net_ridge=float(d.get("in_net_ridge", 0.0)),
                        footprint_per_mb=float(d.get("footprint_per_mb", 0.0)),
                        footprint_from_mb=float(d.get("footprint_from_mb", 0.0)),
-                       l2_weights=int(d.get("l2_weights", 0)))
+                       l2_weights=int(d.get("l2_weights", 0)),
+                       reread_per_mb=float(d.get("reread_per_mb", 0.0)))
         except (KeyError, TypeError, ValueError) as e:
             raise OpModelError(f"{path}: malformed op model ({e})") from None
 
@@ -351,7 +367,7 @@ def table_digest(table: LatencyTable, stat: str) -> str:
     nets = record.get("nets", {})
     text = json.dumps([[k, table.value(k, stat)] for k in sorted(table.keys())]
                       + [FEATURES, FUSES_PAD, REL_FLOOR_MS, IN_NET_RIDGE,
-                         footprint_factor.FROM_LLC_SHARE,
+                         footprint_factor.FROM_LLC_SHARE, reread.GROUPS,
                          {s: e.get("ms") for s, e in sorted(nets.items())},
                          record.get("drift")], sort_keys=True)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
@@ -399,13 +415,19 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
             nets = in_net_nets(table)
             model.in_net = fit_in_net(model, in_net_nets(table, large=False))
             model.in_net_ridge = IN_NET_RIDGE if model.in_net else 0.0
+            precision = table.metadata.precision or "float32"
+            if model.in_net:
+                model.reread_per_mb = reread.fit(
+                    [(reread.reread_bytes(ops, precision, l2_weights) / 1e6, ms,
+                      model.predict_ops(ops, in_net=True).ms + stream)
+                     for ops, ms, stream in nets])
             from_mb = footprint_factor.threshold_mb(table.metadata.caches)
             if model.in_net and from_mb is not None:
                 model.footprint_from_mb = from_mb
                 model.footprint_per_mb = footprint_factor.fit(
-                    [(model.predict_ops(ops, add_overhead=False, in_net=True).ms,
-                      model.overhead_ms + stream, ms,
-                      streaming.footprint_bytes(ops, table.metadata.precision or "float32") / 1e6)
+                    [(model.predict_ops(ops, add_overhead=False, in_net=True).ms
+                      - model.reread_ms(ops), model.overhead_ms + stream + model.reread_ms(ops),
+                      ms, streaming.footprint_bytes(ops, precision) / 1e6)
                      for ops, ms, stream in nets], from_mb)
         except OpModelError:
             pass  # a net holds an op the table never measured: no factors
