@@ -209,8 +209,9 @@ def predict_ops(ops: Sequence[Op], table: LatencyTable, op_model: OpModel) -> La
     """The latency of a whole net given as its TFLite ops (a net outside any
     space: a Keras model or a ``.tflite`` file, read by
     `pxnas_tf.latency.build.tflite_ops`): the op model's sum over the ops,
-    each with its family's in-net factor (`op_model.fit_in_net`), the
-    per-invoke overhead and the streaming term of the net's footprint. The
+    each with its family's in-net factor (`op_model.fit_in_net`), and its
+    re-read term (`pxnas_tf.latency.model.reread`), the per-invoke overhead
+    and the streaming term of the net's footprint. The
     context term is calibrated on table keys only and is left out."""
     p = op_model.predict_ops(ops, add_overhead=False, in_net=True)
     meta = table.metadata

@@ -3,7 +3,7 @@
 A 1x1 conv at 1 to 4 pixels (op group ``gemv``) or a dense layer (``fc``)
 uses each weight once to four times: it reads weights far more than it
 computes. Timed alone, back to back, such an op finds its weights in L2
-(where they fit there). Inside a whole net whose footprint outgrows L2,
+(if they fit). Inside a whole net whose footprint outgrows L2,
 every other layer's data passes through L2 between two invokes, so the
 product reads its weights from L3 on every one, and with so little
 compute per byte nothing hides the reads. Convs on larger maps reuse
