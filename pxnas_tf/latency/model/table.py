@@ -46,7 +46,6 @@ import yaml
 
 from pxnas_tf import fileio
 from pxnas_tf.latency.model import keys as keys_lib
-from pxnas_tf.latency.model import metadata as metadata_lib
 from pxnas_tf.latency.model.entries import (
     STATS, IncompatibleTablesError, LatencyEntry, LatencyTableError, MissingKeysError,
     _entry_from_dict, _is_number,
