@@ -424,11 +424,13 @@ def fit_table(table: LatencyTable, stat: str | None = None, keys: Sequence[str] 
             from_mb = footprint_factor.threshold_mb(table.metadata.caches)
             if model.in_net and from_mb is not None:
                 model.footprint_from_mb = from_mb
-                model.footprint_per_mb = footprint_factor.fit(
-                    [(model.predict_ops(ops, add_overhead=False, in_net=True).ms
-                      - model.reread_ms(ops), model.overhead_ms + stream + model.reread_ms(ops),
-                      ms, streaming.footprint_bytes(ops, precision) / 1e6)
-                     for ops, ms, stream in nets], from_mb)
+                rows = []
+                for ops, ms, stream in nets:  # the re-read term is not scaled: keep it apart
+                    whole, again = model.predict_ops(ops, add_overhead=False, in_net=True).ms, \
+                        model.reread_ms(ops)
+                    rows.append((whole - again, model.overhead_ms + stream + again, ms,
+                                 streaming.footprint_bytes(ops, precision) / 1e6))
+                model.footprint_per_mb = footprint_factor.fit(rows, from_mb)
         except OpModelError:
             pass  # a net holds an op the table never measured: no factors
     return model
