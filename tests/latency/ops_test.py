@@ -157,5 +157,15 @@ def test_single_op_keys_round_trip_and_build_their_op():
         assert ops_of_tflite(block_models.convert(key, "int8")) == [op], key
 
 
+def test_a_window_op_after_its_own_pad_builds_as_a_valid_one():
+    """Nets that pad explicitly before a stride-2 window op (the zoo's) give
+    keys whose output is the valid one (34x34 -> 16x16 at stride 2, where
+    "same" gives 17x17): their probes build them exactly."""
+    for op in (Op("conv", (34, 34, 3), (16, 16, 8), 3, 2),
+               Op("dwconv", (20, 20, 8), (8, 8, 8), 5, 2)):
+        key = op_key(op)
+        assert ops_of_tflite(block_models.convert(key, "int8")) == [op], key
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))

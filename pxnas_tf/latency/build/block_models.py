@@ -94,19 +94,21 @@ def probe_layers(op: Op):
 
     L = keras.layers
     h_out = op.out_shape[0]
+    # A window op whose input was padded by an op of its own (nets that pad
+    # explicitly, as the zoo's do before a stride-2 conv) is a valid one.
+    padding = "same" if h_out == -(-op.in_shape[0] // op.stride) else "valid"
     if op.type == "conv":
-        return L.Conv2D(op.out_shape[-1], op.kernel, op.stride, padding="same",
+        return L.Conv2D(op.out_shape[-1], op.kernel, op.stride, padding=padding,
                         groups=op.groups, name="conv")
     if op.type == "dwconv":
-        return L.DepthwiseConv2D(op.kernel, op.stride, padding="same", name="dwconv")
+        return L.DepthwiseConv2D(op.kernel, op.stride, padding=padding, name="dwconv")
     if op.type == "fc":
         return L.Dense(op.out_shape[-1], name="fc")
     if op.type == "pool":
         return L.GlobalAveragePooling2D(name="pool")
     if op.type in ("avgpool", "maxpool"):
         cls = L.AveragePooling2D if op.type == "avgpool" else L.MaxPooling2D
-        same = h_out == -(-op.in_shape[0] // op.stride)
-        return cls(op.kernel, op.stride, padding="same" if same else "valid", name=op.type)
+        return cls(op.kernel, op.stride, padding=padding, name=op.type)
     if op.type == "pad":
         extra = op.out_shape[0] - op.in_shape[0]
         return L.ZeroPadding2D(((extra // 2, extra - extra // 2),) * 2, name="pad")
