@@ -65,6 +65,14 @@ def test_the_streaming_curve_by_hand():
     assert cache.streaming_ms(1.5e6, info) == pytest.approx(0.005 - 1.5 * 0.0025)
     assert cache.streaming_ms(6e6, info) == pytest.approx(cache.curve_ms(6e6, curve) - 6 * 0.0025)
     assert cache.streaming_ms(16e6, info) == pytest.approx(0.4 - 16 * 0.0025)
+    # On runtime buffers the in-cache part fades out from half the cache to its size: at
+    # 6 MB half of it is hidden, from 8 MB on none; below 4 MB buffers count as weights.
+    assert cache.streaming_ms(6e6, info, buffers=4e6) == pytest.approx(
+        cache.curve_ms(6e6, curve) - (6 - 0.5 * 4) * 0.0025)
+    assert cache.streaming_ms(16e6, info, buffers=12e6) == pytest.approx(0.4 - 4 * 0.0025)
+    assert cache.streaming_ms(16e6, info, buffers=99e6) == pytest.approx(0.4)  # at most F
+    assert cache.streaming_ms(3e6, info, buffers=2e6) == cache.streaming_ms(3e6, info)
+    assert [cache.hidden_share(f, 8e6) for f in (1e6, 4e6, 5e6, 8e6, 9e6)] == [1, 1, .75, 0, 0]
     # Chains from L2 / 2 to 4 x the last-level cache: int8 1 MiB layers on a 1 MiB L2 and
     # 8 MiB L3 (at least 2 layers each), ...
     assert cache.curve_lengths({"L2": 1 << 20, "L3": 8 << 20}, "int8", 1024) == [2, 4, 8, 16, 32]

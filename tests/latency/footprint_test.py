@@ -199,7 +199,7 @@ def test_a_v1_context_record_is_fitted_again_net_of_the_streaming_term():
     f_key = _weights(KEY_BIG) + e
     one = streaming.keys_footprint_bytes([KEY_BIG], "int8") + e
     extra = {2: 0.01, 4: 0.05, 8: 0.12}  # per copy, beyond streaming
-    chain = {"1": t1, **{str(n): n * (t1 + x) + streaming.streaming_ms(n * one, CURVE)
+    chain = {"1": t1, **{str(n): n * (t1 + x) + streaming.streaming_ms(n * one, CURVE, n * e)
                          for n, x in extra.items()}}
     v1 = {"format": "pxnas_tf.context/v1", "default": "k7_e6_4x4",
           "groups": {"k7_e6_4x4": {"key": KEY_BIG, "buffer_bytes": e, "footprint_bytes": f_key,
@@ -207,11 +207,16 @@ def test_a_v1_context_record_is_fitted_again_net_of_the_streaming_term():
     caches = {"L2": 1 << 20, "L3": 16 << 20}
     v2 = context.upgrade(v1, CURVE, caches, "int8")
     group = v2["groups"]["k7_e6_4x4"]
-    assert v2["format"] == context.FORMAT == "pxnas_tf.context/v2"
+    assert v2["format"] == context.FORMAT == "pxnas_tf.context/v3"
     assert group["points"] == [pytest.approx([(n - 1) * f_key, x]) for n, x in extra.items()]
     assert (group["rate_ms_per_mb"], group["c_bytes"]) == context.fit(
         [tuple(p) for p in group["points"]], e, 1 << 20, 32 << 20)
-    assert context.upgrade(v2, CURVE, caches, "int8") is v2  # v2 as it is
+    assert context.upgrade(v2, CURVE, caches, "int8") is v2  # the current format as it is
+    # A v2 record (fitted net of the streaming term before the buffers' fade) is fitted
+    # again too: the same times give the same points as the current fit.
+    old = {**v2, "format": "pxnas_tf.context/v2",
+           "groups": {"k7_e6_4x4": {**group, "rate_ms_per_mb": 9.0}}}
+    assert context.upgrade(old, CURVE, caches, "int8") == v2
     # Without a streaming curve the points are the v1 ones.
     plain = context.upgrade(v1, None, caches, "int8")["groups"]["k7_e6_4x4"]["points"]
     assert plain == [pytest.approx([(n - 1) * f_key, chain[str(n)] / n - t1]) for n in extra]

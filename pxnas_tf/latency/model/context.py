@@ -63,8 +63,10 @@ table also calibrates the residual block at 1x1x`SMALL_MAP_CHANNELS`
 entry of its own).
 
 Format v1 (before the buffers counted in the streaming footprint) fitted
-the extras without the streaming term; such a record is fitted again from
-its chains' times when the table loads (`upgrade`). Measured on the 5 zoo
+the extras without the streaming term, and v2 net of the streaming term
+as it was before the buffers' fade (`streaming.hidden_share`); such a
+record is fitted again from its chains' times when the table loads
+(`upgrade`). Measured on the 5 zoo
 nets at 28x28 with 7x7 blocks (2026-12-06, 2-vCPU EPYC VM, two
 measurements an hour apart), against the v1 rule: int8 MAPE 6.7-8.8% ->
 5.6-6.1%, float32 13.6-16.7% -> 6.4-8.9%; the 30 random archs of the space
@@ -83,7 +85,9 @@ from pxnas_tf.latency.model.ops import ops_of_key
 from pxnas_tf.latency.model.streaming import BYTES_PER_WEIGHT
 from pxnas_tf.search_space.space import hidden_width
 
-FORMAT = "pxnas_tf.context/v2"  # v1: extras not net of the streaming term (`upgrade`)
+FORMAT = "pxnas_tf.context/v3"  # v1: extras not net of the streaming term; v2: net of it
+# before its buffers' fade (`streaming.hidden_share`); both are fitted again (`upgrade`)
+OLDER_FORMATS = ("pxnas_tf.context/v1", "pxnas_tf.context/v2")
 MIN_BUFFER_BYTES = 256 << 10
 CHAIN_COPIES = (1, 2, 4, 8)
 # The small-map groups' blocks: 1x1 maps, as wide as the last stages of
@@ -339,7 +343,8 @@ def chain_points(key: str, chain_ms: dict, footprint_bytes: float, buffer: float
     times = {int(n): float(t) for n, t in chain_ms.items()}
     one = streaming.keys_footprint_bytes([key], precision, stem_kernel) + buffer
     return [((n - 1) * footprint_bytes,
-             times[n] / n - times[1] - streaming.streaming_ms(n * one, weight_streaming) / n)
+             times[n] / n - times[1]
+             - streaming.streaming_ms(n * one, weight_streaming, n * buffer) / n)
             for n in sorted(times) if n > 1]
 
 
@@ -353,10 +358,10 @@ def c_range(caches: dict | None) -> tuple[float, float]:
 
 def upgrade(info: dict | None, weight_streaming: dict | None, caches: dict | None,
             precision: str, stem_kernel: int = 3) -> dict | None:
-    """A format v1 record as v2 (pure): every group's points and (rate, C)
-    fitted again from its chains' times with `chain_points`; others as
-    they are."""
-    if not info or info.get("format") != "pxnas_tf.context/v1":
+    """A record of an older format (`OLDER_FORMATS`) as the current one
+    (pure): every group's points and (rate, C) fitted again from its
+    chains' times with `chain_points`; others as they are."""
+    if not info or info.get("format") not in OLDER_FORMATS:
         return info
     groups = {}
     for name, group in (info.get("groups") or {}).items():

@@ -22,9 +22,9 @@ COMPAT_FIELDS = ("device", "threads", "precision", "delegate", "batch", "xla")
 # measured, and the calibration terms of the predictor (docs/formats.md).
 # Each calibration record is an object that names its own format
 # (``pxnas_tf.weight_streaming/v2`` or ``v1``, ``pxnas_tf.footprint/v1``,
-# ``pxnas_tf.context/v2`` or ``v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1`` and
+# ``pxnas_tf.context/v3``, ``v2`` or ``v1``, ``pxnas_tf.net_scale/v1``, ``pxnas_tf.in_net/v1`` and
 # ``/v2``), checked on load: the formats each field accepts, the newest last (a context v1
-# record is fitted again as v2 on load: `context.upgrade`).
+# or v2 record is fitted again as v3 on load: `context.upgrade`).
 _FIELD_TYPES = {
     "threads": int, "runner": str, "os": str, "cpu_mask": str, "caches": dict, "stat": str,
     "stem_kernel": int, "space_spec": dict, "input_shape": list, "build": dict,
@@ -35,7 +35,8 @@ _FIELD_TYPES = {
 CALIBRATION_FORMATS = {"weight_streaming": ("pxnas_tf.weight_streaming/v1",
                                             "pxnas_tf.weight_streaming/v2"),
                        "footprint": ("pxnas_tf.footprint/v1",),
-                       "context": ("pxnas_tf.context/v1", "pxnas_tf.context/v2"),
+                       "context": ("pxnas_tf.context/v1", "pxnas_tf.context/v2",
+                                   "pxnas_tf.context/v3"),
                        "net_scale": ("pxnas_tf.net_scale/v1",),
                        "in_net": ("pxnas_tf.in_net/v1", "pxnas_tf.in_net/v2")}
 # Recorded by a build once and kept when the build resumes.
@@ -165,7 +166,7 @@ class TableMetadata:
                                                    meta.stem_kernel or 3)
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise LatencyTableError(
-                    f"{where}: field 'context': a pxnas_tf.context/v1 record whose groups lack "
+                    f"{where}: field 'context': an older context record whose groups lack "
                     f"what fitting it again needs ({type(e).__name__}: {e}); delete that field "
                     "and rerun the same `pxnas latency build` command (only the calibration is "
                     "measured again)") from None

@@ -193,10 +193,10 @@ def predict(arch: Arch, table: LatencyTable, op_model: OpModel | None = None,
     keys = [layer.key for layer in layers if layer.key is not None]
     stream = 0.0
     if meta.weight_streaming:  # weights, activations and the layers' buffers: one term
+        buffers = context_lib.buffers_bytes(keys, meta.footprint, precision, stem_kernel)
         stream = streaming.streaming_ms(
-            streaming.keys_footprint_bytes(keys, precision, stem_kernel)
-            + context_lib.buffers_bytes(keys, meta.footprint, precision, stem_kernel),
-            meta.weight_streaming)
+            streaming.keys_footprint_bytes(keys, precision, stem_kernel) + buffers,
+            meta.weight_streaming, buffers)
     ctx = 0.0
     if context and (meta.context or {}).get("groups"):
         ctx = context_lib.context_ms(keys, meta.footprint, meta.context, precision,

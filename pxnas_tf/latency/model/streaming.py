@@ -26,21 +26,36 @@ point's rate beyond it). A net runs its layers in the same order on every
 invoke, like a chain, so once what it touches outgrows a cache level each
 layer's weights have been evicted before the next invoke needs them.
 
-What a net adds is read off the curve at its footprint F: its weight bytes
-plus the bytes of every tensor its ops write (`footprint_bytes`; those pass
-through the same caches and evict weights). And only the part of the curve
-above its in-cache rate counts:
+What a net adds is read off the curve at its footprint F: its weight bytes,
+the bytes of every tensor its ops write (`footprint_bytes`; those pass
+through the same caches and evict weights) and the runtime buffers of its
+layers (`pxnas_tf.latency.model.context`). Only the part of the curve above
+its in-cache rate counts, and for the buffers only while the net fits in
+half of the last-level cache; from there to the cache's size their hidden
+part fades out:
 
-    streaming(F) = max(0, extra(F) - F * extra(L) / L),   L = last-level cache / 2
+    streaming(F) = max(0, extra(F) - (F - (1 - h(F)) E) * extra(L) / L),   L = last-level cache / 2
+    h(F) = 1 up to L, (2 L - F) / L between L and 2 L, 0 beyond     (`hidden_share`)
 
-A chain does nothing but read weights, so it pays for every byte it streams
-from L3; a net computes between its reads and the prefetchers hide that
-(on a 2-vCPU EPYC VM that reports a 32 MB L3, int8 nets with 4-6 MB of
-weights run whole within 1-7% of their ops timed alone, where a chain of
-that size costs 10-20% of such a net). Past the last-level cache the
-curve's slope rises about tenfold (DRAM), and that part nets pay: float32
-EfficientNetB0 and MobileNetV3Large (21 MB of weights, 24-28 MB with their
-activations) run 1.3x their ops alone (docs/benchmarks/latency_foreign.md).
+with E the buffers' bytes in F. A chain does nothing but read weights, so
+it pays for every byte it streams from L3; a net computes between its reads
+and the prefetchers hide that (on a 2-vCPU EPYC VM that reports a 32 MB L3,
+int8 nets with 4-6 MB of weights run whole within 1-7% of their ops timed
+alone, where a chain of that size costs 10-20% of such a net). Past the
+last-level cache the curve's slope rises about tenfold (DRAM), and that
+part nets pay: float32 EfficientNetB0 and MobileNetV3Large (21 MB of
+weights, 24-28 MB with their activations) run 1.3x their ops alone
+(docs/benchmarks/latency_foreign.md). A net made mostly of buffers pays
+more: int8 zoo:proxyless_mobile at 32x32 (30 MB, 27 of them the buffers
+of its 7x7 depthwise ops), cut after each of its last blocks and timed
+whole against its ops timed alone (same VM, 2026-12-07), ran 0.00, 0.07,
+0.22 and 0.51 ms beyond them at 15, 18, 22 and 30 MB: the curve gives
+0.10, 0.16, 0.27 and 0.50 there, its part above the in-cache rate 0.00,
+0.03, 0.12 and 0.29, and with the buffers' share fading 0.00, 0.04, 0.16
+and 0.44. Fading the whole footprint instead fits those nets as well but
+not float32 nets of 40 MB, half of it weights (zoo:proxyless_gpu and
+proxyless_mobile_14: +11% to +20% against +4% to +10%; five fresh builds,
+docs/benchmarks/latency_foreign.md, the tenth round).
 The curve replaces one chain at about twice the last-level cache and a
 step at L2 (records of format v1, still read that way, at F).
 Nothing here is fitted to whole-net measurements; the validation nets test it.
@@ -96,21 +111,33 @@ def streaming_fraction(weights: float, l2: int) -> float:
     return 1.0 if weights > l2 else 0.0
 
 
-def streaming_ms(footprint: float, info: dict[str, Any] | None) -> float:
+def streaming_ms(footprint: float, info: dict[str, Any] | None, buffers: float = 0.0) -> float:
     """The extra time (ms) of a net that touches `footprint` bytes
-    (`footprint_bytes`) under the table's `info` (its ``weight_streaming``
-    metadata); 0 without it. A v2 record reads its measured curve above the
-    curve's in-cache rate (the module's docstring); a v1 record (one chain)
-    is a step at L2."""
+    (`footprint_bytes`, with its layers' runtime buffers: `buffers` of
+    them) under the table's `info` (its ``weight_streaming`` metadata); 0
+    without it. A v2 record reads its measured curve above the curve's
+    in-cache rate on its weights and tensors, and on the share
+    `hidden_share` of its buffers (the module's docstring); a v1 record
+    (one chain) is a step at L2."""
     if not info:
         return 0.0
     if info.get("curve"):
         caches = info.get("caches") or {}
         half = max(caches.values()) / 2 if caches else float(info.get("l2_bytes", 1 << 20))
         rate = curve_ms(half, info["curve"]) / half
-        return max(0.0, curve_ms(footprint, info["curve"]) - footprint * rate)
+        h = hidden_share(footprint, 2 * half) if caches else 1.0
+        hidden = footprint - (1.0 - h) * min(max(0.0, buffers), footprint)
+        return max(0.0, curve_ms(footprint, info["curve"]) - rate * hidden)
     return (info["ms_per_mb"] * footprint / 1e6
             * streaming_fraction(footprint, info["l2_bytes"]))
+
+
+def hidden_share(footprint: float, llc: float) -> float:
+    """h(F): the share of the curve's in-cache rate that a net of `footprint`
+    bytes hides on its buffers: all of it up to half the last-level cache
+    `llc`, fading linearly to none at the cache's size (the module doc)."""
+    half = llc / 2
+    return min(1.0, max(0.0, (llc - footprint) / half)) if half > 0 else 1.0
 
 
 def curve_ms(weights: float, curve: Sequence[Sequence[float]]) -> float:
