@@ -245,9 +245,10 @@ def test_buffers_count_in_the_streaming_footprint(tiny_table_path, tiny_space):
     table.metadata.footprint = fp
     assert context.buffers_bytes(keys, fp, "int8") == 20 << 20
     pred = predict(arch, table)
-    assert pred.streaming_ms == pytest.approx(streaming.streaming_ms(
-        streaming.keys_footprint_bytes(keys, "int8") + (20 << 20), CURVE))
-    assert pred.streaming_ms > plain
+    footprint = streaming.keys_footprint_bytes(keys, "int8") + (20 << 20)
+    assert pred.streaming_ms == pytest.approx(streaming.streaming_ms(footprint, CURVE, 20 << 20))
+    # Past half the last-level cache (here 16 MB) the buffers lose part of the discount.
+    assert pred.streaming_ms > streaming.streaming_ms(footprint, CURVE) > plain
 
 
 @pytest.mark.timing
