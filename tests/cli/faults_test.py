@@ -83,8 +83,11 @@ def test_stopped_then_run_again(tmp_path, command, sig):
     # A random point of the work: after 4 to 10 s of CPU (the imports take
     # about 3), seeded by the case so that a failure can be rerun.
     cpu = random.Random(f"{command}-{int(sig)}").uniform(4.0, 10.0)
+    # Ctrl-C's default action in the child even where this process ignores it (a suite
+    # started in the background from a shell: Python then leaves SIGINT ignored).
     proc = subprocess.Popen(pxnas_command(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=quiet_env(), cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, env=quiet_env(), cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_cpu(proc.pid, cpu, timeout=240)
         proc.send_signal(sig)
